@@ -1,0 +1,142 @@
+//! Sigmoid cross-entropy (binary cross-entropy with logits), with PyTorch's
+//! `pos_weight`.
+
+use crate::binary::{BinaryLoss, Kernel, PROB_EPS};
+use crate::lanes::Lane;
+use crate::math::{ln, Logit};
+use crate::{Error, LossGrad};
+
+/// Binary cross-entropy from logits, validated once, `Copy`.
+///
+/// With `p = σ(z)`, target `y ∈ [0, 1]` and positive-class weight `w⁺`
+/// (PyTorch's `BCEWithLogitsLoss(pos_weight=..)`):
+///
+/// `ℓ = w⁺ y · softplus(-z) + (1 - y) · softplus(z)`,
+/// `∂ℓ/∂z = (1 - y) σ(z) - w⁺ y σ(-z)`,
+///
+/// with `softplus(z) = max(z, 0) + log1p(e^{-|z|})`. Both terms of `ℓ` are
+/// non-negative, so no cancellation: `z = -20, y = 0` gives `2.06e-9`, not 0,
+/// and `|z| = 1e4` gives a finite loss. `w⁺ = 1` is plain BCE; `w⁺ > 1` raises
+/// recall of the positive class (PyTorch suggests `#neg / #pos`).
+///
+/// Label smoothing `ε` replaces `y` by `y(1 - ε) + ε/2`.
+///
+/// Error bounds (asserted by `tests/binary.rs` over |z| ≤ 1e4): loss within
+/// 4 ULP relative or 1e-37 absolute; gradient within 4 ULP of `max(1, w⁺)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SigmoidCe {
+    pos_weight: f32,
+    smoothing: f32,
+}
+
+impl Default for SigmoidCe {
+    fn default() -> Self {
+        SigmoidCe::PLAIN
+    }
+}
+
+impl SigmoidCe {
+    /// Plain binary cross-entropy: `w⁺ = 1`, no smoothing.
+    pub const PLAIN: SigmoidCe = SigmoidCe {
+        pos_weight: 1.0,
+        smoothing: 0.0,
+    };
+
+    /// BCE with positive-class weight `pos_weight` (finite, `>= 0`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming `"pos_weight"`.
+    pub fn with_pos_weight(pos_weight: f32) -> Result<Self, Error> {
+        if !(pos_weight.is_finite() && pos_weight >= 0.0) {
+            return Err(Error::InvalidParameter { name: "pos_weight" });
+        }
+        Ok(SigmoidCe {
+            pos_weight,
+            smoothing: 0.0,
+        })
+    }
+
+    /// The same loss with label smoothing `epsilon ∈ [0, 1]`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming `"smoothing"`.
+    pub fn with_smoothing(self, epsilon: f32) -> Result<Self, Error> {
+        if !(0.0..=1.0).contains(&epsilon) {
+            return Err(Error::InvalidParameter { name: "smoothing" });
+        }
+        Ok(SigmoidCe {
+            smoothing: epsilon,
+            ..self
+        })
+    }
+
+    /// The positive-class weight `w⁺`.
+    pub fn pos_weight(&self) -> f32 {
+        self.pos_weight
+    }
+
+    /// The label-smoothing ε.
+    pub fn smoothing(&self) -> f32 {
+        self.smoothing
+    }
+
+    /// Loss and gradient `∂ℓ/∂z` for one logit `z` and target `y`.
+    ///
+    /// # Errors
+    /// [`Error::NonFiniteLogit`] or [`Error::TargetOutOfRange`] with index 0.
+    pub fn loss_grad(&self, z: f32, y: f32) -> Result<LossGrad, Error> {
+        crate::binary::one(self, z, y, false)
+    }
+
+    /// Loss `-(w⁺ y log p + (1 - y) log(1 - p))` and gradient `∂ℓ/∂p` for one
+    /// probability `p`, clamped to `[PROB_EPS, 1 - PROB_EPS]` (gradient taken
+    /// at the clamped point).
+    ///
+    /// # Errors
+    /// [`Error::NonFiniteLogit`] (p outside `[0, 1]`) or
+    /// [`Error::TargetOutOfRange`], with index 0.
+    pub fn loss_grad_prob(&self, p: f32, y: f32) -> Result<LossGrad, Error> {
+        crate::binary::one(self, p, y, true)
+    }
+}
+
+impl crate::binary::sealed::Sealed for SigmoidCe {}
+impl BinaryLoss for SigmoidCe {}
+
+impl Kernel for SigmoidCe {
+    #[inline(always)]
+    fn smoothing(&self) -> f32 {
+        self.smoothing
+    }
+
+    #[inline(always)]
+    fn hard<V: Lane>(&self, x: V, y: V) -> (V, V) {
+        self.soft(x, y, y)
+    }
+
+    #[inline(always)]
+    fn soft<V: Lane>(&self, x: V, _y: V, ys: V) -> (V, V) {
+        let zero = V::splat(0.0);
+        let lg = Logit::new(x);
+        let pos = x.ge(zero);
+        let p = V::select(pos, lg.big, lg.small);
+        let q = V::select(pos, lg.small, lg.big);
+        let sp_pos = x.max(zero) + lg.l;
+        let sp_neg = (-x).max(zero) + lg.l;
+        let wy = V::splat(self.pos_weight) * ys;
+        let oms = V::splat(1.0) - ys;
+        (wy.mul_add(sp_neg, oms * sp_pos), oms * p - wy * q)
+    }
+
+    #[inline(always)]
+    fn prob<V: Lane>(&self, p: V, _y: V, ys: V) -> (V, V) {
+        let one = V::splat(1.0);
+        let pc = p.max(V::splat(PROB_EPS)).min(V::splat(1.0 - PROB_EPS));
+        let qc = one - pc;
+        let wy = V::splat(self.pos_weight) * ys;
+        let oms = one - ys;
+        let loss = -(wy * ln(pc) + oms * ln(qc));
+        (loss, oms / qc - wy / pc)
+    }
+}

@@ -1,0 +1,274 @@
+//! The lane abstraction every kernel is written against.
+//!
+//! A kernel is written once, generic over [`Lane`]; it is instantiated with
+//! `wide::f32x8` where the target has SIMD registers (x86 SSE/AVX, aarch64
+//! NEON, wasm simd128) and with plain `f32` elsewhere (Cortex-M), where
+//! `wide`'s lanes would be arrays and LLVM schedules scalar code best.
+//! The choice is made at compile time by [`Simd`].
+
+use core::ops::{Add, Div, Mul, Neg, Sub};
+
+/// A vector of `N` f32 lanes with the handful of operations the kernels need.
+pub trait Lane:
+    Copy
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+{
+    /// Per-lane boolean.
+    type Mask: Copy;
+    /// Number of lanes.
+    const N: usize;
+    /// All lanes `v`.
+    fn splat(v: f32) -> Self;
+    /// Loads `N` values; `s.len() == N`.
+    fn load(s: &[f32]) -> Self;
+    /// Stores `N` values; `out.len() == N`.
+    fn store(self, out: &mut [f32]);
+    /// `self * b + c` (fused where the target has FMA and `wide` uses it).
+    fn mul_add(self, b: Self, c: Self) -> Self;
+    /// `|self|`.
+    fn abs(self) -> Self;
+    /// Lane-wise maximum.
+    fn max(self, o: Self) -> Self;
+    /// Lane-wise minimum.
+    fn min(self, o: Self) -> Self;
+    /// `self >= o`.
+    fn ge(self, o: Self) -> Self::Mask;
+    /// `self > o`.
+    fn gt(self, o: Self) -> Self::Mask;
+    /// `self == o`.
+    fn eq(self, o: Self) -> Self::Mask;
+    /// `m ? t : f`.
+    fn select(m: Self::Mask, t: Self, f: Self) -> Self;
+    /// Lane-wise `a && b`.
+    fn and(a: Self::Mask, b: Self::Mask) -> Self::Mask;
+    /// Lane-wise `a || b`.
+    fn or(a: Self::Mask, b: Self::Mask) -> Self::Mask;
+    /// True when every lane of `m` is set.
+    fn all(m: Self::Mask) -> bool;
+    /// `2^n` for integral `n` in `[-126, 127]`.
+    fn pow2i(n: Self) -> Self;
+    /// Splits a positive normal `self` into `(f, k)` with `self = 2^k (1 + f)`
+    /// and `1 + f` in `[sqrt(1/2), sqrt(2))`.
+    fn split_log(self) -> (Self, Self);
+    /// Per-lane finiteness.
+    fn is_finite(self) -> Self::Mask;
+    /// Sum of the lanes (in lane order).
+    fn reduce_add(self) -> f32;
+}
+
+impl Lane for f32 {
+    type Mask = bool;
+    const N: usize = 1;
+    #[inline(always)]
+    fn splat(v: f32) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn load(s: &[f32]) -> Self {
+        s[0]
+    }
+    #[inline(always)]
+    fn store(self, out: &mut [f32]) {
+        out[0] = self;
+    }
+    #[inline(always)]
+    fn mul_add(self, b: Self, c: Self) -> Self {
+        self * b + c
+    }
+    #[inline(always)]
+    fn abs(self) -> Self {
+        f32::from_bits(self.to_bits() & 0x7fff_ffff)
+    }
+    #[inline(always)]
+    fn max(self, o: Self) -> Self {
+        if self >= o {
+            self
+        } else {
+            o
+        }
+    }
+    #[inline(always)]
+    fn min(self, o: Self) -> Self {
+        if self <= o {
+            self
+        } else {
+            o
+        }
+    }
+    #[inline(always)]
+    fn ge(self, o: Self) -> bool {
+        self >= o
+    }
+    #[inline(always)]
+    fn gt(self, o: Self) -> bool {
+        self > o
+    }
+    #[inline(always)]
+    fn eq(self, o: Self) -> bool {
+        self == o
+    }
+    #[inline(always)]
+    fn select(m: bool, t: Self, f: Self) -> Self {
+        if m {
+            t
+        } else {
+            f
+        }
+    }
+    #[inline(always)]
+    fn and(a: bool, b: bool) -> bool {
+        a & b
+    }
+    #[inline(always)]
+    fn or(a: bool, b: bool) -> bool {
+        a | b
+    }
+    #[inline(always)]
+    fn all(m: bool) -> bool {
+        m
+    }
+    #[inline(always)]
+    fn pow2i(n: Self) -> Self {
+        f32::from_bits(((n as i32 + 127) as u32) << 23)
+    }
+    #[inline(always)]
+    fn split_log(self) -> (Self, Self) {
+        let bits = self.to_bits();
+        // Add (1 - sqrt(1/2)) worth of mantissa so that the exponent field
+        // rolls over exactly where the mantissa passes sqrt(2).
+        let t = bits.wrapping_add(0x3f80_0000 - 0x3f35_04f3);
+        let k = (t >> 23) as i32 - 127;
+        let m = f32::from_bits((t & 0x007f_ffff) + 0x3f35_04f3);
+        (m - 1.0, k as f32)
+    }
+    #[inline(always)]
+    fn is_finite(self) -> bool {
+        self.to_bits() & 0x7f80_0000 != 0x7f80_0000
+    }
+    #[inline(always)]
+    fn reduce_add(self) -> f32 {
+        self
+    }
+}
+
+#[cfg(any(
+    target_arch = "x86_64",
+    target_arch = "x86",
+    target_arch = "aarch64",
+    target_arch = "wasm32"
+))]
+mod simd {
+    use super::Lane;
+    use wide::{bytemuck::cast, f32x8, i32x8, u32x8};
+
+    impl Lane for f32x8 {
+        type Mask = f32x8;
+        const N: usize = 8;
+        #[inline(always)]
+        fn splat(v: f32) -> Self {
+            f32x8::splat(v)
+        }
+        #[inline(always)]
+        fn load(s: &[f32]) -> Self {
+            let mut a = [0.0f32; 8];
+            a.copy_from_slice(&s[..8]);
+            f32x8::new(a)
+        }
+        #[inline(always)]
+        fn store(self, out: &mut [f32]) {
+            out[..8].copy_from_slice(self.as_array());
+        }
+        #[inline(always)]
+        fn mul_add(self, b: Self, c: Self) -> Self {
+            f32x8::mul_add(self, b, c)
+        }
+        #[inline(always)]
+        fn abs(self) -> Self {
+            f32x8::abs(self)
+        }
+        #[inline(always)]
+        fn max(self, o: Self) -> Self {
+            self.fast_max(o)
+        }
+        #[inline(always)]
+        fn min(self, o: Self) -> Self {
+            self.fast_min(o)
+        }
+        #[inline(always)]
+        fn ge(self, o: Self) -> Self {
+            self.simd_ge(o)
+        }
+        #[inline(always)]
+        fn gt(self, o: Self) -> Self {
+            self.simd_gt(o)
+        }
+        #[inline(always)]
+        fn eq(self, o: Self) -> Self {
+            self.simd_eq(o)
+        }
+        #[inline(always)]
+        fn select(m: Self, t: Self, f: Self) -> Self {
+            wide::Select::select(m, t, f)
+        }
+        #[inline(always)]
+        fn and(a: Self, b: Self) -> Self {
+            a & b
+        }
+        #[inline(always)]
+        fn or(a: Self, b: Self) -> Self {
+            a | b
+        }
+        #[inline(always)]
+        fn all(m: Self) -> bool {
+            m.all()
+        }
+        #[inline(always)]
+        fn pow2i(n: Self) -> Self {
+            let i: i32x8 = (n + f32x8::splat(127.0)).fast_round_int();
+            cast(i << 23)
+        }
+        #[inline(always)]
+        fn split_log(self) -> (Self, Self) {
+            let bits: u32x8 = cast(self);
+            let t = bits + u32x8::splat(0x3f80_0000 - 0x3f35_04f3);
+            let k: i32x8 = cast(t >> 23);
+            let k = k - i32x8::splat(127);
+            let m: f32x8 = cast((t & u32x8::splat(0x007f_ffff)) + u32x8::splat(0x3f35_04f3));
+            (m - f32x8::splat(1.0), f32x8::from_i32x8(k))
+        }
+        #[inline(always)]
+        fn is_finite(self) -> Self {
+            f32x8::is_finite(self)
+        }
+        #[inline(always)]
+        fn reduce_add(self) -> f32 {
+            let a = self.to_array();
+            // Fixed pairwise order, independent of the instruction set.
+            ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]))
+        }
+    }
+}
+
+/// The lane type the batch kernels use on this target: `wide::f32x8` on
+/// targets with SIMD registers, `f32` on the rest (Cortex-M).
+#[cfg(any(
+    target_arch = "x86_64",
+    target_arch = "x86",
+    target_arch = "aarch64",
+    target_arch = "wasm32"
+))]
+pub type Simd = wide::f32x8;
+
+/// The lane type the batch kernels use on this target: `wide::f32x8` on
+/// targets with SIMD registers, `f32` on the rest (Cortex-M).
+#[cfg(not(any(
+    target_arch = "x86_64",
+    target_arch = "x86",
+    target_arch = "aarch64",
+    target_arch = "wasm32"
+)))]
+pub type Simd = f32;

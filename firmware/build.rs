@@ -16,7 +16,15 @@ fn default_board(target: &str) -> Option<&'static str> {
     })
 }
 
+// Wine data for the finetune/stream examples (every target, host included).
+#[path = "gen/wine.rs"]
+mod wine;
+
 fn main() {
+    wine::generate(
+        &PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()),
+        &PathBuf::from(env::var("OUT_DIR").unwrap()),
+    );
     println!("cargo:rerun-if-env-changed=MCU_BOARD");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo::rustc-check-cfg=cfg(armv6m)");

@@ -27,6 +27,10 @@
 mod rt;
 
 pub mod fmt;
+
+// Fine-tuning examples (owned by the `finetune` / `stream` binaries).
+pub mod data;
+pub mod train;
 pub use fmt::{fx, Fixed};
 
 /// The board this binary was built for (`MCU_BOARD` or the triple's default
@@ -104,6 +108,19 @@ pub mod counter {
             use std::time::Instant;
             static T0: OnceLock<Instant> = OnceLock::new();
             T0.get_or_init(Instant::now).elapsed().as_nanos() as u64
+        }
+    }
+
+    /// Instructions per SysTick tick × 16 and the ticks the calibration loop
+    /// (2^20 instructions) took; `(0, 0)` on the host.
+    pub fn calibration() -> (u32, u32) {
+        #[cfg(target_os = "none")]
+        {
+            crate::rt::calibration()
+        }
+        #[cfg(not(target_os = "none"))]
+        {
+            (0, 0)
         }
     }
 

@@ -1,0 +1,168 @@
+//! Shared helpers for the host benches: deterministic inputs, naive ports of
+//! the reference implementations (what one gets by translating the PyTorch
+//! code into a per-element loop with `std` f32 functions), and the streaming
+//! floor (same memory traffic as a loss kernel, trivial arithmetic).
+//!
+//! Everything here is deliberately plain Rust: no `tinyloss` internals, no
+//! hand-written SIMD. LLVM may auto-vectorise what it can.
+#![allow(dead_code)]
+
+/// SplitMix64: a tiny deterministic generator (no `rand` dependency).
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator with a fixed seed.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `(0, 1)`.
+    pub fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (Box-Muller).
+    pub fn normal(&mut self) -> f64 {
+        let (u, v) = (self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+}
+
+/// A realistic detector-head batch: logits `z ~ N(mu, sigma)` (mean shifted
+/// towards "background", as after RetinaNet's prior-probability init and some
+/// training) and hard labels with a fraction `pos` of positives, whose logits
+/// are shifted up by `sigma`.
+pub fn detector_batch(n: usize, pos: f64, seed: u64) -> (Vec<f32>, Vec<f32>) {
+    let mut rng = Rng::new(seed);
+    let mut z = Vec::with_capacity(n);
+    let mut y = Vec::with_capacity(n);
+    for _ in 0..n {
+        let positive = rng.uniform() < pos;
+        let shift = if positive { 1.0 } else { -1.0 };
+        z.push((3.0 * rng.normal() + shift) as f32);
+        y.push(if positive { 1.0 } else { 0.0 });
+    }
+    (z, y)
+}
+
+/// Sum of a slice with 16 independent f32 accumulators (LLVM vectorises it),
+/// so neither the floor nor the naive port is limited by the latency of one
+/// serial add chain.
+#[inline]
+pub fn blocked_sum(xs: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 16];
+    let mut chunks = xs.chunks_exact(16);
+    for c in &mut chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += x;
+        }
+    }
+    let mut s: f32 = chunks.remainder().iter().sum();
+    for a in acc {
+        s += a;
+    }
+    s
+}
+
+/// Streaming floor: reads the logits and the targets, writes one gradient per
+/// element and returns a reduced value, with trivial arithmetic
+/// (`g = (z y + c) / n`, `Σ z`). This is the memory traffic of
+/// `binary::loss_grad` (two input streams, one output stream) and nothing
+/// else; no loss kernel can be faster than it.
+#[inline(never)]
+pub fn streaming_floor(z: &[f32], y: &[f32], grad: &mut [f32]) -> f32 {
+    let n = z.len().min(y.len()).min(grad.len());
+    let (z, y, grad) = (&z[..n], &y[..n], &mut grad[..n]);
+    let inv_n = 1.0 / n as f32;
+    let mut acc = [0.0f32; 16];
+    let mut i = 0;
+    while i + 16 <= n {
+        for j in 0..16 {
+            let zi = z[i + j];
+            grad[i + j] = (zi * y[i + j] + 0.5) * inv_n;
+            acc[j] += zi;
+        }
+        i += 16;
+    }
+    let mut s = 0.0f32;
+    while i < n {
+        grad[i] = (z[i] * y[i] + 0.5) * inv_n;
+        s += z[i];
+        i += 1;
+    }
+    for a in acc {
+        s += a;
+    }
+    s * inv_n
+}
+
+/// Naive port of torchvision's `sigmoid_focal_loss(reduction="mean")` and its
+/// autograd backward, one element at a time with `std` f32 functions:
+///
+/// ```text
+/// forward:  p    = 1 / (1 + exp(-z))                       # torch.sigmoid
+///           ce   = max(z, 0) - z y + ln(1 + exp(-|z|))     # BCE with logits
+///           p_t  = p y + (1 - p)(1 - y)
+///           mod  = powf(1 - p_t, γ)
+///           α_t  = α y + (1 - α)(1 - y)
+///           ℓ    = α_t ce mod                              # -> losses[i]
+/// backward: ∂ce/∂z  = p - y
+///           ∂mod/∂z = -γ powf(1 - p_t, γ - 1) · p (1 - p)(2y - 1)
+///           g    = α_t (∂ce/∂z · mod + ce · ∂mod/∂z) / n   # -> grad[i]
+/// mean:     L    = Σ ℓ / n
+/// ```
+///
+/// That is two `expf`, one `logf` and two `powf` per element, as in eager
+/// PyTorch (which also saves `p`, `ce` and `1 - p_t` for the backward). It
+/// writes the per-element losses and the gradient, then mean-reduces the
+/// losses (a second pass, as `loss.mean()` does).
+#[inline(never)]
+pub fn naive_focal(
+    gamma: f32,
+    alpha: f32,
+    z: &[f32],
+    y: &[f32],
+    losses: &mut [f32],
+    grad: &mut [f32],
+) -> f32 {
+    let n = z.len();
+    let inv_n = 1.0 / n as f32;
+    for (((&z, &y), l), g) in z.iter().zip(y).zip(losses.iter_mut()).zip(grad.iter_mut()) {
+        let p = 1.0 / (1.0 + (-z).exp());
+        let ce = z.max(0.0) - z * y + (1.0 + (-z.abs()).exp()).ln();
+        let p_t = p * y + (1.0 - p) * (1.0 - y);
+        let m = 1.0 - p_t;
+        let modulator = m.powf(gamma);
+        let alpha_t = alpha * y + (1.0 - alpha) * (1.0 - y);
+        *l = alpha_t * ce * modulator;
+        let dce = p - y;
+        let dmod = -gamma * m.powf(gamma - 1.0) * (p * (1.0 - p) * (2.0 * y - 1.0));
+        *g = alpha_t * (dce * modulator + ce * dmod) * inv_n;
+    }
+    blocked_sum(losses) * inv_n
+}
+
+/// Naive port of `F.binary_cross_entropy_with_logits(reduction="mean")` and
+/// its backward: `ℓ = max(z, 0) - z y + ln(1 + exp(-|z|))`,
+/// `g = (σ(z) - y) / n` with `σ(z) = 1 / (1 + exp(-z))`; two `expf` and one
+/// `logf` per element.
+#[inline(never)]
+pub fn naive_bce(z: &[f32], y: &[f32], losses: &mut [f32], grad: &mut [f32]) -> f32 {
+    let n = z.len();
+    let inv_n = 1.0 / n as f32;
+    for (((&z, &y), l), g) in z.iter().zip(y).zip(losses.iter_mut()).zip(grad.iter_mut()) {
+        *l = z.max(0.0) - z * y + (1.0 + (-z.abs()).exp()).ln();
+        let p = 1.0 / (1.0 + (-z).exp());
+        *g = (p - y) * inv_n;
+    }
+    blocked_sum(losses) * inv_n
+}

@@ -13,6 +13,16 @@ const RELOAD: u32 = 0x00FF_FFFF;
 static WRAPS: AtomicU32 = AtomicU32::new(0);
 /// Instructions per SysTick tick, times 16 (0 = not initialised).
 static RATIO_X16: AtomicU32 = AtomicU32::new(0);
+/// Ticks the calibration loop took.
+static CAL_TICKS: AtomicU32 = AtomicU32::new(0);
+
+/// (instructions per tick × 16, ticks of the calibration loop).
+pub fn calibration() -> (u32, u32) {
+    (
+        RATIO_X16.load(Ordering::Relaxed),
+        CAL_TICKS.load(Ordering::Relaxed),
+    )
+}
 
 fn syst() -> &'static cortex_m::peripheral::syst::RegisterBlock {
     // SAFETY: SysTick's register block is always mapped; this module is its
@@ -32,12 +42,16 @@ pub fn init() {
         // enable | tickint | core clock
         s.csr.write(0b111);
     }
+    // The counter starts at 0 and loads RELOAD on the first tick (no wrap
+    // counted for that): wait for it so readings are monotonic from here.
+    while s.cvr.read() == 0 {}
     // Calibrate: 2 instructions (subs + bne) per iteration.
     const ITERS: u32 = 1 << 19;
     let t0 = ticks();
     spin(ITERS);
     let t1 = ticks();
     let dt = (t1 - t0).max(1);
+    CAL_TICKS.store(dt as u32, Ordering::Relaxed);
     // Round to 1/16 instruction per tick: exact for 40, 62.5, 50, 31.25.
     let ratio16 = ((2 * ITERS as u64 * 16 + dt / 2) / dt).max(1) as u32;
     RATIO_X16.store(ratio16, Ordering::Relaxed);

@@ -1,0 +1,214 @@
+//! Cost table (issue 5): instructions per element of every public kernel on the
+//! emulated core, counted exactly with QEMU `-icount shift=0` + SysTick (see
+//! `tinyloss_firmware::counter`), next to a naive port (sigmoid via `expf`,
+//! `powf`, `logf` per element, as a literal translation of torchvision's
+//! `sigmoid_focal_loss` forward + backward would do), and the worst-case stack
+//! use of each kernel (stack painting). On the host the same program prints
+//! nanoseconds per element instead (not the benchmark: see benches/).
+//!
+//! Output: one `COST` line per kernel, parsed by `tools/costs`:
+//! `COST <board> <kernel> <units per element> <stack bytes>`.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+use core::hint::black_box;
+use tinyloss::{binary, Batch, Error, Focal, Reduction, SigmoidCe};
+use tinyloss_firmware::{counter, exit, fx, out, stack_use, BOARD, UNIT};
+
+/// Elements per batch.
+const N: usize = 256;
+/// Batches per measurement.
+const REPS: u32 = 2;
+
+// ---- #[inline(never)] entry points: one per kernel, so `tools/costs` can read
+// each kernel's code size from the symbol table (nm) and stack painting sees
+// one call. Constant configurations let LTO specialise (as firmware using
+// `Focal::RETINANET` gets); `tl_focal_any` takes the loss at run time.
+
+/// Fused focal, γ = 2, α = 0.25 (RetinaNet), mean.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_focal_g2(z: &[f32], y: &[f32], g: &mut [f32]) -> Result<f32, Error> {
+    binary::loss_grad(&Focal::RETINANET, z, y, Reduction::Mean, g)
+}
+
+/// Sigmoid cross-entropy, mean.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_bce(z: &[f32], y: &[f32], g: &mut [f32]) -> Result<f32, Error> {
+    binary::loss_grad(&SigmoidCe::PLAIN, z, y, Reduction::Mean, g)
+}
+
+/// Any focal configuration (γ, α chosen at run time), mean.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_focal_any(f: &Focal, z: &[f32], y: &[f32], g: &mut [f32]) -> Result<f32, Error> {
+    binary::loss_grad(f, z, y, Reduction::Mean, g)
+}
+
+/// Probability-input focal, γ = 2, α = 0.25, mean.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_focal_prob_g2(p: &[f32], y: &[f32], g: &mut [f32]) -> Result<f32, Error> {
+    Batch::probabilities(p, y).loss_grad(&Focal::RETINANET, Reduction::Mean, g, None)
+}
+
+/// Focal γ = 2 with the gradient written over the logits.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_focal_g2_in_place(zg: &mut [f32], y: &[f32]) -> Result<f32, Error> {
+    binary::loss_grad_in_place(&Focal::RETINANET, zg, y, Reduction::Mean, None)
+}
+
+/// Focal γ = 2 through the per-element API, summed by the caller.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_focal_g2_each(z: &[f32], y: &[f32], g: &mut [f32]) -> Result<f32, Error> {
+    let mut s = 0.0;
+    for i in 0..z.len() {
+        let lg = Focal::RETINANET.loss_grad(z[i], y[i])?;
+        s += lg.loss;
+        g[i] = lg.grad;
+    }
+    Ok(s / z.len() as f32)
+}
+
+/// Naive port of torchvision's sigmoid_focal_loss (γ, α) forward + backward
+/// for hard labels: p = 1/(1+expf(-z)), p_t, ce = -logf(p_t),
+/// m = powf(1 - p_t, γ), loss = α_t m ce,
+/// dFL/dz = α_t s (γ m p_t ln p_t - m (1 - p_t)), s = 2y - 1.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_naive_focal(gamma: f32, alpha: f32, z: &[f32], y: &[f32], g: &mut [f32]) -> f32 {
+    let mut s = 0.0;
+    for i in 0..z.len() {
+        let p = 1.0 / (1.0 + libm::expf(-z[i]));
+        let yi = y[i];
+        let pt = p * yi + (1.0 - p) * (1.0 - yi);
+        let at = alpha * yi + (1.0 - alpha) * (1.0 - yi);
+        let lnp = libm::logf(pt);
+        let m = libm::powf(1.0 - pt, gamma);
+        s += -at * m * lnp;
+        let sg = 2.0 * yi - 1.0;
+        g[i] = at * sg * (gamma * m * pt * lnp - m * (1.0 - pt)) / z.len() as f32;
+    }
+    s / z.len() as f32
+}
+
+/// Naive sigmoid cross-entropy: p = 1/(1+expf(-z)), -(y logf p + (1-y) logf(1-p)).
+#[no_mangle]
+#[inline(never)]
+pub fn tl_naive_bce(z: &[f32], y: &[f32], g: &mut [f32]) -> f32 {
+    let mut s = 0.0;
+    for i in 0..z.len() {
+        let p = 1.0 / (1.0 + libm::expf(-z[i]));
+        let yi = y[i];
+        s += -(yi * libm::logf(p) + (1.0 - yi) * libm::logf(1.0 - p));
+        g[i] = (p - yi) / z.len() as f32;
+    }
+    s / z.len() as f32
+}
+
+/// Streaming floor: reads the same inputs, writes the same output, trivial
+/// arithmetic.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_floor(z: &[f32], y: &[f32], g: &mut [f32]) -> f32 {
+    let mut s = 0.0;
+    for i in 0..z.len() {
+        let d = z[i] - y[i];
+        s += d;
+        g[i] = d;
+    }
+    s
+}
+
+/// Deterministic inputs: logits spread over [-8, 8], about 1 in 4 positive.
+fn inputs(z: &mut [f32; N], p: &mut [f32; N], y: &mut [f32; N]) {
+    let mut s = 0x2545_F491u32;
+    for i in 0..N {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        let u = (s >> 8) as f32 / (1u32 << 24) as f32;
+        z[i] = 16.0 * u - 8.0;
+        y[i] = if (s & 3) == 0 { 1.0 } else { 0.0 };
+        p[i] = 1.0 / (1.0 + libm::expf(-z[i]));
+    }
+}
+
+struct Row<'a> {
+    name: &'a str,
+    per_elem: f64,
+    stack: usize,
+}
+
+fn report(r: &Row) {
+    out!(
+        "COST {} {} {} {}",
+        BOARD,
+        r.name,
+        fx(r.per_elem as f32, 1),
+        r.stack
+    );
+}
+
+#[cfg_attr(target_os = "none", cortex_m_rt::entry)]
+fn main() -> ! {
+    tinyloss_firmware::init();
+    let mut z = [0.0f32; N];
+    let mut p = [0.0f32; N];
+    let mut y = [0.0f32; N];
+    let mut g = [0.0f32; N];
+    inputs(&mut z, &mut p, &mut y);
+    let f15 = Focal::new(1.5, Some(0.25)).unwrap();
+    let f05 = Focal::new(0.5, Some(0.25)).unwrap();
+    let n = N as f64;
+    out!("costs on {} ({} per element, batch of {})", BOARD, UNIT, N);
+    let (r16, cal) = counter::calibration();
+    out!("calibration: {} instructions per SysTick tick ({} ticks for 2^20)", fx(r16 as f32 / 16.0, 4), cal);
+
+    let mut ok = true;
+    // Every measurement: per-call cost net of loop + timer overhead, / N, and
+    // the stack high-water mark of one call.
+    macro_rules! measure {
+        ($name:expr, $call:expr) => {{
+            let per_call = counter::per_call(REPS, || {
+                black_box($call);
+            });
+            let (_, stack) = stack_use(4096, || black_box($call));
+            let r = Row {
+                name: $name,
+                per_elem: per_call / n,
+                stack,
+            };
+            report(&r);
+        }};
+    }
+    {
+        let (z, y) = (black_box(&z[..]), black_box(&y[..]));
+        measure!("focal_g2_a025", tl_focal_g2(z, y, &mut g));
+        measure!("sigmoid_ce", tl_bce(z, y, &mut g));
+        measure!("focal_g1.5_a025", tl_focal_any(&f15, z, y, &mut g));
+        measure!("focal_g0.5_a025", tl_focal_any(&f05, z, y, &mut g));
+        measure!(
+            "focal_g2_a025_runtime",
+            tl_focal_any(&Focal::RETINANET, z, y, &mut g)
+        );
+        measure!("focal_prob_g2_a025", tl_focal_prob_g2(&p, y, &mut g));
+        measure!("focal_g2_per_element_api", tl_focal_g2_each(z, y, &mut g));
+        let mut zg = [0.0f32; N];
+        measure!("focal_g2_in_place", {
+            zg.copy_from_slice(z);
+            tl_focal_g2_in_place(&mut zg, y)
+        });
+        measure!("naive_focal_g2", tl_naive_focal(2.0, 0.25, z, y, &mut g));
+        measure!("naive_focal_g1.5", tl_naive_focal(1.5, 0.25, z, y, &mut g));
+        measure!("naive_sigmoid_ce", tl_naive_bce(z, y, &mut g));
+        measure!("floor", tl_floor(z, y, &mut g));
+        // TODO(softmax): softmax CE C=10 per logit and softmax focal, once
+        // tinyloss::softmax lands.
+        ok &= tl_focal_g2(z, y, &mut g).is_ok();
+    }
+    out!("costs done");
+    exit(ok)
+}

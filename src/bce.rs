@@ -3,7 +3,7 @@
 
 use crate::binary::{BinaryLoss, Kernel, PROB_EPS};
 use crate::lanes::Lane;
-use crate::math::{ln, Logit};
+use crate::math::{ln, ln_one_minus, Logit};
 use crate::{Error, LossGrad};
 
 /// Binary cross-entropy from logits, validated once, `Copy`.
@@ -112,11 +112,11 @@ impl Kernel for SigmoidCe {
 
     #[inline(always)]
     fn hard<V: Lane>(&self, x: V, y: V) -> (V, V) {
-        self.soft(x, y, y)
+        self.soft(x, y, y, V::splat(1.0) - y)
     }
 
     #[inline(always)]
-    fn soft<V: Lane>(&self, x: V, _y: V, ys: V) -> (V, V) {
+    fn soft<V: Lane>(&self, x: V, _y: V, ys: V, oms: V) -> (V, V) {
         let zero = V::splat(0.0);
         let lg = Logit::new(x);
         let pos = x.ge(zero);
@@ -125,18 +125,18 @@ impl Kernel for SigmoidCe {
         let sp_pos = x.max(zero) + lg.l;
         let sp_neg = (-x).max(zero) + lg.l;
         let wy = V::splat(self.pos_weight) * ys;
-        let oms = V::splat(1.0) - ys;
-        (wy.mul_add(sp_neg, oms * sp_pos), oms * p - wy * q)
+        // Saturates at f32::MAX only when w⁺ > 1 pushes the exact loss past it.
+        let loss = wy.mul_add(sp_neg, oms * sp_pos).min(V::splat(f32::MAX));
+        (loss, oms * p - wy * q)
     }
 
     #[inline(always)]
-    fn prob<V: Lane>(&self, p: V, _y: V, ys: V) -> (V, V) {
+    fn prob<V: Lane>(&self, p: V, _y: V, ys: V, oms: V) -> (V, V) {
         let one = V::splat(1.0);
         let pc = p.max(V::splat(PROB_EPS)).min(V::splat(1.0 - PROB_EPS));
         let qc = one - pc;
         let wy = V::splat(self.pos_weight) * ys;
-        let oms = one - ys;
-        let loss = -(wy * ln(pc) + oms * ln(qc));
+        let loss = -(wy * ln(pc) + oms * ln_one_minus(pc));
         (loss, oms / qc - wy / pc)
     }
 }

@@ -35,22 +35,25 @@ pub trait Kernel: Copy {
     /// Loss and gradient for hard labels (every lane of `y` is 0 or 1).
     fn hard<V: Lane>(&self, x: V, y: V) -> (V, V);
     /// Loss and gradient for soft targets: `y` as given (for `α_t`), `ys`
-    /// smoothed.
-    fn soft<V: Lane>(&self, x: V, y: V, ys: V) -> (V, V);
+    /// smoothed and `oms = 1 - ys`, each computed directly so that neither
+    /// loses relative accuracy near 0.
+    fn soft<V: Lane>(&self, x: V, y: V, ys: V, oms: V) -> (V, V);
     /// Loss and gradient with respect to a probability input.
-    fn prob<V: Lane>(&self, p: V, y: V, ys: V) -> (V, V);
+    fn prob<V: Lane>(&self, p: V, y: V, ys: V, oms: V) -> (V, V);
 }
 
 /// A binary loss the batch kernels accept: [`Focal`](crate::Focal) or
 /// [`SigmoidCe`](crate::SigmoidCe). Sealed.
 pub trait BinaryLoss: Kernel + sealed::Sealed {}
 
-/// `α_t = α y + (1 - α)(1 - y)`, or 1 when α is off.
+/// `α_t = α y + (1 - α)(1 - y)`, or 1 when α is off. Both terms are
+/// non-negative, so there is no cancellation (the shorter
+/// `(1 - α) + y (2α - 1)` loses all accuracy for α near 0 or 1).
 #[inline(always)]
 pub(crate) fn alpha_t<V: Lane>(alpha: Option<f32>, y: V) -> V {
     match alpha {
         None => V::splat(1.0),
-        Some(a) => y.mul_add(V::splat(2.0 * a - 1.0), V::splat(1.0 - a)),
+        Some(a) => V::splat(a).mul_add(y, V::splat(1.0 - a) * (V::splat(1.0) - y)),
     }
 }
 
@@ -59,19 +62,23 @@ pub(crate) fn alpha_t<V: Lane>(alpha: Option<f32>, y: V) -> V {
 #[inline(always)]
 fn eval<K: Kernel, V: Lane>(k: &K, x: V, y: V, prob: bool) -> (V, V) {
     let eps = k.smoothing();
-    let ys = if eps == 0.0 {
-        y
+    let one = V::splat(1.0);
+    let (ys, oms) = if eps == 0.0 {
+        (y, one - y)
     } else {
-        y.mul_add(V::splat(1.0 - eps), V::splat(0.5 * eps))
+        // y(1-ε) + ε/2 and (1-y)(1-ε) + ε/2: both sides keep full relative
+        // accuracy (1 - ys would lose it when ys is close to 1).
+        let (keep, add) = (V::splat(1.0 - eps), V::splat(0.5 * eps));
+        (y.mul_add(keep, add), (one - y).mul_add(keep, add))
     };
     if prob {
-        return k.prob(x, y, ys);
+        return k.prob(x, y, ys, oms);
     }
-    let hard = V::or(y.eq(V::splat(0.0)), y.eq(V::splat(1.0)));
+    let hard = V::or(y.eq(V::splat(0.0)), y.eq(one));
     if eps == 0.0 && V::all(hard) {
         k.hard(x, y)
     } else {
-        k.soft(x, y, ys)
+        k.soft(x, y, ys, oms)
     }
 }
 
@@ -246,7 +253,11 @@ impl<'a> Batch<'a> {
                     if !target_ok(self.targets[i]) {
                         return Err(Error::TargetOutOfRange { index: i });
                     }
-                    return Err(Error::InvalidWeight { index: i });
+                    if let Some(w) = self.weights {
+                        if !(w[i].is_finite() && w[i] >= 0.0) {
+                            return Err(Error::InvalidWeight { index: i });
+                        }
+                    }
                 }
             }
             start = end;
@@ -398,7 +409,8 @@ fn run<L: Kernel, V: Lane, IO: Io>(k: &L, b: &Batch<'_>, scale: f64, io: &mut IO
         let (mut l, mut g) = eval(k, x, y, b.prob);
         if let Some(w) = b.weights {
             let w: V = load_part(w, i, 0.0);
-            l = l * w;
+            // Saturate: a weighted loss beyond f32::MAX is reported as MAX.
+            l = (l * w).min(V::splat(f32::MAX));
             g = g * w;
         }
         if let Some(m) = b.ignore {
@@ -416,7 +428,7 @@ fn run<L: Kernel, V: Lane, IO: Io>(k: &L, b: &Batch<'_>, scale: f64, io: &mut IO
         io.store(i, len, g * scale32, l);
         i += len;
     }
-    (acc.total() * scale) as f32
+    (acc.total() * scale).min(f32::MAX as f64) as f32
 }
 
 /// Loss and gradient of a batch of logits in one pass, without weights or

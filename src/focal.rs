@@ -2,7 +2,7 @@
 
 use crate::binary::{alpha_t, BinaryLoss, Kernel, PROB_EPS};
 use crate::lanes::Lane;
-use crate::math::{exp_neg, ln, Logit};
+use crate::math::{exp_hl, ln, ln_one_minus, Logit};
 use crate::{Error, LossGrad};
 
 /// How the modulating factor `m^γ` is computed: exact products for small
@@ -52,6 +52,8 @@ const MAX_INT_GAMMA: u8 = 8;
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Focal {
     gamma: f32,
+    /// γ with its low 12 mantissa bits cleared (for the exact product γ·t).
+    gamma_hi: f32,
     alpha: Option<f32>,
     smoothing: f32,
     #[cfg_attr(feature = "defmt", defmt(Debug2Format))]
@@ -63,6 +65,7 @@ impl Focal {
     /// negatives 0.75), no smoothing.
     pub const RETINANET: Focal = Focal {
         gamma: 2.0,
+        gamma_hi: 2.0,
         alpha: Some(0.25),
         smoothing: 0.0,
         power: Power::Two,
@@ -95,6 +98,7 @@ impl Focal {
         };
         Ok(Focal {
             gamma,
+            gamma_hi: f32::from_bits(gamma.to_bits() & 0xffff_f000),
             alpha,
             smoothing: 0.0,
             power,
@@ -151,10 +155,13 @@ impl Focal {
         crate::binary::one(self, p, y, true)
     }
 
-    /// `m^γ` for `m` in `[0, 1]` given `ln m` lazily (only the real-γ path
-    /// calls it).
+    /// `m^γ` for `m` in `[0, 1]`, where `m = exp(-(t + l))` with `t >= 0`
+    /// and `l` small; `(t, l)` is computed lazily (only the real-γ path needs
+    /// it). `γ t` is formed exactly from 12-bit halves and handed to
+    /// [`exp_hl`] unrounded, so `m^γ` stays within a few ULP even when `γ t`
+    /// is in the tens.
     #[inline(always)]
-    fn power<V: Lane>(&self, m: V, ln_m: impl FnOnce() -> V) -> V {
+    fn power<V: Lane>(&self, m: V, t_l: impl FnOnce() -> (V, V)) -> V {
         match self.power {
             Power::Zero => V::splat(1.0),
             Power::One => m,
@@ -166,7 +173,16 @@ impl Focal {
                 }
                 r
             }
-            Power::Real => exp_neg(V::splat(self.gamma) * ln_m()),
+            Power::Real => {
+                let (t, l) = t_l();
+                let g = V::splat(self.gamma);
+                let g_hi = V::splat(self.gamma_hi);
+                let g_lo = V::splat(self.gamma - self.gamma_hi);
+                let t_hi = t.high_half();
+                let hi = -(g_hi * t_hi);
+                let lo = -(g_hi.mul_add(t - t_hi, g_lo * t) + g * l);
+                exp_hl(hi, lo)
+            }
         }
     }
 }
@@ -196,7 +212,7 @@ impl Kernel for Focal {
         if self.power == Power::Zero {
             return (at * ce, -(s * at) * u);
         }
-        let modf = self.power(u, || -(xt.max(zero) + lg.l));
+        let modf = self.power(u, || (xt.max(zero), lg.l));
         let g = V::splat(self.gamma);
         let loss = at * (modf * ce);
         let grad = -(s * at) * modf * (g * pt).mul_add(ce, u);
@@ -204,12 +220,11 @@ impl Kernel for Focal {
     }
 
     #[inline(always)]
-    fn soft<V: Lane>(&self, x: V, y: V, ys: V) -> (V, V) {
+    fn soft<V: Lane>(&self, x: V, y: V, ys: V, oms: V) -> (V, V) {
         let one = V::splat(1.0);
         let zero = V::splat(0.0);
         let lg = Logit::new(x);
         let pos = x.ge(zero);
-        let oms = one - ys;
         // a: the target mass on the side the logit points away from.
         let a = V::select(pos, oms, ys);
         let b = V::select(pos, ys, oms);
@@ -224,24 +239,25 @@ impl Kernel for Focal {
         }
         let r = V::select(a0, lg.big, lg.small / V::select(a0, one, d));
         let modf = self.power(m, || {
-            let ln_d = V::select(a0, -lg.ax, ln(V::select(a0, one, d)));
-            ln_d - lg.l
+            // m = big · d = exp(-(t + l)) with t = -ln d (= |x| when a = 0).
+            let t = V::select(a0, lg.ax, -ln(V::select(a0, one, d)));
+            (t, lg.l)
         });
         let g = V::splat(self.gamma);
         let loss = at * (modf * ce);
-        let bracket = (a - lg.small) - g * (one - (a + a)) * ce * r;
+        // ce · r first: r decays like e^-|x| exactly where ce grows like |x|.
+        let bracket = (a - lg.small) - (ce * r) * (g * (one - (a + a)));
         (loss, sgn * at * modf * bracket)
     }
 
     #[inline(always)]
-    fn prob<V: Lane>(&self, p: V, y: V, ys: V) -> (V, V) {
+    fn prob<V: Lane>(&self, p: V, y: V, ys: V, oms: V) -> (V, V) {
         let one = V::splat(1.0);
         let pc = p.max(V::splat(PROB_EPS)).min(V::splat(1.0 - PROB_EPS));
         let qc = one - pc;
-        let oms = one - ys;
-        let ce = -(ys * ln(pc) + oms * ln(qc));
+        let ce = -(ys * ln(pc) + oms * ln_one_minus(pc));
         let m = pc * oms + qc * ys;
-        let modf = self.power(m, || ln(m));
+        let modf = self.power(m, || (-ln(m), V::splat(0.0)));
         let at = alpha_t(self.alpha, y);
         let dce = (pc - ys) / (pc * qc);
         let g = V::splat(self.gamma);

@@ -56,6 +56,9 @@ pub trait Lane:
     fn split_log(self) -> (Self, Self);
     /// Per-lane finiteness.
     fn is_finite(self) -> Self::Mask;
+    /// `self` with the low 12 mantissa bits cleared: a 12-bit "high half"
+    /// whose product with another 12-bit half is exact.
+    fn high_half(self) -> Self;
     /// Sum of the lanes (in lane order).
     fn reduce_add(self) -> f32;
 }
@@ -148,6 +151,10 @@ impl Lane for f32 {
     #[inline(always)]
     fn is_finite(self) -> bool {
         self.to_bits() & 0x7f80_0000 != 0x7f80_0000
+    }
+    #[inline(always)]
+    fn high_half(self) -> Self {
+        f32::from_bits(self.to_bits() & 0xffff_f000)
     }
     #[inline(always)]
     fn reduce_add(self) -> f32 {
@@ -243,6 +250,11 @@ mod simd {
         #[inline(always)]
         fn is_finite(self) -> Self {
             f32x8::is_finite(self)
+        }
+        #[inline(always)]
+        fn high_half(self) -> Self {
+            let b: u32x8 = cast(self);
+            cast(b & u32x8::splat(0xffff_f000))
         }
         #[inline(always)]
         fn reduce_add(self) -> f32 {

@@ -17,25 +17,48 @@ const LN2_LO: f32 = -2.121_944_4e-4;
 const ROUND_MAGIC: f32 = 12_582_912.0;
 const SQRT2_M1: f32 = 0.414_213_57;
 
-/// `e^v` for `v <= 0`. Inputs below -104 give
-/// 0 or the smallest subnormal; subnormal results are rounded once.
+/// Cephes' expf polynomial: `e^r` for `|r| <= ln(2)/2`, scaled by `2^k`.
 #[inline(always)]
-pub fn exp_neg<V: Lane>(v: V) -> V {
-    let v = v.max(V::splat(-104.0));
-    let k = v.mul_add(V::splat(LOG2E), V::splat(ROUND_MAGIC)) - V::splat(ROUND_MAGIC);
-    let r = k.mul_add(V::splat(-LN2_HI), v);
-    let r = k.mul_add(V::splat(-LN2_LO), r);
+fn exp_reduced<V: Lane>(r: V, k: V) -> V {
     let z = r * r;
     let mut p = V::splat(1.987_569_1e-4);
     p = p.mul_add(r, V::splat(1.398_199_9e-3));
     p = p.mul_add(r, V::splat(8.333_452e-3));
     p = p.mul_add(r, V::splat(4.166_579_6e-2));
     p = p.mul_add(r, V::splat(1.666_666_5e-1));
-    p = p.mul_add(r, V::splat(5.000_000_1e-1));
+    p = p.mul_add(r, V::splat(0.5));
     let y = p.mul_add(z, r) + V::splat(1.0);
     // Scale in two steps so that results down to the subnormal range keep
     // gradual underflow: 2^(k+24) is always a normal number for k >= -150.
     y * V::pow2i(k + V::splat(24.0)) * V::splat(5.960_464_5e-8)
+}
+
+/// `e^v` for `v <= 0`. Inputs below -104 give 0 or the smallest subnormal;
+/// subnormal results are rounded once. Within 2 ULP (tested).
+#[inline(always)]
+pub fn exp_neg<V: Lane>(v: V) -> V {
+    let v = v.max(V::splat(-104.0));
+    let k = v.mul_add(V::splat(LOG2E), V::splat(ROUND_MAGIC)) - V::splat(ROUND_MAGIC);
+    let r = k.mul_add(V::splat(-LN2_HI), v);
+    let r = k.mul_add(V::splat(-LN2_LO), r);
+    exp_reduced(r, k)
+}
+
+/// `e^(hi + lo)` for `hi + lo <= 0`, where `hi` may be large and `lo` carries
+/// the low-order part of the argument: the sum is never rounded, so the
+/// result keeps its accuracy even when `|hi|` is in the tens (where rounding
+/// `hi + lo` alone would cost `|hi| · 2^-24` relative). Arguments below -104
+/// give 0.
+#[inline(always)]
+pub fn exp_hl<V: Lane>(hi: V, lo: V) -> V {
+    let s = hi + lo;
+    let under = V::gt(V::splat(-104.0), s);
+    let s = s.max(V::splat(-104.0));
+    let k = s.mul_add(V::splat(LOG2E), V::splat(ROUND_MAGIC)) - V::splat(ROUND_MAGIC);
+    // hi - k ln2_hi is exact (Cody-Waite); lo joins after the cancellation.
+    let r = k.mul_add(V::splat(-LN2_HI), hi) + lo;
+    let r = k.mul_add(V::splat(-LN2_LO), r);
+    V::select(under, V::splat(0.0), exp_reduced(r, k))
 }
 
 /// Cephes' logf kernel: `log(1 + f)` for `f` in `[sqrt(1/2) - 1, sqrt(2) - 1]`,
@@ -51,7 +74,7 @@ fn log_kernel<V: Lane>(f: V, k: V) -> V {
     p = p.mul_add(f, V::splat(-1.666_805_8e-1));
     p = p.mul_add(f, V::splat(2.000_071_4e-1));
     p = p.mul_add(f, V::splat(-2.499_999_4e-1));
-    p = p.mul_add(f, V::splat(3.333_333_1e-1));
+    p = p.mul_add(f, V::splat(3.333_333e-1));
     let mut y = p * f * z;
     y = k.mul_add(V::splat(LN2_LO), y);
     y = z.mul_add(V::splat(-0.5), y);
@@ -77,6 +100,17 @@ pub fn ln<V: Lane>(x: V) -> V {
     let (f, k) = xs.split_log();
     let k = V::select(tiny, k - V::splat(24.0), k);
     log_kernel(f, k)
+}
+
+/// `ln(1 - p)` for `p` in `[0, 1)`, with full relative accuracy for tiny
+/// `p`: the rounding error of `q = 1 - p` is recovered exactly (Fast2Sum) and
+/// added back as `err / q`.
+#[inline(always)]
+pub fn ln_one_minus<V: Lane>(p: V) -> V {
+    let one = V::splat(1.0);
+    let q = one - p;
+    let err = (one - q) - p;
+    ln(q) + err / q
 }
 
 /// The shared pieces of a logit: `e = exp(-|x|)`, `l = log1p(e)`,

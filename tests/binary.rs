@@ -1,0 +1,843 @@
+//! Binary losses against f64 references written here, independently of the
+//! library: dense sweeps over the whole input domain, finite differences,
+//! the literature's numbers, known failure cases of other implementations,
+//! batch semantics (reductions, weights, ignore mask, in-place), bad input,
+//! and property tests.
+
+use proptest::prelude::*;
+use tinyloss::{binary, Batch, Error, Focal, Reduction, SigmoidCe, PROB_EPS};
+
+// ---------------------------------------------------------------- references
+
+fn softplus(z: f64) -> f64 {
+    z.max(0.0) + (-z.abs()).exp().ln_1p()
+}
+
+fn sigmoid(z: f64) -> f64 {
+    if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// torchvision's soft-target focal loss in f64 and its analytic derivative:
+/// ys = y(1-ε)+ε/2, CE = ys softplus(-z) + (1-ys) softplus(z),
+/// m = p(1-ys) + (1-p) ys, ℓ = α_t m^γ CE with α_t from the unsmoothed y.
+fn focal_ref(z: f64, y: f64, gamma: f64, alpha: Option<f64>, eps: f64) -> (f64, f64) {
+    let ys = y * (1.0 - eps) + eps / 2.0;
+    let p = sigmoid(z);
+    let q = sigmoid(-z);
+    let ce = ys * softplus(-z) + (1.0 - ys) * softplus(z);
+    // ln m without underflow: for hard targets m = σ(∓z).
+    let ln_m = if ys == 1.0 {
+        -softplus(z)
+    } else if ys == 0.0 {
+        -softplus(-z)
+    } else {
+        (p * (1.0 - ys) + q * ys).ln()
+    };
+    let m = ln_m.exp();
+    let at = alpha.map_or(1.0, |a| a * y + (1.0 - a) * (1.0 - y));
+    let modf = if gamma == 0.0 {
+        1.0
+    } else {
+        (gamma * ln_m).exp()
+    };
+    let loss = at * modf * ce;
+    // dℓ/dz = α_t [γ m^(γ-1) m' CE + m^γ (p - ys)], m' = p q (1 - 2 ys).
+    let dce = (1.0 - ys) * p - ys * q;
+    let dmod = if gamma == 0.0 || m == 0.0 {
+        0.0
+    } else {
+        gamma * ((gamma - 1.0) * ln_m).exp() * p * q * (1.0 - 2.0 * ys)
+    };
+    (loss, at * (dmod * ce + modf * dce))
+}
+
+/// PyTorch's BCEWithLogits with pos_weight in f64.
+fn bce_ref(z: f64, y: f64, pw: f64, eps: f64) -> (f64, f64) {
+    let ys = y * (1.0 - eps) + eps / 2.0;
+    let loss = pw * ys * softplus(-z) + (1.0 - ys) * softplus(z);
+    (loss, (1.0 - ys) * sigmoid(z) - pw * ys * sigmoid(-z))
+}
+
+/// Probability-input focal loss at the clamped point, in f64.
+fn focal_prob_ref(p: f64, y: f64, gamma: f64, alpha: Option<f64>) -> (f64, f64) {
+    // The clamp bounds are the f32 values PROB_EPS and 1 - PROB_EPS.
+    let p = p.clamp(PROB_EPS as f64, (1.0 - PROB_EPS) as f64);
+    let q = 1.0 - p;
+    let ce = -(y * p.ln() + (1.0 - y) * q.ln());
+    let m = p * (1.0 - y) + q * y;
+    let at = alpha.map_or(1.0, |a| a * y + (1.0 - a) * (1.0 - y));
+    let dce = (p - y) / (p * q);
+    let loss = at * m.powf(gamma) * ce;
+    let dm = if gamma == 0.0 {
+        0.0
+    } else {
+        gamma * m.powf(gamma - 1.0) * (1.0 - 2.0 * y)
+    };
+    (loss, at * (dm * ce + m.powf(gamma) * dce))
+}
+
+// ---------------------------------------------------------------- sweep grid
+
+/// Logits over [-1e4, 1e4]: log-spaced magnitudes (1e-7 .. 1e4), dense
+/// near 0, and dense where f32's sigmoid saturates (|z| from 15 to 90).
+fn logit_grid() -> Vec<f32> {
+    let mut v = vec![0.0f32];
+    let mut m = 1e-7f64;
+    while m <= 1e4 {
+        v.push(m as f32);
+        m *= 1.02;
+    }
+    v.push(1e4);
+    for i in 0..=800 {
+        v.push(i as f32 * 0.01);
+    }
+    for i in 0..=1500 {
+        v.push(15.0 + i as f32 * 0.05);
+    }
+    let neg: Vec<f32> = v.iter().map(|x| -x).collect();
+    v.extend(neg);
+    v
+}
+
+const GAMMAS: [f32; 8] = [0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0];
+const ALPHAS: [Option<f32>; 5] = [None, Some(0.01), Some(0.25), Some(0.75), Some(0.99)];
+const TARGETS: [f32; 5] = [0.0, 1.0, 0.05, 0.5, 0.95];
+
+/// Worst error seen, in units of u = 2^-24 relative to the reference (with
+/// an absolute floor): `|got - ref| / (u · max(|ref|, floor))`, and its ratio
+/// to the bound that applies at that point (the test asserts ratio <= 1).
+#[derive(Default, Debug)]
+struct Worst {
+    ratio: f64,
+    ulps: f64,
+    at: (f32, f32, f32),
+}
+
+impl Worst {
+    fn see(&mut self, got: f32, want: f64, floor: f64, bound: f64, at: (f32, f32, f32)) {
+        assert!(got.is_finite(), "non-finite {got} at {at:?}");
+        let e = (got as f64 - want).abs() / (f64::from(f32::EPSILON) / 2.0 * want.abs().max(floor));
+        if e / bound > self.ratio {
+            self.ratio = e / bound;
+            self.ulps = e;
+            self.at = at;
+        }
+    }
+    fn check(&self, what: &str) {
+        println!(
+            "{what}: worst {:.2} u (ratio to bound {:.2}) at (input, y, param) = {:?}",
+            self.ulps, self.ratio, self.at
+        );
+        assert!(self.ratio <= 1.0, "{what}: {self:?}");
+    }
+}
+
+/// The documented bounds (crate docs, error table). Relative error in units
+/// of u = 2^-24; absolute floors: losses `2^-126 × weight` (results below
+/// f32's normal range are computed from subnormal intermediates), gradients
+/// `α_t` (or `max(1, w⁺)`) for soft targets, where `p - y` cancels.
+const LOSS_ULPS_HARD: f64 = 8.0;
+const LOSS_ULPS_SOFT: f64 = 16.0;
+const GRAD_ULPS_HARD: f64 = 16.0;
+const GRAD_ULPS_SOFT: f64 = 16.0;
+/// The modulating factor `(1 - p_t)^γ` multiplies the relative error of
+/// `1 - p_t` by γ: focal bounds grow by `GAMMA_ULPS × γ`.
+const GAMMA_ULPS: f64 = 3.0;
+const LOSS_FLOOR: f64 = f32::MIN_POSITIVE as f64;
+const GRAD_FLOOR: f64 = 1.0;
+
+#[test]
+fn focal_sweep_against_f64() {
+    let grid = logit_grid();
+    let (mut lh, mut ls, mut gh, mut gs) = <(Worst, Worst, Worst, Worst)>::default();
+    for &g in &GAMMAS {
+        for &a in &ALPHAS {
+            let f = Focal::new(g, a).unwrap();
+            for &y in &TARGETS {
+                let hard = y == 0.0 || y == 1.0;
+                for &z in &grid {
+                    let r = f.loss_grad(z, y).unwrap();
+                    let (l, d) = focal_ref(z as f64, y as f64, g as f64, a.map(f64::from), 0.0);
+                    let at = a.map_or(1.0, |a| (a * y + (1.0 - a) * (1.0 - y)) as f64);
+                    if hard {
+                        lh.see(
+                            r.loss,
+                            l,
+                            LOSS_FLOOR,
+                            LOSS_ULPS_HARD + GAMMA_ULPS * g as f64,
+                            (z, y, g),
+                        );
+                        gh.see(
+                            r.grad,
+                            d,
+                            LOSS_FLOOR,
+                            GRAD_ULPS_HARD + GAMMA_ULPS * g as f64,
+                            (z, y, g),
+                        );
+                    } else {
+                        ls.see(
+                            r.loss,
+                            l,
+                            LOSS_FLOOR,
+                            LOSS_ULPS_SOFT + GAMMA_ULPS * g as f64,
+                            (z, y, g),
+                        );
+                        gs.see(
+                            r.grad,
+                            d,
+                            GRAD_FLOOR * at,
+                            GRAD_ULPS_SOFT + GAMMA_ULPS * g as f64,
+                            (z, y, g),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    lh.check("focal loss, hard labels");
+    ls.check("focal loss, soft targets");
+    gh.check("focal grad, hard labels");
+    gs.check("focal grad, soft targets");
+}
+
+#[test]
+fn focal_with_smoothing_against_f64() {
+    let grid = logit_grid();
+    let (mut lw, mut gw) = <(Worst, Worst)>::default();
+    for &g in &[0.0f32, 0.5, 2.0, 3.5] {
+        for &a in &[None, Some(0.25f32)] {
+            for &eps in &[0.01f32, 0.1, 1.0] {
+                let f = Focal::new(g, a).unwrap().with_smoothing(eps).unwrap();
+                for &y in &TARGETS {
+                    for &z in &grid {
+                        let r = f.loss_grad(z, y).unwrap();
+                        let (l, d) =
+                            focal_ref(z as f64, y as f64, g as f64, a.map(f64::from), eps as f64);
+                        lw.see(
+                            r.loss,
+                            l,
+                            LOSS_FLOOR,
+                            LOSS_ULPS_SOFT + GAMMA_ULPS * g as f64,
+                            (z, y, g),
+                        );
+                        gw.see(
+                            r.grad,
+                            d,
+                            GRAD_FLOOR,
+                            GRAD_ULPS_SOFT + GAMMA_ULPS * g as f64,
+                            (z, y, g),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    lw.check("smoothed focal loss");
+    gw.check("smoothed focal grad");
+}
+
+#[test]
+fn bce_sweep_against_f64() {
+    let grid = logit_grid();
+    let (mut lw, mut gw) = <(Worst, Worst)>::default();
+    for &pw in &[1.0f32, 0.3, 3.0, 100.0] {
+        for &eps in &[0.0f32, 0.1] {
+            let c = SigmoidCe::with_pos_weight(pw)
+                .unwrap()
+                .with_smoothing(eps)
+                .unwrap();
+            for &y in &TARGETS {
+                for &z in &grid {
+                    let r = c.loss_grad(z, y).unwrap();
+                    let (l, d) = bce_ref(z as f64, y as f64, pw as f64, eps as f64);
+                    lw.see(
+                        r.loss,
+                        l,
+                        LOSS_FLOOR * pw.max(1.0) as f64,
+                        LOSS_ULPS_HARD,
+                        (z, y, pw),
+                    );
+                    let hard = (y == 0.0 || y == 1.0) && eps == 0.0;
+                    let floor = if hard { LOSS_FLOOR } else { GRAD_FLOOR } * pw.max(1.0) as f64;
+                    gw.see(r.grad, d, floor, GRAD_ULPS_HARD, (z, y, pw));
+                }
+            }
+        }
+    }
+    lw.check("bce loss");
+    gw.check("bce grad");
+}
+
+#[test]
+fn probability_variants_against_f64() {
+    let (mut lw, mut gw) = <(Worst, Worst)>::default();
+    let mut ps: Vec<f32> = (0..=2000).map(|i| i as f32 / 2000.0).collect();
+    ps.extend([1e-30, 1e-8, 1e-7, 2e-7, 1e-6, 0.999_999, 1.0 - 1e-7]);
+    for &g in &GAMMAS {
+        for &a in &ALPHAS {
+            let f = Focal::new(g, a).unwrap();
+            for &y in &TARGETS {
+                for &p in &ps {
+                    let r = f.loss_grad_prob(p, y).unwrap();
+                    let (l, d) = focal_prob_ref(p as f64, y as f64, g as f64, a.map(f64::from));
+                    lw.see(
+                        r.loss,
+                        l,
+                        LOSS_FLOOR,
+                        LOSS_ULPS_SOFT + GAMMA_ULPS * g as f64,
+                        (p, y, g),
+                    );
+                    // ∂/∂p scales like 1/PROB_EPS at the clamp: relative floor 1.
+                    gw.see(
+                        r.grad,
+                        d,
+                        1.0,
+                        GRAD_ULPS_SOFT + GAMMA_ULPS * g as f64,
+                        (p, y, g),
+                    );
+                }
+            }
+        }
+    }
+    let c = SigmoidCe::PLAIN;
+    for &y in &TARGETS {
+        for &p in &ps {
+            let r = c.loss_grad_prob(p, y).unwrap();
+            let (l, d) = focal_prob_ref(p as f64, y as f64, 0.0, None);
+            lw.see(r.loss, l, LOSS_FLOOR, LOSS_ULPS_SOFT, (p, y, 0.0));
+            gw.see(r.grad, d, 1.0, GRAD_ULPS_SOFT, (p, y, 0.0));
+        }
+    }
+    lw.check("probability-input loss");
+    gw.check("probability-input grad");
+}
+
+// ------------------------------------------------------- finite differences
+
+/// Central differences of the f64 reference validate the reference gradient;
+/// our f32 gradient must match both.
+#[test]
+fn gradients_match_finite_differences() {
+    let zs = [
+        -30.0, -8.0, -2.5, -0.7, -1e-3, 0.0, 1e-3, 0.3, 1.9, 6.0, 25.0,
+    ];
+    for &g in &GAMMAS {
+        for &a in &ALPHAS {
+            for &eps in &[0.0, 0.1] {
+                let f = Focal::new(g, a).unwrap().with_smoothing(eps).unwrap();
+                for &y in &TARGETS {
+                    for &z in &zs {
+                        let h = 1e-5 * (1.0f64).max((z as f64).abs());
+                        let lp = focal_ref(
+                            z as f64 + h,
+                            y as f64,
+                            g as f64,
+                            a.map(f64::from),
+                            eps as f64,
+                        )
+                        .0;
+                        let lm = focal_ref(
+                            z as f64 - h,
+                            y as f64,
+                            g as f64,
+                            a.map(f64::from),
+                            eps as f64,
+                        )
+                        .0;
+                        let fd = (lp - lm) / (2.0 * h);
+                        let (_, d) =
+                            focal_ref(z as f64, y as f64, g as f64, a.map(f64::from), eps as f64);
+                        let tol = 1e-6 * (1.0 + d.abs());
+                        // γ < 1 has an unbounded second derivative at the
+                        // minimum: skip FD exactly there.
+                        if g < 1.0 && g > 0.0 && y == 1.0 && z > 20.0 {
+                            continue;
+                        }
+                        assert!(
+                            (fd - d).abs() <= tol + 1e-6 * fd.abs(),
+                            "ref FD z={z} y={y} g={g}: {fd} vs {d}"
+                        );
+                        let ours = f.loss_grad(z, y).unwrap().grad as f64;
+                        assert!(
+                            (ours - fd).abs() <= 1e-5 * (1.0 + fd.abs()),
+                            "ours vs FD z={z} y={y} g={g}: {ours} vs {fd}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    for &pw in &[1.0f32, 4.0] {
+        let c = SigmoidCe::with_pos_weight(pw).unwrap();
+        for &y in &TARGETS {
+            for &z in &zs {
+                let h = 1e-5 * (1.0f64).max((z as f64).abs());
+                let fd = (bce_ref(z as f64 + h, y as f64, pw as f64, 0.0).0
+                    - bce_ref(z as f64 - h, y as f64, pw as f64, 0.0).0)
+                    / (2.0 * h);
+                let ours = c.loss_grad(z, y).unwrap().grad as f64;
+                assert!(
+                    (ours - fd).abs() <= 1e-5 * (1.0 + fd.abs()),
+                    "bce z={z} y={y}: {ours} vs {fd}"
+                );
+            }
+        }
+    }
+    // Probability input: FD in p away from the clamp.
+    for &g in &[0.0f32, 0.5, 2.0] {
+        let f = Focal::new(g, Some(0.25)).unwrap();
+        for &y in &TARGETS {
+            for &p in &[0.01f32, 0.2, 0.5, 0.77, 0.99] {
+                let h = 1e-6;
+                let fd = (focal_prob_ref(p as f64 + h, y as f64, g as f64, Some(0.25)).0
+                    - focal_prob_ref(p as f64 - h, y as f64, g as f64, Some(0.25)).0)
+                    / (2.0 * h);
+                let ours = f.loss_grad_prob(p, y).unwrap().grad as f64;
+                assert!(
+                    (ours - fd).abs() <= 1e-4 * (1.0 + fd.abs()),
+                    "prob p={p} y={y} g={g}: {ours} vs {fd}"
+                );
+            }
+        }
+    }
+}
+
+// -------------------------------------------------- literature, known bugs
+
+#[test]
+fn literature_values() {
+    // Lin et al. / the focal-vs-CE note: p_t = 0.9, 0.5, 0.1.
+    let ce = Focal::new(0.0, None).unwrap();
+    let fl = Focal::new(2.0, None).unwrap();
+    for (pt, want_ce, want_fl) in [
+        (0.9f32, 0.105, 0.00105),
+        (0.5, 0.693, 0.173),
+        (0.1, 2.303, 1.865),
+    ] {
+        let z = libm::logf(pt / (1.0 - pt));
+        let got_ce = ce.loss_grad(z, 1.0).unwrap().loss;
+        let got_fl = fl.loss_grad(z, 1.0).unwrap().loss;
+        // The literature rounds to 3 or 4 significant digits.
+        assert!(
+            (got_ce - want_ce).abs() <= 5e-4 * want_ce.max(1.0),
+            "CE at {pt}: {got_ce}"
+        );
+        assert!(
+            (got_fl - want_fl).abs() <= 5e-3 * want_fl,
+            "FL at {pt}: {got_fl}"
+        );
+        // Same from the negative side: y = 0 with z → -z.
+        assert_eq!(fl.loss_grad(-z, 0.0).unwrap().loss, got_fl);
+    }
+}
+
+#[test]
+fn torchvision_failure_cases_are_handled() {
+    // γ = 0.5, confident correct prediction: (1-p_t)^(γ-1) = inf in a pow
+    // backward; ours is finite and matches the f64 value.
+    let f = Focal::new(0.5, Some(0.25)).unwrap();
+    for z in [20.0f32, 50.0, 88.0, 200.0, 1e4] {
+        let r = f.loss_grad(z, 1.0).unwrap();
+        assert!(r.grad.is_finite() && r.grad <= 0.0, "z={z}: {r:?}");
+        let (_, d) = focal_ref(z as f64, 1.0, 0.5, Some(0.25), 0.0);
+        assert!(
+            (r.grad as f64 - d).abs() <= 1e-6 * d.abs() + 1e-44,
+            "z={z}: {} vs {d}",
+            r.grad
+        );
+    }
+    // Tiny losses are not rounded to 0: z = -20, y = 0 → log1p(e^-20).
+    let want = (-20.0f64).exp().ln_1p();
+    let got = SigmoidCe::PLAIN.loss_grad(-20.0, 0.0).unwrap().loss as f64;
+    assert!(
+        (got - want).abs() <= 4.0 * f64::from(f32::EPSILON) * want,
+        "{got} vs {want}"
+    );
+    assert!((got - 2.06e-9).abs() < 0.01e-9);
+    let got = Focal::new(0.0, None)
+        .unwrap()
+        .loss_grad(-20.0, 0.0)
+        .unwrap()
+        .loss as f64;
+    assert!((got - want).abs() <= 4.0 * f64::from(f32::EPSILON) * want);
+    // And logits of ±1e4 give finite values everywhere.
+    for z in [-1e4f32, 1e4, f32::MAX, -f32::MAX] {
+        for y in TARGETS {
+            for g in GAMMAS {
+                let r = Focal::new(g, Some(0.25)).unwrap().loss_grad(z, y).unwrap();
+                assert!(
+                    r.loss.is_finite() && r.grad.is_finite(),
+                    "z={z} y={y} g={g}: {r:?}"
+                );
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------- batch semantics
+
+fn lcg(seed: &mut u64) -> f64 {
+    *seed = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (*seed >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn random_batch(n: usize, seed: u64) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<bool>) {
+    let mut s = seed;
+    let z = (0..n)
+        .map(|_| ((lcg(&mut s) - 0.5) * 24.0) as f32)
+        .collect();
+    let y = (0..n)
+        .map(|_| {
+            let r = lcg(&mut s);
+            if r < 0.1 {
+                1.0
+            } else if r < 0.8 {
+                0.0
+            } else {
+                lcg(&mut s) as f32
+            }
+        })
+        .collect();
+    let w = (0..n).map(|_| (lcg(&mut s) * 2.0) as f32).collect();
+    let ig = (0..n).map(|_| lcg(&mut s) < 0.1).collect();
+    (z, y, w, ig)
+}
+
+#[test]
+fn batch_reductions_weights_and_mask_against_f64() {
+    let f = Focal::new(1.5, Some(0.3)).unwrap();
+    // Lengths that exercise the SIMD remainder.
+    for n in [1usize, 7, 8, 9, 31, 100, 1027] {
+        let (z, y, w, ig) = random_batch(n, n as u64);
+        let refs: Vec<(f64, f64)> = (0..n)
+            .map(|i| focal_ref(z[i] as f64, y[i] as f64, 1.5, Some(0.3), 0.0))
+            .collect();
+        let active: Vec<usize> = (0..n).filter(|&i| !ig[i]).collect();
+        let sum: f64 = active.iter().map(|&i| w[i] as f64 * refs[i].0).sum();
+        let pos: f64 = active.iter().map(|&i| y[i] as f64).sum::<f64>().max(1.0);
+        for (red, denom) in [
+            (Reduction::None, 1.0),
+            (Reduction::Sum, 1.0),
+            (Reduction::Mean, active.len() as f64),
+            (Reduction::MeanOver(17.5), 17.5),
+            (Reduction::MeanOverPositives, pos),
+        ] {
+            let mut grad = vec![f32::NAN; n];
+            let mut losses = vec![f32::NAN; n];
+            let l = Batch::logits(&z, &y)
+                .weights(&w)
+                .ignore(&ig)
+                .loss_grad(&f, red, &mut grad, Some(&mut losses))
+                .unwrap();
+            let want = if denom == 0.0 { 0.0 } else { sum / denom };
+            assert!(
+                (l as f64 - want).abs() <= 1e-5 * want.abs() + 1e-30,
+                "n={n} {red:?}: {l} vs {want}"
+            );
+            for i in 0..n {
+                let (wl, wg) = if ig[i] {
+                    (0.0, 0.0)
+                } else {
+                    (
+                        w[i] as f64 * refs[i].0,
+                        w[i] as f64 * refs[i].1 / if denom == 0.0 { 1.0 } else { denom },
+                    )
+                };
+                assert!(
+                    (losses[i] as f64 - wl).abs() <= 1e-5 * wl.abs() + 1e-30,
+                    "loss[{i}]"
+                );
+                assert!(
+                    (grad[i] as f64 - wg).abs() <= 1e-5 * wg.abs() + 1e-9,
+                    "grad[{i}] {red:?}: {} vs {wg}",
+                    grad[i]
+                );
+            }
+            // Loss-only agrees with the fused call.
+            let lo = Batch::logits(&z, &y)
+                .weights(&w)
+                .ignore(&ig)
+                .loss(&f, red)
+                .unwrap();
+            assert_eq!(lo, l);
+        }
+    }
+}
+
+#[test]
+fn in_place_equals_separate_buffers() {
+    for n in [5usize, 64, 333] {
+        let (z, y, _, _) = random_batch(n, 99 + n as u64);
+        for red in [
+            Reduction::Sum,
+            Reduction::Mean,
+            Reduction::MeanOverPositives,
+        ] {
+            let mut g = vec![0.0; n];
+            let mut l1 = vec![0.0; n];
+            let a = Batch::logits(&z, &y)
+                .loss_grad(&Focal::RETINANET, red, &mut g, Some(&mut l1))
+                .unwrap();
+            let mut zz = z.clone();
+            let mut l2 = vec![0.0; n];
+            let b = binary::loss_grad_in_place(&Focal::RETINANET, &mut zz, &y, red, Some(&mut l2))
+                .unwrap();
+            assert_eq!(a, b);
+            assert_eq!(g, zz);
+            assert_eq!(l1, l2);
+        }
+    }
+}
+
+#[test]
+fn mean_of_2_pow_20_elements_is_accurate() {
+    let n = 1 << 20;
+    let (z, y, _, _) = random_batch(n, 7);
+    let mut grad = vec![0.0; n];
+    for (name, got, refl) in [
+        (
+            "focal",
+            binary::loss_grad(&Focal::RETINANET, &z, &y, Reduction::Mean, &mut grad).unwrap(),
+            (0..n)
+                .map(|i| focal_ref(z[i] as f64, y[i] as f64, 2.0, Some(0.25), 0.0).0)
+                .sum::<f64>()
+                / n as f64,
+        ),
+        (
+            "bce",
+            binary::loss_grad(&SigmoidCe::PLAIN, &z, &y, Reduction::Mean, &mut grad).unwrap(),
+            (0..n)
+                .map(|i| bce_ref(z[i] as f64, y[i] as f64, 1.0, 0.0).0)
+                .sum::<f64>()
+                / n as f64,
+        ),
+    ] {
+        let rel = (got as f64 - refl).abs() / refl;
+        println!("{name}: mean of 2^20 relative error {rel:e}");
+        // Documented bound: 2e-6 (reduction) + per-element error.
+        assert!(rel <= 2e-6, "{name}: {rel:e}");
+        // A plain sequential f32 sum is visibly worse on the same data.
+    }
+}
+
+#[test]
+fn all_ignored_mean_is_zero() {
+    let z = [1.0f32, -2.0, 3.0];
+    let y = [1.0f32, 0.0, 1.0];
+    let mut g = [9.0f32; 3];
+    let l = Batch::logits(&z, &y)
+        .ignore(&[true; 3])
+        .loss_grad(&Focal::RETINANET, Reduction::Mean, &mut g, None)
+        .unwrap();
+    assert_eq!(l, 0.0);
+    assert_eq!(g, [0.0; 3]);
+}
+
+// ---------------------------------------------------------------- bad input
+
+#[test]
+fn bad_input_gets_errors_and_writes_nothing() {
+    let z = [0.5f32, -1.0, 2.0, 0.0, 1.0, 3.0, -4.0, 5.0, 6.0, 7.0];
+    let y = [1.0f32, 0.0, 0.0, 1.0, 0.5, 0.0, 0.0, 1.0, 0.0, 0.0];
+    let f = Focal::RETINANET;
+    let call = |z: &[f32], y: &[f32], red, w: Option<&[f32]>, gl: usize| {
+        let mut g = vec![42.0f32; gl];
+        let mut l = vec![43.0f32; z.len()];
+        let mut b = Batch::logits(z, y);
+        if let Some(w) = w {
+            b = b.weights(w);
+        }
+        let r = b.loss_grad(&f, red, &mut g, Some(&mut l));
+        if r.is_err() {
+            assert!(
+                g.iter().all(|&v| v == 42.0) && l.iter().all(|&v| v == 43.0),
+                "output written on error"
+            );
+        }
+        r
+    };
+    assert_eq!(call(&[], &[], Reduction::Mean, None, 0), Err(Error::Empty));
+    assert_eq!(
+        call(&z, &y[..9], Reduction::Mean, None, 10),
+        Err(Error::LengthMismatch {
+            what: "targets",
+            expected: 10,
+            found: 9
+        })
+    );
+    assert_eq!(
+        call(&z, &y, Reduction::Mean, None, 9),
+        Err(Error::LengthMismatch {
+            what: "grad",
+            expected: 10,
+            found: 9
+        })
+    );
+    for (i, bad) in [
+        (3usize, f32::NAN),
+        (9, f32::INFINITY),
+        (0, f32::NEG_INFINITY),
+    ] {
+        let mut zz = z;
+        zz[i] = bad;
+        assert_eq!(
+            call(&zz, &y, Reduction::Mean, None, 10),
+            Err(Error::NonFiniteLogit { index: i })
+        );
+    }
+    for (i, bad) in [(7usize, f32::NAN), (2, -0.1), (5, 1.0001)] {
+        let mut yy = y;
+        yy[i] = bad;
+        assert_eq!(
+            call(&z, &yy, Reduction::Mean, None, 10),
+            Err(Error::TargetOutOfRange { index: i })
+        );
+    }
+    let mut w = [1.0f32; 10];
+    w[4] = -1.0;
+    assert_eq!(
+        call(&z, &y, Reduction::Mean, Some(&w), 10),
+        Err(Error::InvalidWeight { index: 4 })
+    );
+    w[4] = f32::NAN;
+    assert_eq!(
+        call(&z, &y, Reduction::Mean, Some(&w), 10),
+        Err(Error::InvalidWeight { index: 4 })
+    );
+    assert_eq!(
+        call(&z, &y, Reduction::Mean, Some(&w[..3]), 10),
+        Err(Error::LengthMismatch {
+            what: "weights",
+            expected: 10,
+            found: 3
+        })
+    );
+    for d in [0.0f32, -1.0, f32::NAN, f32::INFINITY] {
+        assert_eq!(
+            call(&z, &y, Reduction::MeanOver(d), None, 10),
+            Err(Error::InvalidParameter { name: "normalizer" })
+        );
+    }
+    // Ignored elements are not validated.
+    let mut zz = z;
+    zz[1] = f32::NAN;
+    let mut yy = y;
+    yy[2] = -1.0;
+    let mut ig = [false; 10];
+    ig[1] = true;
+    ig[2] = true;
+    let mut g = [0.0f32; 10];
+    assert!(Batch::logits(&zz, &yy)
+        .ignore(&ig)
+        .loss_grad(&f, Reduction::Mean, &mut g, None)
+        .is_ok());
+    assert!(g.iter().all(|v| v.is_finite()) && g[1] == 0.0 && g[2] == 0.0);
+    // Probability inputs must lie in [0, 1].
+    let p = [0.5f32, 1.5];
+    let mut g2 = [7.0f32; 2];
+    assert_eq!(
+        Batch::probabilities(&p, &[1.0, 0.0]).loss_grad(&f, Reduction::Sum, &mut g2, None),
+        Err(Error::NonFiniteLogit { index: 1 })
+    );
+    assert_eq!(g2, [7.0; 2]);
+    // In place: logits untouched on error.
+    let mut zz = z;
+    let mut yy = y;
+    yy[6] = 2.0;
+    assert_eq!(
+        binary::loss_grad_in_place(&f, &mut zz, &yy, Reduction::Mean, None),
+        Err(Error::TargetOutOfRange { index: 6 })
+    );
+    assert_eq!(zz, z);
+    // Configuration errors.
+    for g in [-0.1f32, f32::NAN, f32::INFINITY] {
+        assert_eq!(
+            Focal::new(g, None),
+            Err(Error::InvalidParameter { name: "gamma" })
+        );
+    }
+    for a in [-0.01f32, 1.01, f32::NAN] {
+        assert_eq!(
+            Focal::new(2.0, Some(a)),
+            Err(Error::InvalidParameter { name: "alpha" })
+        );
+    }
+    for e in [-0.1f32, 1.1, f32::NAN] {
+        assert_eq!(
+            Focal::RETINANET.with_smoothing(e),
+            Err(Error::InvalidParameter { name: "smoothing" })
+        );
+        assert_eq!(
+            SigmoidCe::PLAIN.with_smoothing(e),
+            Err(Error::InvalidParameter { name: "smoothing" })
+        );
+    }
+    for w in [-1.0f32, f32::NAN, f32::INFINITY] {
+        assert_eq!(
+            SigmoidCe::with_pos_weight(w),
+            Err(Error::InvalidParameter { name: "pos_weight" })
+        );
+    }
+    assert_eq!(
+        f.loss_grad(f32::NAN, 1.0),
+        Err(Error::NonFiniteLogit { index: 0 })
+    );
+    assert_eq!(
+        f.loss_grad(0.0, -0.5),
+        Err(Error::TargetOutOfRange { index: 0 })
+    );
+    // Errors print something useful.
+    let msg = format!("{}", Error::TargetOutOfRange { index: 6 });
+    assert!(msg.contains('6'));
+}
+
+// ----------------------------------------------------------- property tests
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+
+    #[test]
+    fn loss_nonnegative_and_focal_below_ce(z in -1e4f32..1e4, y in 0.0f32..=1.0, g in 0.0f32..5.0, hard in any::<bool>()) {
+        let y = if hard { y.round() } else { y };
+        let fl = Focal::new(g, None).unwrap().loss_grad(z, y).unwrap();
+        let ce = SigmoidCe::PLAIN.loss_grad(z, y).unwrap();
+        prop_assert!(fl.loss >= 0.0 && ce.loss >= 0.0);
+        prop_assert!(fl.loss <= ce.loss * (1.0 + 4.0 * f32::EPSILON), "{} > {}", fl.loss, ce.loss);
+    }
+
+    #[test]
+    fn gradient_sign_for_hard_labels(z in -1e4f32..1e4, g in 0.0f32..5.0, a in 0.0f32..=1.0) {
+        let f = Focal::new(g, Some(a)).unwrap();
+        prop_assert!(f.loss_grad(z, 1.0).unwrap().grad <= 0.0);
+        prop_assert!(f.loss_grad(z, 0.0).unwrap().grad >= 0.0);
+    }
+
+    #[test]
+    fn gamma_zero_equals_cross_entropy(z in -1e4f32..1e4, y in 0.0f32..=1.0) {
+        let fl = Focal::new(0.0, None).unwrap().loss_grad(z, y).unwrap();
+        let ce = SigmoidCe::PLAIN.loss_grad(z, y).unwrap();
+        prop_assert!((fl.loss - ce.loss).abs() <= 4.0 * f32::EPSILON * ce.loss.abs() + 1e-37);
+        prop_assert!((fl.grad - ce.grad).abs() <= 4.0 * f32::EPSILON);
+    }
+
+    #[test]
+    fn batch_equals_per_element(zs in proptest::collection::vec(-100f32..100.0, 1..40), g in 0.0f32..5.0) {
+        let ys: Vec<f32> = zs.iter().enumerate().map(|(i, _)| (i % 3 == 0) as u8 as f32).collect();
+        let f = Focal::new(g, Some(0.25)).unwrap();
+        let mut grad = vec![0.0; zs.len()];
+        let mut losses = vec![0.0; zs.len()];
+        Batch::logits(&zs, &ys).loss_grad(&f, Reduction::Sum, &mut grad, Some(&mut losses)).unwrap();
+        for i in 0..zs.len() {
+            let r = f.loss_grad(zs[i], ys[i]).unwrap();
+            prop_assert!((r.loss - losses[i]).abs() <= 1e-6 * r.loss.abs() + 1e-37);
+            prop_assert!((r.grad - grad[i]).abs() <= 1e-6 * r.grad.abs() + 1e-37);
+        }
+    }
+}

@@ -5,17 +5,20 @@
 
 mod bce;
 pub mod binary;
+pub mod class_balanced;
 mod error;
 mod focal;
 mod lanes;
 mod math;
 mod reduce;
+pub mod softmax;
 
 pub use bce::SigmoidCe;
 pub use binary::{Batch, BinaryLoss, PROB_EPS};
 pub use error::Error;
 pub use focal::Focal;
 pub use reduce::Reduction;
+pub use softmax::{SoftmaxCe, SoftmaxFocal};
 
 /// A loss value and its gradient for one element.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -14,7 +14,7 @@
 //! ```
 
 use crate::lanes::{Lane, Simd};
-use crate::reduce::{Acc, Reduction};
+use crate::reduce::{Acc, Reduction, BLOCK};
 use crate::{Error, LossGrad};
 
 /// Probabilities are clamped to `[PROB_EPS, 1 - PROB_EPS]` by the
@@ -57,43 +57,76 @@ pub(crate) fn alpha_t<V: Lane>(alpha: Option<f32>, y: V) -> V {
     }
 }
 
-/// Evaluates one lane-vector: the hard-label kernel when every lane's target
-/// is exactly 0 or 1 and there is no smoothing, the soft kernel otherwise.
+/// Smoothed targets `(y_s, 1 - y_s)`, each computed directly:
+/// `y(1-ε) + ε/2` and `(1-y)(1-ε) + ε/2` (forming `1 - y_s` by subtraction
+/// would lose its relative accuracy when `y_s` is close to 1).
 #[inline(always)]
-fn eval<K: Kernel, V: Lane>(k: &K, x: V, y: V, prob: bool) -> (V, V) {
-    let eps = k.smoothing();
+fn smooth<V: Lane>(eps: f32, y: V) -> (V, V) {
     let one = V::splat(1.0);
-    let (ys, oms) = if eps == 0.0 {
+    if eps == 0.0 {
         (y, one - y)
     } else {
-        // y(1-ε) + ε/2 and (1-y)(1-ε) + ε/2: both sides keep full relative
-        // accuracy (1 - ys would lose it when ys is close to 1).
         let (keep, add) = (V::splat(1.0 - eps), V::splat(0.5 * eps));
         (y.mul_add(keep, add), (one - y).mul_add(keep, add))
-    };
-    if prob {
-        return k.prob(x, y, ys, oms);
     }
-    let hard = V::or(y.eq(V::splat(0.0)), y.eq(one));
-    if eps == 0.0 && V::all(hard) {
-        k.hard(x, y)
-    } else {
-        k.soft(x, y, ys, oms)
+}
+
+/// Which kernel a batch runs, decided once by the validation pass.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    /// Logits, every target exactly 0 or 1, no smoothing.
+    Hard,
+    /// Logits, soft or smoothed targets.
+    Soft,
+    /// Probability inputs.
+    Prob,
+}
+
+#[inline(always)]
+fn eval<K: Kernel, V: Lane>(k: &K, x: V, y: V, mode: Mode) -> (V, V) {
+    match mode {
+        Mode::Hard => k.hard(x, y),
+        Mode::Soft => {
+            let (ys, oms) = smooth(k.smoothing(), y);
+            k.soft(x, y, ys, oms)
+        }
+        Mode::Prob => {
+            let (ys, oms) = smooth(k.smoothing(), y);
+            k.prob(x, y, ys, oms)
+        }
     }
+}
+
+/// `x` is finite (bit test: the exponent field is not all ones).
+#[inline(always)]
+fn finite_bits(b: u32) -> bool {
+    (b << 1) < 0xff00_0000
+}
+
+/// `x` lies in `[0, 1]` (bit test; `-0.0` included, NaN excluded).
+#[inline(always)]
+fn unit_bits(b: u32) -> bool {
+    (b <= 0x3f80_0000) | (b == 0x8000_0000)
+}
+
+/// `x` is exactly 0 (either sign) or 1.
+#[inline(always)]
+fn hard_bits(b: u32) -> bool {
+    (b << 1 == 0) | (b == 0x3f80_0000)
 }
 
 #[inline]
 fn input_ok(x: f32, prob: bool) -> bool {
     if prob {
-        (0.0..=1.0).contains(&x)
+        unit_bits(x.to_bits())
     } else {
-        x.is_finite()
+        finite_bits(x.to_bits())
     }
 }
 
 #[inline]
 fn target_ok(y: f32) -> bool {
-    (0.0..=1.0).contains(&y)
+    unit_bits(y.to_bits())
 }
 
 /// Checked evaluation of a single element (the per-element API).
@@ -104,7 +137,14 @@ pub(crate) fn one<K: Kernel>(k: &K, x: f32, y: f32, prob: bool) -> Result<LossGr
     if !target_ok(y) {
         return Err(Error::TargetOutOfRange { index: 0 });
     }
-    let (loss, grad) = eval(k, x, y, prob);
+    let mode = if prob {
+        Mode::Prob
+    } else if k.smoothing() == 0.0 && hard_bits(y.to_bits()) {
+        Mode::Hard
+    } else {
+        Mode::Soft
+    };
+    let (loss, grad) = eval(k, x, y, mode);
     Ok(LossGrad { loss, grad })
 }
 
@@ -199,25 +239,27 @@ impl<'a> Batch<'a> {
         if let Some(l) = &losses {
             check_len("losses", self.len(), l.len())?;
         }
-        let scale = self.validate(reduction)?;
+        let plan = self.validate(loss, reduction)?;
+        let n = self.len();
         let mut io = Split {
-            x: self.input,
-            grad,
+            x: &self.input[..n],
+            grad: &mut grad[..n],
             losses,
         };
-        Ok(run::<L, Simd, _>(loss, self, scale, &mut io))
+        Ok(run::<L, Simd, _>(loss, self, plan, &mut io))
     }
 
     /// The reduced loss alone (for evaluation); same checks as
     /// [`Batch::loss_grad`], nothing written.
     pub fn loss<L: BinaryLoss>(&self, loss: &L, reduction: Reduction) -> Result<f32, Error> {
-        let scale = self.validate(reduction)?;
+        let plan = self.validate(loss, reduction)?;
         let mut io = Discard { x: self.input };
-        Ok(run::<L, Simd, _>(loss, self, scale, &mut io))
+        Ok(run::<L, Simd, _>(loss, self, plan, &mut io))
     }
 
-    /// Checks shapes, parameters and data; returns the gradient scale.
-    fn validate(&self, reduction: Reduction) -> Result<f64, Error> {
+    /// Checks shapes, parameters and data; returns the gradient scale and
+    /// the kernel to run.
+    fn validate<K: Kernel>(&self, k: &K, reduction: Reduction) -> Result<Plan, Error> {
         let n = self.len();
         if n == 0 {
             return Err(Error::Empty);
@@ -230,37 +272,51 @@ impl<'a> Batch<'a> {
             check_len("ignore", n, m.len())?;
         }
         reduction.validate()?;
-        let keep = |i: usize| self.ignore.is_none_or(|m| !m[i]);
-        // Fast branch-free scan in blocks; locate the index only on failure.
-        const CHUNK: usize = 64;
-        let mut start = 0;
-        while start < n {
-            let end = (start + CHUNK).min(n);
-            let mut ok = true;
-            for i in start..end {
-                let w_ok = self.weights.is_none_or(|w| w[i].is_finite() && w[i] >= 0.0);
-                let good = input_ok(self.input[i], self.prob) & target_ok(self.targets[i]) & w_ok;
-                ok &= good | !keep(i);
+        let input_ok = |b: u32| {
+            if self.prob {
+                unit_bits(b)
+            } else {
+                finite_bits(b)
             }
-            if !ok {
-                for i in start..end {
-                    if !keep(i) {
-                        continue;
-                    }
-                    if !input_ok(self.input[i], self.prob) {
-                        return Err(Error::NonFiniteLogit { index: i });
-                    }
-                    if !target_ok(self.targets[i]) {
-                        return Err(Error::TargetOutOfRange { index: i });
-                    }
-                    if let Some(w) = self.weights {
-                        if !(w[i].is_finite() && w[i] >= 0.0) {
-                            return Err(Error::InvalidWeight { index: i });
-                        }
-                    }
+        };
+        let mut all_hard = true;
+        if self.weights.is_none() && self.ignore.is_none() {
+            // Branch-free scan in blocks; locate the index only on failure.
+            const CHUNK: usize = 64;
+            for (c, (xs, ys)) in self
+                .input
+                .chunks(CHUNK)
+                .zip(self.targets.chunks(CHUNK))
+                .enumerate()
+            {
+                let mut ok = true;
+                let mut hard = true;
+                for (x, y) in xs.iter().zip(ys) {
+                    let (xb, yb) = (x.to_bits(), y.to_bits());
+                    ok &= input_ok(xb) & unit_bits(yb);
+                    hard &= hard_bits(yb);
+                }
+                all_hard &= hard;
+                if !ok {
+                    return Err(self.locate(c * CHUNK));
                 }
             }
-            start = end;
+        } else {
+            for i in 0..n {
+                if !self.keep(i) {
+                    continue;
+                }
+                let (xb, yb) = (self.input[i].to_bits(), self.targets[i].to_bits());
+                if !(input_ok(xb) & unit_bits(yb)) {
+                    return Err(self.locate(i));
+                }
+                if let Some(w) = self.weights {
+                    if !(finite_bits(w[i].to_bits()) && w[i] >= 0.0) {
+                        return Err(Error::InvalidWeight { index: i });
+                    }
+                }
+                all_hard &= hard_bits(yb);
+            }
         }
         let denom = match reduction {
             Reduction::None | Reduction::Sum => 1.0,
@@ -272,15 +328,58 @@ impl<'a> Batch<'a> {
             Reduction::MeanOverPositives => {
                 let mut acc = Acc::<f32>::new();
                 for (i, &y) in self.targets.iter().enumerate() {
-                    if keep(i) {
+                    if self.keep(i) {
                         acc.add(y);
                     }
                 }
                 acc.total().max(1.0)
             }
         };
-        Ok(if denom == 0.0 { 0.0 } else { 1.0 / denom })
+        let mode = if self.prob {
+            Mode::Prob
+        } else if all_hard && k.smoothing() == 0.0 {
+            Mode::Hard
+        } else {
+            Mode::Soft
+        };
+        Ok(Plan {
+            scale: if denom == 0.0 { 0.0 } else { 1.0 / denom },
+            mode,
+        })
     }
+
+    #[inline(always)]
+    fn keep(&self, i: usize) -> bool {
+        match self.ignore {
+            None => true,
+            Some(m) => !m[i],
+        }
+    }
+
+    /// The error of the first bad element at or after `from` (which exists).
+    #[cold]
+    fn locate(&self, from: usize) -> Error {
+        for i in from..self.len() {
+            if !self.keep(i) {
+                continue;
+            }
+            if !input_ok(self.input[i], self.prob) {
+                return Error::NonFiniteLogit { index: i };
+            }
+            if !target_ok(self.targets[i]) {
+                return Error::TargetOutOfRange { index: i };
+            }
+        }
+        Error::Empty
+    }
+}
+
+/// What validation hands to the pass.
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    /// Gradient scale of the reduction (`1/n`, `1/d`, ...).
+    scale: f64,
+    mode: Mode,
 }
 
 fn check_len(what: &'static str, expected: usize, found: usize) -> Result<(), Error> {
@@ -297,7 +396,10 @@ fn check_len(what: &'static str, expected: usize, found: usize) -> Result<(), Er
 
 /// Where the driver reads inputs and writes results.
 trait Io {
+    /// Loads `V::N` inputs at `i` (a full vector).
     fn load<V: Lane>(&self, i: usize) -> V;
+    /// Loads the remainder at `i`, padded with zeros.
+    fn load_tail<V: Lane>(&self, i: usize) -> V;
     fn store<V: Lane>(&mut self, i: usize, n: usize, grad: V, loss: V);
 }
 
@@ -345,6 +447,10 @@ fn load_part<V: Lane>(s: &[f32], i: usize, pad: f32) -> V {
 impl Io for Split<'_, '_> {
     #[inline(always)]
     fn load<V: Lane>(&self, i: usize) -> V {
+        V::load(&self.x[i..i + V::N])
+    }
+    #[inline(always)]
+    fn load_tail<V: Lane>(&self, i: usize) -> V {
         load_part(self.x, i, 0.0)
     }
     #[inline(always)]
@@ -359,6 +465,10 @@ impl Io for Split<'_, '_> {
 impl Io for InPlace<'_> {
     #[inline(always)]
     fn load<V: Lane>(&self, i: usize) -> V {
+        V::load(&self.x[i..i + V::N])
+    }
+    #[inline(always)]
+    fn load_tail<V: Lane>(&self, i: usize) -> V {
         load_part(self.x, i, 0.0)
     }
     #[inline(always)]
@@ -373,6 +483,10 @@ impl Io for InPlace<'_> {
 impl Io for Discard<'_> {
     #[inline(always)]
     fn load<V: Lane>(&self, i: usize) -> V {
+        V::load(&self.x[i..i + V::N])
+    }
+    #[inline(always)]
+    fn load_tail<V: Lane>(&self, i: usize) -> V {
         load_part(self.x, i, 0.0)
     }
     #[inline(always)]
@@ -383,6 +497,9 @@ impl Io for Discard<'_> {
 /// "ignored" past the end.
 #[inline(always)]
 fn keep_mask<V: Lane>(ignore: &[bool], i: usize) -> V::Mask {
+    if V::N == 1 {
+        return V::splat(0.0).eq(V::splat(if ignore[i] { 1.0 } else { 0.0 }));
+    }
     let mut buf = [0.0f32; 16];
     for (j, b) in buf[..V::N].iter_mut().enumerate() {
         *b = if ignore.get(i + j) == Some(&false) {
@@ -394,41 +511,102 @@ fn keep_mask<V: Lane>(ignore: &[bool], i: usize) -> V::Mask {
     V::load(&buf[..V::N]).gt(V::splat(0.0))
 }
 
-/// The fused pass. Inputs are already validated.
+/// The fused pass; inputs already validated. Dispatches once per batch on
+/// the optional inputs and the kernel, so the hot loop has no per-element
+/// branches.
 #[inline(always)]
-fn run<L: Kernel, V: Lane, IO: Io>(k: &L, b: &Batch<'_>, scale: f64, io: &mut IO) -> f32 {
-    let n = b.targets.len();
-    let scale32 = V::splat(scale as f32);
+fn run<K: Kernel, V: Lane, IO: Io>(k: &K, b: &Batch<'_>, plan: Plan, io: &mut IO) -> f32 {
+    let total = match (b.weights.is_some(), b.ignore.is_some()) {
+        (false, false) => run_mode::<K, V, IO, false, false>(k, b, plan, io),
+        (true, false) => run_mode::<K, V, IO, true, false>(k, b, plan, io),
+        (false, true) => run_mode::<K, V, IO, false, true>(k, b, plan, io),
+        (true, true) => run_mode::<K, V, IO, true, true>(k, b, plan, io),
+    };
+    (total * plan.scale).min(f32::MAX as f64) as f32
+}
+
+#[inline(always)]
+fn run_mode<K: Kernel, V: Lane, IO: Io, const W: bool, const M: bool>(
+    k: &K,
+    b: &Batch<'_>,
+    plan: Plan,
+    io: &mut IO,
+) -> f64 {
+    match plan.mode {
+        Mode::Hard => pass::<K, V, IO, W, M>(k, b, plan.scale, io, Mode::Hard),
+        Mode::Soft => pass::<K, V, IO, W, M>(k, b, plan.scale, io, Mode::Soft),
+        Mode::Prob => pass::<K, V, IO, W, M>(k, b, plan.scale, io, Mode::Prob),
+    }
+}
+
+/// One pass over the batch: `BLOCK` lane-vectors are summed in f32 lanes,
+/// then moved into the f64 total.
+#[inline(always)]
+fn pass<K: Kernel, V: Lane, IO: Io, const W: bool, const M: bool>(
+    k: &K,
+    b: &Batch<'_>,
+    scale: f64,
+    io: &mut IO,
+    mode: Mode,
+) -> f64 {
+    let ys = b.targets;
+    let n = ys.len();
+    let ws = b.weights.unwrap_or(&[]);
+    let ig = b.ignore.unwrap_or(&[]);
+    let scale = V::splat(scale as f32);
     let zero = V::splat(0.0);
-    let mut acc = Acc::<V>::new();
+    let full = n - n % V::N;
+    let mut total = 0.0f64;
     let mut i = 0;
-    while i < n {
-        let len = (n - i).min(V::N);
-        let x: V = io.load(i);
-        let y: V = load_part(b.targets, i, 0.0);
-        let (mut l, mut g) = eval(k, x, y, b.prob);
-        if let Some(w) = b.weights {
-            let w: V = load_part(w, i, 0.0);
-            // Saturate: a weighted loss beyond f32::MAX is reported as MAX.
+    while i < full {
+        let end = (i + BLOCK as usize * V::N).min(full);
+        let mut acc = zero;
+        while i < end {
+            let x: V = io.load(i);
+            let y = V::load(&ys[i..i + V::N]);
+            let (mut l, mut g) = eval(k, x, y, mode);
+            if W {
+                let w = V::load(&ws[i..i + V::N]);
+                // Saturate: a weighted loss beyond f32::MAX is reported as MAX.
+                l = (l * w).min(V::splat(f32::MAX));
+                g = g * w;
+            }
+            if M {
+                let keep = keep_mask::<V>(ig, i);
+                l = V::select(keep, l, zero);
+                g = V::select(keep, g, zero);
+            }
+            acc = acc + l;
+            io.store(i, V::N, g * scale, l);
+            i += V::N;
+        }
+        total += acc.reduce_add() as f64;
+    }
+    if full < n {
+        // Remainder (SIMD only): padded lanes evaluate (x, y) = (0, 0) and
+        // are masked out of the sum; only `n - full` lanes are stored.
+        let len = n - full;
+        let x: V = io.load_tail(full);
+        let y: V = load_part(ys, full, 0.0);
+        let (mut l, mut g) = eval(k, x, y, mode);
+        if W {
+            let w: V = load_part(ws, full, 0.0);
             l = (l * w).min(V::splat(f32::MAX));
             g = g * w;
         }
-        if let Some(m) = b.ignore {
-            let keep = keep_mask::<V>(m, i);
-            l = V::select(keep, l, zero);
-            g = V::select(keep, g, zero);
-        } else if len < V::N {
-            // Padding lanes evaluate (x, y) = (0, 0); drop them from the sum.
+        let keep = if M {
+            keep_mask::<V>(ig, full)
+        } else {
             let mut buf = [0.0f32; 16];
             buf[..len].fill(1.0);
-            let keep = V::load(&buf[..V::N]).gt(zero);
-            l = V::select(keep, l, zero);
-        }
-        acc.add(l);
-        io.store(i, len, g * scale32, l);
-        i += len;
+            V::load(&buf[..V::N]).gt(zero)
+        };
+        l = V::select(keep, l, zero);
+        g = V::select(keep, g, zero);
+        io.store(full, len, g * scale, l);
+        total += l.reduce_add() as f64;
     }
-    (acc.total() * scale).min(f32::MAX as f64) as f32
+    total
 }
 
 /// Loss and gradient of a batch of logits in one pass, without weights or
@@ -463,14 +641,15 @@ pub fn loss_grad_in_place<L: BinaryLoss>(
     if let Some(l) = &losses {
         check_len("losses", logits_then_grad.len(), l.len())?;
     }
-    let scale = Batch::logits(logits_then_grad, targets).validate(reduction)?;
+    let plan = Batch::logits(logits_then_grad, targets).validate(loss, reduction)?;
     // The pass reads the logits through `io`; the batch only supplies targets.
     let b = Batch::logits(&[], targets);
+    let n = targets.len();
     let mut io = InPlace {
-        x: logits_then_grad,
+        x: &mut logits_then_grad[..n],
         losses,
     };
-    Ok(run::<L, Simd, _>(loss, &b, scale, &mut io))
+    Ok(run::<L, Simd, _>(loss, &b, plan, &mut io))
 }
 
 #[cfg(test)]
@@ -515,7 +694,19 @@ mod tests {
     }
 
     fn check<K: Kernel>(k: &K, xs: &[f32; 8], ys: &[f32; 8], prob: bool) {
-        let (l, g) = eval(k, <Simd as Lane>::load(xs), <Simd as Lane>::load(ys), prob);
+        let lanes_mode = if prob {
+            Mode::Prob
+        } else if ys.iter().all(|&y| y == 0.0 || y == 1.0) {
+            Mode::Hard
+        } else {
+            Mode::Soft
+        };
+        let (l, g) = eval(
+            k,
+            <Simd as Lane>::load(xs),
+            <Simd as Lane>::load(ys),
+            lanes_mode,
+        );
         let mut lo = [0.0f32; 8];
         let mut go = [0.0f32; 8];
         l.store(&mut lo[..Simd::N]);
@@ -523,7 +714,7 @@ mod tests {
         for j in 0..Simd::N {
             // Hard and soft kernels may be chosen differently per lane, and
             // FMA may round differently: allow a few ULP of the magnitude.
-            let (ls, gs) = eval::<K, f32>(k, xs[j], ys[j], prob);
+            let (ls, gs) = eval::<K, f32>(k, xs[j], ys[j], lanes_mode);
             let tol_l = 1e-6 * ls.abs().max(f32::MIN_POSITIVE);
             let tol_g = 1e-6 * gs.abs().max(1e-30) + 1e-7;
             assert!(

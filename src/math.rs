@@ -15,7 +15,6 @@ const LN2_HI: f32 = 0.693_359_4;
 const LN2_LO: f32 = -2.121_944_4e-4;
 /// 1.5 * 2^23: adding and subtracting it rounds to the nearest integer.
 const ROUND_MAGIC: f32 = 12_582_912.0;
-const SQRT2_M1: f32 = 0.414_213_57;
 
 /// Cephes' expf polynomial: `e^r` for `|r| <= ln(2)/2`, scaled by `2^k`.
 #[inline(always)]
@@ -82,14 +81,21 @@ fn log_kernel<V: Lane>(f: V, k: V) -> V {
     k.mul_add(V::splat(LN2_HI), r)
 }
 
-/// `log(1 + e)` for `e` in `[0, 1]`, with full relative accuracy for tiny `e`
-/// (no `1 + e` is formed on the small branch).
+/// `log(1 + e)` for `e` in `[0, 1]`, as `2 atanh(s)` with `s = e / (2 + e)`
+/// in `[0, 1/3]`: `2s + 2s·z·Q(z)`, `z = s²`, with `Q` a cubic fitted to
+/// `(atanh(√z)/√z - 1)/z` on `[0, 1/9]` (relative error 4.1e-7 on `Q`, which
+/// `z·Q <= 0.037` shrinks below 2^-25 on the result). Full relative accuracy
+/// for tiny `e` (no `1 + e` is rounded), no branch, one divide: within 2 ULP.
 #[inline(always)]
 pub fn log1p_unit<V: Lane>(e: V) -> V {
-    let big = e.gt(V::splat(SQRT2_M1));
-    let f = V::select(big, (e - V::splat(1.0)) * V::splat(0.5), e);
-    let k = V::select(big, V::splat(1.0), V::splat(0.0));
-    log_kernel(f, k)
+    let s = e / (V::splat(2.0) + e);
+    let s2 = s + s;
+    let z = s * s;
+    let mut q = V::splat(0.134_306_09);
+    q = q.mul_add(z, V::splat(0.141_178_73));
+    q = q.mul_add(z, V::splat(0.200_037_73));
+    q = q.mul_add(z, V::splat(0.333_333_2));
+    (s2 * z).mul_add(q, s2)
 }
 
 /// Natural log of a positive finite `x`, subnormals included.

@@ -44,7 +44,10 @@ pub struct Split {
 
 impl Split {
     /// The fit part of the training split.
-    pub const FIT: Split = Split { start: 0, len: N_FIT };
+    pub const FIT: Split = Split {
+        start: 0,
+        len: N_FIT,
+    };
     /// The validation part of the training split.
     pub const VAL: Split = Split {
         start: N_FIT,

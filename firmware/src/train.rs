@@ -60,9 +60,16 @@ pub const MAX_EVAL: usize = if N_TEST > N_VAL { N_TEST } else { N_VAL };
 pub struct Rng(u32);
 
 impl Rng {
-    /// A generator from a seed (0 is mapped to a fixed non-zero state).
+    /// A generator from a seed, scrambled by MurmurHash3's finaliser so that
+    /// neighbouring seeds give unrelated streams (a zero state is avoided).
     pub fn new(seed: u32) -> Self {
-        Rng(if seed == 0 { 0x9E37_79B9 } else { seed })
+        let mut h = seed;
+        h ^= h >> 16;
+        h = h.wrapping_mul(0x85EB_CA6B);
+        h ^= h >> 13;
+        h = h.wrapping_mul(0xC2B2_AE35);
+        h ^= h >> 16;
+        Rng(if h == 0 { 0x9E37_79B9 } else { h })
     }
 
     /// Next 32 random bits.
@@ -110,8 +117,8 @@ pub struct Labels {
 impl Labels {
     /// The clean labels of `task`, or with exactly `round(NOISE_RATE × n)` of
     /// the `n` training-split labels flipped (`noisy`), chosen by selection
-    /// sampling (Knuth's algorithm S) from [`NOISE_SEED`].
-    pub fn new(task: Task, noisy: bool) -> Self {
+    /// sampling (Knuth's algorithm S) from [`NOISE_SEED`] `+ seed`.
+    pub fn new(task: Task, noisy: bool, seed: u32) -> Self {
         let mut l = Labels {
             bits: [0; N_ALL.div_ceil(32)],
             flipped: 0,
@@ -122,7 +129,7 @@ impl Labels {
             }
         }
         if noisy {
-            let mut rng = Rng::new(NOISE_SEED);
+            let mut rng = Rng::new(NOISE_SEED.wrapping_add(seed));
             let mut need = libm::roundf(NOISE_RATE * N_TRAIN as f32) as usize;
             for i in 0..N_TRAIN {
                 if rng.below(N_TRAIN - i) < need {
@@ -188,8 +195,7 @@ impl Objective {
         match self {
             Objective::Ce => "CE",
             Objective::BalancedCe => "CB-CE",
-            Objective::Focal(f) if *f == Focal::RETINANET => "focal",
-            Objective::Focal(_) => "focal-tuned",
+            Objective::Focal(_) => "focal",
         }
     }
 }
@@ -294,11 +300,11 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// A fresh model from [`INIT_SEED`] and zeroed Adam state; `class_w`
-    /// (`[w_neg, w_pos]`) is used by [`Objective::BalancedCe`] only.
-    pub fn new(class_w: [f32; 2]) -> Self {
+    /// A fresh model from [`INIT_SEED`] `+ seed` and zeroed Adam state;
+    /// `class_w` (`[w_neg, w_pos]`) is used by [`Objective::BalancedCe`] only.
+    pub fn new(class_w: [f32; 2], seed: u32) -> Self {
         Trainer {
-            model: Model::init(INIT_SEED),
+            model: Model::init(INIT_SEED.wrapping_add(seed)),
             adam: Adam::default(),
             grad: [0.0; N_PARAMS],
             hidden: [[0.0; H]; BATCH],
@@ -469,7 +475,8 @@ impl Evaluator {
                 (false, false) => {}
             }
         }
-        m.ce = Batch::logits(&self.z[..n], &self.y[..n]).loss(&SigmoidCe::PLAIN, Reduction::Mean)?;
+        m.ce =
+            Batch::logits(&self.z[..n], &self.y[..n]).loss(&SigmoidCe::PLAIN, Reduction::Mean)?;
         m.precision = ratio(m.tp, m.tp + m.fp);
         m.recall = ratio(m.tp, m.tp + m.fn_);
         m.f1 = if m.precision + m.recall > 0.0 {
@@ -535,8 +542,8 @@ pub fn order_of(s: Split, out: &mut [u16; N_TRAIN]) -> &mut [u16] {
 /// loss)`.
 pub type OnEpoch<'a> = &'a mut dyn FnMut(u32, f32);
 
-/// Trains a fresh model ([`INIT_SEED`], [`SHUFFLE_SEED`]) on split `fit` with
-/// `labels` for `epochs` epochs and returns it. The class-balanced weights
+/// Trains a fresh model ([`INIT_SEED`] `+ seed`, [`SHUFFLE_SEED`] `+ seed`)
+/// on split `fit` with `labels` for `epochs` epochs and returns it. The class-balanced weights
 /// come from the counts of `labels` on `fit`.
 ///
 /// # Errors
@@ -546,14 +553,15 @@ pub fn train(
     labels: &Labels,
     fit: Split,
     epochs: u32,
+    seed: u32,
     on_epoch: OnEpoch<'_>,
 ) -> Result<Model, Error> {
     let class_w = match obj {
         Objective::BalancedCe => class_balanced(labels.counts(fit), CB_BETA)?,
         _ => [1.0, 1.0],
     };
-    let mut t = Trainer::new(class_w);
-    let mut rng = Rng::new(SHUFFLE_SEED);
+    let mut t = Trainer::new(class_w, seed);
+    let mut rng = Rng::new(SHUFFLE_SEED.wrapping_add(seed));
     let mut buf = [0u16; N_TRAIN];
     let order = order_of(fit, &mut buf);
     for e in 1..=epochs {
@@ -563,7 +571,8 @@ pub fn train(
     Ok(t.model)
 }
 
-/// Tunes focal α (γ = 2) for `task` on the training split only: trains on
+/// Tunes focal α (γ = 2) for `task` on the training split only (seeds as in
+/// [`train`]): trains on
 /// [`Split::FIT`] with clean labels for each α of [`ALPHA_GRID`] and keeps the
 /// one with the best F1 at `p ≥ 0.5` on [`Split::VAL`] (ties: higher AP, then
 /// the earlier α). `report(α, metrics)` is called for each α.
@@ -573,14 +582,15 @@ pub fn train(
 pub fn tune_alpha(
     task: Task,
     epochs: u32,
+    seed: u32,
     ev: &mut Evaluator,
     report: &mut dyn FnMut(f32, &Metrics),
 ) -> Result<f32, Error> {
-    let labels = Labels::new(task, false);
+    let labels = Labels::new(task, false, seed);
     let mut best = (ALPHA_GRID[0], -1.0f32, -1.0f32);
     for &alpha in &ALPHA_GRID {
         let obj = Objective::Focal(Focal::new(2.0, Some(alpha))?);
-        let model = train(&obj, &labels, Split::FIT, epochs, &mut |_, _| {})?;
+        let model = train(&obj, &labels, Split::FIT, epochs, seed, &mut |_, _| {})?;
         let m = ev.evaluate(&model, task, Split::VAL, None)?;
         report(alpha, &m);
         if m.f1 > best.1 || (m.f1 == best.1 && m.ap > best.2) {

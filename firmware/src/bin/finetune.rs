@@ -10,7 +10,7 @@
 //! `COST,…`) and a results table. On the host, `--curves` also prints the
 //! precision–recall curves (`PR,…`) that `examples/plots.rs` draws.
 //!
-//! Soft-float cores (M0, M3) run a shortened schedule (see `EPOCHS`).
+//! Soft-float cores (M0, M3) run 10 instead of 30 epochs (see `DEFAULT_EPOCHS`).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 use tinyloss::{Batch, Error, Focal, Reduction, SigmoidCe};
@@ -19,14 +19,15 @@ use tinyloss_firmware::data::{Split, Task, N_FIT, N_TEST, N_TRAIN, N_VAL};
 use tinyloss_firmware::train::{self, Evaluator, Labels, Metrics, Objective, BATCH};
 use tinyloss_firmware::{exit, fx, out};
 
-/// Epochs per run: 30 with an FPU (and on the host), fewer on soft-float cores.
-const EPOCHS: u32 = if SOFT_FLOAT { 2 } else { 30 };
-/// Epochs per run while tuning α.
-const TUNE_EPOCHS: u32 = EPOCHS;
-/// Soft-float Cortex-M (M0/M0+/M3): only the clean "quality ≥ 7" task with
-/// the RetinaNet α (no tuning), to keep the emulated run short.
+/// Soft-float Cortex-M (M0/M0+, M3): every float operation is a library call
+/// (30–60× the instructions of an M4F), so these run fewer epochs.
 const SOFT_FLOAT: bool = cfg!(all(target_os = "none", not(target_abi = "eabihf")));
+/// Epochs per run (training and α tuning): 30 with an FPU (and on the host),
+/// 10 on soft-float cores. The host takes `--epochs N` to reproduce a
+/// soft-float run.
+const DEFAULT_EPOCHS: u32 = if SOFT_FLOAT { 10 } else { 30 };
 
+/// Host: `--curves` prints the precision–recall curves.
 fn curves_wanted() -> bool {
     #[cfg(not(target_os = "none"))]
     {
@@ -35,6 +36,25 @@ fn curves_wanted() -> bool {
     #[cfg(target_os = "none")]
     {
         false
+    }
+}
+
+/// Host: the value after `flag`, if any.
+#[cfg(not(target_os = "none"))]
+fn arg_u32(flag: &str) -> Option<u32> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == flag)?;
+    args.get(i + 1)?.parse().ok()
+}
+
+fn epochs() -> u32 {
+    #[cfg(not(target_os = "none"))]
+    {
+        arg_u32("--epochs").unwrap_or(DEFAULT_EPOCHS).max(1)
+    }
+    #[cfg(target_os = "none")]
+    {
+        DEFAULT_EPOCHS
     }
 }
 
@@ -76,63 +96,80 @@ fn kernel_cost(obj: &Objective) -> f64 {
     })
 }
 
-fn run() -> Result<(), Error> {
-    let curves = curves_wanted();
-    out!(
-        "finetune on {}: red wine quality (Cortez et al. 2009, UCI, CC BY 4.0)",
-        tinyloss_firmware::BOARD
-    );
-    out!(
-        "data: {} train ({} fit + {} val) / {} test wines, 11 features; model 11-8-1 ReLU, {} params; Adam lr {}, batch {}, {} epochs",
-        N_TRAIN,
-        N_FIT,
-        N_VAL,
-        N_TEST,
-        train::N_PARAMS,
-        train::LR,
-        BATCH,
-        EPOCHS
-    );
+/// Names of the four losses, padded for the table.
+const NAMES: [&str; 4] = ["CE         ", "CB-CE      ", "focal      ", "focal-tuned"];
+
+/// Everything one seed of the experiment produces.
+struct Outcome {
+    /// `[task][clean, noisy][CE, CB-CE, focal, focal-tuned]`.
+    results: [[[Metrics; 4]; 2]; 2],
+    /// Tuned focal α per task.
+    alphas: [f32; 2],
+    /// Counter units per training step, per loss (first task, clean labels).
+    per_step: [u64; 4],
+}
+
+fn tasks() -> &'static [Task] {
+    &Task::ALL
+}
+
+fn noises() -> &'static [bool] {
+    &[false, true]
+}
+
+/// Tunes α and trains every (task, labels, loss) cell from `seed`; with
+/// `verbose` prints the `TUNE`/`EPOCH`/`TEST` lines (and `PR` lines with
+/// `curves`).
+fn experiment(
+    seed: u32,
+    epochs: u32,
+    verbose: bool,
+    curves: bool,
+    ev: &mut Evaluator,
+) -> Result<Outcome, Error> {
     let steps = N_TRAIN.div_ceil(BATCH) as u64;
-    let tasks: &[Task] = if SOFT_FLOAT { &[Task::Good] } else { &Task::ALL };
-    let noises: &[bool] = if SOFT_FLOAT { &[false] } else { &[false, true] };
-    let mut ev = Evaluator::default();
-    // results[task][noise][objective]
-    let mut results = [[[Metrics::default(); 4]; 2]; 2];
-    let mut alphas = [0.25f32; 2];
-    let mut per_step = [0u64; 4];
-    let total = Stopwatch::start();
-    for (ti, &task) in tasks.iter().enumerate() {
-        let clean = Labels::new(task, false);
-        out!(
-            "task {}: positives train {}/{}, test {}/{}",
-            task.name(),
-            clean.counts(Split::TRAIN)[1],
-            N_TRAIN,
-            task.positives(Split::TEST),
-            N_TEST
-        );
-        if !SOFT_FLOAT {
-            alphas[ti] = train::tune_alpha(task, TUNE_EPOCHS, &mut ev, &mut |a, m| {
-                out!(
-                    "TUNE,{},alpha={},val_f1={},val_ap={}",
-                    task.name(),
-                    a,
-                    fx(m.f1, 4),
-                    fx(m.ap, 4)
-                );
+    let mut o = Outcome {
+        results: [[[Metrics::default(); 4]; 2]; 2],
+        alphas: [0.25; 2],
+        per_step: [0; 4],
+    };
+    for (ti, &task) in tasks().iter().enumerate() {
+        if verbose {
+            let clean = Labels::new(task, false, seed);
+            out!(
+                "task {}: positives train {}/{}, test {}/{}",
+                task.name(),
+                clean.counts(Split::TRAIN)[1],
+                N_TRAIN,
+                task.positives(Split::TEST),
+                N_TEST
+            );
+        }
+        {
+            o.alphas[ti] = train::tune_alpha(task, epochs, seed, ev, &mut |a, m| {
+                if verbose {
+                    out!(
+                        "TUNE,{},alpha={},val_f1={},val_ap={}",
+                        task.name(),
+                        a,
+                        fx(m.f1, 4),
+                        fx(m.ap, 4)
+                    );
+                }
             })?;
-            out!("task {}: tuned focal alpha = {}", task.name(), alphas[ti]);
+            if verbose {
+                out!("task {}: tuned focal alpha = {}", task.name(), o.alphas[ti]);
+            }
         }
         let objectives = [
             Objective::Ce,
             Objective::BalancedCe,
             Objective::Focal(Focal::RETINANET),
-            Objective::Focal(Focal::new(2.0, Some(alphas[ti]))?),
+            Objective::Focal(Focal::new(2.0, Some(o.alphas[ti]))?),
         ];
-        for (ni, &noisy) in noises.iter().enumerate() {
-            let labels = Labels::new(task, noisy);
-            if noisy {
+        for (ni, &noisy) in noises().iter().enumerate() {
+            let labels = Labels::new(task, noisy, seed);
+            if noisy && verbose {
                 out!(
                     "task {}: {} training labels flipped; noisy positives {}/{}",
                     task.name(),
@@ -142,23 +179,26 @@ fn run() -> Result<(), Error> {
                 );
             }
             for (oi, obj) in objectives.iter().enumerate() {
-                let name = obj.name();
+                let name = NAMES[oi].trim_end();
                 let mut spent = 0u64;
                 let mut sw = Stopwatch::start();
-                let model = train::train(obj, &labels, Split::TRAIN, EPOCHS, &mut |e, loss| {
-                    spent += sw.elapsed();
-                    out!(
-                        "EPOCH,{},{},{},{},{}",
-                        task.name(),
-                        name,
-                        noise_name(noisy),
-                        e,
-                        fx(loss, 5)
-                    );
-                    sw = Stopwatch::start();
-                })?;
+                let model =
+                    train::train(obj, &labels, Split::TRAIN, epochs, seed, &mut |e, loss| {
+                        spent += sw.elapsed();
+                        if verbose {
+                            out!(
+                                "EPOCH,{},{},{},{},{}",
+                                task.name(),
+                                name,
+                                noise_name(noisy),
+                                e,
+                                loss
+                            );
+                        }
+                        sw = Stopwatch::start();
+                    })?;
                 if ti == 0 && ni == 0 {
-                    per_step[oi] = spent / (steps * EPOCHS as u64);
+                    o.per_step[oi] = spent / (steps * epochs as u64);
                 }
                 let mut pr = |t: f32, r: f32, p: f32| {
                     out!(
@@ -171,42 +211,68 @@ fn run() -> Result<(), Error> {
                         p
                     );
                 };
-                let curve: Option<&mut dyn FnMut(f32, f32, f32)> =
-                    if curves { Some(&mut pr) } else { None };
+                let curve: Option<&mut dyn FnMut(f32, f32, f32)> = if curves && verbose {
+                    Some(&mut pr)
+                } else {
+                    None
+                };
                 let m = ev.evaluate(&model, task, Split::TEST, curve)?;
-                out!(
-                    "TEST,{},{},{},precision={},recall={},f1={},ap={},ce={}",
-                    task.name(),
-                    name,
-                    noise_name(noisy),
-                    fx(m.precision, 4),
-                    fx(m.recall, 4),
-                    fx(m.f1, 4),
-                    fx(m.ap, 4),
-                    fx(m.ce, 4)
-                );
-                results[ti][ni][oi] = m;
+                if verbose {
+                    out!(
+                        "TEST,{},{},{},precision={},recall={},f1={},ap={},ce={}",
+                        task.name(),
+                        name,
+                        noise_name(noisy),
+                        fx(m.precision, 4),
+                        fx(m.recall, 4),
+                        fx(m.f1, 4),
+                        fx(m.ap, 4),
+                        fx(m.ce, 4)
+                    );
+                }
+                o.results[ti][ni][oi] = m;
             }
         }
     }
+    Ok(o)
+}
+
+fn run() -> Result<(), Error> {
+    let curves = curves_wanted();
+    let epochs = epochs();
+    out!(
+        "finetune on {}: red wine quality (Cortez et al. 2009, UCI, CC BY 4.0)",
+        tinyloss_firmware::BOARD
+    );
+    out!(
+        "data: {} train ({} fit + {} val) / {} test wines, 11 features; model 11-8-1 ReLU, {} params; Adam lr {}, batch {}, epochs {}",
+        N_TRAIN,
+        N_FIT,
+        N_VAL,
+        N_TEST,
+        train::N_PARAMS,
+        train::LR,
+        BATCH,
+        epochs
+    );
+    let mut ev = Evaluator::default();
+    let total = Stopwatch::start();
+    let o = experiment(0, epochs, true, curves, &mut ev)?;
     let elapsed = total.elapsed();
     out!("");
     out!("results on the test split (minority class; P/R/F1 at p >= 0.5):");
-    out!("task  labels loss        alpha  prec   recall F1     AP");
-    for (ti, &task) in tasks.iter().enumerate() {
-        for (ni, &noisy) in noises.iter().enumerate() {
-            for (oi, name) in ["CE         ", "CB-CE      ", "focal      ", "focal-tuned"]
-                .iter()
-                .enumerate()
-            {
-                let m = &results[ti][ni][oi];
+    out!("task labels loss        alpha prec  recall F1    AP");
+    for (ti, &task) in tasks().iter().enumerate() {
+        for (ni, &noisy) in noises().iter().enumerate() {
+            for (oi, name) in NAMES.iter().enumerate() {
+                let m = &o.results[ti][ni][oi];
                 let alpha = match oi {
                     2 => 0.25,
-                    3 => alphas[ti],
+                    3 => o.alphas[ti],
                     _ => f32::NAN,
                 };
                 out!(
-                    "{} {}  {} {} {} {} {} {}",
+                    "{} {}  {} {}  {} {}  {} {}",
                     task.name(),
                     noise_name(noisy),
                     name,
@@ -223,20 +289,91 @@ fn run() -> Result<(), Error> {
         Objective::Ce,
         Objective::BalancedCe,
         Objective::Focal(Focal::RETINANET),
-        Objective::Focal(Focal::new(2.0, Some(0.9))?),
+        Objective::Focal(Focal::new(2.0, Some(o.alphas[0]))?),
     ];
     for (oi, obj) in objectives.iter().enumerate() {
         out!(
             "COST,{},{} per training step (batch {}),{} per loss kernel call",
-            obj.name(),
-            per_step[oi],
+            NAMES[oi].trim_end(),
+            o.per_step[oi],
             BATCH,
             kernel_cost(obj) as u64
         );
     }
     out!("COST,unit,{}", tinyloss_firmware::UNIT);
     out!("COST,total,{}", elapsed);
+    // Stack high-water of one training run (1 epoch, focal) plus a test
+    // evaluation, measured separately: painting turns interrupts off, which
+    // would stop the SysTick wrap count of the instruction counter.
+    let (r, stack) = tinyloss_firmware::stack_use(64 * 1024, || {
+        let labels = Labels::new(Task::Good, false, 0);
+        let obj = Objective::Focal(Focal::RETINANET);
+        let model = train::train(&obj, &labels, Split::TRAIN, 1, 0, &mut |_, _| {})?;
+        ev.evaluate(&model, Task::Good, Split::TEST, None)
+    });
+    r?;
+    out!(
+        "STACK,{} bytes for train + evaluate (0 on the host), plus the {}-byte Evaluator; Trainer {} bytes",
+        stack,
+        core::mem::size_of::<Evaluator>(),
+        core::mem::size_of::<train::Trainer>()
+    );
+    #[cfg(not(target_os = "none"))]
+    host::seeds(&o, epochs, &mut ev)?;
     Ok(())
+}
+
+/// Host only: `--seeds N` repeats the experiment for seeds `0..N` (init,
+/// shuffles, label flips and α tuning all reseeded) and prints the mean and
+/// standard deviation of every cell, to tell real differences from seed noise.
+#[cfg(not(target_os = "none"))]
+mod host {
+    use super::*;
+
+    pub fn seeds(first: &Outcome, epochs: u32, ev: &mut Evaluator) -> Result<(), Error> {
+        let Some(n) = arg_u32("--seeds") else {
+            return Ok(());
+        };
+        let mut all = vec![(first.results, first.alphas)];
+        for seed in 1..n {
+            let o = experiment(seed, epochs, false, false, ev)?;
+            all.push((o.results, o.alphas));
+        }
+        let stat = |f: &dyn Fn(&[[[Metrics; 4]; 2]; 2]) -> f32| {
+            let v: Vec<f64> = all.iter().map(|(r, _)| f(r) as f64).collect();
+            let m = v.iter().sum::<f64>() / v.len() as f64;
+            let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len().max(2) - 1) as f64)
+                .sqrt();
+            (m, sd)
+        };
+        println!();
+        println!("SEEDS,{n} seeds: mean ± sd on the test split (P/R/F1 at p >= 0.5)");
+        println!("SEEDS,task,labels,loss,precision,recall,f1,ap,ce");
+        for (ti, task) in tasks().iter().enumerate() {
+            for (ni, &noisy) in noises().iter().enumerate() {
+                for (oi, name) in NAMES.iter().enumerate() {
+                    let cell = |g: fn(&Metrics) -> f32| {
+                        let (m, sd) = stat(&|r| g(&r[ti][ni][oi]));
+                        format!("{m:.3}±{sd:.3}")
+                    };
+                    println!(
+                        "SEEDS,{},{},{},{},{},{},{},{}",
+                        task.name(),
+                        noise_name(noisy),
+                        name.trim(),
+                        cell(|m| m.precision),
+                        cell(|m| m.recall),
+                        cell(|m| m.f1),
+                        cell(|m| m.ap),
+                        cell(|m| m.ce),
+                    );
+                }
+            }
+            let alphas: Vec<String> = all.iter().map(|(_, a)| format!("{}", a[ti])).collect();
+            println!("SEEDS,{},tuned alphas,{}", task.name(), alphas.join(" "));
+        }
+        Ok(())
+    }
 }
 
 #[cfg_attr(target_os = "none", cortex_m_rt::entry)]

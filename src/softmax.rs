@@ -99,6 +99,10 @@ pub(crate) enum Power {
     Real,
 }
 
+/// Largest `C` for which label rows are processed `Simd::N` rows at a time
+/// (one row per lane) rather than one row at a time (classes in the lanes).
+const BLOCK_MAX_C: usize = 64;
+
 /// Largest integer γ that takes the repeated-product path.
 const MAX_INT_GAMMA: u8 = 8;
 
@@ -618,7 +622,41 @@ impl<'a> Rows<'a> {
             grad,
         };
         let mut acc = Acc::<f32>::new();
-        for r in 0..n {
+        // Small C, label targets without smoothing: lanes across rows.
+        let blocked = grad
+            && Simd::N > 1
+            && c <= BLOCK_MAX_C
+            && cfg.eps == 0.0
+            && !matches!(self.targets, Targets::Probs(_));
+        let mut r = 0;
+        while r < n {
+            if blocked && r + Simd::N <= n {
+                let mut ts = [0usize; 16];
+                let mut all = true;
+                for (l, t) in ts[..Simd::N].iter_mut().enumerate() {
+                    match self.target(cfg, r + l) {
+                        Tgt::Hard(h) => *t = h,
+                        _ => all = false,
+                    }
+                }
+                if all {
+                    let blk = &mut out[r * c..(r + Simd::N) * c];
+                    if let Some(z) = logits {
+                        blk.copy_from_slice(&z[r * c..(r + Simd::N) * c]);
+                    }
+                    let lv: Simd = k.hard_block(blk, c, &ts[..Simd::N]);
+                    let mut lb = [0.0f32; 16];
+                    lv.store(&mut lb[..Simd::N]);
+                    for (l, &v) in lb[..Simd::N].iter().enumerate() {
+                        acc.add(v);
+                        if let Some(ls) = losses.as_deref_mut() {
+                            ls[r + l] = v;
+                        }
+                    }
+                    r += Simd::N;
+                    continue;
+                }
+            }
             let row: &mut [f32] = if grad {
                 &mut out[r * c..(r + 1) * c]
             } else {
@@ -640,6 +678,7 @@ impl<'a> Rows<'a> {
             if let Some(ls) = losses.as_deref_mut() {
                 ls[r] = l;
             }
+            r += 1;
         }
         (acc.total() * scale) as f32
     }
@@ -983,6 +1022,105 @@ impl Kernel<'_> {
             grad_pass::<Simd>(row, 0, main, coef, None, self.scale);
             grad_pass::<f32>(row, main, c, coef, None, self.scale);
             row[t] = g_t * self.scale;
+        }
+        loss
+    }
+
+    /// `V::N` rows at once, one row per lane (label targets, no smoothing,
+    /// small `C`): the same arithmetic as [`Kernel::hard`] with the class
+    /// loop outside and the rows in the lanes. `blk` holds the rows' logits on
+    /// entry and their scaled gradients on exit; returns the row losses.
+    #[inline(always)]
+    fn hard_block<V: Lane>(&self, blk: &mut [f32], c: usize, ts: &[usize]) -> V {
+        let zero = V::splat(0.0);
+        let one = V::splat(1.0);
+        let col = |blk: &[f32], j: usize| -> V {
+            let mut b = [0.0f32; 16];
+            for (l, v) in b[..V::N].iter_mut().enumerate() {
+                *v = blk[l * c + j];
+            }
+            V::load(&b[..V::N])
+        };
+        let set_col = |blk: &mut [f32], j: usize, v: V| {
+            let mut b = [0.0f32; 16];
+            v.store(&mut b[..V::N]);
+            for (l, &x) in b[..V::N].iter().enumerate() {
+                blk[l * c + j] = x;
+            }
+        };
+        let at_t = |blk: &[f32]| -> V {
+            let mut b = [0.0f32; 16];
+            for (l, v) in b[..V::N].iter_mut().enumerate() {
+                *v = blk[l * c + ts[l]];
+            }
+            V::load(&b[..V::N])
+        };
+        let mut m = V::splat(f32::NEG_INFINITY);
+        for j in 0..c {
+            m = m.max(col(blk, j));
+        }
+        let z_t = at_t(blk);
+        let floor = V::splat(-f32::MAX);
+        // At most BLOCK_MAX_C / 2 = 32 terms per lane and accumulator: each
+        // has the error of one `Acc` block.
+        let mut rs = [zero; 2];
+        let mut ties = zero;
+        for j in 0..c {
+            let d = (col(blk, j) - m).max(floor);
+            let e = exp_neg(d);
+            let top = d.eq(zero);
+            rs[j & 1] = rs[j & 1] + V::select(top, zero, e);
+            ties = ties + V::select(top, one, zero);
+            set_col(blk, j, e);
+        }
+        let r_max = (rs[0] + rs[1]) + (ties - one);
+        let s = one + r_max;
+        let big = r_max.gt(one);
+        let ln_s = V::select(
+            big,
+            ln(V::select(big, s, V::splat(2.0))),
+            log1p_unit(r_max.min(one)),
+        );
+        let d_t = (z_t - m).max(floor);
+        let top = d_t.eq(zero);
+        let e_t = at_t(blk);
+        let r_t = V::select(top, r_max, s - e_t);
+        let inv_s = one / s;
+        let u = r_t * inv_s;
+        let p_t = e_t * inv_s;
+        let ce = ln_s - d_t;
+        let r0 = r_t.eq(zero);
+        let pw = power(self.power, self.gamma, u, || {
+            ln(V::select(r0, one, r_t)) - ln_s
+        });
+        let w_t = match self.weights {
+            Some(w) => {
+                let mut b = [0.0f32; 16];
+                for (l, v) in b[..V::N].iter_mut().enumerate() {
+                    *v = w[ts[l]];
+                }
+                V::load(&b[..V::N])
+            }
+            None => one,
+        };
+        let g = V::splat(self.gamma);
+        let pce = V::select(e_t.eq(zero), zero, p_t * ce);
+        let loss = V::select(w_t.eq(zero), zero, w_t * (pw * ce));
+        let sc = V::splat(self.scale);
+        let g_t = -(w_t * pw * g.mul_add(pce, u)) * sc;
+        let coef = V::select(
+            r0,
+            zero,
+            w_t * pw * (g * pce / V::select(r0, one, r_t) + inv_s) * sc,
+        );
+        for j in 0..c {
+            let e = col(blk, j);
+            set_col(blk, j, e * coef);
+        }
+        let mut b = [0.0f32; 16];
+        g_t.store(&mut b[..V::N]);
+        for l in 0..V::N {
+            blk[l * c + ts[l]] = b[l];
         }
         loss
     }

@@ -1,0 +1,158 @@
+//! Host benches of the multi-class kernels against a naive port, measured in
+//! the same run so that their ratios survive a noisy machine.
+//!
+//! Groups (criterion ids `<group>/<kernel>/<C>`, throughput in logits):
+//! `softmax_ce` ([`SoftmaxCe`]) and `softmax_focal_g2` ([`SoftmaxFocal`],
+//! γ = 2), 4096 rows × C = 10 and × C = 1000, `Reduction::Mean`, label
+//! targets, each with
+//!
+//! * `ours`: `Rows::loss_grad`, one fused pass per row, gradient into a
+//!   caller buffer;
+//! * `naive`: the straightforward translation of the PyTorch / mmcv code:
+//!   softmax of every row into a buffer, then `ln` of the probabilities into
+//!   a second buffer, then the loss and the gradient in separate passes (the
+//!   focal gradient by the chain rule through `p_t`, with `powf`).
+//!
+//! Logits ~ U(-4, 4), labels uniform, fixed seed.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use std::hint::black_box;
+use std::time::Duration;
+use tinyloss::softmax::{Rows, SoftmaxCe, SoftmaxFocal, SoftmaxLoss, Targets};
+use tinyloss::Reduction;
+
+const ROWS: usize = 4096;
+const SEED: u64 = 0x5EED_5AF7_0000_0003;
+
+fn batch(c: usize) -> (Vec<f32>, Vec<u32>) {
+    let mut s = SEED;
+    let mut next = move || {
+        s = s
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (s >> 33) as u32
+    };
+    let z = (0..ROWS * c)
+        .map(|_| (next() as f32 / (1u32 << 31) as f32) * 8.0 - 4.0)
+        .collect();
+    let y = (0..ROWS).map(|_| next() % c as u32).collect();
+    (z, y)
+}
+
+/// Buffers of the naive port.
+struct Naive {
+    p: Vec<f32>,
+    logp: Vec<f32>,
+    losses: Vec<f32>,
+}
+
+impl Naive {
+    fn new(c: usize) -> Self {
+        Naive {
+            p: vec![0.0; ROWS * c],
+            logp: vec![0.0; ROWS * c],
+            losses: vec![0.0; ROWS],
+        }
+    }
+
+    /// Pass 1 and 2: softmax (max-shifted) into `p`, then `ln p` into `logp`.
+    fn softmax_log(&mut self, z: &[f32], c: usize) {
+        for (zr, pr) in z.chunks_exact(c).zip(self.p.chunks_exact_mut(c)) {
+            let m = zr.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let mut s = 0.0;
+            for (p, &v) in pr.iter_mut().zip(zr) {
+                *p = (v - m).exp();
+                s += *p;
+            }
+            for p in pr.iter_mut() {
+                *p /= s;
+            }
+        }
+        for (l, &p) in self.logp.iter_mut().zip(&self.p) {
+            *l = p.ln();
+        }
+    }
+
+    /// Cross-entropy: loss pass, then gradient pass `(p - onehot) / n`.
+    fn ce(&mut self, z: &[f32], y: &[u32], c: usize, grad: &mut [f32]) -> f32 {
+        self.softmax_log(z, c);
+        for (r, &t) in y.iter().enumerate() {
+            self.losses[r] = -self.logp[r * c + t as usize];
+        }
+        let loss = self.losses.iter().sum::<f32>() / ROWS as f32;
+        let inv = 1.0 / ROWS as f32;
+        for (r, &t) in y.iter().enumerate() {
+            for k in 0..c {
+                let d = if k == t as usize { 1.0 } else { 0.0 };
+                grad[r * c + k] = (self.p[r * c + k] - d) * inv;
+            }
+        }
+        loss
+    }
+
+    /// Focal: `-(1-p_t)^γ ln p_t`; gradient by the chain rule
+    /// `∂FL/∂p_t · p_t (δ_kt - p_k)` with
+    /// `∂FL/∂p_t = γ (1-p_t)^(γ-1) ln p_t - (1-p_t)^γ / p_t` (mmcv's form).
+    fn focal(&mut self, gamma: f32, z: &[f32], y: &[u32], c: usize, grad: &mut [f32]) -> f32 {
+        self.softmax_log(z, c);
+        for (r, &t) in y.iter().enumerate() {
+            let pt = self.p[r * c + t as usize];
+            self.losses[r] = -(1.0 - pt).powf(gamma) * self.logp[r * c + t as usize];
+        }
+        let loss = self.losses.iter().sum::<f32>() / ROWS as f32;
+        let inv = 1.0 / ROWS as f32;
+        for (r, &t) in y.iter().enumerate() {
+            let t = t as usize;
+            let pt = self.p[r * c + t];
+            let dp = gamma * (1.0 - pt).powf(gamma - 1.0) * self.logp[r * c + t]
+                - (1.0 - pt).powf(gamma) / pt;
+            for k in 0..c {
+                let d = if k == t { 1.0 } else { 0.0 };
+                grad[r * c + k] = dp * pt * (d - self.p[r * c + k]) * inv;
+            }
+        }
+        loss
+    }
+}
+
+fn group<L: SoftmaxLoss>(cr: &mut Criterion, name: &str, loss: &L, gamma: Option<f32>) {
+    let mut g = cr.benchmark_group(name);
+    g.sample_size(20)
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500));
+    for c in [10usize, 1000] {
+        let (z, y) = batch(c);
+        let mut grad = vec![0.0f32; ROWS * c];
+        let mut naive = Naive::new(c);
+        g.throughput(Throughput::Elements((ROWS * c) as u64));
+        let rows = Rows::new(c, Targets::Labels(&y));
+        g.bench_with_input(BenchmarkId::new("ours", c), &c, |b, _| {
+            b.iter(|| {
+                rows.loss_grad(loss, black_box(&z), Reduction::Mean, &mut grad, None)
+                    .unwrap()
+            });
+            black_box(&grad);
+        });
+        g.bench_with_input(BenchmarkId::new("naive", c), &c, |b, _| {
+            b.iter(|| match gamma {
+                None => naive.ce(black_box(&z), &y, c, &mut grad),
+                Some(gm) => naive.focal(gm, black_box(&z), &y, c, &mut grad),
+            });
+            black_box(&grad);
+        });
+    }
+    g.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    group(c, "softmax_ce", &SoftmaxCe::new(), None);
+    group(
+        c,
+        "softmax_focal_g2",
+        &SoftmaxFocal::new(2.0).unwrap(),
+        Some(2.0),
+    );
+}
+
+criterion_group!(multiclass, benches);
+criterion_main!(multiclass);

@@ -11,11 +11,12 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 use core::hint::black_box;
-use tinyloss::{binary, Batch, Error, Focal, Reduction, SigmoidCe};
+use tinyloss::softmax::{self, Targets};
+use tinyloss::{binary, Batch, Error, Focal, Reduction, SigmoidCe, SoftmaxCe, SoftmaxFocal};
 use tinyloss_firmware::{counter, exit, fx, out, stack_use, BOARD, UNIT};
 
 /// Elements per batch.
-const N: usize = 256;
+const N: usize = 320;
 /// Batches per measurement.
 const REPS: u32 = 2;
 
@@ -70,6 +71,36 @@ pub fn tl_focal_g2_each(z: &[f32], y: &[f32], g: &mut [f32]) -> Result<f32, Erro
         g[i] = lg.grad;
     }
     Ok(s / z.len() as f32)
+}
+
+/// Rows of the softmax benchmarks (C = 10): 32 rows = 320 logits.
+const ROWS: usize = 32;
+const C: usize = 10;
+
+/// Softmax cross-entropy over rows of C = 10 logits, label targets, mean.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_softmax_ce(z: &[f32], t: &[u32], g: &mut [f32]) -> Result<f32, Error> {
+    softmax::loss_grad(
+        &SoftmaxCe::new(),
+        z,
+        C,
+        Targets::Labels(t),
+        Reduction::Mean,
+        g,
+    )
+}
+
+/// Softmax focal loss (γ = 2) over rows of C = 10 logits, label targets, mean.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_softmax_focal(
+    f: &SoftmaxFocal,
+    z: &[f32],
+    t: &[u32],
+    g: &mut [f32],
+) -> Result<f32, Error> {
+    softmax::loss_grad(f, z, C, Targets::Labels(t), Reduction::Mean, g)
 }
 
 /// Naive port of torchvision's sigmoid_focal_loss (γ, α) forward + backward
@@ -165,20 +196,27 @@ fn main() -> ! {
     let n = N as f64;
     out!("costs on {} ({} per element, batch of {})", BOARD, UNIT, N);
     let (r16, cal) = counter::calibration();
-    out!("calibration: {} instructions per SysTick tick ({} ticks for 2^20)", fx(r16 as f32 / 16.0, 4), cal);
+    out!(
+        "calibration: {} instructions per SysTick tick ({} ticks for 2^20)",
+        fx(r16 as f32 / 16.0, 4),
+        cal
+    );
 
     let mut ok = true;
     // Every measurement: per-call cost net of loop + timer overhead, / N, and
     // the stack high-water mark of one call.
     macro_rules! measure {
-        ($name:expr, $call:expr) => {{
+        ($name:expr, $call:expr) => {
+            measure!($name, $call, n)
+        };
+        ($name:expr, $call:expr, $per:expr) => {{
             let per_call = counter::per_call(REPS, || {
-                black_box($call);
+                let _ = black_box($call);
             });
             let (_, stack) = stack_use(4096, || black_box($call));
             let r = Row {
                 name: $name,
-                per_elem: per_call / n,
+                per_elem: per_call / $per,
                 stack,
             };
             report(&r);
@@ -205,8 +243,22 @@ fn main() -> ! {
         measure!("naive_focal_g1.5", tl_naive_focal(1.5, 0.25, z, y, &mut g));
         measure!("naive_sigmoid_ce", tl_naive_bce(z, y, &mut g));
         measure!("floor", tl_floor(z, y, &mut g));
-        // TODO(softmax): softmax CE C=10 per logit and softmax focal, once
-        // tinyloss::softmax lands.
+        // Softmax, per logit: the first ROWS × C logits, labels from them.
+        let zs = &z[..ROWS * C];
+        let mut t = [0u32; ROWS];
+        for (r, t) in t.iter_mut().enumerate() {
+            *t = (zs[r * C].to_bits() % C as u32) as u32;
+        }
+        let sf = SoftmaxFocal::new(2.0).unwrap();
+        let logits = (ROWS * C) as f64;
+        let mut gs = [0.0f32; ROWS * C];
+        measure!("softmax_ce_c10", tl_softmax_ce(zs, &t, &mut gs), logits);
+        measure!(
+            "softmax_focal_c10",
+            tl_softmax_focal(&sf, zs, &t, &mut gs),
+            logits
+        );
+        ok &= tl_softmax_ce(zs, &t, &mut gs).is_ok();
         ok &= tl_focal_g2(z, y, &mut g).is_ok();
     }
     out!("costs done");

@@ -1,13 +1,648 @@
-//! On-target tests of tinyloss's kernels against f64 references (placeholder).
+//! On-target tests: tinyloss's public kernels on a fixed input set, checked
+//! against f64 references computed here on the target (independent formulas,
+//! libm's f64 functions), within the crate's documented bounds (the same
+//! bounds as `tests/binary.rs`). Prints one line per case; exits non-zero if
+//! any case fails. Runs unchanged on the host (`cargo run --bin selftest`).
+//!
+//! Error measure: `|got - ref| / (u · max(|ref|, floor))` with `u = 2^-24`,
+//! compared with a bound in those units.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
-use tinyloss_firmware::{exit, out};
+use tinyloss::{binary, Batch, Error, Focal, Reduction, SigmoidCe, PROB_EPS};
+use tinyloss_firmware::{counter, exit, fx, out, BOARD, UNIT};
+
+// ------------------------------------------------------------ f64 references
+
+fn softplus(z: f64) -> f64 {
+    let m = if z > 0.0 { z } else { 0.0 };
+    m + libm::log1p(libm::exp(-libm::fabs(z)))
+}
+
+fn sigmoid(z: f64) -> f64 {
+    if z >= 0.0 {
+        1.0 / (1.0 + libm::exp(-z))
+    } else {
+        let e = libm::exp(z);
+        e / (1.0 + e)
+    }
+}
+
+fn alpha_t(alpha: Option<f64>, y: f64) -> f64 {
+    match alpha {
+        None => 1.0,
+        Some(a) => a * y + (1.0 - a) * (1.0 - y),
+    }
+}
+
+/// Focal loss from a logit: ys = y(1-ε)+ε/2, CE = ys·sp(-z) + (1-ys)·sp(z),
+/// u = 1 - p_t = p(1-ys) + (1-p)ys, ℓ = α_t u^γ CE;
+/// ∂ℓ/∂z = α_t [ γ u^(γ-1) (1-2ys) p(1-p) CE + u^γ (p - ys) ].
+fn focal_ref(z: f64, y: f64, gamma: f64, alpha: Option<f64>, eps: f64) -> (f64, f64) {
+    let ys = y * (1.0 - eps) + 0.5 * eps;
+    let (p, q) = (sigmoid(z), sigmoid(-z));
+    let ce = ys * softplus(-z) + (1.0 - ys) * softplus(z);
+    // ln u without underflow at the saturated ends.
+    let ln_u = if ys == 0.0 {
+        -softplus(-z)
+    } else if ys == 1.0 {
+        -softplus(z)
+    } else {
+        libm::log(p * (1.0 - ys) + q * ys)
+    };
+    let at = alpha_t(alpha, y);
+    let ug = if gamma == 0.0 {
+        1.0
+    } else {
+        libm::exp(gamma * ln_u)
+    };
+    // u^(γ-1) p q, written as u^γ · (p q / u) so γ < 1 never divides by 0.
+    let pq_over_u = libm::exp(libm::log(p) + libm::log(q) - ln_u);
+    let dmod = if gamma == 0.0 {
+        0.0
+    } else {
+        gamma * ug * pq_over_u * (1.0 - 2.0 * ys)
+    };
+    let dce = p * (1.0 - ys) - q * ys;
+    (at * ug * ce, at * (dmod * ce + ug * dce))
+}
+
+/// BCE with logits and pos_weight w: ℓ = w ys sp(-z) + (1-ys) sp(z),
+/// ∂ℓ/∂z = (1-ys) σ(z) - w ys σ(-z).
+fn bce_ref(z: f64, y: f64, w: f64, eps: f64) -> (f64, f64) {
+    let ys = y * (1.0 - eps) + 0.5 * eps;
+    (
+        w * ys * softplus(-z) + (1.0 - ys) * softplus(z),
+        (1.0 - ys) * sigmoid(z) - w * ys * sigmoid(-z),
+    )
+}
+
+/// Probability input, p clamped to the f32 bounds [PROB_EPS, 1 - PROB_EPS]:
+/// CE = -(ys ln p + (1-ys) ln(1-p)), m = p(1-ys) + (1-p) ys, ℓ = α_t m^γ CE.
+fn focal_prob_ref(p: f64, y: f64, gamma: f64, alpha: Option<f64>) -> (f64, f64) {
+    let lo = PROB_EPS as f64;
+    let hi = (1.0f32 - PROB_EPS) as f64;
+    let p = if p < lo {
+        lo
+    } else if p > hi {
+        hi
+    } else {
+        p
+    };
+    let q = 1.0 - p;
+    let ce = -(y * libm::log(p) + (1.0 - y) * libm::log(q));
+    let m = p * (1.0 - y) + q * y;
+    let mg = libm::pow(m, gamma);
+    let dm = if gamma == 0.0 {
+        0.0
+    } else {
+        gamma * libm::pow(m, gamma - 1.0) * (1.0 - 2.0 * y)
+    };
+    let at = alpha_t(alpha, y);
+    (at * mg * ce, at * (dm * ce + mg * (p - y) / (p * q)))
+}
+
+// ------------------------------------------------------------------ checking
+
+/// u = 2^-24.
+const U: f64 = f32::EPSILON as f64 / 2.0;
+const LOSS_FLOOR: f64 = f32::MIN_POSITIVE as f64;
+
+/// One case: the worst error seen relative to its bound.
+struct Case {
+    name: &'static str,
+    checks: u32,
+    worst: f64,
+    failures: u32,
+}
+
+impl Case {
+    fn new(name: &'static str) -> Self {
+        Case {
+            name,
+            checks: 0,
+            worst: 0.0,
+            failures: 0,
+        }
+    }
+
+    /// Checks `got` against `want` within `bound` units of u relative to
+    /// `max(|want|, floor)`.
+    fn see(&mut self, got: f32, want: f64, floor: f64, bound: f64, at: (f32, f32, f32)) {
+        self.checks += 1;
+        let scale = if libm::fabs(want) > floor {
+            libm::fabs(want)
+        } else {
+            floor
+        };
+        let e = libm::fabs(got as f64 - want) / (U * scale);
+        let r = if got.is_finite() {
+            e / bound
+        } else {
+            f64::INFINITY
+        };
+        if r > self.worst {
+            self.worst = r;
+        }
+        if !(r <= 1.0) {
+            if self.failures < 4 {
+                out!(
+                    "  FAIL {}: got {} want {} ({} u, bound {}) at input {} y {} param {}",
+                    self.name,
+                    got,
+                    want as f32,
+                    fx(e as f32, 1),
+                    fx(bound as f32, 1),
+                    at.0,
+                    at.1,
+                    at.2
+                );
+            }
+            self.failures += 1;
+        }
+    }
+
+    /// A yes/no check.
+    fn ok(&mut self, cond: bool, what: &str) {
+        self.checks += 1;
+        if !cond {
+            if self.failures < 4 {
+                out!("  FAIL {}: {}", self.name, what);
+            }
+            self.failures += 1;
+        }
+    }
+}
+
+struct Suite {
+    passed: u32,
+    failed: u32,
+}
+
+impl Suite {
+    fn done(&mut self, c: Case) {
+        let status = if c.failures == 0 { "PASS" } else { "FAIL" };
+        out!(
+            "{} {} ({} checks, worst error {} of bound)",
+            status,
+            c.name,
+            c.checks,
+            fx(c.worst as f32, 3)
+        );
+        if c.failures == 0 {
+            self.passed += 1;
+        } else {
+            self.failed += 1;
+        }
+    }
+}
+
+// -------------------------------------------------------------------- inputs
+
+const LOGITS: [f32; 21] = [
+    -1e4, -100.0, -30.0, -17.0, -12.0, -5.0, -2.0, -1.0, -0.5, -1e-3, 0.0, 1e-3, 0.3, 1.0, 2.5,
+    5.0, 12.0, 17.0, 30.0, 100.0, 1e4,
+];
+const TARGETS: [f32; 5] = [0.0, 1.0, 0.05, 0.5, 0.95];
+const PROBS: [f32; 14] = [
+    0.0,
+    1e-30,
+    1e-7,
+    2e-6,
+    1e-3,
+    0.05,
+    0.3,
+    0.5,
+    0.7,
+    0.95,
+    0.999,
+    0.999_999,
+    0.999_999_9,
+    1.0,
+];
+const GAMMAS: [f32; 7] = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0];
+const ALPHAS: [Option<f32>; 3] = [None, Some(0.25), Some(0.9)];
+
+fn is_hard(y: f32) -> bool {
+    y == 0.0 || y == 1.0
+}
+
+fn a64(a: Option<f32>) -> Option<f64> {
+    a.map(|a| a as f64)
+}
+
+// --------------------------------------------------------------------- cases
+
+/// Per-element API, focal, every γ and α, hard and soft targets.
+fn focal_per_element(s: &mut Suite) {
+    let mut c = Case::new("focal per-element: 7 gammas x 3 alphas, hard+soft targets");
+    for &g in &GAMMAS {
+        for &a in &ALPHAS {
+            let f = Focal::new(g, a).unwrap();
+            for &y in &TARGETS {
+                for &z in &LOGITS {
+                    let r = f.loss_grad(z, y).unwrap();
+                    let (l, d) = focal_ref(z as f64, y as f64, g as f64, a64(a), 0.0);
+                    let at = alpha_t(a64(a), y as f64);
+                    let gb = 3.0 * g as f64;
+                    if is_hard(y) {
+                        c.see(r.loss, l, LOSS_FLOOR, 8.0 + gb, (z, y, g));
+                        c.see(r.grad, d, LOSS_FLOOR, 16.0 + gb, (z, y, g));
+                    } else {
+                        c.see(r.loss, l, LOSS_FLOOR, 16.0 + gb, (z, y, g));
+                        c.see(r.grad, d, at, 16.0 + gb, (z, y, g));
+                    }
+                }
+            }
+        }
+    }
+    s.done(c);
+}
+
+/// Label smoothing.
+fn focal_smoothing(s: &mut Suite) {
+    let mut c = Case::new("focal with label smoothing 0.1 / 1.0");
+    for &g in &[0.0f32, 0.5, 2.0, 3.5] {
+        for &a in &[None, Some(0.25f32)] {
+            for &eps in &[0.1f32, 1.0] {
+                let f = Focal::new(g, a).unwrap().with_smoothing(eps).unwrap();
+                for &y in &TARGETS {
+                    for &z in &LOGITS {
+                        let r = f.loss_grad(z, y).unwrap();
+                        let (l, d) = focal_ref(z as f64, y as f64, g as f64, a64(a), eps as f64);
+                        let gb = 3.0 * g as f64;
+                        c.see(r.loss, l, LOSS_FLOOR, 16.0 + gb, (z, y, g));
+                        c.see(r.grad, d, 1.0, 16.0 + gb, (z, y, g));
+                    }
+                }
+            }
+        }
+    }
+    s.done(c);
+}
+
+/// Sigmoid cross-entropy with pos_weight and smoothing.
+fn bce(s: &mut Suite) {
+    let mut c = Case::new("sigmoid CE: pos_weight 1/0.3/3/100, smoothing 0/0.1");
+    for &w in &[1.0f32, 0.3, 3.0, 100.0] {
+        for &eps in &[0.0f32, 0.1] {
+            let k = SigmoidCe::with_pos_weight(w)
+                .unwrap()
+                .with_smoothing(eps)
+                .unwrap();
+            for &y in &TARGETS {
+                for &z in &LOGITS {
+                    let r = k.loss_grad(z, y).unwrap();
+                    let (l, d) = bce_ref(z as f64, y as f64, w as f64, eps as f64);
+                    let wm = if w > 1.0 { w as f64 } else { 1.0 };
+                    let gfloor = if is_hard(y) && eps == 0.0 {
+                        LOSS_FLOOR
+                    } else {
+                        1.0
+                    };
+                    c.see(r.loss, l, LOSS_FLOOR * wm, 8.0, (z, y, w));
+                    c.see(r.grad, d, gfloor * wm, 16.0, (z, y, w));
+                }
+            }
+        }
+    }
+    s.done(c);
+}
+
+/// Probability-input variants (focal and BCE).
+fn prob_variants(s: &mut Suite) {
+    let mut c = Case::new("probability inputs: focal (7 gammas x 3 alphas) and BCE");
+    for &g in &GAMMAS {
+        for &a in &ALPHAS {
+            let f = Focal::new(g, a).unwrap();
+            for &y in &TARGETS {
+                for &p in &PROBS {
+                    let r = f.loss_grad_prob(p, y).unwrap();
+                    let (l, d) = focal_prob_ref(p as f64, y as f64, g as f64, a64(a));
+                    let gb = 3.0 * g as f64;
+                    c.see(r.loss, l, LOSS_FLOOR, 16.0 + gb, (p, y, g));
+                    c.see(r.grad, d, 1.0, 16.0 + gb, (p, y, g));
+                }
+            }
+        }
+    }
+    for &y in &TARGETS {
+        for &p in &PROBS {
+            let r = SigmoidCe::PLAIN.loss_grad_prob(p, y).unwrap();
+            let (l, d) = focal_prob_ref(p as f64, y as f64, 0.0, None);
+            c.see(r.loss, l, LOSS_FLOOR, 16.0, (p, y, 0.0));
+            c.see(r.grad, d, 1.0, 16.0, (p, y, 0.0));
+        }
+    }
+    s.done(c);
+}
+
+/// A fixed batch: the logits × targets grid flattened, with weights and an
+/// ignore mask.
+const B: usize = LOGITS.len() * 3;
+
+fn batch_inputs() -> ([f32; B], [f32; B], [f32; B], [bool; B]) {
+    let mut z = [0.0; B];
+    let mut y = [0.0; B];
+    let mut w = [0.0; B];
+    let mut m = [false; B];
+    for i in 0..B {
+        z[i] = LOGITS[i % LOGITS.len()];
+        y[i] = [0.0, 1.0, 1.0][i / LOGITS.len()];
+        w[i] = 0.25 + (i % 7) as f32 * 0.5;
+        m[i] = i % 5 == 3;
+    }
+    (z, y, w, m)
+}
+
+/// Batch driver: every reduction, weights, ignore mask, losses buffer,
+/// in-place, for focal γ=2 α=0.25, focal γ=1.5, and BCE.
+fn batches(s: &mut Suite) {
+    let (z, y, w, m) = batch_inputs();
+    let mut c = Case::new("batch: 5 reductions x weights/ignore, losses buffer, in-place");
+    let reds = [
+        Reduction::None,
+        Reduction::Sum,
+        Reduction::Mean,
+        Reduction::MeanOver(7.5),
+        Reduction::MeanOverPositives,
+    ];
+    let f15 = Focal::new(1.5, None).unwrap();
+    for kind in 0..3 {
+        for &red in &reds {
+            for opt in 0..4 {
+                let weights = opt & 1 == 1;
+                let ignore = opt & 2 == 2;
+                // f64 reference.
+                let mut sum = 0.0;
+                let mut mag = 0.0;
+                let mut cnt = 0.0;
+                let mut pos = 0.0;
+                let mut want_l = [0.0f64; B];
+                let mut want_g = [0.0f64; B];
+                for i in 0..B {
+                    if ignore && m[i] {
+                        continue;
+                    }
+                    let (l, d) = match kind {
+                        0 => focal_ref(z[i] as f64, y[i] as f64, 2.0, Some(0.25), 0.0),
+                        1 => focal_ref(z[i] as f64, y[i] as f64, 1.5, None, 0.0),
+                        _ => bce_ref(z[i] as f64, y[i] as f64, 1.0, 0.0),
+                    };
+                    let wi = if weights { w[i] as f64 } else { 1.0 };
+                    want_l[i] = wi * l;
+                    want_g[i] = wi * d;
+                    sum += wi * l;
+                    mag += libm::fabs(wi * l);
+                    cnt += 1.0;
+                    pos += y[i] as f64;
+                }
+                let scale = match red {
+                    Reduction::None | Reduction::Sum => 1.0,
+                    Reduction::Mean => 1.0 / cnt,
+                    Reduction::MeanOver(d) => 1.0 / d as f64,
+                    _ => 1.0 / if pos > 1.0 { pos } else { 1.0 },
+                };
+                let mut b = Batch::logits(&z, &y);
+                if weights {
+                    b = b.weights(&w);
+                }
+                if ignore {
+                    b = b.ignore(&m);
+                }
+                let mut g = [f32::NAN; B];
+                let mut ls = [f32::NAN; B];
+                let got = match kind {
+                    0 => b.loss_grad(&Focal::RETINANET, red, &mut g, Some(&mut ls)),
+                    1 => b.loss_grad(&f15, red, &mut g, Some(&mut ls)),
+                    _ => b.loss_grad(&SigmoidCe::PLAIN, red, &mut g, Some(&mut ls)),
+                };
+                let Ok(got) = got else {
+                    c.ok(false, "batch returned Err");
+                    continue;
+                };
+                let p = (kind as f32, red_code(red), opt as f32);
+                // Returned loss: per-element bound + 2e-6 for the sum.
+                c.see(
+                    got,
+                    sum * scale,
+                    LOSS_FLOOR,
+                    30.0 + 2e-6 / U * mag / libm::fabs(sum).max(1e-300),
+                    p,
+                );
+                // Per element: the kernel's bound (γ ≤ 2) plus a few u for the
+                // weight and scale products; the absolute floor is the
+                // per-element one (subnormal results round absolutely, and
+                // scaling a subnormal gradient by 1/n keeps its absolute
+                // error), times the weight.
+                let code = p.0 * 100.0 + p.1 * 10.0 + p.2;
+                for i in 0..B {
+                    let wm = if weights { w[i] as f64 } else { 1.0 };
+                    let at = (z[i], y[i], code);
+                    c.see(ls[i], want_l[i], LOSS_FLOOR * wm, 16.0, at);
+                    c.see(g[i], want_g[i] * scale, LOSS_FLOOR * wm, 26.0, at);
+                }
+                // The reduced loss alone agrees with the fused pass.
+                let alone = match kind {
+                    0 => b.loss(&Focal::RETINANET, red),
+                    1 => b.loss(&f15, red),
+                    _ => b.loss(&SigmoidCe::PLAIN, red),
+                };
+                c.ok(
+                    alone == Ok(got),
+                    "Batch::loss differs from loss_grad's return",
+                );
+            }
+        }
+    }
+    // In place: the gradient overwrites the logits, same values as loss_grad.
+    let mut zg = z;
+    let mut g = [0.0; B];
+    let a = binary::loss_grad_in_place(&Focal::RETINANET, &mut zg, &y, Reduction::Mean, None);
+    let b = binary::loss_grad(&Focal::RETINANET, &z, &y, Reduction::Mean, &mut g);
+    c.ok(
+        a.is_ok() && a == b && zg == g,
+        "in-place result differs from loss_grad",
+    );
+    // Probability batch = per-element probability API, summed.
+    let mut p = [0.0f32; B];
+    for i in 0..B {
+        p[i] = PROBS[i % PROBS.len()];
+    }
+    let mut g = [0.0; B];
+    let got =
+        Batch::probabilities(&p, &y).loss_grad(&Focal::RETINANET, Reduction::Sum, &mut g, None);
+    let mut sum = 0.0;
+    let mut mag = 0.0;
+    for i in 0..B {
+        let (l, d) = focal_prob_ref(p[i] as f64, y[i] as f64, 2.0, Some(0.25));
+        sum += l;
+        mag += libm::fabs(l);
+        c.see(g[i], d, 1.0, 22.0, (p[i], y[i], 2.0));
+    }
+    match got {
+        Ok(v) => c.see(
+            v,
+            sum,
+            LOSS_FLOOR,
+            30.0 + 2e-6 / U * mag / libm::fabs(sum),
+            (0.0, 0.0, 2.0),
+        ),
+        Err(_) => c.ok(false, "probability batch returned Err"),
+    }
+    s.done(c);
+}
+
+fn red_code(r: Reduction) -> f32 {
+    match r {
+        Reduction::None => 0.0,
+        Reduction::Sum => 1.0,
+        Reduction::Mean => 2.0,
+        Reduction::MeanOver(_) => 3.0,
+        _ => 4.0,
+    }
+}
+
+/// Bad input: the documented errors, nothing written on Err.
+fn errors(s: &mut Suite) {
+    let mut c = Case::new("errors: parameters, shapes, bad data, outputs untouched");
+    c.ok(
+        Focal::new(-1.0, None) == Err(Error::InvalidParameter { name: "gamma" }),
+        "gamma -1",
+    );
+    c.ok(
+        Focal::new(f32::NAN, None) == Err(Error::InvalidParameter { name: "gamma" }),
+        "gamma NaN",
+    );
+    c.ok(
+        Focal::new(2.0, Some(1.5)) == Err(Error::InvalidParameter { name: "alpha" }),
+        "alpha 1.5",
+    );
+    c.ok(
+        Focal::RETINANET.with_smoothing(-0.1) == Err(Error::InvalidParameter { name: "smoothing" }),
+        "smoothing -0.1",
+    );
+    c.ok(
+        SigmoidCe::with_pos_weight(f32::INFINITY)
+            == Err(Error::InvalidParameter { name: "pos_weight" }),
+        "pos_weight inf",
+    );
+    let f = Focal::RETINANET;
+    c.ok(
+        f.loss_grad(f32::NAN, 1.0) == Err(Error::NonFiniteLogit { index: 0 }),
+        "NaN logit",
+    );
+    c.ok(
+        f.loss_grad(1.0, 1.5) == Err(Error::TargetOutOfRange { index: 0 }),
+        "target 1.5",
+    );
+    c.ok(
+        f.loss_grad_prob(1.5, 1.0) == Err(Error::NonFiniteLogit { index: 0 }),
+        "probability 1.5",
+    );
+    let z = [0.5, -1.0, f32::INFINITY, 2.0];
+    let y = [1.0, 0.0, 0.0, -0.5];
+    let w = [1.0, 1.0, 1.0, -1.0];
+    let mut g = [7.0f32; 4];
+    let chk = |c: &mut Case, r: Result<f32, Error>, want: Error, what: &str, g: &[f32]| {
+        if r != Err(want) {
+            out!("  {}: got {:?}, want {:?}", what, r, want);
+        }
+        c.ok(r == Err(want), what);
+        c.ok(g.iter().all(|&v| v == 7.0), "output written on Err");
+    };
+    let r = binary::loss_grad(&f, &z[..0], &y[..0], Reduction::Mean, &mut g[..0]);
+    chk(&mut c, r, Error::Empty, "empty", &g);
+    let r = binary::loss_grad(&f, &z[..2], &y[..3], Reduction::Mean, &mut g[..2]);
+    chk(
+        &mut c,
+        r,
+        Error::LengthMismatch {
+            what: "targets",
+            expected: 2,
+            found: 3,
+        },
+        "targets length",
+        &g,
+    );
+    let r = binary::loss_grad(&f, &z, &y, Reduction::Mean, &mut g);
+    chk(
+        &mut c,
+        r,
+        Error::NonFiniteLogit { index: 2 },
+        "inf logit",
+        &g,
+    );
+    let ign = [false, false, true, false];
+    let r = Batch::logits(&z, &y)
+        .ignore(&ign)
+        .loss_grad(&f, Reduction::Mean, &mut g, None);
+    chk(
+        &mut c,
+        r,
+        Error::TargetOutOfRange { index: 3 },
+        "bad target after ignored inf",
+        &g,
+    );
+    let y2 = [1.0, 0.0, 0.0, 0.5];
+    let r = Batch::logits(&z, &y2).ignore(&ign).weights(&w).loss_grad(
+        &f,
+        Reduction::Mean,
+        &mut g,
+        None,
+    );
+    chk(
+        &mut c,
+        r,
+        Error::InvalidWeight { index: 3 },
+        "negative weight",
+        &g,
+    );
+    let r = binary::loss_grad(&f, &z[..2], &y[..2], Reduction::MeanOver(0.0), &mut g[..2]);
+    chk(
+        &mut c,
+        r,
+        Error::InvalidParameter { name: "normalizer" },
+        "MeanOver(0)",
+        &g,
+    );
+    let mut zz = z;
+    let r = binary::loss_grad_in_place(&f, &mut zz, &y, Reduction::Sum, None);
+    c.ok(
+        r == Err(Error::NonFiniteLogit { index: 2 }),
+        "in-place error",
+    );
+    c.ok(
+        zz[0] == z[0] && zz[3] == z[3],
+        "in-place logits touched on Err",
+    );
+    s.done(c);
+}
+
+// TODO(softmax): multi-class kernels (tinyloss::softmax, class_balanced) once
+// they land.
 
 #[cfg_attr(target_os = "none", cortex_m_rt::entry)]
 fn main() -> ! {
     tinyloss_firmware::init();
-    let t = tinyloss_firmware::counter::Stopwatch::start();
-    let lg = tinyloss::Focal::RETINANET.loss_grad(1.5, 1.0);
-    out!("selftest on {}: {:?} ({} {})", tinyloss_firmware::BOARD, lg, t.elapsed(), tinyloss_firmware::UNIT);
-    exit(lg.is_ok())
+    out!("selftest on {}", BOARD);
+    let t = counter::Stopwatch::start();
+    let mut s = Suite {
+        passed: 0,
+        failed: 0,
+    };
+    focal_per_element(&mut s);
+    focal_smoothing(&mut s);
+    bce(&mut s);
+    prob_variants(&mut s);
+    batches(&mut s);
+    errors(&mut s);
+    out!(
+        "selftest on {}: {} passed, {} failed ({} {})",
+        BOARD,
+        s.passed,
+        s.failed,
+        t.elapsed(),
+        UNIT
+    );
+    exit(s.failed == 0)
 }

@@ -84,20 +84,28 @@ pub fn streaming_floor(z: &[f32], y: &[f32], grad: &mut [f32]) -> f32 {
     let (z, y, grad) = (&z[..n], &y[..n], &mut grad[..n]);
     let inv_n = 1.0 / n as f32;
     let mut acc = [0.0f32; 16];
-    let mut i = 0;
-    while i + 16 <= n {
+    // Fixed-size chunks: no bounds checks, so LLVM vectorises the body.
+    let mut zc = z.chunks_exact(16);
+    let mut yc = y.chunks_exact(16);
+    let mut gc = grad.chunks_exact_mut(16);
+    for ((z, y), g) in (&mut zc).zip(&mut yc).zip(&mut gc) {
+        let z: &[f32; 16] = z.try_into().unwrap();
+        let y: &[f32; 16] = y.try_into().unwrap();
+        let g: &mut [f32; 16] = g.try_into().unwrap();
         for j in 0..16 {
-            let zi = z[i + j];
-            grad[i + j] = (zi * y[i + j] + 0.5) * inv_n;
-            acc[j] += zi;
+            g[j] = (z[j] * y[j] + 0.5) * inv_n;
+            acc[j] += z[j];
         }
-        i += 16;
     }
     let mut s = 0.0f32;
-    while i < n {
-        grad[i] = (z[i] * y[i] + 0.5) * inv_n;
-        s += z[i];
-        i += 1;
+    for ((&z, &y), g) in zc
+        .remainder()
+        .iter()
+        .zip(yc.remainder())
+        .zip(gc.into_remainder())
+    {
+        *g = (z * y + 0.5) * inv_n;
+        s += z;
     }
     for a in acc {
         s += a;

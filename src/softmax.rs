@@ -59,7 +59,7 @@
 //! * Sums over classes go through lane-wise f32 blocks flushed into f64
 //!   (`crate::reduce::Acc`); sums over rows likewise.
 //!
-//! # Memory
+//! # Memory and speed
 //!
 //! No allocation and no class-count capacity: the kernels need one row of
 //! scratch, and that is the gradient row they are about to write (or, for
@@ -67,21 +67,34 @@
 //! before the first write, so on `Err` no output (and, for the in-place form,
 //! no logit) has been touched.
 //!
+//! Rows are processed with the classes in the SIMD lanes (`wide::f32x8` on
+//! hosts), except for label targets without smoothing and `C ≤ 64`, where
+//! eight rows run side by side, one per lane (a row of 10 classes would
+//! otherwise fill one and a quarter vectors). On Cortex-M the lane type is
+//! `f32` and both are the same scalar loop. Measured against a naive port
+//! (softmax, then `ln`, then the gradient, in separate passes) on 4096 rows:
+//! about 2.3-2.6× faster at `C = 10` and 3× at `C = 1000` (see
+//! `docs/multiclass.md`).
+//!
 //! # Error bounds
 //!
 //! Asserted by `tests/multiclass.rs` against f64 references over random rows
-//! (|z| ≤ 30), extreme rows (±1e4, 1e30, equal logits, one dominant logit) and
-//! C ∈ {2, 3, 10, 1000}, `u = 2^-24`:
+//! (|z| ≤ 30), extreme rows (±1e4, 1e30, equal logits, one dominant logit,
+//! ties), C ∈ {2, 3, 10, 17, 50, 100, 1000}, γ ∈ [0, 5], with `u = 2^-24`
+//! and `K = Σ_c w_c y'_c` (= `w_t` for a label without smoothing):
 //!
-//! | routine | loss (relative, or absolute floor) | gradient (absolute, relative to `scale`) |
-//! |---|---|---|
-//! | CE, labels, no smoothing | `64u` rel. or `1e-37` abs. | `64u·(|g| + w_t p_max)`; `∂/∂z_t` also `64u` relative |
-//! | CE, smoothing / probability targets | `64u` rel. | `64u·Σ_c w_c y'_c` |
-//! | focal, labels, no smoothing | `128u` rel. (γ ≤ 5) or `1e-37` abs. | `128u·w_t (1 + γ)` |
-//! | focal, smoothing / probability targets | `128u` rel. | `128u·(1 + γ) Σ_c w_c y'_c` |
+//! | routine | loss ≥ 1e-3 (relative) | any loss (relative, or 1e-37 absolute) | gradient (absolute) |
+//! |---|---|---|---|
+//! | [`SoftmaxCe`] | `16u` | `96u` | `16u · K · scale` |
+//! | [`SoftmaxFocal`] | `32u` | `256u` | `32u · (1 + γ) K · scale` |
 //!
-//! `scale` is the gradient factor of the reduction (1, `1/n`, `1/Σ w_t`, `1/d`).
-//! The reduced loss adds at most `2e-6` relative (blocked f64 sum).
+//! `scale` is the reduction's gradient factor (1, `1/n`, `1/Σ w_t`, `1/d`);
+//! the reduced loss adds at most `2e-6` relative (blocked f64 sum). The wider
+//! bound for tiny losses is the conditioning of `e^{d}`: `d = z_j - m` is
+//! rounded to f32 (relative error `u`), which moves `e^{d}` by `|d|·u`
+//! relative, and a loss of `e^{-85} ≈ 1e-37` has `|d| ≈ 85`; focal with a
+//! non-integer γ adds `≈ 2γ|ln(1 - p_t)|·u` from `exp(γ ln u)`. Measured
+//! worst cases: CE 5u / 33u, focal 18u / 65u, gradients below 6u.
 
 use crate::lanes::{Lane, Simd};
 use crate::math::{exp_neg, ln, log1p_unit};
@@ -140,8 +153,9 @@ fn check_smoothing(eps: f32) -> Result<f32, Error> {
 /// distribution; for a label `t` without smoothing `ℓ = w_t (lse(z) - z_t)`
 /// and `∂ℓ/∂z = w_t (p - onehot(t))`. See the [module docs](self) for the
 /// smoothed and probability-target forms and the error table: loss within
-/// `64u` relative (`u = 2^-24`) or `1e-37` absolute; gradient within
-/// `64u` of its scale.
+/// `16u` relative (`u = 2^-24`) for losses ≥ 1e-3, `96u` or `1e-37` absolute
+/// below; gradient within `16u · Σ_c w_c y'_c` absolute (before the
+/// reduction's scale).
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SoftmaxCe {
@@ -234,9 +248,10 @@ impl SoftmaxLoss for SoftmaxCe {}
 /// `∂ℓ/∂z_t = -w_t u^γ (u + γ p_t CE)`, `∂ℓ/∂z_c = w_t u^γ (u + γ p_t CE) e_c / R_t`
 /// (`u = 1 - p_t = R_t/S`, `CE = -ln p_t`), bounded by `w_t (1 + γ/e)`.
 ///
-/// Error bounds: loss within `128u` relative (`u = 2^-24`, γ ≤ 5) or `1e-37`
-/// absolute; gradient within `128u·w_t (1 + γ)` absolute (smoothing and
-/// probability targets: `128u·(1 + γ) Σ w_c y'_c`).
+/// Error bounds (γ ≤ 5, `u = 2^-24`): loss within `32u` relative for losses
+/// ≥ 1e-3, `256u` or `1e-37` absolute below; gradient within
+/// `32u·(1 + γ) Σ_c w_c y'_c` absolute (`32u·(1 + γ) w_t` for a label without
+/// smoothing), before the reduction's scale.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SoftmaxFocal {
@@ -532,7 +547,7 @@ impl<'a> Rows<'a> {
     /// gradient scale of the reduction.
     fn validate(&self, cfg: &Cfg, logits: &[f32], red: Reduction) -> Result<(usize, f64), Error> {
         let c = self.classes;
-        if c < 2 || logits.len() % c != 0 {
+        if c < 2 || logits.len() / c * c != logits.len() {
             return Err(Error::RaggedRows {
                 len: logits.len(),
                 classes: c,
@@ -1263,8 +1278,8 @@ mod tests {
             let v: Simd = gen.at(i);
             let mut o = [0.0f32; 16];
             v.store(&mut o[..Simd::N]);
-            for j in 0..Simd::N {
-                assert_eq!(o[j], gen.at::<f32>(i + j));
+            for (j, &v) in o[..Simd::N].iter().enumerate() {
+                assert_eq!(v, gen.at::<f32>(i + j));
             }
             i += Simd::N;
         }

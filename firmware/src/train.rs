@@ -159,22 +159,15 @@ impl Labels {
 }
 
 /// Class-balanced weights `[w_neg, w_pos]` from class counts, Cui et al.
-/// (2019): `w_c ∝ (1 - β) / (1 - β^n_c)`, normalised to `w_neg + w_pos = 2`.
+/// (2019), via [`tinyloss::class_balanced::weights`]:
+/// `w_c ∝ (1 - β) / (1 - β^n_c)`, normalised to `w_neg + w_pos = 2`.
 ///
 /// # Errors
-/// Those of `tinyloss::class_balanced::weights` (a zero count, β ∉ [0, 1)).
+/// Those of [`tinyloss::class_balanced::weights`] (β ∉ [0, 1)).
 pub fn class_balanced(counts: [u32; 2], beta: f32) -> Result<[f32; 2], Error> {
-    // Stand-in until `tinyloss::class_balanced::weights` lands.
-    if !(0.0..1.0).contains(&beta) {
-        return Err(Error::InvalidParameter { name: "beta" });
-    }
-    if counts.contains(&0) {
-        return Err(Error::InvalidParameter { name: "counts" });
-    }
-    let b = beta as f64;
-    let inv = |n: u32| (1.0 - b) / (1.0 - libm::pow(b, n as f64));
-    let (a, c) = (inv(counts[0]), inv(counts[1]));
-    Ok([(2.0 * a / (a + c)) as f32, (2.0 * c / (a + c)) as f32])
+    let mut w = [0.0f32; 2];
+    tinyloss::class_balanced::weights(&counts, beta, &mut w)?;
+    Ok(w)
 }
 
 /// The loss functions compared.
@@ -187,6 +180,9 @@ pub enum Objective {
     BalancedCe,
     /// Sigmoid focal loss.
     Focal(Focal),
+    /// Focal loss with per-element class-balanced weights (Cui et al.'s
+    /// class-balanced focal loss; use it with `α` off).
+    BalancedFocal(Focal),
 }
 
 impl Objective {
@@ -196,6 +192,7 @@ impl Objective {
             Objective::Ce => "CE",
             Objective::BalancedCe => "CB-CE",
             Objective::Focal(_) => "focal",
+            Objective::BalancedFocal(_) => "CB-focal",
         }
     }
 }
@@ -253,16 +250,13 @@ pub struct Adam {
     v: [f32; N_PARAMS],
     b1t: f32,
     b2t: f32,
+    lr: f32,
 }
 
 impl Default for Adam {
+    /// Zeroed state, learning rate [`LR`].
     fn default() -> Self {
-        Adam {
-            m: [0.0; N_PARAMS],
-            v: [0.0; N_PARAMS],
-            b1t: 1.0,
-            b2t: 1.0,
-        }
+        Adam::new(LR)
     }
 }
 
@@ -271,11 +265,22 @@ impl Adam {
     const BETA2: f32 = 0.999;
     const EPS: f32 = 1e-7;
 
+    /// Zeroed state with learning rate `lr`.
+    pub fn new(lr: f32) -> Self {
+        Adam {
+            m: [0.0; N_PARAMS],
+            v: [0.0; N_PARAMS],
+            b1t: 1.0,
+            b2t: 1.0,
+            lr,
+        }
+    }
+
     /// One update of `p` with gradient `g`.
     pub fn step(&mut self, p: &mut [f32; N_PARAMS], g: &[f32; N_PARAMS]) {
         self.b1t *= Self::BETA1;
         self.b2t *= Self::BETA2;
-        let lr = LR * libm::sqrtf(1.0 - self.b2t) / (1.0 - self.b1t);
+        let lr = self.lr * libm::sqrtf(1.0 - self.b2t) / (1.0 - self.b1t);
         for k in 0..N_PARAMS {
             self.m[k] = Self::BETA1 * self.m[k] + (1.0 - Self::BETA1) * g[k];
             self.v[k] = Self::BETA2 * self.v[k] + (1.0 - Self::BETA2) * g[k] * g[k];
@@ -300,8 +305,9 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// A fresh model from [`INIT_SEED`] `+ seed` and zeroed Adam state;
-    /// `class_w` (`[w_neg, w_pos]`) is used by [`Objective::BalancedCe`] only.
+    /// A fresh model from [`INIT_SEED`] `+ seed` and zeroed Adam state
+    /// (learning rate [`LR`]); `class_w` (`[w_neg, w_pos]`) is used by the
+    /// class-balanced objectives only.
     pub fn new(class_w: [f32; 2], seed: u32) -> Self {
         Trainer {
             model: Model::init(INIT_SEED.wrapping_add(seed)),
@@ -316,6 +322,17 @@ impl Trainer {
         }
     }
 
+    /// A fresh Adam state with learning rate `lr` (the model is kept).
+    pub fn set_lr(&mut self, lr: f32) {
+        self.adam = Adam::new(lr);
+    }
+
+    /// The class weights `[w_neg, w_pos]` of the class-balanced objectives
+    /// (e.g. updated online from a class counter).
+    pub fn set_class_weights(&mut self, class_w: [f32; 2]) {
+        self.class_w = class_w;
+    }
+
     /// One Adam step on the wines `batch` (global indices, at most [`BATCH`]):
     /// forward, fused loss+gradient, backward, update. Returns the batch loss.
     ///
@@ -323,6 +340,22 @@ impl Trainer {
     /// Those of [`Batch::loss_grad`] (e.g. a non-finite logit after
     /// divergence), or [`Error::Empty`] for an empty or oversized batch.
     pub fn step(&mut self, obj: &Objective, batch: &[u16], labels: &Labels) -> Result<f32, Error> {
+        self.step_with_losses(obj, batch, labels, None)
+    }
+
+    /// [`Trainer::step`], also writing each wine's weighted loss (before the
+    /// update) into `losses[..batch.len()]` if given.
+    ///
+    /// # Errors
+    /// As [`Trainer::step`], and [`Error::LengthMismatch`] if `losses` is
+    /// shorter than the batch.
+    pub fn step_with_losses(
+        &mut self,
+        obj: &Objective,
+        batch: &[u16],
+        labels: &Labels,
+        losses: Option<&mut [f32]>,
+    ) -> Result<f32, Error> {
         let n = batch.len();
         if n == 0 || n > BATCH {
             return Err(Error::Empty);
@@ -336,17 +369,25 @@ impl Trainer {
             self.w[k] = self.class_w[yk as usize];
         }
         let (z, y, dz) = (&self.z[..n], &self.y[..n], &mut self.dz[..n]);
-        let loss = match obj {
-            Objective::Ce => {
-                Batch::logits(z, y).loss_grad(&SigmoidCe::PLAIN, Reduction::Mean, dz, None)?
+        let losses = match losses {
+            Some(l) if l.len() < n => {
+                return Err(Error::LengthMismatch {
+                    what: "losses",
+                    expected: n,
+                    found: l.len(),
+                })
             }
-            Objective::BalancedCe => Batch::logits(z, y).weights(&self.w[..n]).loss_grad(
-                &SigmoidCe::PLAIN,
-                Reduction::Mean,
-                dz,
-                None,
-            )?,
-            Objective::Focal(f) => Batch::logits(z, y).loss_grad(f, Reduction::Mean, dz, None)?,
+            Some(l) => Some(&mut l[..n]),
+            None => None,
+        };
+        let plain = Batch::logits(z, y);
+        let weighted = plain.weights(&self.w[..n]);
+        let mean = Reduction::Mean;
+        let loss = match obj {
+            Objective::Ce => plain.loss_grad(&SigmoidCe::PLAIN, mean, dz, losses)?,
+            Objective::BalancedCe => weighted.loss_grad(&SigmoidCe::PLAIN, mean, dz, losses)?,
+            Objective::Focal(f) => plain.loss_grad(f, mean, dz, losses)?,
+            Objective::BalancedFocal(f) => weighted.loss_grad(f, mean, dz, losses)?,
         };
         // Backward: ∂L/∂θ = Σ_k ∂L/∂z_k ∂z_k/∂θ.
         self.grad = [0.0; N_PARAMS];
@@ -557,7 +598,9 @@ pub fn train(
     on_epoch: OnEpoch<'_>,
 ) -> Result<Model, Error> {
     let class_w = match obj {
-        Objective::BalancedCe => class_balanced(labels.counts(fit), CB_BETA)?,
+        Objective::BalancedCe | Objective::BalancedFocal(_) => {
+            class_balanced(labels.counts(fit), CB_BETA)?
+        }
         _ => [1.0, 1.0],
     };
     let mut t = Trainer::new(class_w, seed);

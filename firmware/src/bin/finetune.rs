@@ -91,6 +91,11 @@ fn kernel_cost(obj: &Objective) -> f64 {
                 None,
             ),
             Objective::Focal(f) => Batch::logits(z, &y).loss_grad(f, Reduction::Mean, &mut g, None),
+            Objective::BalancedFocal(f) => {
+                Batch::logits(z, &y)
+                    .weights(&w)
+                    .loss_grad(f, Reduction::Mean, &mut g, None)
+            }
         };
         let _ = core::hint::black_box((r, &g));
     })

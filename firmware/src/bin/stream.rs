@@ -1,0 +1,239 @@
+//! Streaming on-device learning: wines arrive one at a time, as from a
+//! sensor, and the head learns from each as it comes.
+//!
+//! * Arrival order: the training split replayed in a fixed shuffled order
+//!   (xorshift32, seed [`STREAM_SEED`]), [`PASSES`] times.
+//! * A [`tinyloss::class_balanced::ClassCounter`] counts the labels seen so
+//!   far; its class-balanced weights (β = 0.999) are recomputed at every
+//!   arrival and weight the loss of each element of the update.
+//! * A fixed-capacity [`heapless::BinaryHeap`] (min-heap on the loss,
+//!   [`HARD`] entries) keeps the hardest recent wines: every update trains on
+//!   the new wine plus all of them, the fused kernel returns their fresh
+//!   per-element losses, and the wines are put back with those losses; a new
+//!   wine enters when its loss beats the easiest one kept, and a wine leaves
+//!   after [`MAX_REPLAYS`] replays, so the buffer follows what is hard *now*.
+//! * Loss: class-balanced focal (γ = 2, α off, per-element weights from the
+//!   counter), against a baseline of plain cross-entropy on the new wine alone.
+//!
+//! Prints the test metrics every [`EVAL_EVERY`] wines: `STREAM,task,mode,seen,
+//! positives seen,w_neg,w_pos,buffer positives,buffer min loss,max loss,F1,AP`.
+//! Runs on every core, the soft-float M0 and M3 included.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+use core::cmp::Ordering;
+use heapless::binary_heap::{BinaryHeap, Min};
+use tinyloss::class_balanced::ClassCounter;
+use tinyloss::{Error, Focal};
+use tinyloss_firmware::counter::Stopwatch;
+use tinyloss_firmware::data::{Split, Task, N_TRAIN};
+use tinyloss_firmware::train::{Evaluator, Labels, Objective, Rng, Trainer, BATCH, CB_BETA};
+use tinyloss_firmware::{exit, fx, out};
+
+/// Capacity of the hard-example buffer.
+const HARD: usize = 7;
+/// A kept wine is dropped after this many replays.
+const MAX_REPLAYS: u16 = 16;
+/// Passes over the training split.
+const PASSES: usize = 2;
+/// Test metrics every this many arrivals.
+const EVAL_EVERY: usize = 400;
+/// Adam learning rate for the one-wine-at-a-time updates.
+const STREAM_LR: f32 = 0.002;
+/// Seed of the arrival order.
+const STREAM_SEED: u32 = 0x57EA_0001;
+
+const _: () = assert!(HARD < BATCH);
+
+/// A kept wine: its loss at its last update, its index, replays so far.
+#[derive(Clone, Copy, Debug)]
+struct Hard {
+    loss: f32,
+    wine: u16,
+    replays: u16,
+}
+
+impl PartialEq for Hard {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Hard {}
+impl PartialOrd for Hard {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Hard {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.loss.total_cmp(&o.loss).then(self.wine.cmp(&o.wine))
+    }
+}
+
+/// The two learners compared.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// Plain cross-entropy on the new wine only.
+    Baseline,
+    /// Class-balanced focal loss on the new wine plus the hard buffer.
+    BalancedReplay,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Baseline => "CE-no-replay",
+            Mode::BalancedReplay => "CB-focal+replay",
+        }
+    }
+}
+
+/// Streams the training split through one learner; returns the final test
+/// `(F1, AP)`.
+fn stream(task: Task, mode: Mode, ev: &mut Evaluator) -> Result<(f32, f32), Error> {
+    let labels = Labels::new(task, false, 0);
+    let mut counter = ClassCounter::<2>::new();
+    let mut heap: BinaryHeap<Hard, Min, HARD> = BinaryHeap::new();
+    let mut trainer = Trainer::new([1.0, 1.0], 0);
+    trainer.set_lr(STREAM_LR);
+    let obj = match mode {
+        Mode::Baseline => Objective::Ce,
+        Mode::BalancedReplay => Objective::BalancedFocal(Focal::new(2.0, None)?),
+    };
+    let mut order = [0u16; N_TRAIN];
+    for (k, o) in order.iter_mut().enumerate() {
+        *o = Split::TRAIN.at(k) as u16;
+    }
+    Rng::new(STREAM_SEED).shuffle(&mut order);
+    let mut batch = [0u16; BATCH];
+    let mut kept = [Hard {
+        loss: 0.0,
+        wine: 0,
+        replays: 0,
+    }; HARD];
+    let mut losses = [0.0f32; BATCH];
+    let mut cw = [1.0f32; 2];
+    let mut seen = 0usize;
+    let mut last = (0.0, 0.0);
+    for _ in 0..PASSES {
+        for &wine in order.iter() {
+            let y = labels.get(wine as usize);
+            counter.observe(y as usize)?;
+            seen += 1;
+            // The batch: the new wine first, then the kept hard wines.
+            batch[0] = wine;
+            let mut n = 1;
+            if mode == Mode::BalancedReplay {
+                counter.weights(CB_BETA, &mut cw)?;
+                trainer.set_class_weights(cw);
+                let mut m = 0;
+                while let Some(h) = heap.pop() {
+                    kept[m] = h;
+                    batch[1 + m] = h.wine;
+                    m += 1;
+                }
+                n += m;
+                trainer.step_with_losses(&obj, &batch[..n], &labels, Some(&mut losses))?;
+                // Put the kept wines back with their fresh losses, unless
+                // replayed enough; then offer the new wine.
+                for (k, h) in kept[..m].iter_mut().enumerate() {
+                    h.loss = losses[1 + k];
+                    h.replays += 1;
+                    if h.replays < MAX_REPLAYS {
+                        let _ = heap.push(*h);
+                    }
+                }
+                let new = Hard {
+                    loss: losses[0],
+                    wine,
+                    replays: 0,
+                };
+                if heap.len() < HARD {
+                    let _ = heap.push(new);
+                } else if heap.peek().is_some_and(|min| new > *min) {
+                    let _ = heap.pop();
+                    let _ = heap.push(new);
+                }
+            } else {
+                trainer.step(&obj, &batch[..n], &labels)?;
+            }
+            if seen % EVAL_EVERY == 0 || seen == PASSES * N_TRAIN {
+                let m = ev.evaluate(&trainer.model, task, Split::TEST, None)?;
+                let (mut lo, mut hi, mut pos) = (f32::INFINITY, 0.0f32, 0);
+                for h in heap.iter() {
+                    lo = lo.min(h.loss);
+                    hi = hi.max(h.loss);
+                    pos += labels.get(h.wine as usize) as u32;
+                }
+                if heap.is_empty() {
+                    lo = 0.0;
+                }
+                out!(
+                    "STREAM,{},{},{},{},{},{},{},{},{},{},{}",
+                    task.name(),
+                    mode.name(),
+                    seen,
+                    counter.counts()[1],
+                    fx(cw[0], 3),
+                    fx(cw[1], 3),
+                    pos,
+                    fx(lo, 3),
+                    fx(hi, 3),
+                    fx(m.f1, 4),
+                    fx(m.ap, 4)
+                );
+                last = (m.f1, m.ap);
+            }
+        }
+    }
+    Ok(last)
+}
+
+fn run() -> Result<(), Error> {
+    out!(
+        "stream on {}: wines arrive one at a time ({} passes over {} training wines), hard buffer {} wines, test metrics at p >= 0.5",
+        tinyloss_firmware::BOARD,
+        PASSES,
+        N_TRAIN,
+        HARD
+    );
+    out!("STREAM,task,mode,seen,positives seen,w_neg,w_pos,buffer positives,buffer min loss,buffer max loss,test F1,test AP");
+    let mut ev = Evaluator::default();
+    let mut finals = [[(0.0f32, 0.0f32); 2]; 2];
+    let sw = Stopwatch::start();
+    for (ti, &task) in Task::ALL.iter().enumerate() {
+        for (mi, &mode) in [Mode::Baseline, Mode::BalancedReplay].iter().enumerate() {
+            finals[ti][mi] = stream(task, mode, &mut ev)?;
+        }
+    }
+    let total = sw.elapsed();
+    for (ti, &task) in Task::ALL.iter().enumerate() {
+        for (mi, mode) in [Mode::Baseline, Mode::BalancedReplay].iter().enumerate() {
+            out!(
+                "FINAL,{},{},F1={},AP={}",
+                task.name(),
+                mode.name(),
+                fx(finals[ti][mi].0, 3),
+                fx(finals[ti][mi].1, 3)
+            );
+        }
+    }
+    out!(
+        "COST,total,{} {} for {} updates",
+        total,
+        tinyloss_firmware::UNIT,
+        4 * PASSES * N_TRAIN
+    );
+    Ok(())
+}
+
+#[cfg_attr(target_os = "none", cortex_m_rt::entry)]
+fn main() -> ! {
+    tinyloss_firmware::init();
+    match run() {
+        Ok(()) => exit(true),
+        Err(e) => {
+            out!("stream failed: {:?}", e);
+            exit(false)
+        }
+    }
+}

@@ -1,9 +1,13 @@
-//! Bare-metal runtime pieces: defmt over semihosting, exit, panic and fault
-//! handlers, the SysTick instruction counter and stack painting.
+//! Bare-metal runtime pieces: defmt over semihosting (QEMU) or RTT (feature
+//! `rtt`, real boards with probe-rs), exit, panic and fault handlers, the
+//! SysTick instruction counter and stack painting.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use cortex_m::peripheral::SYST;
 use cortex_m_rt::{exception, ExceptionFrame};
+#[cfg(feature = "rtt")]
+use defmt_rtt as _;
+#[cfg(all(feature = "semihosting", not(feature = "rtt")))]
 use defmt_semihosting as _;
 
 /// SysTick reload value: the full 24 bits.

@@ -42,7 +42,7 @@ impl SplitMix64 {
     /// Uniform in `0..n` (Lemire's multiply-shift; the tiny bias is irrelevant
     /// here and the result is deterministic).
     fn below(&mut self, n: usize) -> usize {
-        ((self.next() >> 32) * n as u64 >> 32) as usize
+        (((self.next() >> 32) * n as u64) >> 32) as usize
     }
     fn shuffle<T>(&mut self, v: &mut [T]) {
         for i in (1..v.len()).rev() {
@@ -118,13 +118,13 @@ pub fn generate(manifest_dir: &Path, out_dir: &Path) {
     let mut mean = [0.0f64; N_FEATURES];
     let mut std = [0.0f64; N_FEATURES];
     for &i in &train {
-        for f in 0..N_FEATURES {
-            mean[f] += rows[i].0[f] / n;
+        for (m, x) in mean.iter_mut().zip(&rows[i].0) {
+            *m += x / n;
         }
     }
     for &i in &train {
-        for f in 0..N_FEATURES {
-            std[f] += (rows[i].0[f] - mean[f]).powi(2) / n;
+        for ((v, m), x) in std.iter_mut().zip(&mean).zip(&rows[i].0) {
+            *v += (x - m).powi(2) / n;
         }
     }
     for s in &mut std {

@@ -573,10 +573,11 @@ fn ratio(a: u32, b: u32) -> f32 {
 
 /// An index array `[s.start, s.start + s.len)` for the epoch shuffles.
 pub fn order_of(s: Split, out: &mut [u16; N_TRAIN]) -> &mut [u16] {
-    for k in 0..s.len {
-        out[k] = s.at(k) as u16;
+    let len = s.len.min(N_TRAIN);
+    for (k, o) in out[..len].iter_mut().enumerate() {
+        *o = s.at(k) as u16;
     }
-    &mut out[..s.len]
+    &mut out[..len]
 }
 
 /// What a run reports after each epoch: `(epoch (1-based), mean training

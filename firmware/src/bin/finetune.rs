@@ -104,10 +104,13 @@ fn kernel_cost(obj: &Objective) -> f64 {
 /// Names of the four losses, padded for the table.
 const NAMES: [&str; 4] = ["CE         ", "CB-CE      ", "focal      ", "focal-tuned"];
 
+/// Metrics per `[task][clean, noisy][CE, CB-CE, focal, focal-tuned]`.
+type Grid = [[[Metrics; 4]; 2]; 2];
+
 /// Everything one seed of the experiment produces.
 struct Outcome {
     /// `[task][clean, noisy][CE, CB-CE, focal, focal-tuned]`.
-    results: [[[Metrics; 4]; 2]; 2],
+    results: Grid,
     /// Tuned focal α per task.
     alphas: [f32; 2],
     /// Counter units per training step, per loss (first task, clean labels).
@@ -344,7 +347,7 @@ mod host {
             let o = experiment(seed, epochs, false, false, ev)?;
             all.push((o.results, o.alphas));
         }
-        let stat = |f: &dyn Fn(&[[[Metrics; 4]; 2]; 2]) -> f32| {
+        let stat = |f: &dyn Fn(&Grid) -> f32| {
             let v: Vec<f64> = all.iter().map(|(r, _)| f(r) as f64).collect();
             let m = v.iter().sum::<f64>() / v.len() as f64;
             let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len().max(2) - 1) as f64)

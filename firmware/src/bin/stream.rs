@@ -113,6 +113,7 @@ fn stream(task: Task, mode: Mode, ev: &mut Evaluator) -> Result<(f32, f32), Erro
     let mut losses = [0.0f32; BATCH];
     let mut cw = [1.0f32; 2];
     let mut seen = 0usize;
+    let mut next_eval = EVAL_EVERY;
     let mut last = (0.0, 0.0);
     for _ in 0..PASSES {
         for &wine in order.iter() {
@@ -156,7 +157,8 @@ fn stream(task: Task, mode: Mode, ev: &mut Evaluator) -> Result<(f32, f32), Erro
             } else {
                 trainer.step(&obj, &batch[..n], &labels)?;
             }
-            if seen % EVAL_EVERY == 0 || seen == PASSES * N_TRAIN {
+            if seen == next_eval || seen == PASSES * N_TRAIN {
+                next_eval += EVAL_EVERY;
                 let m = ev.evaluate(&trainer.model, task, Split::TEST, None)?;
                 let (mut lo, mut hi, mut pos) = (f32::INFINITY, 0.0f32, 0);
                 for h in heap.iter() {

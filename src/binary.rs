@@ -14,7 +14,7 @@
 //! ```
 
 use crate::lanes::{Lane, Simd};
-use crate::reduce::{Acc, Reduction, BLOCK};
+use crate::reduce::{Acc, Kahan, Reduction, BLOCK};
 use crate::{Error, LossGrad};
 
 /// Probabilities are clamped to `[PROB_EPS, 1 - PROB_EPS]` by the
@@ -28,8 +28,23 @@ pub(crate) mod sealed {
 
 /// The per-lane kernels of a binary loss. Implemented by the crate's loss
 /// configurations only.
+/// A computation generic over the kernel, handed to [`Kernel::specialize`].
+#[doc(hidden)]
+pub trait Body {
+    /// What the computation returns.
+    type Out;
+    /// Runs with kernel `k`.
+    fn call<K: Kernel>(self, k: &K) -> Self::Out;
+}
+
 #[doc(hidden)]
 pub trait Kernel: Copy {
+    /// Calls `body` with a kernel whose loop-invariant choices (such as
+    /// γ's fast path) are fixed at compile time.
+    #[inline(always)]
+    fn specialize<B: Body>(&self, body: B) -> B::Out {
+        body.call(self)
+    }
     /// Label smoothing ε.
     fn smoothing(&self) -> f32;
     /// Loss and gradient for hard labels (every lane of `y` is 0 or 1).
@@ -228,6 +243,7 @@ impl<'a> Batch<'a> {
     /// [`Error::LengthMismatch`], [`Error::InvalidParameter`] (normaliser),
     /// [`Error::NonFiniteLogit`], [`Error::TargetOutOfRange`],
     /// [`Error::InvalidWeight`], each with the index of the first bad element.
+    #[inline]
     pub fn loss_grad<L: BinaryLoss>(
         &self,
         loss: &L,
@@ -239,12 +255,12 @@ impl<'a> Batch<'a> {
         if let Some(l) = &losses {
             check_len("losses", self.len(), l.len())?;
         }
-        let plan = self.validate(loss, reduction)?;
+        let plan = self.validate(loss.smoothing(), reduction)?;
         let n = self.len();
         let mut io = Split {
             x: &self.input[..n],
             grad: &mut grad[..n],
-            losses,
+            losses: losses.unwrap_or(&mut []),
         };
         Ok(run::<L, Simd, _>(loss, self, plan, &mut io))
     }
@@ -252,14 +268,15 @@ impl<'a> Batch<'a> {
     /// The reduced loss alone (for evaluation); same checks as
     /// [`Batch::loss_grad`], nothing written.
     pub fn loss<L: BinaryLoss>(&self, loss: &L, reduction: Reduction) -> Result<f32, Error> {
-        let plan = self.validate(loss, reduction)?;
+        let plan = self.validate(loss.smoothing(), reduction)?;
         let mut io = Discard { x: self.input };
         Ok(run::<L, Simd, _>(loss, self, plan, &mut io))
     }
 
     /// Checks shapes, parameters and data; returns the gradient scale and
     /// the kernel to run.
-    fn validate<K: Kernel>(&self, k: &K, reduction: Reduction) -> Result<Plan, Error> {
+    #[inline(never)]
+    fn validate(&self, smoothing: f32, reduction: Reduction) -> Result<Plan, Error> {
         let n = self.len();
         if n == 0 {
             return Err(Error::Empty);
@@ -272,42 +289,21 @@ impl<'a> Batch<'a> {
             check_len("ignore", n, m.len())?;
         }
         reduction.validate()?;
-        let input_ok = |b: u32| {
-            if self.prob {
-                unit_bits(b)
-            } else {
-                finite_bits(b)
-            }
-        };
         let mut all_hard = true;
         if self.weights.is_none() && self.ignore.is_none() {
-            // Branch-free scan in blocks; locate the index only on failure.
-            const CHUNK: usize = 64;
-            for (c, (xs, ys)) in self
-                .input
-                .chunks(CHUNK)
-                .zip(self.targets.chunks(CHUNK))
-                .enumerate()
-            {
-                let mut ok = true;
-                let mut hard = true;
-                for (x, y) in xs.iter().zip(ys) {
-                    let (xb, yb) = (x.to_bits(), y.to_bits());
-                    ok &= input_ok(xb) & unit_bits(yb);
-                    hard &= hard_bits(yb);
-                }
-                all_hard &= hard;
-                if !ok {
-                    return Err(self.locate(c * CHUNK));
-                }
-            }
+            let hard = if self.prob {
+                self.screen::<true>()
+            } else {
+                self.screen::<false>()
+            };
+            all_hard = hard.map_err(|i| self.locate(i))?;
         } else {
             for i in 0..n {
                 if !self.keep(i) {
                     continue;
                 }
-                let (xb, yb) = (self.input[i].to_bits(), self.targets[i].to_bits());
-                if !(input_ok(xb) & unit_bits(yb)) {
+                let (x, y) = (self.input[i], self.targets[i]);
+                if !(input_ok(x, self.prob) & target_ok(y)) {
                     return Err(self.locate(i));
                 }
                 if let Some(w) = self.weights {
@@ -315,7 +311,7 @@ impl<'a> Batch<'a> {
                         return Err(Error::InvalidWeight { index: i });
                     }
                 }
-                all_hard &= hard_bits(yb);
+                all_hard &= hard_bits(y.to_bits());
             }
         }
         let denom = match reduction {
@@ -337,7 +333,7 @@ impl<'a> Batch<'a> {
         };
         let mode = if self.prob {
             Mode::Prob
-        } else if all_hard && k.smoothing() == 0.0 {
+        } else if all_hard && smoothing == 0.0 {
             Mode::Hard
         } else {
             Mode::Soft
@@ -346,6 +342,38 @@ impl<'a> Batch<'a> {
             scale: if denom == 0.0 { 0.0 } else { 1.0 / denom },
             mode,
         })
+    }
+
+    /// Branch-free screen of the whole batch (no weights, no mask), in
+    /// blocks of 64: `Ok(all targets hard)`, or `Err(start of the first
+    /// block with a bad element)`.
+    ///
+    /// With `t = v - v²`, which is `>= 0` exactly when `v ∈ [0, 1]` (the
+    /// rounded `v²` never crosses `v`), every element adds `|t_y| - t_y` and
+    /// either `x - x` (logits) or `|t_x| - t_x` (probabilities) to a sum:
+    /// each term is 0 for a valid element and positive, infinite or NaN
+    /// otherwise, so the sum is 0 exactly when the block is valid. `Σ t_y` is
+    /// 0 exactly when every target is 0 or 1. No comparisons in the loop: on a
+    /// Cortex-M4F this costs about 10 instructions per element.
+    #[inline(always)]
+    fn screen<const PROB: bool>(&self) -> Result<bool, usize> {
+        const CHUNK: usize = 64;
+        let mut hard = true;
+        for (c, (xs, ys)) in self
+            .input
+            .chunks(CHUNK)
+            .zip(self.targets.chunks(CHUNK))
+            .enumerate()
+        {
+            let split = xs.len() - xs.len() % Simd::N;
+            let (b1, s1) = screen_lanes::<Simd, PROB>(&xs[..split], &ys[..split]);
+            let (b2, s2) = screen_lanes::<f32, PROB>(&xs[split..], &ys[split..]);
+            if (b1 + b2) != 0.0 {
+                return Err(c * CHUNK);
+            }
+            hard &= s1 + s2 == 0.0;
+        }
+        Ok(hard)
     }
 
     #[inline(always)]
@@ -374,6 +402,26 @@ impl<'a> Batch<'a> {
     }
 }
 
+/// `(Σ defects, Σ t_y)` of [`Batch::screen`] over whole lane-vectors.
+#[inline(always)]
+fn screen_lanes<V: Lane, const PROB: bool>(xs: &[f32], ys: &[f32]) -> (f32, f32) {
+    let mut bad = V::splat(0.0);
+    let mut soft = V::splat(0.0);
+    for (xc, yc) in xs.chunks_exact(V::N).zip(ys.chunks_exact(V::N)) {
+        let (x, y) = (V::load(xc), V::load(yc));
+        let t = y - y * y;
+        let dx = if PROB {
+            let tx = x - x * x;
+            tx.abs() - tx
+        } else {
+            x - x
+        };
+        bad = bad + dx + (t.abs() - t);
+        soft = soft + t;
+    }
+    (bad.reduce_add(), soft.reduce_add())
+}
+
 /// What validation hands to the pass.
 #[derive(Clone, Copy, Debug)]
 struct Plan {
@@ -396,29 +444,41 @@ fn check_len(what: &'static str, expected: usize, found: usize) -> Result<(), Er
 
 /// Where the driver reads inputs and writes results.
 trait Io {
+    /// Shortens every slice to `n` (validation guarantees `n <= len`), so the
+    /// pass's index arithmetic needs no bounds checks.
+    fn truncate(&mut self, n: usize);
+    /// Whether per-element losses are written.
+    fn has_losses(&self) -> bool;
     /// Loads `V::N` inputs at `i` (a full vector).
     fn load<V: Lane>(&self, i: usize) -> V;
     /// Loads the remainder at `i`, padded with zeros.
     fn load_tail<V: Lane>(&self, i: usize) -> V;
-    fn store<V: Lane>(&mut self, i: usize, n: usize, grad: V, loss: V);
+    /// Stores `n` lanes of the gradient (and of the losses when `LS`).
+    fn store<V: Lane, const LS: bool>(&mut self, i: usize, n: usize, grad: V, loss: V);
 }
 
-/// Separate input and gradient buffers.
+/// Separate input and gradient buffers (`losses` is empty when not asked for).
 struct Split<'a, 'b> {
     x: &'a [f32],
     grad: &'b mut [f32],
-    losses: Option<&'b mut [f32]>,
+    losses: &'b mut [f32],
 }
 
 /// Gradient written over the logits.
 struct InPlace<'b> {
     x: &'b mut [f32],
-    losses: Option<&'b mut [f32]>,
+    losses: &'b mut [f32],
 }
 
 /// Loss only.
 struct Discard<'a> {
     x: &'a [f32],
+}
+
+#[inline(always)]
+fn truncate_mut(s: &mut &mut [f32], n: usize) {
+    let t = core::mem::take(s);
+    *s = &mut t[..n];
 }
 
 #[inline(always)]
@@ -446,6 +506,18 @@ fn load_part<V: Lane>(s: &[f32], i: usize, pad: f32) -> V {
 
 impl Io for Split<'_, '_> {
     #[inline(always)]
+    fn truncate(&mut self, n: usize) {
+        self.x = &self.x[..n];
+        truncate_mut(&mut self.grad, n);
+        if !self.losses.is_empty() {
+            truncate_mut(&mut self.losses, n);
+        }
+    }
+    #[inline(always)]
+    fn has_losses(&self) -> bool {
+        !self.losses.is_empty()
+    }
+    #[inline(always)]
     fn load<V: Lane>(&self, i: usize) -> V {
         V::load(&self.x[i..i + V::N])
     }
@@ -454,16 +526,27 @@ impl Io for Split<'_, '_> {
         load_part(self.x, i, 0.0)
     }
     #[inline(always)]
-    fn store<V: Lane>(&mut self, i: usize, n: usize, grad: V, loss: V) {
+    fn store<V: Lane, const LS: bool>(&mut self, i: usize, n: usize, grad: V, loss: V) {
         store_part(grad, self.grad, i, n);
-        if let Some(l) = self.losses.as_deref_mut() {
-            store_part(loss, l, i, n);
+        if LS {
+            store_part(loss, self.losses, i, n);
         }
     }
 }
 
 impl Io for InPlace<'_> {
     #[inline(always)]
+    fn truncate(&mut self, n: usize) {
+        truncate_mut(&mut self.x, n);
+        if !self.losses.is_empty() {
+            truncate_mut(&mut self.losses, n);
+        }
+    }
+    #[inline(always)]
+    fn has_losses(&self) -> bool {
+        !self.losses.is_empty()
+    }
+    #[inline(always)]
     fn load<V: Lane>(&self, i: usize) -> V {
         V::load(&self.x[i..i + V::N])
     }
@@ -472,16 +555,24 @@ impl Io for InPlace<'_> {
         load_part(self.x, i, 0.0)
     }
     #[inline(always)]
-    fn store<V: Lane>(&mut self, i: usize, n: usize, grad: V, loss: V) {
+    fn store<V: Lane, const LS: bool>(&mut self, i: usize, n: usize, grad: V, loss: V) {
         store_part(grad, self.x, i, n);
-        if let Some(l) = self.losses.as_deref_mut() {
-            store_part(loss, l, i, n);
+        if LS {
+            store_part(loss, self.losses, i, n);
         }
     }
 }
 
 impl Io for Discard<'_> {
     #[inline(always)]
+    fn truncate(&mut self, n: usize) {
+        self.x = &self.x[..n];
+    }
+    #[inline(always)]
+    fn has_losses(&self) -> bool {
+        false
+    }
+    #[inline(always)]
     fn load<V: Lane>(&self, i: usize) -> V {
         V::load(&self.x[i..i + V::N])
     }
@@ -490,7 +581,7 @@ impl Io for Discard<'_> {
         load_part(self.x, i, 0.0)
     }
     #[inline(always)]
-    fn store<V: Lane>(&mut self, _: usize, _: usize, _: V, _: V) {}
+    fn store<V: Lane, const LS: bool>(&mut self, _: usize, _: usize, _: V, _: V) {}
 }
 
 /// Lane mask of the elements to keep (`ignore[i] == false`), padded with
@@ -516,47 +607,110 @@ fn keep_mask<V: Lane>(ignore: &[bool], i: usize) -> V::Mask {
 /// branches.
 #[inline(always)]
 fn run<K: Kernel, V: Lane, IO: Io>(k: &K, b: &Batch<'_>, plan: Plan, io: &mut IO) -> f32 {
-    let total = match (b.weights.is_some(), b.ignore.is_some()) {
-        (false, false) => run_mode::<K, V, IO, false, false>(k, b, plan, io),
-        (true, false) => run_mode::<K, V, IO, true, false>(k, b, plan, io),
-        (false, true) => run_mode::<K, V, IO, false, true>(k, b, plan, io),
-        (true, true) => run_mode::<K, V, IO, true, true>(k, b, plan, io),
-    };
+    let total = k.specialize(Run::<V, IO> {
+        b,
+        plan,
+        io,
+        _v: core::marker::PhantomData,
+    });
     (total * plan.scale).min(f32::MAX as f64) as f32
 }
 
+/// [`run`]'s body, generic over the (specialised) kernel.
+struct Run<'a, 'b, V, IO> {
+    b: &'a Batch<'a>,
+    plan: Plan,
+    io: &'b mut IO,
+    _v: core::marker::PhantomData<V>,
+}
+
+impl<V: Lane, IO: Io> Body for Run<'_, '_, V, IO> {
+    type Out = f64;
+    #[inline(always)]
+    fn call<K: Kernel>(self, k: &K) -> f64 {
+        let Run { b, plan, io, .. } = self;
+        if io.has_losses() {
+            run_opts::<K, V, IO, true>(k, b, plan, io)
+        } else {
+            run_opts::<K, V, IO, false>(k, b, plan, io)
+        }
+    }
+}
+
 #[inline(always)]
-fn run_mode<K: Kernel, V: Lane, IO: Io, const W: bool, const M: bool>(
+fn run_opts<K: Kernel, V: Lane, IO: Io, const LS: bool>(
+    k: &K,
+    b: &Batch<'_>,
+    plan: Plan,
+    io: &mut IO,
+) -> f64 {
+    match (b.weights.is_some(), b.ignore.is_some()) {
+        (false, false) => run_mode::<K, V, IO, false, false, LS>(k, b, plan, io),
+        (true, false) => run_mode::<K, V, IO, true, false, LS>(k, b, plan, io),
+        (false, true) => run_mode::<K, V, IO, false, true, LS>(k, b, plan, io),
+        (true, true) => run_mode::<K, V, IO, true, true, LS>(k, b, plan, io),
+    }
+}
+
+#[inline(always)]
+fn run_mode<K: Kernel, V: Lane, IO: Io, const W: bool, const M: bool, const LS: bool>(
     k: &K,
     b: &Batch<'_>,
     plan: Plan,
     io: &mut IO,
 ) -> f64 {
     match plan.mode {
-        Mode::Hard => pass::<K, V, IO, W, M>(k, b, plan.scale, io, Mode::Hard),
-        Mode::Soft => pass::<K, V, IO, W, M>(k, b, plan.scale, io, Mode::Soft),
-        Mode::Prob => pass::<K, V, IO, W, M>(k, b, plan.scale, io, Mode::Prob),
+        Mode::Hard => pass::<K, V, IO, W, M, LS, HARD>(k, b, plan.scale, io),
+        Mode::Soft => pass::<K, V, IO, W, M, LS, SOFT>(k, b, plan.scale, io),
+        Mode::Prob => pass::<K, V, IO, W, M, LS, PROB>(k, b, plan.scale, io),
     }
 }
 
+const HARD: u8 = 0;
+const SOFT: u8 = 1;
+const PROB: u8 = 2;
+
 /// One pass over the batch: `BLOCK` lane-vectors are summed in f32 lanes,
 /// then moved into the f64 total.
-#[inline(always)]
-fn pass<K: Kernel, V: Lane, IO: Io, const W: bool, const M: bool>(
+///
+/// Each (kernel, options, mode) combination is its own function, never
+/// inlined: the dispatch above inlines into the caller, so firmware that uses
+/// one configuration links one or two of these loops and nothing else.
+#[inline(never)]
+fn pass<
+    K: Kernel,
+    V: Lane,
+    IO: Io,
+    const W: bool,
+    const M: bool,
+    const LS: bool,
+    const MODE: u8,
+>(
     k: &K,
     b: &Batch<'_>,
     scale: f64,
     io: &mut IO,
-    mode: Mode,
 ) -> f64 {
+    let mode = match MODE {
+        HARD => Mode::Hard,
+        SOFT => Mode::Soft,
+        _ => Mode::Prob,
+    };
+    let n = b.targets.len();
     let ys = b.targets;
-    let n = ys.len();
-    let ws = b.weights.unwrap_or(&[]);
-    let ig = b.ignore.unwrap_or(&[]);
+    io.truncate(n);
+    let ws = match b.weights {
+        Some(w) if W => &w[..n],
+        _ => &[],
+    };
+    let ig = match b.ignore {
+        Some(m) if M => &m[..n],
+        _ => &[],
+    };
     let scale = V::splat(scale as f32);
     let zero = V::splat(0.0);
     let full = n - n % V::N;
-    let mut total = 0.0f64;
+    let mut sum = Kahan::default();
     let mut i = 0;
     while i < full {
         let end = (i + BLOCK as usize * V::N).min(full);
@@ -577,10 +731,10 @@ fn pass<K: Kernel, V: Lane, IO: Io, const W: bool, const M: bool>(
                 g = V::select(keep, g, zero);
             }
             acc = acc + l;
-            io.store(i, V::N, g * scale, l);
+            io.store::<V, LS>(i, V::N, g * scale, l);
             i += V::N;
         }
-        total += acc.reduce_add() as f64;
+        sum.add(acc.reduce_add());
     }
     if full < n {
         // Remainder (SIMD only): padded lanes evaluate (x, y) = (0, 0) and
@@ -603,10 +757,10 @@ fn pass<K: Kernel, V: Lane, IO: Io, const W: bool, const M: bool>(
         };
         l = V::select(keep, l, zero);
         g = V::select(keep, g, zero);
-        io.store(full, len, g * scale, l);
-        total += l.reduce_add() as f64;
+        io.store::<V, LS>(full, len, g * scale, l);
+        sum.add(l.reduce_add());
     }
-    total
+    sum.total()
 }
 
 /// Loss and gradient of a batch of logits in one pass, without weights or
@@ -641,13 +795,13 @@ pub fn loss_grad_in_place<L: BinaryLoss>(
     if let Some(l) = &losses {
         check_len("losses", logits_then_grad.len(), l.len())?;
     }
-    let plan = Batch::logits(logits_then_grad, targets).validate(loss, reduction)?;
+    let plan = Batch::logits(logits_then_grad, targets).validate(loss.smoothing(), reduction)?;
     // The pass reads the logits through `io`; the batch only supplies targets.
     let b = Batch::logits(&[], targets);
     let n = targets.len();
     let mut io = InPlace {
         x: &mut logits_then_grad[..n],
-        losses,
+        losses: losses.unwrap_or(&mut []),
     };
     Ok(run::<L, Simd, _>(loss, &b, plan, &mut io))
 }

@@ -1,6 +1,6 @@
 //! Sigmoid focal loss `FL = -α_t (1 - p_t)^γ log p_t` from logits or probabilities.
 
-use crate::binary::{alpha_t, BinaryLoss, Kernel, PROB_EPS};
+use crate::binary::{alpha_t, BinaryLoss, Body, Kernel, PROB_EPS};
 use crate::lanes::Lane;
 use crate::math::{exp_hl, ln, ln_one_minus, Logit};
 use crate::{Error, LossGrad};
@@ -55,6 +55,9 @@ pub struct Focal {
     /// γ with its low 12 mantissa bits cleared (for the exact product γ·t).
     gamma_hi: f32,
     alpha: Option<f32>,
+    /// Weight of positives and of negatives: (α, 1 - α), or (1, 1) when off.
+    w_pos: f32,
+    w_neg: f32,
     smoothing: f32,
     #[cfg_attr(feature = "defmt", defmt(Debug2Format))]
     power: Power,
@@ -67,6 +70,8 @@ impl Focal {
         gamma: 2.0,
         gamma_hi: 2.0,
         alpha: Some(0.25),
+        w_pos: 0.25,
+        w_neg: 0.75,
         smoothing: 0.0,
         power: Power::Two,
     };
@@ -100,6 +105,8 @@ impl Focal {
             gamma,
             gamma_hi: f32::from_bits(gamma.to_bits() & 0xffff_f000),
             alpha,
+            w_pos: alpha.unwrap_or(1.0),
+            w_neg: alpha.map_or(1.0, |a| 1.0 - a),
             smoothing: 0.0,
             power,
         })
@@ -161,8 +168,14 @@ impl Focal {
     /// [`exp_hl`] unrounded, so `m^γ` stays within a few ULP even when `γ t`
     /// is in the tens.
     #[inline(always)]
-    fn power<V: Lane>(&self, m: V, t_l: impl FnOnce() -> (V, V)) -> V {
-        match self.power {
+    fn power<const P: u8, V: Lane>(&self, m: V, t_l: impl FnOnce() -> (V, V)) -> V {
+        let power = match P {
+            0 => Power::Zero,
+            1 => Power::One,
+            2 => Power::Two,
+            _ => self.power,
+        };
+        match power {
             Power::Zero => V::splat(1.0),
             Power::One => m,
             Power::Two => m * m,
@@ -185,42 +198,47 @@ impl Focal {
             }
         }
     }
-}
 
-impl crate::binary::sealed::Sealed for Focal {}
-impl BinaryLoss for Focal {}
-
-impl Kernel for Focal {
+    /// `(α_t, s α_t)` for hard labels, `s = 2y - 1`: `α_t = w⁻(1-y) + w⁺y`,
+    /// exact because one of the two products is 0.
     #[inline(always)]
-    fn smoothing(&self) -> f32 {
-        self.smoothing
+    fn alpha_hard<V: Lane>(&self, y: V) -> (V, V) {
+        let neg = V::splat(self.w_neg) * (V::splat(1.0) - y);
+        let pos = V::splat(self.w_pos) * y;
+        (pos + neg, pos - neg)
     }
 
+    /// Hard labels (`y` ∈ {0, 1}); `P` = γ when it is 0, 1 or 2, else 255
+    /// (read γ at run time).
     #[inline(always)]
-    fn hard<V: Lane>(&self, x: V, y: V) -> (V, V) {
-        let one = V::splat(1.0);
+    fn hard_p<const P: u8, V: Lane>(&self, x: V, y: V) -> (V, V) {
         let zero = V::splat(0.0);
-        let positive = y.ge(V::splat(0.5));
-        let s = V::select(positive, one, -one);
+        // s = 2y - 1 and x_t = s x, exact for y ∈ {0, 1}.
+        let s = y.mul_add(V::splat(2.0), V::splat(-1.0));
         let xt = s * x;
         let lg = Logit::new(x);
         let right = xt.ge(zero);
+        // u = 1 - p_t = σ(-x_t), p_t = σ(x_t), CE = softplus(-x_t).
         let u = V::select(right, lg.small, lg.big);
         let pt = V::select(right, lg.big, lg.small);
-        let ce = (-xt).max(zero) + lg.l;
-        let at = alpha_t(self.alpha, y);
-        if self.power == Power::Zero {
-            return (at * ce, -(s * at) * u);
+        let ce = V::select(right, lg.l, lg.ax + lg.l);
+        let (at, sat) = self.alpha_hard(y);
+        if P == 0 || (P == u8::MAX && self.power == Power::Zero) {
+            return (at * ce, -(sat * u));
         }
-        let modf = self.power(u, || (xt.max(zero), lg.l));
-        let g = V::splat(self.gamma);
+        let modf = self.power::<P, V>(u, || (xt.max(zero), lg.l));
+        let g = if P == 1 || P == 2 {
+            V::splat(P as f32)
+        } else {
+            V::splat(self.gamma)
+        };
         let loss = at * (modf * ce);
-        let grad = -(s * at) * modf * (g * pt).mul_add(ce, u);
+        let grad = -(sat * modf) * (g * pt).mul_add(ce, u);
         (loss, grad)
     }
 
     #[inline(always)]
-    fn soft<V: Lane>(&self, x: V, y: V, ys: V, oms: V) -> (V, V) {
+    fn soft_p<const P: u8, V: Lane>(&self, x: V, y: V, ys: V, oms: V) -> (V, V) {
         let one = V::splat(1.0);
         let zero = V::splat(0.0);
         let lg = Logit::new(x);
@@ -234,11 +252,11 @@ impl Kernel for Focal {
         let at = alpha_t(self.alpha, y);
         let sgn = V::select(pos, one, -one);
         let a0 = a.eq(zero);
-        if self.power == Power::Zero {
+        if P == 0 || (P == u8::MAX && self.power == Power::Zero) {
             return (at * ce, sgn * at * (a - lg.small));
         }
         let r = V::select(a0, lg.big, lg.small / V::select(a0, one, d));
-        let modf = self.power(m, || {
+        let modf = self.power::<P, V>(m, || {
             // m = big · d = exp(-(t + l)) with t = -ln d (= |x| when a = 0).
             let t = V::select(a0, lg.ax, -ln(V::select(a0, one, d)));
             (t, lg.l)
@@ -251,17 +269,76 @@ impl Kernel for Focal {
     }
 
     #[inline(always)]
-    fn prob<V: Lane>(&self, p: V, y: V, ys: V, oms: V) -> (V, V) {
+    fn prob_p<const P: u8, V: Lane>(&self, p: V, y: V, ys: V, oms: V) -> (V, V) {
         let one = V::splat(1.0);
         let pc = p.max(V::splat(PROB_EPS)).min(V::splat(1.0 - PROB_EPS));
         let qc = one - pc;
         let ce = -(ys * ln(pc) + oms * ln_one_minus(pc));
         let m = pc * oms + qc * ys;
-        let modf = self.power(m, || (-ln(m), V::splat(0.0)));
+        let modf = self.power::<P, V>(m, || (-ln(m), V::splat(0.0)));
         let at = alpha_t(self.alpha, y);
         let dce = (pc - ys) / (pc * qc);
         let g = V::splat(self.gamma);
         let dmod = g * (modf / m) * (one - (ys + ys));
         (at * modf * ce, at * dmod.mul_add(ce, modf * dce))
+    }
+}
+
+/// A [`Focal`] whose γ is known at compile time (`P` ∈ {0, 1, 2}), so the
+/// hot loop carries no dispatch on γ.
+#[derive(Clone, Copy)]
+struct Fixed<const P: u8>(Focal);
+
+impl<const P: u8> Kernel for Fixed<P> {
+    #[inline(always)]
+    fn smoothing(&self) -> f32 {
+        self.0.smoothing
+    }
+    #[inline(always)]
+    fn hard<V: Lane>(&self, x: V, y: V) -> (V, V) {
+        self.0.hard_p::<P, V>(x, y)
+    }
+    #[inline(always)]
+    fn soft<V: Lane>(&self, x: V, y: V, ys: V, oms: V) -> (V, V) {
+        self.0.soft_p::<P, V>(x, y, ys, oms)
+    }
+    #[inline(always)]
+    fn prob<V: Lane>(&self, p: V, y: V, ys: V, oms: V) -> (V, V) {
+        self.0.prob_p::<P, V>(p, y, ys, oms)
+    }
+}
+
+impl crate::binary::sealed::Sealed for Focal {}
+impl BinaryLoss for Focal {}
+
+impl Kernel for Focal {
+    #[inline(always)]
+    fn specialize<B: Body>(&self, body: B) -> B::Out {
+        match self.power {
+            Power::Zero => body.call(&Fixed::<0>(*self)),
+            Power::One => body.call(&Fixed::<1>(*self)),
+            Power::Two => body.call(&Fixed::<2>(*self)),
+            Power::Int(_) | Power::Real => body.call(self),
+        }
+    }
+
+    #[inline(always)]
+    fn smoothing(&self) -> f32 {
+        self.smoothing
+    }
+
+    #[inline(always)]
+    fn hard<V: Lane>(&self, x: V, y: V) -> (V, V) {
+        self.hard_p::<{ u8::MAX }, V>(x, y)
+    }
+
+    #[inline(always)]
+    fn soft<V: Lane>(&self, x: V, y: V, ys: V, oms: V) -> (V, V) {
+        self.soft_p::<{ u8::MAX }, V>(x, y, ys, oms)
+    }
+
+    #[inline(always)]
+    fn prob<V: Lane>(&self, p: V, y: V, ys: V, oms: V) -> (V, V) {
+        self.prob_p::<{ u8::MAX }, V>(p, y, ys, oms)
     }
 }

@@ -49,8 +49,10 @@ pub trait Lane:
     fn or(a: Self::Mask, b: Self::Mask) -> Self::Mask;
     /// True when every lane of `m` is set.
     fn all(m: Self::Mask) -> bool;
-    /// `2^n` for integral `n` in `[-126, 127]`.
-    fn pow2i(n: Self) -> Self;
+    /// `2^(k + 24)` from `t = k + 1.5·2^23` (the round-to-integer magic
+    /// sum, whose low mantissa bits hold `k`), for integral `k` in
+    /// `[-150, 103]`: one shift and one add on the bit pattern.
+    fn pow2_magic(t: Self) -> Self;
     /// Splits a positive normal `self` into `(f, k)` with `self = 2^k (1 + f)`
     /// and `1 + f` in `[sqrt(1/2), sqrt(2))`.
     fn split_log(self) -> (Self, Self);
@@ -62,6 +64,10 @@ pub trait Lane:
     /// Sum of the lanes (in lane order).
     fn reduce_add(self) -> f32;
 }
+
+/// `((151 - bits(1.5·2^23)) << 23) mod 2^32`: added to `bits(t) << 23` it
+/// gives the bit pattern of `2^(k + 24)` (see [`Lane::pow2_magic`]).
+const POW2_MAGIC: u32 = 0x4b80_0000;
 
 impl Lane for f32 {
     type Mask = bool;
@@ -135,8 +141,8 @@ impl Lane for f32 {
         m
     }
     #[inline(always)]
-    fn pow2i(n: Self) -> Self {
-        f32::from_bits(((n as i32 + 127) as u32) << 23)
+    fn pow2_magic(t: Self) -> Self {
+        f32::from_bits((t.to_bits() << 23).wrapping_add(POW2_MAGIC))
     }
     #[inline(always)]
     fn split_log(self) -> (Self, Self) {
@@ -234,9 +240,9 @@ mod simd {
             m.all()
         }
         #[inline(always)]
-        fn pow2i(n: Self) -> Self {
-            let i: i32x8 = (n + f32x8::splat(127.0)).fast_round_int();
-            cast(i << 23)
+        fn pow2_magic(t: Self) -> Self {
+            let b: u32x8 = cast(t);
+            cast((b << 23) + u32x8::splat(super::POW2_MAGIC))
         }
         #[inline(always)]
         fn split_log(self) -> (Self, Self) {

@@ -16,20 +16,36 @@ const LN2_LO: f32 = -2.121_944_4e-4;
 /// 1.5 * 2^23: adding and subtracting it rounds to the nearest integer.
 const ROUND_MAGIC: f32 = 12_582_912.0;
 
-/// Cephes' expf polynomial: `e^r` for `|r| <= ln(2)/2`, scaled by `2^k`.
+/// Coefficients read through `black_box` so that LLVM keeps them in memory:
+/// on the Cortex-M4F, hoisting all of them into registers made the register
+/// allocator rotate ~30 registers per element (measured: 125 → 96
+/// instructions per element for focal γ = 2).
+static EXP_P: [f32; 5] = [
+    1.381_468_1e-3,
+    8.368_711e-3,
+    4.166_838_5e-2,
+    1.666_652_1e-1,
+    0.499_999_94,
+];
+static LOG1P_Q: [f32; 4] = [0.134_306_09, 0.141_178_73, 0.200_037_73, 0.333_333_2];
+
+/// `e^r` for `|r| <= ln(2)/2`, times `2^k` where `t = k + ROUND_MAGIC`
+/// carries `k` in its low mantissa bits. The polynomial is a degree-4
+/// minimax fit of `(e^r - 1 - r)/r²` (relative error 3.1e-9; 1.2 u when
+/// evaluated in f32).
 #[inline(always)]
-fn exp_reduced<V: Lane>(r: V, k: V) -> V {
+fn exp_reduced<V: Lane>(r: V, t: V) -> V {
+    let c = core::hint::black_box(&EXP_P);
     let z = r * r;
-    let mut p = V::splat(1.987_569_1e-4);
-    p = p.mul_add(r, V::splat(1.398_199_9e-3));
-    p = p.mul_add(r, V::splat(8.333_452e-3));
-    p = p.mul_add(r, V::splat(4.166_579_6e-2));
-    p = p.mul_add(r, V::splat(1.666_666_5e-1));
-    p = p.mul_add(r, V::splat(0.5));
+    let mut p = V::splat(c[0]);
+    p = p.mul_add(r, V::splat(c[1]));
+    p = p.mul_add(r, V::splat(c[2]));
+    p = p.mul_add(r, V::splat(c[3]));
+    p = p.mul_add(r, V::splat(c[4]));
     let y = p.mul_add(z, r) + V::splat(1.0);
     // Scale in two steps so that results down to the subnormal range keep
-    // gradual underflow: 2^(k+24) is always a normal number for k >= -150.
-    y * V::pow2i(k + V::splat(24.0)) * V::splat(5.960_464_5e-8)
+    // gradual underflow: 2^(k+24) is a normal number for k >= -150.
+    y * V::pow2_magic(t) * V::splat(5.960_464_5e-8)
 }
 
 /// `e^v` for `v <= 0`. Inputs below -104 give 0 or the smallest subnormal;
@@ -37,10 +53,11 @@ fn exp_reduced<V: Lane>(r: V, k: V) -> V {
 #[inline(always)]
 pub fn exp_neg<V: Lane>(v: V) -> V {
     let v = v.max(V::splat(-104.0));
-    let k = v.mul_add(V::splat(LOG2E), V::splat(ROUND_MAGIC)) - V::splat(ROUND_MAGIC);
+    let t = v.mul_add(V::splat(LOG2E), V::splat(ROUND_MAGIC));
+    let k = t - V::splat(ROUND_MAGIC);
     let r = k.mul_add(V::splat(-LN2_HI), v);
     let r = k.mul_add(V::splat(-LN2_LO), r);
-    exp_reduced(r, k)
+    exp_reduced(r, t)
 }
 
 /// `e^(hi + lo)` for `hi + lo <= 0`, where `hi` may be large and `lo` carries
@@ -53,11 +70,12 @@ pub fn exp_hl<V: Lane>(hi: V, lo: V) -> V {
     let s = hi + lo;
     let under = V::gt(V::splat(-104.0), s);
     let s = s.max(V::splat(-104.0));
-    let k = s.mul_add(V::splat(LOG2E), V::splat(ROUND_MAGIC)) - V::splat(ROUND_MAGIC);
+    let t = s.mul_add(V::splat(LOG2E), V::splat(ROUND_MAGIC));
+    let k = t - V::splat(ROUND_MAGIC);
     // hi - k ln2_hi is exact (Cody-Waite); lo joins after the cancellation.
     let r = k.mul_add(V::splat(-LN2_HI), hi) + lo;
     let r = k.mul_add(V::splat(-LN2_LO), r);
-    V::select(under, V::splat(0.0), exp_reduced(r, k))
+    V::select(under, V::splat(0.0), exp_reduced(r, t))
 }
 
 /// Cephes' logf kernel: `log(1 + f)` for `f` in `[sqrt(1/2) - 1, sqrt(2) - 1]`,
@@ -91,10 +109,11 @@ pub fn log1p_unit<V: Lane>(e: V) -> V {
     let s = e / (V::splat(2.0) + e);
     let s2 = s + s;
     let z = s * s;
-    let mut q = V::splat(0.134_306_09);
-    q = q.mul_add(z, V::splat(0.141_178_73));
-    q = q.mul_add(z, V::splat(0.200_037_73));
-    q = q.mul_add(z, V::splat(0.333_333_2));
+    let c = core::hint::black_box(&LOG1P_Q);
+    let mut q = V::splat(c[0]);
+    q = q.mul_add(z, V::splat(c[1]));
+    q = q.mul_add(z, V::splat(c[2]));
+    q = q.mul_add(z, V::splat(c[3]));
     (s2 * z).mul_add(q, s2)
 }
 

@@ -101,3 +101,29 @@ impl<V: Lane> Acc<V> {
         self.total
     }
 }
+
+/// Kahan-compensated f32 sum of block partial sums: the outer level of the
+/// kernels' two-level reduction (f32 lanes within a block of [`BLOCK`]
+/// vectors, compensated across blocks). Error: at most `2u` relative to the
+/// sum of magnitudes on top of the blocks' own error, at any length, and it
+/// needs no f64 arithmetic (which is software on Cortex-M4F).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Kahan {
+    sum: f32,
+    c: f32,
+}
+
+impl Kahan {
+    #[inline(always)]
+    pub fn add(&mut self, v: f32) {
+        let y = v - self.c;
+        let t = self.sum + y;
+        self.c = (t - self.sum) - y;
+        self.sum = t;
+    }
+
+    #[inline(always)]
+    pub fn total(self) -> f64 {
+        self.sum as f64 - self.c as f64
+    }
+}

@@ -756,6 +756,46 @@ fn bad_input_gets_errors_and_writes_nothing() {
         Err(Error::TargetOutOfRange { index: 6 })
     );
     assert_eq!(zz, z);
+    // The branch-free screen's edges: -0.0 and subnormals are valid, one ULP
+    // outside [0, 1] is not, and so are infinities; the first bad index of a
+    // later block is found.
+    let mut zz = vec![0.5f32; 200];
+    let mut yy = vec![0.0f32; 200];
+    yy[3] = -0.0;
+    yy[4] = f32::from_bits(1);
+    yy[5] = 1.0;
+    let mut g = vec![0.0f32; 200];
+    assert!(binary::loss_grad(&f, &zz, &yy, Reduction::Sum, &mut g).is_ok());
+    for (i, bad) in [
+        (150usize, 1.0 + f32::EPSILON),
+        (70, -f32::from_bits(1)),
+        (199, f32::INFINITY),
+        (64, f32::NEG_INFINITY),
+    ] {
+        let mut y2 = yy.clone();
+        y2[i] = bad;
+        assert_eq!(
+            binary::loss_grad(&f, &zz, &y2, Reduction::Sum, &mut g),
+            Err(Error::TargetOutOfRange { index: i })
+        );
+    }
+    zz[130] = f32::MAX;
+    assert!(binary::loss_grad(&f, &zz, &yy, Reduction::Sum, &mut g).is_ok());
+    zz[131] = f32::INFINITY;
+    assert_eq!(
+        binary::loss_grad(&f, &zz, &yy, Reduction::Sum, &mut g),
+        Err(Error::NonFiniteLogit { index: 131 })
+    );
+    let mut pp = vec![0.25f32; 100];
+    pp[9] = -0.0;
+    assert!(Batch::probabilities(&pp, &yy[..100])
+        .loss(&f, Reduction::Sum)
+        .is_ok());
+    pp[77] = 1.0 + f32::EPSILON;
+    assert_eq!(
+        Batch::probabilities(&pp, &yy[..100]).loss(&f, Reduction::Sum),
+        Err(Error::NonFiniteLogit { index: 77 })
+    );
     // Configuration errors.
     for g in [-0.1f32, f32::NAN, f32::INFINITY] {
         assert_eq!(

@@ -13,7 +13,9 @@
 //!   a second buffer, then the loss and the gradient in separate passes (the
 //!   focal gradient by the chain rule through `p_t`, with `powf`).
 //!
-//! Logits ~ U(-4, 4), labels uniform, fixed seed.
+//! Logits ~ U(-4, 4), labels uniform, fixed seed. Before timing, the bench
+//! checks that both compute the same loss (1e-4 relative) and gradient (1e-3
+//! of its largest entry).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
@@ -126,6 +128,23 @@ fn group<L: SoftmaxLoss>(cr: &mut Criterion, name: &str, loss: &L, gamma: Option
         let mut naive = Naive::new(c);
         g.throughput(Throughput::Elements((ROWS * c) as u64));
         let rows = Rows::new(c, Targets::Labels(&y));
+        // Both compute the same thing (checked once, before timing).
+        let mut g_naive = vec![0.0f32; ROWS * c];
+        let l_ours = rows
+            .loss_grad(loss, &z, Reduction::Mean, &mut grad, None)
+            .unwrap();
+        let l_naive = match gamma {
+            None => naive.ce(&z, &y, c, &mut g_naive),
+            Some(gm) => naive.focal(gm, &z, &y, c, &mut g_naive),
+        };
+        assert!(
+            (l_ours - l_naive).abs() <= 1e-4 * l_ours,
+            "{l_ours} vs {l_naive}"
+        );
+        let gmax = grad.iter().fold(0.0f32, |a, g| a.max(g.abs()));
+        for (a, b) in grad.iter().zip(&g_naive) {
+            assert!((a - b).abs() <= 1e-3 * gmax, "{a} vs {b}");
+        }
         g.bench_with_input(BenchmarkId::new("ours", c), &c, |b, _| {
             b.iter(|| {
                 rows.loss_grad(loss, black_box(&z), Reduction::Mean, &mut grad, None)

@@ -569,6 +569,13 @@ impl<'a> Rows<'a> {
             return Err(Error::InvalidParameter { name: "reduction" });
         }
         red.validate()?;
+        // One branch-free scan of the whole batch; rows are looked at one by
+        // one only when it finds something (or for the labels, which are cheap).
+        let z_ok = all_finite(logits);
+        let y_ok = match self.targets {
+            Targets::Probs(p) => all_probs(p),
+            _ => true,
+        };
         let mut wsum = 0.0f64;
         let mut kept = 0usize;
         for r in 0..n {
@@ -579,17 +586,19 @@ impl<'a> Rows<'a> {
                     if t >= c {
                         return Err(Error::LabelOutOfRange { index: r });
                     }
-                    if !all_finite(z) {
+                    if !z_ok && !all_finite(z) {
                         return Err(Error::NonFiniteLogit { index: r });
                     }
                     kept += 1;
-                    wsum += self.weights.map_or(1.0, |w| w[t] as f64);
+                    if let Some(w) = self.weights {
+                        wsum += w[t] as f64;
+                    }
                 }
                 Tgt::Soft(y) => {
-                    if !all_finite(z) {
+                    if !z_ok && !all_finite(z) {
                         return Err(Error::NonFiniteLogit { index: r });
                     }
-                    if !y.iter().fold(true, |ok, v| ok & (0.0..=1.0).contains(v)) {
+                    if !y_ok && !all_probs(y) {
                         return Err(Error::TargetOutOfRange { index: r });
                     }
                     kept += 1;
@@ -643,6 +652,8 @@ impl<'a> Rows<'a> {
             && c <= BLOCK_MAX_C
             && cfg.eps == 0.0
             && !matches!(self.targets, Targets::Probs(_));
+        // Columns of one block of rows (allocated once per call).
+        let mut cols = [Simd::splat(0.0); BLOCK_MAX_C];
         let mut r = 0;
         while r < n {
             if blocked && r + Simd::N <= n {
@@ -655,14 +666,46 @@ impl<'a> Rows<'a> {
                     }
                 }
                 if all {
-                    let blk = &mut out[r * c..(r + Simd::N) * c];
-                    if let Some(z) = logits {
-                        blk.copy_from_slice(&z[r * c..(r + Simd::N) * c]);
+                    let n8 = Simd::N;
+                    let src: &[f32] = match logits {
+                        Some(z) => &z[r * c..(r + n8) * c],
+                        None => &out[r * c..(r + n8) * c],
+                    };
+                    let mut b = [0.0f32; 16];
+                    for (j, col) in cols[..c].iter_mut().enumerate() {
+                        for (l, v) in b[..n8].iter_mut().enumerate() {
+                            *v = src[l * c + j];
+                        }
+                        *col = Simd::load(&b[..n8]);
                     }
-                    let lv: Simd = k.hard_block(blk, c, &ts[..Simd::N]);
+                    for (l, v) in b[..n8].iter_mut().enumerate() {
+                        *v = src[l * c + ts[l]];
+                    }
+                    let z_t = Simd::load(&b[..n8]);
+                    let w_t = match self.weights {
+                        Some(w) => {
+                            for (l, v) in b[..n8].iter_mut().enumerate() {
+                                *v = w[ts[l]];
+                            }
+                            Simd::load(&b[..n8])
+                        }
+                        None => Simd::splat(1.0),
+                    };
+                    let (lv, gt) = k.hard_block::<Simd>(&mut cols[..c], z_t, w_t);
+                    let blk = &mut out[r * c..(r + n8) * c];
+                    for (j, col) in cols[..c].iter().enumerate() {
+                        col.store(&mut b[..n8]);
+                        for (l, &v) in b[..n8].iter().enumerate() {
+                            blk[l * c + j] = v;
+                        }
+                    }
+                    gt.store(&mut b[..n8]);
+                    for (l, &v) in b[..n8].iter().enumerate() {
+                        blk[l * c + ts[l]] = v;
+                    }
                     let mut lb = [0.0f32; 16];
-                    lv.store(&mut lb[..Simd::N]);
-                    for (l, &v) in lb[..Simd::N].iter().enumerate() {
+                    lv.store(&mut lb[..n8]);
+                    for (l, &v) in lb[..n8].iter().enumerate() {
                         acc.add(v);
                         if let Some(ls) = losses.as_deref_mut() {
                             ls[r + l] = v;
@@ -759,7 +802,21 @@ fn check_len(what: &'static str, expected: usize, found: usize) -> Result<(), Er
 
 #[inline]
 fn all_finite(z: &[f32]) -> bool {
-    z.iter().fold(true, |ok, x| ok & x.is_finite())
+    let mut bad = 0u32;
+    for x in z {
+        bad |= (x.to_bits() & 0x7f80_0000 == 0x7f80_0000) as u32;
+    }
+    bad == 0
+}
+
+/// Every entry in `[0, 1]` (NaN fails).
+#[inline]
+fn all_probs(y: &[f32]) -> bool {
+    let mut ok = true;
+    for v in y {
+        ok &= (0.0..=1.0).contains(v);
+    }
+    ok
 }
 
 /// `ln(1 + r)` for `r ≥ 0`, full relative accuracy for small `r`.
@@ -1043,50 +1100,29 @@ impl Kernel<'_> {
 
     /// `V::N` rows at once, one row per lane (label targets, no smoothing,
     /// small `C`): the same arithmetic as [`Kernel::hard`] with the class
-    /// loop outside and the rows in the lanes. `blk` holds the rows' logits on
-    /// entry and their scaled gradients on exit; returns the row losses.
+    /// loop outside and the rows in the lanes. `cols[j]` holds logit `j` of
+    /// the rows on entry and their scaled gradient on exit, except at the
+    /// target classes; returns `(losses, target gradients)`.
     #[inline(always)]
-    fn hard_block<V: Lane>(&self, blk: &mut [f32], c: usize, ts: &[usize]) -> V {
+    fn hard_block<V: Lane>(&self, cols: &mut [V], z_t: V, w_t: V) -> (V, V) {
         let zero = V::splat(0.0);
         let one = V::splat(1.0);
-        let col = |blk: &[f32], j: usize| -> V {
-            let mut b = [0.0f32; 16];
-            for (l, v) in b[..V::N].iter_mut().enumerate() {
-                *v = blk[l * c + j];
-            }
-            V::load(&b[..V::N])
-        };
-        let set_col = |blk: &mut [f32], j: usize, v: V| {
-            let mut b = [0.0f32; 16];
-            v.store(&mut b[..V::N]);
-            for (l, &x) in b[..V::N].iter().enumerate() {
-                blk[l * c + j] = x;
-            }
-        };
-        let at_t = |blk: &[f32]| -> V {
-            let mut b = [0.0f32; 16];
-            for (l, v) in b[..V::N].iter_mut().enumerate() {
-                *v = blk[l * c + ts[l]];
-            }
-            V::load(&b[..V::N])
-        };
         let mut m = V::splat(f32::NEG_INFINITY);
-        for j in 0..c {
-            m = m.max(col(blk, j));
+        for &z in cols.iter() {
+            m = m.max(z);
         }
-        let z_t = at_t(blk);
         let floor = V::splat(-f32::MAX);
         // At most BLOCK_MAX_C / 2 = 32 terms per lane and accumulator: each
         // has the error of one `Acc` block.
         let mut rs = [zero; 2];
         let mut ties = zero;
-        for j in 0..c {
-            let d = (col(blk, j) - m).max(floor);
+        for (j, col) in cols.iter_mut().enumerate() {
+            let d = (*col - m).max(floor);
             let e = exp_neg(d);
             let top = d.eq(zero);
             rs[j & 1] = rs[j & 1] + V::select(top, zero, e);
             ties = ties + V::select(top, one, zero);
-            set_col(blk, j, e);
+            *col = e;
         }
         let r_max = (rs[0] + rs[1]) + (ties - one);
         let s = one + r_max;
@@ -1098,7 +1134,7 @@ impl Kernel<'_> {
         );
         let d_t = (z_t - m).max(floor);
         let top = d_t.eq(zero);
-        let e_t = at_t(blk);
+        let e_t = exp_neg(d_t);
         let r_t = V::select(top, r_max, s - e_t);
         let inv_s = one / s;
         let u = r_t * inv_s;
@@ -1108,16 +1144,6 @@ impl Kernel<'_> {
         let pw = power(self.power, self.gamma, u, || {
             ln(V::select(r0, one, r_t)) - ln_s
         });
-        let w_t = match self.weights {
-            Some(w) => {
-                let mut b = [0.0f32; 16];
-                for (l, v) in b[..V::N].iter_mut().enumerate() {
-                    *v = w[ts[l]];
-                }
-                V::load(&b[..V::N])
-            }
-            None => one,
-        };
         let g = V::splat(self.gamma);
         let pce = V::select(e_t.eq(zero), zero, p_t * ce);
         let loss = V::select(w_t.eq(zero), zero, w_t * (pw * ce));
@@ -1128,16 +1154,10 @@ impl Kernel<'_> {
             zero,
             w_t * pw * (g * pce / V::select(r0, one, r_t) + inv_s) * sc,
         );
-        for j in 0..c {
-            let e = col(blk, j);
-            set_col(blk, j, e * coef);
+        for col in cols.iter_mut() {
+            *col = *col * coef;
         }
-        let mut b = [0.0f32; 16];
-        g_t.store(&mut b[..V::N]);
-        for l in 0..V::N {
-            blk[l * c + ts[l]] = b[l];
-        }
-        loss
+        (loss, g_t)
     }
 
     /// Probability targets or smoothing, cross-entropy:

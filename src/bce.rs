@@ -21,8 +21,10 @@ use crate::{Error, LossGrad};
 ///
 /// Label smoothing `ε` replaces `y` by `y(1 - ε) + ε/2`.
 ///
-/// Error bounds (asserted by `tests/binary.rs` over |z| ≤ 1e4): loss within
-/// 4 ULP relative or 1e-37 absolute; gradient within 4 ULP of `max(1, w⁺)`.
+/// Error bounds (asserted by `tests/binary.rs` against f64 over |z| ≤ 1e4;
+/// `u = 2^-24`): loss within `8u` relative (floor `2^-126 max(1, w⁺)`);
+/// gradient within `16u` relative for hard labels and of
+/// `max(|∂ℓ/∂z|, max(1, w⁺))` for soft targets.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SigmoidCe {

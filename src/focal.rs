@@ -44,10 +44,22 @@ const MAX_INT_GAMMA: u8 = 8;
 /// and `CE`; `α_t` is computed from the *unsmoothed* target, so smoothing never
 /// moves weight between the classes.
 ///
-/// Error bounds (asserted by `tests/binary.rs`, over |z| ≤ 1e4, γ ∈ [0, 5],
-/// α ∈ {off, 0.01 … 0.99}): loss within 8 ULP relative of the f64 value or
-/// 1e-37 absolute; gradient within 8 ULP of `α_t (1 + γ)` scale plus 8 ULP
-/// relative. See the crate docs for the table.
+/// Error bounds (asserted by `tests/binary.rs` against f64 over |z| ≤ 1e4,
+/// γ ∈ [0, 5], α ∈ {off, 0.01 … 0.99}; `u = 2^-24`): loss within `(8 + 3γ)u`
+/// relative for hard labels and `(16 + 3γ)u` for soft or smoothed targets
+/// (floor `2^-126`); gradient within `(16 + 3γ)u` relative for hard labels,
+/// and of `max(|∂FL/∂z|, α_t)` for soft targets (where `p - y` cancels).
+///
+/// ```
+/// use tinyloss::Focal;
+/// let f = Focal::new(2.0, Some(0.25))?;
+/// // p_t = 0.9: cross-entropy 0.105, focal (α off) 0.00105; here × α = 0.25.
+/// let z = (0.9f32 / 0.1).ln();
+/// let r = f.loss_grad(z, 1.0)?;
+/// assert!((r.loss - 0.25 * 0.001054).abs() < 1e-6);
+/// assert!(r.grad < 0.0);
+/// # Ok::<(), tinyloss::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Focal {

@@ -1,5 +1,127 @@
+//! # tinyloss
+//!
+//! Focal-loss and cross-entropy **loss + gradient kernels** for learning on
+//! the device: `#![no_std]`, no allocator, no `unsafe`, fixed capacity. Every
+//! kernel computes the loss *and* its gradient with respect to the logits in
+//! one pass, into buffers the caller owns, and validates its whole input first:
+//! bad input gets an [`Error`] value, never a panic, and no output is
+//! half-written.
+//!
+//! | loss | type | batch API |
+//! |---|---|---|
+//! | binary cross-entropy from logits, PyTorch `pos_weight` | [`SigmoidCe`] | [`binary`], [`Batch`] |
+//! | binary (sigmoid) focal loss, any real γ ≥ 0, α on/off | [`Focal`] | [`binary`], [`Batch`] |
+//! | softmax cross-entropy, class weights, smoothing, ignore index | [`SoftmaxCe`] | [`softmax`] |
+//! | softmax focal loss | [`SoftmaxFocal`] | [`softmax`] |
+//! | class-balanced weights (effective number of samples) and an on-device class counter | — | [`class_balanced`] |
+//!
+//! ```
+//! use tinyloss::{binary, Focal, Reduction};
+//! let logits = [3.1, -0.4, -2.2, 0.9];
+//! let targets = [1.0, 0.0, 0.0, 1.0];
+//! let mut grad = [0.0; 4];
+//! // RetinaNet: γ = 2, α = 0.25, normalised by the number of positives.
+//! let loss = binary::loss_grad(&Focal::RETINANET, &logits, &targets,
+//!                              Reduction::MeanOverPositives, &mut grad)?;
+//! assert!(loss > 0.0 && grad[0] < 0.0 && grad[1] > 0.0);
+//! # Ok::<(), tinyloss::Error>(())
+//! ```
+//!
+//! # Binary losses: the formulas
+//!
+//! Logit `z`, target `y ∈ [0, 1]` (hard labels and soft targets), `p = σ(z)`,
+//! `p_t = p y + (1 - p)(1 - y)`.
+//!
+//! * **Cross-entropy** ([`SigmoidCe`]): `ℓ = w⁺ y softplus(-z) + (1 - y) softplus(z)`,
+//!   `∂ℓ/∂z = (1 - y) σ(z) - w⁺ y σ(-z)` (`w⁺` = PyTorch's `pos_weight`, 1 by default).
+//! * **Focal** ([`Focal`], Lin et al. 2017): `FL = α_t (1 - p_t)^γ CE`,
+//!   `CE = softplus(z) - z y`, which for a hard label is the familiar
+//!   `-α_t (1 - p_t)^γ log p_t`. γ = 0 is cross-entropy.
+//!   For hard labels, with `s = 2y - 1`, `u = 1 - p_t = σ(-s z)`:
+//!   `∂FL/∂z = -s α_t u^γ (u + γ p_t CE)`; for soft targets
+//!   `∂FL/∂z = α_t m^γ [(p - y) + γ (1 - 2y) CE · p(1-p)/m]`, `m = 1 - p_t`.
+//!
+//! **α convention** (torchvision's, which users often get backwards):
+//! `α_t = α y + (1 - α)(1 - y)` — α weights the **positives** and `1 - α` the
+//! negatives. The RetinaNet default α = 0.25 therefore *down-weights* the rare
+//! positives; the paper found that best together with γ = 2, because γ already
+//! removes the easy negatives' mass. `alpha: None` turns α off (fvcore's and
+//! Keras' default). [`class_balanced::binary_alpha`] derives α from class
+//! counts instead.
+//!
+//! **Label smoothing** ε (`with_smoothing`) replaces the target by
+//! `y(1 - ε) + ε/2` in `p_t` and `CE`, *after* `α_t` has been taken from the
+//! unsmoothed target, so smoothing never moves weight between the classes.
+//!
+//! **Probability inputs** ([`Batch::probabilities`], `loss_grad_prob`) for
+//! models that end in a sigmoid: `p` is clamped to
+//! `[PROB_EPS, 1 - PROB_EPS]` (`1e-7`, Keras' ε; the upper bound is the f32
+//! value `1 - 1e-7`), and the gradient `∂ℓ/∂p` is that of the formula at the
+//! clamped point, so there is no flat zero-gradient region. Prefer logits.
+//!
+//! # How it stays stable
+//!
+//! * `softplus(z) = max(z, 0) + log1p(e^{-|z|})` and `σ` from the same
+//!   `e = e^{-|z|} ≤ 1`: nothing overflows for any finite `z`, and tiny
+//!   losses keep full relative accuracy (`z = -20, y = 0` gives `2.06e-9`;
+//!   torchvision's `log(1 - sigmoid)` gives 0).
+//! * `1 - p_t` is never formed by subtraction: it is `σ(-s z)` directly.
+//! * General γ: `u^γ = exp(-γ softplus(s z))` — never `pow(0, ·)` — and the
+//!   gradient has no `u^{γ-1}`, so γ < 1 gives a finite gradient where a
+//!   pow-based backward returns NaN (torchvision at γ = 0.5, `z ≥ 20`). The
+//!   product `γ · softplus` is formed exactly from 12-bit halves and enters
+//!   `exp`'s range reduction unrounded. γ = 0, 1, 2 are separate compiled
+//!   kernels; integers up to 8 use products.
+//! * `α_t`, `y_s` and `1 - y_s` are each sums of non-negative terms.
+//! * `exp`, `log1p` and `ln` are range-reduced polynomials tuned for f32
+//!   (within 2 ULP each, branch-free, vectorisable), not libm calls.
+//! * Reductions: f32 lanes summed in blocks of 32 vectors, blocks combined
+//!   with Kahan compensation (no f64 arithmetic, which is software on a
+//!   Cortex-M4F).
+//!
+//! # Error bounds
+//!
+//! Measured against f64 references written in the tests (`tests/binary.rs`,
+//! `tests/multiclass.rs`), over logits in `[-1e4, 1e4]` (dense near 0 and
+//! across `|z| ∈ [15, 90]` where f32's sigmoid saturates), γ ∈ {0, 0.25, 0.5,
+//! 1, 1.5, 2, 3, 5}, α ∈ {off, 0.01, 0.25, 0.75, 0.99}, targets
+//! {0, 1, 0.05, 0.5, 0.95}. `u = 2^-24` (half an ULP at 1). The bound is
+//! relative to the exact value, with an absolute floor where stated. Each
+//! bound is asserted.
+//!
+//! | routine | bound (asserted) | worst measured |
+//! |---|---|---|
+//! | `SigmoidCe` loss | 8u rel., floor `2^-126 max(1, w⁺)` | 4.2u |
+//! | `SigmoidCe` gradient | 16u of `max(|g|, max(1, w⁺))` for soft targets, rel. for hard | 3.3u |
+//! | `Focal` loss, hard labels | (8 + 3γ)u rel., floor `2^-126` | 16.7u (γ = 5) |
+//! | `Focal` loss, soft / smoothed targets | (16 + 3γ)u rel. | 20.4u |
+//! | `Focal` gradient, hard labels | (16 + 3γ)u rel. | 16.5u |
+//! | `Focal` gradient, soft targets | (16 + 3γ)u of `max(|g|, α_t)` | 13.3u |
+//! | probability inputs, loss / gradient | (16 + 3γ)u rel. / of `max(|g|, 1)` | 12.5u / 11.1u |
+//! | mean of 2^20 losses (reduction error) | 2e-6 rel. | 2.1e-8 |
+//! | `SoftmaxCe` loss ≥ 1e-3 / any / gradient | 16u / 96u rel. / 16u·K abs. | 5u / 33u / 1.8u |
+//! | `SoftmaxFocal` loss ≥ 1e-3 / any / gradient | 32u / 256u rel. / 32u(1+γ)K abs. | 18u / 65u / 5.5u |
+//! | [`class_balanced::weights`] | 1 ULP | (f64 inside) |
+//!
+//! (`K = Σ_c w_c y'_c`, the target mass of a softmax row.) The SIMD lanes and
+//! the scalar path agree lane by lane within 1e-6 relative (tested). Gradients
+//! are also checked against central finite differences of the f64 references.
+//!
+//! # Targets and cost
+//!
+//! The batch kernels run on `wide::f32x8` lanes on x86-64 (SSE/AVX) and
+//! aarch64 (NEON), and as scalar code on Cortex-M, where `wide`'s lanes are
+//! plain arrays; one API, chosen at compile time. Each (loss, options, mode)
+//! loop is its own function, so firmware links only what its configuration
+//! reaches. The README has the cost tables (instructions per element on
+//! emulated Cortex-M cores, ns per element on the host) and how to regenerate
+//! them.
+//!
+//! # Features
+//!
+//! * `defmt`: `defmt::Format` for [`Error`], [`Reduction`], the loss
+//!   configurations and [`LossGrad`].
 #![cfg_attr(not(test), no_std)]
-#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -19,6 +141,11 @@ pub use error::Error;
 pub use focal::Focal;
 pub use reduce::Reduction;
 pub use softmax::{SoftmaxCe, SoftmaxFocal};
+
+/// The README's code blocks run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 /// A loss value and its gradient for one element.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -152,7 +152,7 @@ fn case(u: &mut Unstructured) -> Result<Case> {
         0 => Reduction::None,
         1 => Reduction::Sum,
         2 | 3 => Reduction::Mean,
-        4 => Reduction::MeanOver(param(u, &[1.0, 7.0, 100.0, 0.5])?),
+        4 => Reduction::MeanOver(param(u, &[1.0, 7.0, 100.0, 0.5, 1e-45, 1e-40, 1e-30])?),
         _ => Reduction::MeanOverPositives,
     };
     let n = match u.arbitrary::<u8>()? % 8 {
@@ -206,6 +206,14 @@ fn case(u: &mut Unstructured) -> Result<Case> {
         grad_len,
         losses_len,
     })
+}
+
+/// `TINYLOSS_FUZZ_SKIP_KNOWN=1` skips inputs that hit a known, reported bug
+/// (to keep fuzzing for others until it is fixed): a `MeanOver(d)` normaliser
+/// below `1/f32::MAX` makes the f32 gradient scale infinite, and `0 · ∞` NaN.
+fn skip_known() -> bool {
+    static SKIP: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SKIP.get_or_init(|| std::env::var_os("TINYLOSS_FUZZ_SKIP_KNOWN").is_some())
 }
 
 /// What a configuration amplifies a loss by, for the overflow bound.
@@ -297,6 +305,10 @@ fn run<L: BinaryLoss + core::fmt::Debug>(loss: &L, cfg: &Cfg, c: &Case) {
     let check_grad = wrote_grad || wrote_x;
     let losses_out = if wrote_losses { losses.as_deref() } else { None };
 
+    if skip_known() && matches!(c.reduction, Reduction::MeanOver(d) if d < 1.0 / f32::MAX) {
+        return;
+    }
+
     // Validated inputs are finite: no NaN, ever.
     assert!(!total.is_nan(), "NaN loss: {loss:?} {c:?}");
     if check_grad {
@@ -311,8 +323,11 @@ fn run<L: BinaryLoss + core::fmt::Debug>(loss: &L, cfg: &Cfg, c: &Case) {
     }
 
     // Moderate inputs: nothing may overflow, losses are >= 0 up to rounding.
-    let max_x = c.x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    let max_w = c.w.as_ref().map_or(1.0, |w| w.iter().fold(1.0f32, |m, v| m.max(*v)));
+    // (over the elements that count: ignored ones may hold anything)
+    let max_x = (0..n).filter(|&i| keep(i)).fold(0.0f32, |m, i| m.max(c.x[i].abs()));
+    let max_w = c.w.as_ref().map_or(1.0, |w| {
+        (0..n).filter(|&i| keep(i)).fold(1.0f32, |m, i| m.max(w[i]))
+    });
     let denom_ok = match c.reduction {
         Reduction::MeanOver(d) => d >= 1e-6,
         _ => true,
@@ -324,7 +339,7 @@ fn run<L: BinaryLoss + core::fmt::Debug>(loss: &L, cfg: &Cfg, c: &Case) {
             let w = c.w.as_ref().map_or(1.0, |w| w[i]);
             1e-6 * (1.0 + c.x[i].abs()) * cfg.amp.max(1.0) * w
         };
-        let total_slack: f32 = (0..n).map(slack).sum::<f32>().max(1e-30);
+        let total_slack: f32 = (0..n).filter(|&i| keep(i)).map(slack).sum::<f32>().max(1e-30);
         assert!(total >= -total_slack, "negative loss {total}: {loss:?} {c:?}");
         if check_grad {
             for (i, g) in grad_out.iter().enumerate() {
@@ -336,11 +351,12 @@ fn run<L: BinaryLoss + core::fmt::Debug>(loss: &L, cfg: &Cfg, c: &Case) {
         }
         if let Some(l) = losses_out {
             for (i, &v) in l.iter().enumerate() {
-                assert!(v.is_finite(), "non-finite loss[{i}] {v}: {loss:?} {c:?}");
-                assert!(v >= -slack(i), "negative loss[{i}] {v}: {loss:?} {c:?}");
                 if !keep(i) {
                     assert_eq!(v, 0.0, "ignored element {i} has loss {v}");
+                    continue;
                 }
+                assert!(v.is_finite(), "non-finite loss[{i}] {v}: {loss:?} {c:?}");
+                assert!(v >= -slack(i), "negative loss[{i}] {v}: {loss:?} {c:?}");
             }
         }
     }

@@ -252,15 +252,13 @@ fn run<L: BinaryLoss + core::fmt::Debug>(loss: &L, cfg: &Cfg, c: &Case) {
     };
     // Which buffers the call was allowed to write.
     let wrote_grad = matches!(c.mode, Mode::Logits | Mode::Probabilities | Mode::Shorthand);
-    let wrote_losses = matches!(
-        c.mode,
-        Mode::Logits | Mode::Probabilities | Mode::InPlace
-    );
+    let wrote_losses = matches!(c.mode, Mode::Logits | Mode::Probabilities | Mode::InPlace);
     let wrote_x = matches!(c.mode, Mode::InPlace);
 
     let untouched = |g: &[f32], l: &Option<Vec<f32>>, x: &[f32]| {
         g.iter().all(|&v| v == SENTINEL_GRAD)
-            && l.as_ref().is_none_or(|l| l.iter().all(|&v| v == SENTINEL_LOSS))
+            && l.as_ref()
+                .is_none_or(|l| l.iter().all(|&v| v == SENTINEL_LOSS))
             && x.iter().zip(&c.x).all(|(a, b)| a.to_bits() == b.to_bits())
     };
 
@@ -279,7 +277,9 @@ fn run<L: BinaryLoss + core::fmt::Debug>(loss: &L, cfg: &Cfg, c: &Case) {
         assert!(grad.iter().all(|&v| v == SENTINEL_GRAD));
     }
     if !wrote_losses {
-        assert!(losses.as_ref().is_none_or(|l| l.iter().all(|&v| v == SENTINEL_LOSS)));
+        assert!(losses
+            .as_ref()
+            .is_none_or(|l| l.iter().all(|&v| v == SENTINEL_LOSS)));
     }
     if !wrote_x {
         assert!(xs.iter().zip(&c.x).all(|(a, b)| a.to_bits() == b.to_bits()));
@@ -303,7 +303,11 @@ fn run<L: BinaryLoss + core::fmt::Debug>(loss: &L, cfg: &Cfg, c: &Case) {
 
     let grad_out: &[f32] = if wrote_x { &xs } else { &grad };
     let check_grad = wrote_grad || wrote_x;
-    let losses_out = if wrote_losses { losses.as_deref() } else { None };
+    let losses_out = if wrote_losses {
+        losses.as_deref()
+    } else {
+        None
+    };
 
     if skip_known() && matches!(c.reduction, Reduction::MeanOver(d) if d < 1.0 / f32::MAX) {
         return;
@@ -324,7 +328,9 @@ fn run<L: BinaryLoss + core::fmt::Debug>(loss: &L, cfg: &Cfg, c: &Case) {
 
     // Moderate inputs: nothing may overflow, losses are >= 0 up to rounding.
     // (over the elements that count: ignored ones may hold anything)
-    let max_x = (0..n).filter(|&i| keep(i)).fold(0.0f32, |m, i| m.max(c.x[i].abs()));
+    let max_x = (0..n)
+        .filter(|&i| keep(i))
+        .fold(0.0f32, |m, i| m.max(c.x[i].abs()));
     let max_w = c.w.as_ref().map_or(1.0, |w| {
         (0..n).filter(|&i| keep(i)).fold(1.0f32, |m, i| m.max(w[i]))
     });
@@ -339,8 +345,15 @@ fn run<L: BinaryLoss + core::fmt::Debug>(loss: &L, cfg: &Cfg, c: &Case) {
             let w = c.w.as_ref().map_or(1.0, |w| w[i]);
             1e-6 * (1.0 + c.x[i].abs()) * cfg.amp.max(1.0) * w
         };
-        let total_slack: f32 = (0..n).filter(|&i| keep(i)).map(slack).sum::<f32>().max(1e-30);
-        assert!(total >= -total_slack, "negative loss {total}: {loss:?} {c:?}");
+        let total_slack: f32 = (0..n)
+            .filter(|&i| keep(i))
+            .map(slack)
+            .sum::<f32>()
+            .max(1e-30);
+        assert!(
+            total >= -total_slack,
+            "negative loss {total}: {loss:?} {c:?}"
+        );
         if check_grad {
             for (i, g) in grad_out.iter().enumerate() {
                 assert!(g.is_finite(), "non-finite grad[{i}] {g}: {loss:?} {c:?}");
@@ -362,15 +375,28 @@ fn run<L: BinaryLoss + core::fmt::Debug>(loss: &L, cfg: &Cfg, c: &Case) {
     }
 
     // The entry points agree exactly on the same data.
-    if matches!(c.mode, Mode::Logits | Mode::Shorthand | Mode::InPlace) && c.w.is_none() && c.ig.is_none() {
+    if matches!(c.mode, Mode::Logits | Mode::Shorthand | Mode::InPlace)
+        && c.w.is_none()
+        && c.ig.is_none()
+    {
         let lo = Batch::logits(&c.x, &c.y).loss(loss, c.reduction);
-        assert_eq!(lo.map(f32::to_bits), Ok(total.to_bits()), "loss-only differs");
+        assert_eq!(
+            lo.map(f32::to_bits),
+            Ok(total.to_bits()),
+            "loss-only differs"
+        );
         if !matches!(c.mode, Mode::InPlace) {
             let mut zz = c.x.clone();
             let t2 = binary::loss_grad_in_place(loss, &mut zz, &c.y, c.reduction, None);
-            assert_eq!(t2.map(f32::to_bits), Ok(total.to_bits()), "in-place differs");
+            assert_eq!(
+                t2.map(f32::to_bits),
+                Ok(total.to_bits()),
+                "in-place differs"
+            );
             assert!(
-                zz.iter().zip(&grad).all(|(a, b)| a.to_bits() == b.to_bits()),
+                zz.iter()
+                    .zip(&grad)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
                 "in-place gradient differs"
             );
         }
@@ -389,10 +415,19 @@ fn per_element<L: BinaryLoss + core::fmt::Debug>(
         let y_ok = (0.0..=1.0).contains(&y);
         match one(x, y) {
             Ok(r) => {
-                assert!(x.is_finite() && y_ok, "per-element Ok on bad input z={x} y={y}");
-                assert!(!r.loss.is_nan() && !r.grad.is_nan(), "{loss:?} z={x} y={y}: {r:?}");
+                assert!(
+                    x.is_finite() && y_ok,
+                    "per-element Ok on bad input z={x} y={y}"
+                );
+                assert!(
+                    !r.loss.is_nan() && !r.grad.is_nan(),
+                    "{loss:?} z={x} y={y}: {r:?}"
+                );
                 if x.abs() <= 1e6 && cfg.amp <= 1e6 {
-                    assert!(r.loss.is_finite() && r.grad.is_finite(), "{loss:?} z={x} y={y}: {r:?}");
+                    assert!(
+                        r.loss.is_finite() && r.grad.is_finite(),
+                        "{loss:?} z={x} y={y}: {r:?}"
+                    );
                     let slack = 1e-6 * (1.0 + x.abs()) * cfg.amp.max(1.0);
                     assert!(r.loss >= -slack, "{loss:?} z={x} y={y}: {r:?}");
                 }
@@ -404,8 +439,14 @@ fn per_element<L: BinaryLoss + core::fmt::Debug>(
             Ok(r) => {
                 assert!(p_ok && y_ok, "per-element prob Ok on bad input p={x} y={y}");
                 if cfg.amp <= 1e6 {
-                    assert!(r.loss.is_finite() && r.grad.is_finite(), "{loss:?} p={x} y={y}: {r:?}");
-                    assert!(r.loss >= -1e-5 * cfg.amp.max(1.0), "{loss:?} p={x} y={y}: {r:?}");
+                    assert!(
+                        r.loss.is_finite() && r.grad.is_finite(),
+                        "{loss:?} p={x} y={y}: {r:?}"
+                    );
+                    assert!(
+                        r.loss >= -1e-5 * cfg.amp.max(1.0),
+                        "{loss:?} p={x} y={y}: {r:?}"
+                    );
                 }
             }
             Err(_) => assert!(!(p_ok && y_ok), "per-element prob Err on p={x} y={y}"),
@@ -441,10 +482,19 @@ fn fuzz(data: &[u8]) -> Result<()> {
             && smoothing.is_none_or(|e| (0.0..=1.0).contains(&e));
         match f {
             Ok(f) => {
-                assert!(valid, "Focal accepted γ={gamma} α={alpha:?} ε={smoothing:?}");
+                assert!(
+                    valid,
+                    "Focal accepted γ={gamma} α={alpha:?} ε={smoothing:?}"
+                );
                 let cfg = Cfg { amp: 1.0 + gamma };
                 run(&f, &cfg, &c);
-                per_element(|z, y| f.loss_grad(z, y), |p, y| f.loss_grad_prob(p, y), &f, &cfg, &c);
+                per_element(
+                    |z, y| f.loss_grad(z, y),
+                    |p, y| f.loss_grad_prob(p, y),
+                    &f,
+                    &cfg,
+                    &c,
+                );
             }
             Err(e) => assert!(
                 !valid && matches!(e, Error::InvalidParameter { .. }),
@@ -470,12 +520,21 @@ fn fuzz(data: &[u8]) -> Result<()> {
             && smoothing.is_none_or(|e| (0.0..=1.0).contains(&e));
         match b {
             Ok(b) => {
-                assert!(valid, "SigmoidCe accepted pos_weight={pw:?} ε={smoothing:?}");
+                assert!(
+                    valid,
+                    "SigmoidCe accepted pos_weight={pw:?} ε={smoothing:?}"
+                );
                 let cfg = Cfg {
                     amp: pw.unwrap_or(1.0).max(1.0),
                 };
                 run(&b, &cfg, &c);
-                per_element(|z, y| b.loss_grad(z, y), |p, y| b.loss_grad_prob(p, y), &b, &cfg, &c);
+                per_element(
+                    |z, y| b.loss_grad(z, y),
+                    |p, y| b.loss_grad_prob(p, y),
+                    &b,
+                    &cfg,
+                    &c,
+                );
             }
             Err(e) => assert!(
                 !valid && matches!(e, Error::InvalidParameter { .. }),

@@ -131,7 +131,11 @@ fn case(u: &mut Unstructured, ignore: Option<u32>) -> Result<Case> {
     };
     let t = match u.arbitrary::<u8>()? % 3 {
         0 => Tg::Labels((0..rows).map(|_| label(u)).collect::<Result<_>>()?),
-        1 => Tg::U16((0..rows).map(|_| label(u).map(|l| l as u16)).collect::<Result<_>>()?),
+        1 => Tg::U16(
+            (0..rows)
+                .map(|_| label(u).map(|l| l as u16))
+                .collect::<Result<_>>()?,
+        ),
         _ => Tg::Probs(
             (0..n)
                 .map(|_| {
@@ -212,12 +216,7 @@ fn skip_known() -> bool {
     *SKIP.get_or_init(|| std::env::var_os("TINYLOSS_FUZZ_SKIP_KNOWN").is_some())
 }
 
-fn run<L: SoftmaxLoss + core::fmt::Debug>(
-    loss: &L,
-    gamma: f32,
-    ignore: Option<u32>,
-    c: &Case,
-) {
+fn run<L: SoftmaxLoss + core::fmt::Debug>(loss: &L, gamma: f32, ignore: Option<u32>, c: &Case) {
     let cl = c.classes;
     let mut grad = vec![SENTINEL; c.grad_len];
     let mut losses = c.losses_len.map(|l| vec![SENTINEL_LOSS; l]);
@@ -270,11 +269,15 @@ fn run<L: SoftmaxLoss + core::fmt::Debug>(
             };
             let g = &mut grad[..c.grad_len.min(cl)];
             let r = softmax::row_loss_grad(loss, &c.z[..cl], target, c.w.as_deref(), g);
-            if r.is_err() {
-                assert!(grad.iter().all(|&v| v == SENTINEL), "row: grad written on {r:?}");
-            } else {
-                assert!(!r.unwrap().is_nan());
-                assert!(grad[..cl.min(c.grad_len)].iter().all(|g| !g.is_nan()));
+            match r {
+                Err(e) => assert!(
+                    grad.iter().all(|&v| v == SENTINEL),
+                    "row: grad written on {e:?}"
+                ),
+                Ok(l) => {
+                    assert!(!l.is_nan());
+                    assert!(grad[..cl.min(c.grad_len)].iter().all(|g| !g.is_nan()));
+                }
             }
             return;
         }
@@ -282,24 +285,38 @@ fn run<L: SoftmaxLoss + core::fmt::Debug>(
 
     let total = match r {
         Err(e) => {
-            assert!(grad.iter().all(|&v| v == SENTINEL), "grad written on Err({e:?}): {c:?}");
             assert!(
-                losses.as_ref().is_none_or(|l| l.iter().all(|&v| v == SENTINEL_LOSS)),
+                grad.iter().all(|&v| v == SENTINEL),
+                "grad written on Err({e:?}): {c:?}"
+            );
+            assert!(
+                losses
+                    .as_ref()
+                    .is_none_or(|l| l.iter().all(|&v| v == SENTINEL_LOSS)),
                 "losses written on Err({e:?}): {c:?}"
             );
             assert!(
                 zz.iter().zip(&c.z).all(|(a, b)| a.to_bits() == b.to_bits()),
                 "logits written on Err({e:?}): {c:?}"
             );
-            assert!(scratch.iter().all(|&v| v == SENTINEL), "scratch written on Err({e:?}): {c:?}");
+            assert!(
+                scratch.iter().all(|&v| v == SENTINEL),
+                "scratch written on Err({e:?}): {c:?}"
+            );
             return;
         }
         Ok(t) => t,
     };
 
     // Ok: the inputs were valid.
-    assert!(cl >= 2 && !c.z.is_empty() && c.z.len() % cl == 0, "Ok on bad shape: {c:?}");
-    assert!(c.reduction != Reduction::MeanOverPositives, "Ok with MeanOverPositives");
+    assert!(
+        cl >= 2 && !c.z.is_empty() && c.z.len().is_multiple_of(cl),
+        "Ok on bad shape: {c:?}"
+    );
+    assert!(
+        c.reduction != Reduction::MeanOverPositives,
+        "Ok with MeanOverPositives"
+    );
     let nrows = c.z.len() / cl;
     let ignored = |r: usize| label_of(&c.t, r).is_some_and(|l| Some(l) == ignore);
     for r in 0..nrows {
@@ -307,13 +324,21 @@ fn run<L: SoftmaxLoss + core::fmt::Debug>(
             continue;
         }
         let row = &c.z[r * cl..(r + 1) * cl];
-        assert!(row.iter().all(|v| v.is_finite()), "Ok with non-finite logit in row {r}");
+        assert!(
+            row.iter().all(|v| v.is_finite()),
+            "Ok with non-finite logit in row {r}"
+        );
         match &c.t {
             Tg::Probs(p) => assert!(
-                p[r * cl..(r + 1) * cl].iter().all(|v| (0.0..=1.0).contains(v)),
+                p[r * cl..(r + 1) * cl]
+                    .iter()
+                    .all(|v| (0.0..=1.0).contains(v)),
                 "Ok with bad probability in row {r}"
             ),
-            t => assert!((label_of(t, r).unwrap() as usize) < cl, "Ok with bad label in row {r}"),
+            t => assert!(
+                (label_of(t, r).unwrap() as usize) < cl,
+                "Ok with bad label in row {r}"
+            ),
         }
     }
 
@@ -332,7 +357,10 @@ fn run<L: SoftmaxLoss + core::fmt::Debug>(
         Tg::Probs(_) => nrows as f32,
         t => (0..nrows)
             .filter(|&r| live(r))
-            .map(|r| c.w.as_ref().map_or(1.0, |w| w[label_of(t, r).unwrap() as usize]))
+            .map(|r| {
+                c.w.as_ref()
+                    .map_or(1.0, |w| w[label_of(t, r).unwrap() as usize])
+            })
             .sum(),
     };
     if skip_known() {
@@ -348,7 +376,10 @@ fn run<L: SoftmaxLoss + core::fmt::Debug>(
         assert!(g.iter().all(|v| !v.is_nan()), "NaN grad: {loss:?} {c:?}");
     }
     if let Some(l) = l_out {
-        assert!(l.iter().all(|v| !v.is_nan()), "NaN row loss: {loss:?} {c:?}");
+        assert!(
+            l.iter().all(|v| !v.is_nan()),
+            "NaN row loss: {loss:?} {c:?}"
+        );
     }
 
     // Moderate inputs.
@@ -356,7 +387,9 @@ fn run<L: SoftmaxLoss + core::fmt::Debug>(
         .filter(|&r| live(r))
         .flat_map(|r| c.z[r * cl..(r + 1) * cl].iter())
         .fold(0.0f32, |m, v| m.max(v.abs()));
-    let max_w = c.w.as_ref().map_or(1.0, |w| w.iter().fold(1.0f32, |m, v| m.max(*v)));
+    let max_w =
+        c.w.as_ref()
+            .map_or(1.0, |w| w.iter().fold(1.0f32, |m, v| m.max(*v)));
     let scale = match c.reduction {
         Reduction::MeanOver(d) if d < 1e-6 => return,
         Reduction::MeanOver(d) => 1.0 / d,
@@ -383,23 +416,35 @@ fn run<L: SoftmaxLoss + core::fmt::Debug>(
     };
     let slack_row = |r: usize| 1e-5 * (1.0 + 2.0 * max_z) * max_w * y_mass(r) * (1.0 + gamma);
     let total_slack: f32 = (0..nrows).filter(|&r| live(r)).map(slack_row).sum();
-    assert!(total >= -total_slack * scale - 1e-30, "negative loss {total}: {loss:?} {c:?}");
+    assert!(
+        total >= -total_slack * scale - 1e-30,
+        "negative loss {total}: {loss:?} {c:?}"
+    );
     if let Some(l) = l_out {
         for (r, &v) in l.iter().enumerate() {
             assert!(v.is_finite(), "non-finite row loss {r}: {v}");
             if ignored(r) {
                 assert_eq!(v, 0.0, "ignored row {r} has loss {v}");
             } else {
-                assert!(v >= -slack_row(r), "negative row loss {r}: {v}: {loss:?} {c:?}");
+                assert!(
+                    v >= -slack_row(r),
+                    "negative row loss {r}: {v}: {loss:?} {c:?}"
+                );
             }
         }
     }
     if let Some(g) = g_out {
         for r in 0..nrows {
             let row = &g[r * cl..(r + 1) * cl];
-            assert!(row.iter().all(|v| v.is_finite()), "non-finite grad row {r}: {loss:?} {c:?}");
+            assert!(
+                row.iter().all(|v| v.is_finite()),
+                "non-finite grad row {r}: {loss:?} {c:?}"
+            );
             if ignored(r) {
-                assert!(row.iter().all(|&v| v == 0.0), "ignored row {r} has a gradient");
+                assert!(
+                    row.iter().all(|&v| v == 0.0),
+                    "ignored row {r} has a gradient"
+                );
                 continue;
             }
             let sum: f64 = row.iter().map(|&v| f64::from(v)).sum();
@@ -417,9 +462,15 @@ fn run<L: SoftmaxLoss + core::fmt::Debug>(
     if matches!(c.mode, Mode::Batch) {
         let mut z2 = c.z.clone();
         let t2 = rows.loss_grad_in_place(loss, &mut z2, c.reduction, None);
-        assert_eq!(t2.map(f32::to_bits), Ok(total.to_bits()), "in-place loss differs");
+        assert_eq!(
+            t2.map(f32::to_bits),
+            Ok(total.to_bits()),
+            "in-place loss differs"
+        );
         assert!(
-            z2.iter().zip(&grad).all(|(a, b)| a.to_bits() == b.to_bits()),
+            z2.iter()
+                .zip(&grad)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
             "in-place gradient differs"
         );
         let mut s = vec![0.0; cl];

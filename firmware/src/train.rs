@@ -356,6 +356,30 @@ impl Trainer {
         labels: &Labels,
         losses: Option<&mut [f32]>,
     ) -> Result<f32, Error> {
+        let loss = self.loss_gradient(obj, batch, labels, losses)?;
+        self.adam.step(&mut self.model.p, &self.grad);
+        Ok(loss)
+    }
+
+    /// The gradient of the last [`Trainer::loss_gradient`] (or step), laid
+    /// out like [`Model::p`].
+    pub fn gradient(&self) -> &[f32; N_PARAMS] {
+        &self.grad
+    }
+
+    /// Forward, fused loss+gradient and backward on `batch`, without the
+    /// update: returns the batch loss and leaves `∂L/∂θ` in
+    /// [`Trainer::gradient`].
+    ///
+    /// # Errors
+    /// As [`Trainer::step_with_losses`].
+    pub fn loss_gradient(
+        &mut self,
+        obj: &Objective,
+        batch: &[u16],
+        labels: &Labels,
+        losses: Option<&mut [f32]>,
+    ) -> Result<f32, Error> {
         let n = batch.len();
         if n == 0 || n > BATCH {
             return Err(Error::Empty);
@@ -409,7 +433,6 @@ impl Trainer {
                 }
             }
         }
-        self.adam.step(&mut self.model.p, &self.grad);
         Ok(loss)
     }
 

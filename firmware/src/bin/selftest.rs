@@ -8,7 +8,10 @@
 //! compared with a bound in those units.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
-use tinyloss::{binary, Batch, Error, Focal, Reduction, SigmoidCe, PROB_EPS};
+use tinyloss::softmax::{self, Target, Targets};
+use tinyloss::{
+    binary, Batch, Error, Focal, Reduction, SigmoidCe, SoftmaxCe, SoftmaxFocal, PROB_EPS,
+};
 use tinyloss_firmware::{counter, exit, fx, out, BOARD, UNIT};
 
 // ------------------------------------------------------------ f64 references
@@ -618,8 +621,177 @@ fn errors(s: &mut Suite) {
     s.done(c);
 }
 
-// TODO(softmax): multi-class kernels (tinyloss::softmax, class_balanced) once
-// they land.
+// ------------------------------------------------------------- multi-class
+
+/// Softmax CE and focal for one row and label `t`, in f64: p = softmax(z),
+/// CE_t = lse - z_t, u = 1 - p_t = R_t / S (R_t = Σ_{j≠t} e_j), ℓ = u^γ CE_t;
+/// ∂ℓ/∂z_t = -G, ∂ℓ/∂z_c = G e_c / R_t with G = u^γ (u + γ p_t CE_t)
+/// (γ = 0: p - onehot). Returns the loss, writes the gradient.
+fn softmax_ref(z: &[f32], t: usize, gamma: f64, grad: &mut [f64]) -> f64 {
+    // k = first argmax; S = 1 + R with R = Σ_{j≠k} e_j, so ln S = log1p(R)
+    // stays accurate when the row is confident (S - 1 would cancel).
+    let mut k = 0;
+    for (j, &v) in z.iter().enumerate() {
+        if v > z[k] {
+            k = j;
+        }
+    }
+    let m = z[k] as f64;
+    let mut big_r = 0.0;
+    let mut r = 0.0;
+    for (j, &v) in z.iter().enumerate() {
+        let e = libm::exp(v as f64 - m);
+        if j != k {
+            big_r += e;
+        }
+        if j != t {
+            r += e;
+        }
+    }
+    let s = 1.0 + big_r;
+    let ce = libm::log1p(big_r) - (z[t] as f64 - m);
+    let pt = libm::exp(z[t] as f64 - m) / s;
+    let u = r / s;
+    let ug = if gamma == 0.0 {
+        1.0
+    } else {
+        libm::pow(u, gamma)
+    };
+    let g = ug * (u + gamma * pt * ce);
+    for (j, &v) in z.iter().enumerate() {
+        let e = libm::exp(v as f64 - m);
+        grad[j] = if j == t {
+            -g
+        } else if r > 0.0 {
+            g * e / r
+        } else {
+            0.0
+        };
+    }
+    ug * ce
+}
+
+const SOFTMAX_ROWS: [[f32; 10]; 6] = [
+    [0.1, -0.4, 2.0, 0.7, -1.3, 0.0, 0.9, -2.2, 1.1, 0.3],
+    [30.0, -30.0, 5.0, 0.0, -5.0, 12.0, -12.0, 1.0, -1.0, 29.5],
+    [1e4, -1e4, 0.0, 1.0, -1.0, 2.0, -2.0, 3.0, -3.0, 9999.0],
+    [0.5; 10],
+    [-7.0, -7.5, -6.0, -8.0, -7.2, -6.9, -9.0, -5.5, -7.7, -6.1],
+    [20.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+];
+
+/// Multi-class kernels (C = 10 and C = 3): per-row API for every label and
+/// several γ, the batch API with `Reduction::Mean`, and errors.
+fn softmax_cases(s: &mut Suite) {
+    let mut c = Case::new("softmax CE + focal (γ 0.5/1/2/3.5): per row, batch, errors");
+    let mut g = [0.0f32; 10];
+    let mut want = [0.0f64; 10];
+    for (ri, row) in SOFTMAX_ROWS.iter().enumerate() {
+        for n in [10usize, 3] {
+            let z = &row[..n];
+            for t in 0..n {
+                let l = softmax::row_loss_grad(
+                    &SoftmaxCe::new(),
+                    z,
+                    Target::Label(t as u32),
+                    None,
+                    &mut g[..n],
+                );
+                let lw = softmax_ref(z, t, 0.0, &mut want[..n]);
+                match l {
+                    Ok(l) => {
+                        c.see(l, lw, LOSS_FLOOR, 96.0, (ri as f32, t as f32, 0.0));
+                        for j in 0..n {
+                            c.see(g[j], want[j], 1.0, 16.0, (z[j], t as f32, 0.0));
+                        }
+                    }
+                    Err(_) => c.ok(false, "softmax CE returned Err"),
+                }
+                for &gamma in &[0.5f32, 1.0, 2.0, 3.5] {
+                    let f = SoftmaxFocal::new(gamma).unwrap();
+                    let l =
+                        softmax::row_loss_grad(&f, z, Target::Label(t as u32), None, &mut g[..n]);
+                    let lw = softmax_ref(z, t, gamma as f64, &mut want[..n]);
+                    match l {
+                        Ok(l) => {
+                            c.see(l, lw, LOSS_FLOOR, 256.0, (ri as f32, t as f32, gamma));
+                            for j in 0..n {
+                                let b = 32.0 * (1.0 + gamma as f64);
+                                c.see(g[j], want[j], 1.0, b, (z[j], t as f32, gamma));
+                            }
+                        }
+                        Err(_) => c.ok(false, "softmax focal returned Err"),
+                    }
+                }
+            }
+        }
+    }
+    // Batch, mean over rows: loss and gradient / rows.
+    let mut z = [0.0f32; 60];
+    let mut labels = [0u32; 6];
+    for (r, row) in SOFTMAX_ROWS.iter().enumerate() {
+        z[r * 10..r * 10 + 10].copy_from_slice(row);
+        labels[r] = (r * 7 % 10) as u32;
+    }
+    let mut gb = [0.0f32; 60];
+    let f2 = SoftmaxFocal::new(2.0).unwrap();
+    let got = softmax::loss_grad(
+        &f2,
+        &z,
+        10,
+        Targets::Labels(&labels),
+        Reduction::Mean,
+        &mut gb,
+    );
+    let mut sum = 0.0;
+    for r in 0..6 {
+        let l = softmax_ref(&z[r * 10..r * 10 + 10], labels[r] as usize, 2.0, &mut want);
+        sum += l;
+        for j in 0..10 {
+            c.see(
+                gb[r * 10 + j],
+                want[j] / 6.0,
+                1.0 / 6.0,
+                96.0 + 4.0,
+                (z[r * 10 + j], labels[r] as f32, 2.0),
+            );
+        }
+    }
+    match got {
+        Ok(v) => c.see(v, sum / 6.0, LOSS_FLOOR, 256.0 + 32.0, (0.0, 0.0, 2.0)),
+        Err(_) => c.ok(false, "softmax batch returned Err"),
+    }
+    // Errors, nothing written.
+    let mut gz = [7.0f32; 60];
+    labels[4] = 10;
+    let r = softmax::loss_grad(
+        &SoftmaxCe::new(),
+        &z,
+        10,
+        Targets::Labels(&labels),
+        Reduction::Mean,
+        &mut gz,
+    );
+    c.ok(
+        r == Err(Error::LabelOutOfRange { index: 4 }),
+        "label 10 of C = 10",
+    );
+    let r = softmax::loss_grad(
+        &SoftmaxCe::new(),
+        &z[..59],
+        10,
+        Targets::Labels(&labels),
+        Reduction::Mean,
+        &mut gz[..59],
+    );
+    c.ok(
+        matches!(r, Err(Error::RaggedRows { .. })),
+        "59 logits in rows of 10",
+    );
+    c.ok(gz.iter().all(|&v| v == 7.0), "gradient written on Err");
+    c.ok(SoftmaxFocal::new(-1.0).is_err(), "softmax focal γ = -1");
+    s.done(c);
+}
 
 #[cfg_attr(target_os = "none", cortex_m_rt::entry)]
 fn main() -> ! {
@@ -636,6 +808,7 @@ fn main() -> ! {
     prob_variants(&mut s);
     batches(&mut s);
     errors(&mut s);
+    softmax_cases(&mut s);
     out!(
         "selftest on {}: {} passed, {} failed ({} {})",
         BOARD,

@@ -117,6 +117,17 @@ pub(crate) enum Power {
 /// (one row per lane) rather than one row at a time (classes in the lanes).
 const BLOCK_MAX_C: usize = 64;
 
+/// Length of the column buffer of the row-block path.
+const COLS: usize = if <Simd as Lane>::N > 1 {
+    BLOCK_MAX_C
+} else {
+    1
+};
+
+/// Largest lane count of [`Simd`] (`wide::f32x8`); sizes the lane buffers.
+const MAX_LANES: usize = 8;
+const _: () = assert!(<Simd as Lane>::N <= MAX_LANES);
+
 /// Largest integer γ that takes the repeated-product path.
 const MAX_INT_GAMMA: u8 = 8;
 
@@ -577,7 +588,7 @@ impl<'a> Rows<'a> {
             Targets::Probs(p) => all_probs(p),
             _ => true,
         };
-        let mut wsum = 0.0f64;
+        let mut wsum = Acc::<f32>::new();
         let mut kept = 0usize;
         for r in 0..n {
             let z = &logits[r * c..(r + 1) * c];
@@ -592,7 +603,7 @@ impl<'a> Rows<'a> {
                     }
                     kept += 1;
                     if let Some(w) = self.weights {
-                        wsum += w[t] as f64;
+                        wsum.add(w[t]);
                     }
                 }
                 Tgt::Soft(y) => {
@@ -603,20 +614,16 @@ impl<'a> Rows<'a> {
                         return Err(Error::TargetOutOfRange { index: r });
                     }
                     kept += 1;
-                    wsum += 1.0;
                 }
             }
         }
         let denom = match red {
             Reduction::None | Reduction::Sum => 1.0,
             Reduction::MeanOver(d) => d as f64,
-            _ => {
-                if self.weights.is_some() {
-                    wsum
-                } else {
-                    kept as f64
-                }
-            }
+            _ => match (self.weights, self.targets) {
+                (Some(_), Targets::Labels(_) | Targets::LabelsU16(_)) => wsum.total(),
+                _ => kept as f64,
+            },
         };
         Ok((n, if denom == 0.0 { 0.0 } else { 1.0 / denom }))
     }
@@ -653,12 +660,13 @@ impl<'a> Rows<'a> {
             && c <= BLOCK_MAX_C
             && cfg.eps == 0.0
             && !matches!(self.targets, Targets::Probs(_));
-        // Columns of one block of rows (allocated once per call).
-        let mut cols = [Simd::splat(0.0); BLOCK_MAX_C];
+        // Columns of one block of rows (allocated once per call; a single
+        // element where the block path is compiled out).
+        let mut cols = [Simd::splat(0.0); COLS];
         let mut r = 0;
         while r < n {
             if blocked && r + Simd::N <= n {
-                let mut ts = [0usize; 16];
+                let mut ts = [0usize; MAX_LANES];
                 let mut all = true;
                 for (l, t) in ts[..Simd::N].iter_mut().enumerate() {
                     match self.target(cfg, r + l) {
@@ -672,7 +680,7 @@ impl<'a> Rows<'a> {
                         Some(z) => &z[r * c..(r + n8) * c],
                         None => &out[r * c..(r + n8) * c],
                     };
-                    let mut b = [0.0f32; 16];
+                    let mut b = [0.0f32; MAX_LANES];
                     for (j, col) in cols[..c].iter_mut().enumerate() {
                         for (l, v) in b[..n8].iter_mut().enumerate() {
                             *v = src[l * c + j];
@@ -704,7 +712,7 @@ impl<'a> Rows<'a> {
                     for (l, &v) in b[..n8].iter().enumerate() {
                         blk[l * c + ts[l]] = v;
                     }
-                    let mut lb = [0.0f32; 16];
+                    let mut lb = [0.0f32; MAX_LANES];
                     lv.store(&mut lb[..n8]);
                     for (l, &v) in lb[..n8].iter().enumerate() {
                         acc.add(v);
@@ -721,9 +729,6 @@ impl<'a> Rows<'a> {
             } else {
                 &mut out[..c]
             };
-            if let Some(z) = logits {
-                row.copy_from_slice(&z[r * c..(r + 1) * c]);
-            }
             let l = match self.target(cfg, r) {
                 Tgt::Ignored => {
                     if grad {
@@ -731,7 +736,7 @@ impl<'a> Rows<'a> {
                     }
                     0.0
                 }
-                t => k.row(row, t),
+                t => k.row(row, logits.map(|z| &z[r * c..(r + 1) * c]), t),
             };
             acc.add(l);
             if let Some(ls) = losses.as_deref_mut() {
@@ -874,7 +879,7 @@ impl SoftGen<'_> {
             None => {
                 let v = V::splat(self.b);
                 if self.t >= i && self.t < i + V::N {
-                    let mut buf = [0.0f32; 16];
+                    let mut buf = [0.0f32; MAX_LANES];
                     buf[self.t - i] = self.a;
                     v + V::load(&buf[..V::N])
                 } else {
@@ -889,33 +894,87 @@ impl SoftGen<'_> {
     }
 }
 
+/// Blocked sum over the classes of a row, all in f32 (f64 is software on
+/// Cortex-M): lanes of f32 for 32 vectors at a time (relative error at most
+/// `31u` per block), the block partials combined by Kahan summation (`2u`),
+/// so the bound does not grow with `C`.
+struct ClassSum<V> {
+    lanes: V,
+    count: u32,
+    hi: f32,
+    lo: f32,
+}
+
+impl<V: Lane> ClassSum<V> {
+    #[inline(always)]
+    fn new() -> Self {
+        ClassSum {
+            lanes: V::splat(0.0),
+            count: 0,
+            hi: 0.0,
+            lo: 0.0,
+        }
+    }
+
+    #[inline(always)]
+    fn add(&mut self, v: V) {
+        self.lanes = self.lanes + v;
+        self.count += 1;
+        if self.count == 32 {
+            self.flush();
+        }
+    }
+
+    #[inline(always)]
+    fn flush(&mut self) {
+        let y = self.lanes.reduce_add() - self.lo;
+        let t = self.hi + y;
+        self.lo = (t - self.hi) - y;
+        self.hi = t;
+        self.lanes = V::splat(0.0);
+        self.count = 0;
+    }
+
+    #[inline(always)]
+    fn total(mut self) -> f32 {
+        if self.count > 0 {
+            self.flush();
+        }
+        self.hi - self.lo
+    }
+}
+
 /// Lane-wise partial sums of one pass over a row.
 struct Sums<V> {
     /// `Σ e_j` over entries below the max.
-    r: Acc<V>,
+    r: ClassSum<V>,
     /// Number of entries equal to the max.
     ties: V,
     /// `Σ k_j d_j` and `Σ k_j` for a coefficient `k` (soft cross-entropy).
-    kd: Acc<V>,
-    k: Acc<V>,
+    kd: ClassSum<V>,
+    k: ClassSum<V>,
 }
 
 impl<V: Lane> Sums<V> {
+    #[inline(always)]
     fn new() -> Self {
         Sums {
-            r: Acc::new(),
+            r: ClassSum::new(),
             ties: V::splat(0.0),
-            kd: Acc::new(),
-            k: Acc::new(),
+            kd: ClassSum::new(),
+            k: ClassSum::new(),
         }
     }
 }
 
 /// The exponential pass over `row[lo..hi]` (`hi - lo` a multiple of `V::N`):
-/// `d = max(z - m, -MAX)`, `e = exp(d)`; stores `e` (or `d` when `keep_d`).
+/// `d = max(z - m, -MAX)` with `z` read from `src` (or from `row` itself),
+/// `e = exp(d)`; stores `e` (or `d` when `keep_d`) into `row`.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn exp_pass<V: Lane>(
     row: &mut [f32],
+    src: Option<&[f32]>,
     lo: usize,
     hi: usize,
     m: f32,
@@ -929,7 +988,11 @@ fn exp_pass<V: Lane>(
     let floor = V::splat(-f32::MAX);
     let mut i = lo;
     while i < hi {
-        let d = (V::load(&row[i..i + V::N]) - mv).max(floor);
+        let z = match src {
+            Some(s) => V::load(&s[i..i + V::N]),
+            None => V::load(&row[i..i + V::N]),
+        };
+        let d = (z - mv).max(floor);
         let e = exp_neg(d);
         let top = d.eq(zero);
         s.r.add(V::select(top, zero, e));
@@ -1024,13 +1087,14 @@ struct Kernel<'a> {
 }
 
 impl Kernel<'_> {
-    /// One row: `row` holds the logits on entry and (when `self.grad`) the
-    /// scaled gradient on exit; returns the weighted row loss.
+    /// One row: the logits are `src`, or `row` itself when `src` is `None`;
+    /// `row` holds the scaled gradient on exit (when `self.grad`); returns
+    /// the weighted row loss.
     #[inline(always)]
-    fn row(&self, row: &mut [f32], tgt: Tgt<'_>) -> f32 {
+    fn row(&self, row: &mut [f32], src: Option<&[f32]>, tgt: Tgt<'_>) -> f32 {
         let c = row.len();
         let main = c - c % Simd::N;
-        let m = row_max(row, main);
+        let m = row_max(src.unwrap_or(row), main);
         let (t, y) = match tgt {
             Tgt::Hard(t) => (t, None),
             Tgt::Soft(y) => (usize::MAX, Some(y)),
@@ -1045,29 +1109,29 @@ impl Kernel<'_> {
             b: self.eps / c as f32,
         };
         if !soft {
-            return self.hard(row, main, m, t);
+            return self.hard(row, src, main, m, t);
         }
         if self.power == Power::Zero {
-            self.soft_ce(row, main, m, &gen)
+            self.soft_ce(row, src, main, m, &gen)
         } else {
-            self.soft_focal(row, main, m, &gen)
+            self.soft_focal(row, src, main, m, &gen)
         }
     }
 
     /// Label target, no smoothing: cross-entropy and focal.
     #[inline(always)]
-    fn hard(&self, row: &mut [f32], main: usize, m: f32, t: usize) -> f32 {
+    fn hard(&self, row: &mut [f32], src: Option<&[f32]>, main: usize, m: f32, t: usize) -> f32 {
         let c = row.len();
-        let z_t = row[t];
+        let z_t = src.map_or(row[t], |s| s[t]);
         let mut s1 = Sums::<Simd>::new();
         let mut s2 = Sums::<f32>::new();
-        exp_pass(row, 0, main, m, false, None, &mut s1);
-        exp_pass(row, main, c, m, false, None, &mut s2);
+        exp_pass(row, src, 0, main, m, false, None, &mut s1);
+        exp_pass(row, src, main, c, m, false, None, &mut s2);
         let ties = s1.ties.reduce_add() + s2.ties;
-        let r_max = (s1.r.total() + s2.r.total()) as f32 + (ties - 1.0);
+        let r_max = (s1.r.total() + s2.r.total()) + (ties - 1.0);
         let s = 1.0 + r_max;
         let ln_s = log1p_pos(r_max);
-        let d_t = (z_t - m).max(-f32::MAX);
+        let d_t = Lane::max(z_t - m, -f32::MAX);
         let top = d_t == 0.0;
         let e_t = if top { 1.0 } else { exp_neg(d_t) };
         let r_t = if top { r_max } else { s - e_t };
@@ -1165,17 +1229,24 @@ impl Kernel<'_> {
     /// `ℓ = Y ln S - Σ_c k_c d_c`, `g_k = e_k Y / S - k_k` with `k = w y'` and
     /// `Y = Σ k`.
     #[inline(always)]
-    fn soft_ce(&self, row: &mut [f32], main: usize, m: f32, gen: &SoftGen<'_>) -> f32 {
+    fn soft_ce(
+        &self,
+        row: &mut [f32],
+        src: Option<&[f32]>,
+        main: usize,
+        m: f32,
+        gen: &SoftGen<'_>,
+    ) -> f32 {
         let c = row.len();
         let mut s1 = Sums::<Simd>::new();
         let mut s2 = Sums::<f32>::new();
-        exp_pass(row, 0, main, m, false, Some(gen), &mut s1);
-        exp_pass(row, main, c, m, false, Some(gen), &mut s2);
+        exp_pass(row, src, 0, main, m, false, Some(gen), &mut s1);
+        exp_pass(row, src, main, c, m, false, Some(gen), &mut s2);
         let ties = s1.ties.reduce_add() + s2.ties;
-        let r_max = (s1.r.total() + s2.r.total()) as f32 + (ties - 1.0);
+        let r_max = (s1.r.total() + s2.r.total()) + (ties - 1.0);
         let ln_s = log1p_pos(r_max);
-        let y_sum = (s1.k.total() + s2.k.total()) as f32;
-        let kd = (s1.kd.total() + s2.kd.total()) as f32;
+        let y_sum = s1.k.total() + s2.k.total();
+        let kd = s1.kd.total() + s2.kd.total();
         let loss = if y_sum == 0.0 { 0.0 } else { y_sum * ln_s } - kd;
         if self.grad {
             let a = y_sum / (1.0 + r_max);
@@ -1188,14 +1259,21 @@ impl Kernel<'_> {
     /// Probability targets or smoothing, focal (γ > 0): three passes, the
     /// row holding `d` between them.
     #[inline(always)]
-    fn soft_focal(&self, row: &mut [f32], main: usize, m: f32, gen: &SoftGen<'_>) -> f32 {
+    fn soft_focal(
+        &self,
+        row: &mut [f32],
+        src: Option<&[f32]>,
+        main: usize,
+        m: f32,
+        gen: &SoftGen<'_>,
+    ) -> f32 {
         let c = row.len();
         let mut s1 = Sums::<Simd>::new();
         let mut s2 = Sums::<f32>::new();
-        exp_pass(row, 0, main, m, true, None, &mut s1);
-        exp_pass(row, main, c, m, true, None, &mut s2);
+        exp_pass(row, src, 0, main, m, true, None, &mut s1);
+        exp_pass(row, src, main, c, m, true, None, &mut s2);
         let ties = s1.ties.reduce_add() + s2.ties;
-        let r_max = (s1.r.total() + s2.r.total()) as f32 + (ties - 1.0);
+        let r_max = (s1.r.total() + s2.r.total()) + (ties - 1.0);
         let s = 1.0 + r_max;
         let f = FocalRow {
             s,
@@ -1206,7 +1284,7 @@ impl Kernel<'_> {
         let (loss, h_tot) = {
             let (l1, h1) = self.focal_sum::<Simd>(&f, gen, row, 0, main);
             let (l2, h2) = self.focal_sum::<f32>(&f, gen, row, main, c);
-            ((l1 + l2) as f32, (h1 + h2) as f32)
+            (l1 + l2, h1 + h2)
         };
         if self.grad {
             self.focal_grad::<Simd>(&f, gen, row, 0, main, h_tot);
@@ -1224,9 +1302,9 @@ impl Kernel<'_> {
         row: &[f32],
         lo: usize,
         hi: usize,
-    ) -> (f64, f64) {
-        let mut la = Acc::<V>::new();
-        let mut ha = Acc::<V>::new();
+    ) -> (f32, f32) {
+        let mut la = ClassSum::<V>::new();
+        let mut ha = ClassSum::<V>::new();
         let mut i = lo;
         while i < hi {
             let (_, k, lce, hr, _) = focal_lanes::<V>(self, f, gen, row, i);
@@ -1266,14 +1344,18 @@ fn row_max(row: &[f32], main: usize) -> f32 {
     let mut mv = Simd::splat(f32::NEG_INFINITY);
     let mut i = 0;
     while i < main {
-        mv = mv.max(Simd::load(&row[i..i + Simd::N]));
+        // `Lane::max`, not `f32::max` (a libm call on Cortex-M).
+        mv = Lane::max(mv, Simd::load(&row[i..i + Simd::N]));
         i += Simd::N;
     }
-    let mut buf = [f32::NEG_INFINITY; 16];
+    let mut buf = [f32::NEG_INFINITY; MAX_LANES];
     mv.store(&mut buf[..Simd::N]);
     let mut m = f32::NEG_INFINITY;
     for &v in buf[..Simd::N].iter().chain(&row[main..]) {
-        m = m.max(v);
+        // Inputs are finite (validated): no NaN handling needed.
+        if v > m {
+            m = v;
+        }
     }
     m
 }
@@ -1297,7 +1379,7 @@ mod tests {
         let mut i = 0;
         while i + Simd::N <= y.len() {
             let v: Simd = gen.at(i);
-            let mut o = [0.0f32; 16];
+            let mut o = [0.0f32; MAX_LANES];
             v.store(&mut o[..Simd::N]);
             for (j, &v) in o[..Simd::N].iter().enumerate() {
                 assert_eq!(v, gen.at::<f32>(i + j));

@@ -125,7 +125,7 @@ const COLS: usize = if <Simd as Lane>::N > 1 {
 };
 
 /// Largest lane count of [`Simd`] (`wide::f32x8`); sizes the lane buffers.
-const MAX_LANES: usize = 8;
+const MAX_LANES: usize = 16;
 const _: () = assert!(<Simd as Lane>::N <= MAX_LANES);
 
 /// Largest integer γ that takes the repeated-product path.
@@ -581,51 +581,59 @@ impl<'a> Rows<'a> {
             return Err(Error::InvalidParameter { name: "reduction" });
         }
         red.validate()?;
-        // One branch-free scan of the whole batch; rows are looked at one by
-        // one only when it finds something (or for the labels, which are cheap).
+        // Fast scans of the whole batch (branch-free over the logits, one
+        // compare per label); rows are examined one by one only when a scan
+        // finds something, to report the first bad row.
         let z_ok = all_finite(logits);
-        let y_ok = match self.targets {
-            Targets::Probs(p) => all_probs(p),
-            _ => true,
-        };
-        let mut wsum = Acc::<f32>::new();
-        let mut kept = 0usize;
-        for r in 0..n {
-            let z = &logits[r * c..(r + 1) * c];
-            match self.target(cfg, r) {
-                Tgt::Ignored => continue,
-                Tgt::Hard(t) => {
-                    if t >= c {
-                        return Err(Error::LabelOutOfRange { index: r });
-                    }
-                    if !z_ok && !all_finite(z) {
-                        return Err(Error::NonFiniteLogit { index: r });
-                    }
-                    kept += 1;
-                    if let Some(w) = self.weights {
-                        wsum.add(w[t]);
-                    }
-                }
-                Tgt::Soft(y) => {
-                    if !z_ok && !all_finite(z) {
-                        return Err(Error::NonFiniteLogit { index: r });
-                    }
-                    if !y_ok && !all_probs(y) {
-                        return Err(Error::TargetOutOfRange { index: r });
-                    }
-                    kept += 1;
-                }
+        let (kept, wsum, t_ok) = match self.targets {
+            Targets::Labels(l) => scan_labels(l.iter().copied(), c, cfg.ignore, self.weights),
+            Targets::LabelsU16(l) => {
+                scan_labels(l.iter().map(|&t| t as u32), c, cfg.ignore, self.weights)
             }
+            Targets::Probs(p) => (n, 0.0, all_probs(p)),
+        };
+        if !(z_ok && t_ok) {
+            self.first_bad_row(cfg, logits)?;
         }
         let denom = match red {
             Reduction::None | Reduction::Sum => 1.0,
             Reduction::MeanOver(d) => d as f64,
             _ => match (self.weights, self.targets) {
-                (Some(_), Targets::Labels(_) | Targets::LabelsU16(_)) => wsum.total(),
+                (Some(_), Targets::Labels(_) | Targets::LabelsU16(_)) => wsum,
                 _ => kept as f64,
             },
         };
         Ok((n, if denom == 0.0 { 0.0 } else { 1.0 / denom }))
+    }
+
+    /// The per-row checks, in row order: the first bad row's error, or `Ok`
+    /// when the only bad values are in ignored rows.
+    #[cold]
+    fn first_bad_row(&self, cfg: &Cfg, logits: &[f32]) -> Result<(), Error> {
+        let c = self.classes;
+        for r in 0..logits.len() / c {
+            let z = &logits[r * c..(r + 1) * c];
+            match self.target(cfg, r) {
+                Tgt::Ignored => {}
+                Tgt::Hard(t) => {
+                    if t >= c {
+                        return Err(Error::LabelOutOfRange { index: r });
+                    }
+                    if !all_finite(z) {
+                        return Err(Error::NonFiniteLogit { index: r });
+                    }
+                }
+                Tgt::Soft(y) => {
+                    if !all_finite(z) {
+                        return Err(Error::NonFiniteLogit { index: r });
+                    }
+                    if !all_probs(y) {
+                        return Err(Error::TargetOutOfRange { index: r });
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The pass over rows; everything is validated. `out` is `rows × C` when
@@ -825,6 +833,32 @@ fn all_probs(y: &[f32]) -> bool {
     ok
 }
 
+/// One pass over the labels: `(rows not ignored, Σ w_t over them, all
+/// labels valid)`.
+#[inline(always)]
+fn scan_labels(
+    labels: impl Iterator<Item = u32>,
+    c: usize,
+    ignore: Option<u32>,
+    weights: Option<&[f32]>,
+) -> (usize, f64, bool) {
+    let mut kept = 0usize;
+    let mut ok = true;
+    let mut wsum = Acc::<f32>::new();
+    for t in labels {
+        if ignore == Some(t) {
+            continue;
+        }
+        let valid = (t as usize) < c;
+        ok &= valid;
+        kept += 1;
+        if let (Some(w), true) = (weights, valid) {
+            wsum.add(w[t as usize]);
+        }
+    }
+    (kept, wsum.total(), ok)
+}
+
 /// `ln(1 + r)` for `r ≥ 0`, full relative accuracy for small `r`.
 #[inline(always)]
 fn log1p_pos(r: f32) -> f32 {
@@ -923,6 +957,15 @@ impl<V: Lane> ClassSum<V> {
         if self.count == 32 {
             self.flush();
         }
+    }
+
+    /// Adds a partial sum computed elsewhere (Kahan step).
+    #[inline(always)]
+    fn add_partial(&mut self, x: f32) {
+        let y = x - self.lo;
+        let t = self.hi + y;
+        self.lo = (t - self.hi) - y;
+        self.hi = t;
     }
 
     #[inline(always)]
@@ -1093,6 +1136,11 @@ impl Kernel<'_> {
     #[inline(always)]
     fn row(&self, row: &mut [f32], src: Option<&[f32]>, tgt: Tgt<'_>) -> f32 {
         let c = row.len();
+        if let Tgt::Hard(t) = tgt {
+            if self.eps == 0.0 && (Simd::N == 1 || c < 2 * Simd::N) {
+                return self.hard_scalar(row, src, t);
+            }
+        }
         let main = c - c % Simd::N;
         let m = row_max(src.unwrap_or(row), main);
         let (t, y) = match tgt {
@@ -1129,11 +1177,76 @@ impl Kernel<'_> {
         exp_pass(row, src, main, c, m, false, None, &mut s2);
         let ties = s1.ties.reduce_add() + s2.ties;
         let r_max = (s1.r.total() + s2.r.total()) + (ties - 1.0);
+        let d_t = Lane::max(z_t - m, -f32::MAX);
+        // `row[t]` holds e_t = exp(d_t) (1 when t is a maximum).
+        self.hard_finish(row, main, t, r_max, d_t)
+    }
+
+    /// [`Kernel::hard`] for short rows and scalar targets (Cortex-M): the
+    /// first arg-max `a` is found with the maximum, so `R = Σ_{j≠a} e_j`
+    /// needs no per-entry test (other maxima add `e = 1` each, as they
+    /// should).
+    #[inline(always)]
+    fn hard_scalar(&self, row: &mut [f32], src: Option<&[f32]>, t: usize) -> f32 {
+        let c = row.len();
+        let (m, a) = {
+            let zs: &[f32] = src.unwrap_or(row);
+            let mut m = zs[0];
+            let mut a = 0;
+            for (j, &v) in zs.iter().enumerate().skip(1) {
+                if v > m {
+                    m = v;
+                    a = j;
+                }
+            }
+            (m, a)
+        };
+        let z_t = src.map_or(row[t], |s| s[t]);
+        let mut sum = ClassSum::<f32>::new();
+        // Blocks of 32 terms summed in f32, combined by Kahan (as `ClassSum`).
+        let mut pass = |lo: usize, hi: usize, row: &mut [f32]| {
+            let mut b = lo;
+            while b < hi {
+                let end = hi.min(b + 32);
+                let mut part = 0.0f32;
+                match src {
+                    Some(s) => {
+                        for (o, &z) in row[b..end].iter_mut().zip(&s[b..end]) {
+                            let e = exp_neg(z - m);
+                            *o = e;
+                            part += e;
+                        }
+                    }
+                    None => {
+                        for o in row[b..end].iter_mut() {
+                            let e = exp_neg(*o - m);
+                            *o = e;
+                            part += e;
+                        }
+                    }
+                }
+                sum.add_partial(part);
+                b = end;
+            }
+        };
+        pass(0, a, row);
+        pass(a + 1, c, row);
+        row[a] = 1.0;
+        let r_max = sum.total();
+        let d_t = Lane::max(z_t - m, -f32::MAX);
+        self.hard_finish(row, 0, t, r_max, d_t)
+    }
+
+    /// The rest of a label row once `row` holds `e_j` and
+    /// `R = Σ_j e_j - 1` is known: loss, and the gradient over `row`
+    /// (`row[..main]` in lanes, the rest scalar).
+    #[inline(always)]
+    fn hard_finish(&self, row: &mut [f32], main: usize, t: usize, r_max: f32, d_t: f32) -> f32 {
+        let c = row.len();
         let s = 1.0 + r_max;
         let ln_s = log1p_pos(r_max);
-        let d_t = Lane::max(z_t - m, -f32::MAX);
         let top = d_t == 0.0;
-        let e_t = if top { 1.0 } else { exp_neg(d_t) };
+        let e_t = row[t];
         let r_t = if top { r_max } else { s - e_t };
         let u = r_t / s;
         let p_t = e_t / s;

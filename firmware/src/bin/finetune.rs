@@ -270,27 +270,44 @@ fn run(stack: usize) -> Result<(), Error> {
     let elapsed = total.elapsed();
     out!("");
     out!("results on the test split (minority class; P/R/F1 at p >= 0.5):");
-    out!("task labels loss        alpha prec  recall F1    AP");
+    out!("| task | labels | loss | focal alpha | precision | recall | F1 | AP |");
+    out!("|---|---|---|---|---|---|---|---|");
     for (ti, &task) in tasks().iter().enumerate() {
         for (ni, &noisy) in noises().iter().enumerate() {
             for (oi, name) in NAMES.iter().enumerate() {
                 let m = &o.results[ti][ni][oi];
-                let alpha = match oi {
-                    2 => 0.25,
-                    3 => o.alphas[ti],
-                    _ => f32::NAN,
-                };
-                out!(
-                    "{} {}  {} {}  {} {}  {} {}",
-                    task.name(),
-                    noise_name(noisy),
-                    name,
-                    fx(alpha, 2),
+                let (t, l, n) = (task.name(), noise_name(noisy), name.trim_end());
+                let (p, r, f, ap) = (
                     fx(m.precision, 3),
                     fx(m.recall, 3),
                     fx(m.f1, 3),
-                    fx(m.ap, 3)
+                    fx(m.ap, 3),
                 );
+                if oi < 2 {
+                    out!(
+                        "| {} | {} | {} | - | {} | {} | {} | {} |",
+                        t,
+                        l,
+                        n,
+                        p,
+                        r,
+                        f,
+                        ap
+                    );
+                } else {
+                    let alpha = fx([0.25, o.alphas[ti]][oi - 2], 2);
+                    out!(
+                        "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                        t,
+                        l,
+                        n,
+                        alpha,
+                        p,
+                        r,
+                        f,
+                        ap
+                    );
+                }
             }
         }
     }
@@ -370,6 +387,43 @@ mod host {
             }
             let alphas: Vec<String> = all.iter().map(|(_, a)| format!("{}", a[ti])).collect();
             println!("SEEDS,{},tuned alphas,{}", task.name(), alphas.join(" "));
+        }
+        // Paired differences (same seed): each loss against CE, and the
+        // effect of the label noise on each loss.
+        let n = all.len() as f64;
+        let paired = |f: &dyn Fn(&Grid) -> f64| {
+            let v: Vec<f64> = all.iter().map(|(r, _)| f(r)).collect();
+            let m = v.iter().sum::<f64>() / n;
+            let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
+            let wins = v.iter().filter(|&&x| x > 0.0).count();
+            format!("{m:+.3}±{sd:.3} (>0 in {wins}/{})", v.len())
+        };
+        println!("SEEDS,paired,task,labels,loss,dAP vs CE,dF1 vs CE");
+        for (ti, task) in tasks().iter().enumerate() {
+            for (ni, &noisy) in noises().iter().enumerate() {
+                for (oi, name) in NAMES.iter().enumerate().skip(1) {
+                    println!(
+                        "SEEDS,paired,{},{},{},{},{}",
+                        task.name(),
+                        noise_name(noisy),
+                        name.trim(),
+                        paired(&|r| (r[ti][ni][oi].ap - r[ti][ni][0].ap) as f64),
+                        paired(&|r| (r[ti][ni][oi].f1 - r[ti][ni][0].f1) as f64),
+                    );
+                }
+            }
+        }
+        println!("SEEDS,noise,task,loss,dAP noisy-clean,dF1 noisy-clean");
+        for (ti, task) in tasks().iter().enumerate() {
+            for (oi, name) in NAMES.iter().enumerate() {
+                println!(
+                    "SEEDS,noise,{},{},{},{}",
+                    task.name(),
+                    name.trim(),
+                    paired(&|r| (r[ti][1][oi].ap - r[ti][0][oi].ap) as f64),
+                    paired(&|r| (r[ti][1][oi].f1 - r[ti][0][oi].f1) as f64),
+                );
+            }
         }
         Ok(())
     }

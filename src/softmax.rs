@@ -663,7 +663,8 @@ impl<'a> Rows<'a> {
             gamma: cfg.gamma,
             eps: cfg.eps,
             weights: self.weights,
-            scale: scale as f32,
+            // Finite even for a normaliser below 1/f32::MAX.
+            scale: Lane::min(scale as f32, f32::MAX),
             grad,
         };
         let mut acc = Acc::<f32>::new();
@@ -757,6 +758,14 @@ impl<'a> Rows<'a> {
             }
             r += 1;
         }
+        if scale == 0.0 {
+            // `Mean` over nothing (every row ignored, or Σ w_t = 0): 0, and a
+            // zero gradient (not ∞ · 0 where a row loss overflowed).
+            if grad {
+                out.fill(0.0);
+            }
+            return 0.0;
+        }
         (acc.total() * scale) as f32
     }
 }
@@ -849,7 +858,8 @@ fn scan_labels(
 ) -> (usize, f64, bool) {
     let mut kept = 0usize;
     let mut ok = true;
-    let mut wsum = Acc::<f32>::new();
+    // f64: weights near f32::MAX must not overflow the normaliser.
+    let mut wsum = 0.0f64;
     for t in labels {
         if ignore == Some(t) {
             continue;
@@ -858,10 +868,18 @@ fn scan_labels(
         ok &= valid;
         kept += 1;
         if let (Some(w), true) = (weights, valid) {
-            wsum.add(w[t as usize]);
+            wsum += w[t as usize] as f64;
         }
     }
-    (kept, wsum.total(), ok)
+    (kept, wsum, ok)
+}
+
+/// `x` clamped to `[-f32::MAX, f32::MAX]`, lane-wise (∞ saturates, so a
+/// later product with 0 stays 0 instead of NaN). Through [`Lane`]: on
+/// Cortex-M `f32::max` is a libm call.
+#[inline(always)]
+fn sat<V: Lane>(x: V) -> V {
+    V::min(V::max(x, V::splat(-f32::MAX)), V::splat(f32::MAX))
 }
 
 /// `ln(1 + r)` for `r ≥ 0`, full relative accuracy for small `r`.
@@ -969,7 +987,12 @@ impl<V: Lane> ClassSum<V> {
     fn add_partial(&mut self, x: f32) {
         let y = x - self.lo;
         let t = self.hi + y;
-        self.lo = (t - self.hi) - y;
+        // An overflowed sum stays ∞ (the compensation would be NaN).
+        self.lo = if t.is_finite() {
+            (t - self.hi) - y
+        } else {
+            0.0
+        };
         self.hi = t;
     }
 
@@ -977,7 +1000,11 @@ impl<V: Lane> ClassSum<V> {
     fn flush(&mut self) {
         let y = self.lanes.reduce_add() - self.lo;
         let t = self.hi + y;
-        self.lo = (t - self.hi) - y;
+        self.lo = if t.is_finite() {
+            (t - self.hi) - y
+        } else {
+            0.0
+        };
         self.hi = t;
         self.lanes = V::splat(0.0);
         self.count = 0;
@@ -1067,18 +1094,28 @@ fn grad_pass<V: Lane>(
     sub: Option<&SoftGen<'_>>,
     scale: f32,
 ) {
-    let av = V::splat(a * scale);
     let sv = V::splat(scale);
     let mut i = lo;
-    while i < hi {
-        let e = V::load(&row[i..i + V::N]);
-        let mut g = e * av;
-        if let Some(s) = sub {
-            let k: V = s.at(i);
-            g = g - k * sv;
+    match sub {
+        None => {
+            // `e ≤ 1` and `a · scale` saturated: no ∞ · 0.
+            let av = V::splat(sat(a * scale));
+            while i < hi {
+                let e = V::load(&row[i..i + V::N]);
+                (e * av).store(&mut row[i..i + V::N]);
+                i += V::N;
+            }
         }
-        g.store(&mut row[i..i + V::N]);
-        i += V::N;
+        Some(s) => {
+            // Scale last: `e · a - k` is finite for finite `a` and `k`.
+            let av = V::splat(a);
+            while i < hi {
+                let e = V::load(&row[i..i + V::N]);
+                let k: V = s.at(i);
+                (e.mul_add(av, -k) * sv).store(&mut row[i..i + V::N]);
+                i += V::N;
+            }
+        }
     }
 }
 
@@ -1117,8 +1154,14 @@ fn focal_lanes<V: Lane>(
     let pw = power(k.power, k.gamma, u, || ln(V::select(r0, one, r)) - ln_s);
     let g = V::splat(k.gamma);
     let pce = V::select(e.eq(zero), zero, p * ce);
-    let hr = V::select(r0, zero, pw * (g * pce / V::select(r0, one, r) + inv_s));
-    let big_g = pw * g.mul_add(pce, u);
+    // (u^γ γ) first, and saturated, as in `Kernel::hard_finish`.
+    let pg = pw * g;
+    let hr = V::select(
+        r0,
+        zero,
+        sat(pg * (pce / V::select(r0, one, r)) + pw * inv_s),
+    );
+    let big_g = sat(pg.mul_add(pce, pw * u));
     let kk: V = gen.at(i);
     let lce = V::select(kk.eq(zero), zero, kk * (pw * ce));
     (e, kk, lce, hr, big_g)
@@ -1267,12 +1310,15 @@ impl Kernel<'_> {
         let pce = if e_t == 0.0 { 0.0 } else { p_t * ce };
         let loss = if w_t == 0.0 { 0.0 } else { w_t * (pw * ce) };
         if self.grad {
-            let g = self.gamma;
-            let g_t = -w_t * pw * g.mul_add(pce, u);
+            // (u^γ γ) first: γ may be huge only where u^γ is 0. Saturated,
+            // so that an overflow (class weights near f32::MAX) never meets a
+            // zero as ∞ · 0.
+            let pg = pw * self.gamma;
+            let g_t = sat(-w_t * pg.mul_add(pce, pw * u));
             let coef = if r_t == 0.0 {
                 0.0
             } else {
-                w_t * pw * (g * pce / r_t + 1.0 / s)
+                sat(w_t * (pg * (pce / r_t) + pw / s))
             };
             grad_pass::<Simd>(row, 0, main, coef, None, self.scale);
             grad_pass::<f32>(row, main, c, coef, None, self.scale);
@@ -1331,11 +1377,12 @@ impl Kernel<'_> {
         let pce = V::select(e_t.eq(zero), zero, p_t * ce);
         let loss = V::select(w_t.eq(zero), zero, w_t * (pw * ce));
         let sc = V::splat(self.scale);
-        let g_t = -(w_t * pw * g.mul_add(pce, u)) * sc;
+        let pg = pw * g;
+        let g_t = sat(-(w_t * pg.mul_add(pce, pw * u))) * sc;
         let coef = V::select(
             r0,
             zero,
-            w_t * pw * (g * pce / V::select(r0, one, r_t) + inv_s) * sc,
+            sat(sat(w_t * (pg * (pce / V::select(r0, one, r_t)) + pw * inv_s)) * sc),
         );
         for col in cols.iter_mut() {
             *col = *col * coef;
@@ -1363,7 +1410,7 @@ impl Kernel<'_> {
         let ties = s1.ties.reduce_add() + s2.ties;
         let r_max = (s1.r.total() + s2.r.total()) + (ties - 1.0);
         let ln_s = log1p_pos(r_max);
-        let y_sum = s1.k.total() + s2.k.total();
+        let y_sum = sat(s1.k.total() + s2.k.total());
         let kd = s1.kd.total() + s2.kd.total();
         let loss = if y_sum == 0.0 { 0.0 } else { y_sum * ln_s } - kd;
         if self.grad {
@@ -1402,7 +1449,7 @@ impl Kernel<'_> {
         let (loss, h_tot) = {
             let (l1, h1) = self.focal_sum::<Simd>(&f, gen, row, 0, main);
             let (l2, h2) = self.focal_sum::<f32>(&f, gen, row, main, c);
-            (l1 + l2, h1 + h2)
+            (l1 + l2, sat(h1 + h2))
         };
         if self.grad {
             self.focal_grad::<Simd>(&f, gen, row, 0, main, h_tot);
@@ -1449,7 +1496,8 @@ impl Kernel<'_> {
         let mut i = lo;
         while i < hi {
             let (e, k, _, hr, big_g) = focal_lanes::<V>(self, f, gen, row, i);
-            let g = e * (h - k * hr) - k * big_g;
+            // Saturated products: finite factors, so no ∞ · 0 below.
+            let g = e * (h - sat(k * hr)) - sat(k * big_g);
             (g * sc).store(&mut row[i..i + V::N]);
             i += V::N;
         }

@@ -1197,4 +1197,43 @@ proptest! {
             prop_assert!((g1[k] - g2[k]).abs() <= 1e-5 * (1.0 + gamma), "{k}: {} vs {}", g1[k], g2[k]);
         }
     }
+
+    #[test]
+    fn extreme_valid_inputs_never_give_nan(
+        c in 2usize..12,
+        rows in 1usize..11,
+        seed in any::<u64>(),
+        gamma in prop_oneof![Just(0.0f32), Just(0.5), Just(2.0), Just(1e3), Just(1e30), Just(f32::MAX)],
+        eps in prop_oneof![Just(0.0f32), Just(0.1), Just(1.0)],
+        probs in any::<bool>(),
+        red in prop_oneof![
+            Just(Reduction::Sum),
+            Just(Reduction::Mean),
+            Just(Reduction::None),
+            Just(Reduction::MeanOver(1e-45)),
+            Just(Reduction::MeanOver(f32::MAX)),
+        ],
+    ) {
+        // Finite but extreme logits, weights (0, subnormal, huge), targets.
+        let mut rng = Rng(seed);
+        let pick = |rng: &mut Rng, v: &[f32]| v[rng.below(v.len())];
+        let zv = [f32::MAX, -f32::MAX, 1e30, -1e30, 0.0, 88.0, -104.0, 1.5];
+        let wv = [0.0f32, 1e-40, 1.0, 1e30, f32::MAX];
+        let z: Vec<f32> = (0..rows * c).map(|_| pick(&mut rng, &zv)).collect();
+        let w: Vec<f32> = (0..c).map(|_| pick(&mut rng, &wv)).collect();
+        let y: Vec<u32> = (0..rows).map(|_| rng.below(c) as u32).collect();
+        let p: Vec<f32> = (0..rows * c).map(|_| pick(&mut rng, &[0.0, 1e-40, 0.5, 1.0])).collect();
+        let targets = if probs { Targets::Probs(&p) } else { Targets::Labels(&y) };
+        let r = Rows::new(c, targets).class_weights(&w).unwrap();
+        let fl = SoftmaxFocal::new(gamma).unwrap().with_smoothing(eps).unwrap();
+        let mut g = vec![0.0; rows * c];
+        let mut ls = vec![0.0; rows];
+        let l = r.loss_grad(&fl, &z, red, &mut g, Some(&mut ls)).unwrap();
+        prop_assert!(!l.is_nan(), "loss NaN");
+        prop_assert!(ls.iter().all(|v| !v.is_nan()), "row loss NaN {ls:?}");
+        prop_assert!(g.iter().all(|v| !v.is_nan()), "grad NaN {g:?}");
+        let ce = SoftmaxCe::new().with_smoothing(eps).unwrap();
+        let l = r.loss_grad(&ce, &z, red, &mut g, None).unwrap();
+        prop_assert!(!l.is_nan() && g.iter().all(|v| !v.is_nan()));
+    }
 }

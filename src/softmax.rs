@@ -74,7 +74,7 @@
 //! eight rows run side by side, one per lane (a row of 10 classes would
 //! otherwise fill one and a quarter vectors). On Cortex-M the lane type is
 //! `f32` and label rows take a scalar loop that finds the arg-max with the
-//! maximum: about 91 instructions per logit on a Cortex-M4F at `C = 10`
+//! maximum: about 94 instructions per logit on a Cortex-M4F at `C = 10`
 //! (QEMU, exact count), against 127 for a naive port that takes the log of
 //! every probability. Measured against a naive port
 //! (softmax, then `ln`, then the gradient, in separate passes) on 4096 rows

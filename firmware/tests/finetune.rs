@@ -54,9 +54,10 @@ fn standardised_on_the_training_split_only() {
     };
     let (m, v) = stats(Split::TRAIN);
     for f in 0..N_FEATURES {
-        assert!(m[f].abs() < 1e-5, "feature {f}: train mean {}", m[f]);
+        // Within the fixed-point step 2^-11 (rounding errors average out).
+        assert!(m[f].abs() < 5e-5, "feature {f}: train mean {}", m[f]);
         assert!(
-            (v[f].sqrt() - 1.0).abs() < 1e-5,
+            (v[f].sqrt() - 1.0).abs() < 5e-5,
             "feature {f}: train sd {}",
             v[f].sqrt()
         );

@@ -13,7 +13,7 @@
 //! # Ok::<(), tinyloss::Error>(())
 //! ```
 
-use crate::lanes::{Lane, Simd};
+use crate::lanes::{Lane, Simd, SOFT_FLOAT};
 use crate::reduce::{Acc, Kahan, Reduction, BLOCK};
 use crate::{Error, LossGrad};
 
@@ -359,13 +359,34 @@ impl<'a> Batch<'a> {
     fn screen<const PROB: bool>(&self) -> Result<bool, usize> {
         const CHUNK: usize = 64;
         let mut hard = true;
+        if SOFT_FLOAT {
+            // Without an FPU, float arithmetic is a library call: test bits.
+            for (c, (xs, ys)) in self
+                .input
+                .chunks(CHUNK)
+                .zip(self.targets.chunks(CHUNK))
+                .enumerate()
+            {
+                let mut ok = true;
+                for (x, y) in xs.iter().zip(ys) {
+                    let (xb, yb) = (x.to_bits(), y.to_bits());
+                    let x_ok = if PROB { unit_bits(xb) } else { finite_bits(xb) };
+                    ok &= x_ok & unit_bits(yb);
+                    hard &= hard_bits(yb);
+                }
+                if !ok {
+                    return Err(c * CHUNK);
+                }
+            }
+            return Ok(hard);
+        }
         for (c, (xs, ys)) in self
             .input
             .chunks(CHUNK)
             .zip(self.targets.chunks(CHUNK))
             .enumerate()
         {
-            let split = xs.len() - xs.len() % Simd::N;
+            let split = xs.len() / Simd::N * Simd::N;
             let (b1, s1) = screen_lanes::<Simd, PROB>(&xs[..split], &ys[..split]);
             let (b2, s2) = screen_lanes::<f32, PROB>(&xs[split..], &ys[split..]);
             if (b1 + b2) != 0.0 {
@@ -414,7 +435,10 @@ fn screen_lanes<V: Lane, const PROB: bool>(xs: &[f32], ys: &[f32]) -> (f32, f32)
             let tx = x - x * x;
             tx.abs() - tx
         } else {
-            x - x
+            // 0 for finite x, NaN for ±inf and NaN: the finiteness test.
+            #[allow(clippy::eq_op)]
+            let d = x - x;
+            d
         };
         bad = bad + dx + (t.abs() - t);
         soft = soft + t;
@@ -453,8 +477,12 @@ trait Io {
     fn load<V: Lane>(&self, i: usize) -> V;
     /// Loads the remainder at `i`, padded with zeros.
     fn load_tail<V: Lane>(&self, i: usize) -> V;
-    /// Stores `n` lanes of the gradient (and of the losses when `LS`).
-    fn store<V: Lane, const LS: bool>(&mut self, i: usize, n: usize, grad: V, loss: V);
+    /// Stores `n` lanes of the gradient (and of the losses when `ls`).
+    fn store<V: Lane>(&mut self, i: usize, n: usize, grad: V, loss: V, ls: bool);
+    /// Whether the specialised fast loops serve this output.
+    fn fast(&self) -> bool {
+        !self.has_losses()
+    }
 }
 
 /// Separate input and gradient buffers (`losses` is empty when not asked for).
@@ -526,9 +554,9 @@ impl Io for Split<'_, '_> {
         load_part(self.x, i, 0.0)
     }
     #[inline(always)]
-    fn store<V: Lane, const LS: bool>(&mut self, i: usize, n: usize, grad: V, loss: V) {
+    fn store<V: Lane>(&mut self, i: usize, n: usize, grad: V, loss: V, ls: bool) {
         store_part(grad, self.grad, i, n);
-        if LS {
+        if ls {
             store_part(loss, self.losses, i, n);
         }
     }
@@ -555,9 +583,9 @@ impl Io for InPlace<'_> {
         load_part(self.x, i, 0.0)
     }
     #[inline(always)]
-    fn store<V: Lane, const LS: bool>(&mut self, i: usize, n: usize, grad: V, loss: V) {
+    fn store<V: Lane>(&mut self, i: usize, n: usize, grad: V, loss: V, ls: bool) {
         store_part(grad, self.x, i, n);
-        if LS {
+        if ls {
             store_part(loss, self.losses, i, n);
         }
     }
@@ -581,7 +609,10 @@ impl Io for Discard<'_> {
         load_part(self.x, i, 0.0)
     }
     #[inline(always)]
-    fn store<V: Lane, const LS: bool>(&mut self, _: usize, _: usize, _: V, _: V) {}
+    fn store<V: Lane>(&mut self, _: usize, _: usize, _: V, _: V, _: bool) {}
+    fn fast(&self) -> bool {
+        false
+    }
 }
 
 /// Lane mask of the elements to keep (`ignore[i] == false`), padded with
@@ -607,16 +638,24 @@ fn keep_mask<V: Lane>(ignore: &[bool], i: usize) -> V::Mask {
 /// branches.
 #[inline(always)]
 fn run<K: Kernel, V: Lane, IO: Io>(k: &K, b: &Batch<'_>, plan: Plan, io: &mut IO) -> f32 {
-    let total = k.specialize(Run::<V, IO> {
-        b,
-        plan,
-        io,
-        _v: core::marker::PhantomData,
-    });
+    // The common call (no weights, no mask, no per-element losses) gets a
+    // loop per γ fast path and mode; everything else shares one loop per mode
+    // that tests its options at run time, which keeps the code small.
+    let fast = io.fast() && b.weights.is_none() && b.ignore.is_none();
+    let total = if fast {
+        k.specialize(Run::<V, IO> {
+            b,
+            plan,
+            io,
+            _v: core::marker::PhantomData,
+        })
+    } else {
+        run_mode::<K, V, IO, true>(k, b, plan, io)
+    };
     (total * plan.scale).min(f32::MAX as f64) as f32
 }
 
-/// [`run`]'s body, generic over the (specialised) kernel.
+/// [`run`]'s fast path, generic over the (specialised) kernel.
 struct Run<'a, 'b, V, IO> {
     b: &'a Batch<'a>,
     plan: Plan,
@@ -629,40 +668,21 @@ impl<V: Lane, IO: Io> Body for Run<'_, '_, V, IO> {
     #[inline(always)]
     fn call<K: Kernel>(self, k: &K) -> f64 {
         let Run { b, plan, io, .. } = self;
-        if io.has_losses() {
-            run_opts::<K, V, IO, true>(k, b, plan, io)
-        } else {
-            run_opts::<K, V, IO, false>(k, b, plan, io)
-        }
+        run_mode::<K, V, IO, false>(k, b, plan, io)
     }
 }
 
 #[inline(always)]
-fn run_opts<K: Kernel, V: Lane, IO: Io, const LS: bool>(
-    k: &K,
-    b: &Batch<'_>,
-    plan: Plan,
-    io: &mut IO,
-) -> f64 {
-    match (b.weights.is_some(), b.ignore.is_some()) {
-        (false, false) => run_mode::<K, V, IO, false, false, LS>(k, b, plan, io),
-        (true, false) => run_mode::<K, V, IO, true, false, LS>(k, b, plan, io),
-        (false, true) => run_mode::<K, V, IO, false, true, LS>(k, b, plan, io),
-        (true, true) => run_mode::<K, V, IO, true, true, LS>(k, b, plan, io),
-    }
-}
-
-#[inline(always)]
-fn run_mode<K: Kernel, V: Lane, IO: Io, const W: bool, const M: bool, const LS: bool>(
+fn run_mode<K: Kernel, V: Lane, IO: Io, const OPT: bool>(
     k: &K,
     b: &Batch<'_>,
     plan: Plan,
     io: &mut IO,
 ) -> f64 {
     match plan.mode {
-        Mode::Hard => pass::<K, V, IO, W, M, LS, HARD>(k, b, plan.scale, io),
-        Mode::Soft => pass::<K, V, IO, W, M, LS, SOFT>(k, b, plan.scale, io),
-        Mode::Prob => pass::<K, V, IO, W, M, LS, PROB>(k, b, plan.scale, io),
+        Mode::Hard => pass::<K, V, IO, OPT, HARD>(k, b, plan.scale, io),
+        Mode::Soft => pass::<K, V, IO, OPT, SOFT>(k, b, plan.scale, io),
+        Mode::Prob => pass::<K, V, IO, OPT, PROB>(k, b, plan.scale, io),
     }
 }
 
@@ -677,15 +697,7 @@ const PROB: u8 = 2;
 /// inlined: the dispatch above inlines into the caller, so firmware that uses
 /// one configuration links one or two of these loops and nothing else.
 #[inline(never)]
-fn pass<
-    K: Kernel,
-    V: Lane,
-    IO: Io,
-    const W: bool,
-    const M: bool,
-    const LS: bool,
-    const MODE: u8,
->(
+fn pass<K: Kernel, V: Lane, IO: Io, const OPT: bool, const MODE: u8>(
     k: &K,
     b: &Batch<'_>,
     scale: f64,
@@ -699,17 +711,20 @@ fn pass<
     let n = b.targets.len();
     let ys = b.targets;
     io.truncate(n);
+    // With `OPT`, weights, mask and per-element losses are each tested at run
+    // time (once per vector, a predictable branch); without it they are absent.
     let ws = match b.weights {
-        Some(w) if W => &w[..n],
+        Some(w) if OPT => &w[..n],
         _ => &[],
     };
     let ig = match b.ignore {
-        Some(m) if M => &m[..n],
+        Some(m) if OPT => &m[..n],
         _ => &[],
     };
+    let (w_on, m_on, ls_on) = (!ws.is_empty(), !ig.is_empty(), OPT && io.has_losses());
     let scale = V::splat(scale as f32);
     let zero = V::splat(0.0);
-    let full = n - n % V::N;
+    let full = n / V::N * V::N;
     let mut sum = Kahan::default();
     let mut i = 0;
     while i < full {
@@ -719,19 +734,19 @@ fn pass<
             let x: V = io.load(i);
             let y = V::load(&ys[i..i + V::N]);
             let (mut l, mut g) = eval(k, x, y, mode);
-            if W {
+            if w_on {
                 let w = V::load(&ws[i..i + V::N]);
                 // Saturate: a weighted loss beyond f32::MAX is reported as MAX.
                 l = (l * w).min(V::splat(f32::MAX));
                 g = g * w;
             }
-            if M {
+            if m_on {
                 let keep = keep_mask::<V>(ig, i);
                 l = V::select(keep, l, zero);
                 g = V::select(keep, g, zero);
             }
             acc = acc + l;
-            io.store::<V, LS>(i, V::N, g * scale, l);
+            io.store(i, V::N, g * scale, l, ls_on);
             i += V::N;
         }
         sum.add(acc.reduce_add());
@@ -743,12 +758,12 @@ fn pass<
         let x: V = io.load_tail(full);
         let y: V = load_part(ys, full, 0.0);
         let (mut l, mut g) = eval(k, x, y, mode);
-        if W {
+        if w_on {
             let w: V = load_part(ws, full, 0.0);
             l = (l * w).min(V::splat(f32::MAX));
             g = g * w;
         }
-        let keep = if M {
+        let keep = if m_on {
             keep_mask::<V>(ig, full)
         } else {
             let mut buf = [0.0f32; 16];
@@ -757,7 +772,7 @@ fn pass<
         };
         l = V::select(keep, l, zero);
         g = V::select(keep, g, zero);
-        io.store::<V, LS>(full, len, g * scale, l);
+        io.store(full, len, g * scale, l, ls_on);
         sum.add(l.reduce_add());
     }
     sum.total()
@@ -823,10 +838,10 @@ mod tests {
             seed ^= seed << 5;
             seed as f32 / u32::MAX as f32
         };
-        let mut xs = [0.0f32; 8];
-        let mut ys = [0.0f32; 8];
+        let mut xs = [0.0f32; 16];
+        let mut ys = [0.0f32; 16];
         for round in 0..4000 {
-            for j in 0..8 {
+            for j in 0..16 {
                 let mag = libm::powf(10.0, rnd() * 8.0 - 4.0);
                 xs[j] = if rnd() < 0.5 { -mag } else { mag };
                 ys[j] = match round % 3 {
@@ -839,7 +854,7 @@ mod tests {
                 for &a in &alphas {
                     let f = Focal::new(g, a).unwrap();
                     check(&f, &xs, &ys, false);
-                    let p: [f32; 8] = core::array::from_fn(|j| 1.0 / (1.0 + libm::expf(-xs[j])));
+                    let p: [f32; 16] = core::array::from_fn(|j| 1.0 / (1.0 + libm::expf(-xs[j])));
                     check(&f, &p, &ys, true);
                 }
             }
@@ -847,22 +862,22 @@ mod tests {
         }
     }
 
-    fn check<K: Kernel>(k: &K, xs: &[f32; 8], ys: &[f32; 8], prob: bool) {
+    fn check<K: Kernel>(k: &K, xs: &[f32; 16], ys: &[f32; 16], prob: bool) {
         let lanes_mode = if prob {
             Mode::Prob
-        } else if ys.iter().all(|&y| y == 0.0 || y == 1.0) {
+        } else if ys[..Simd::N].iter().all(|&y| y == 0.0 || y == 1.0) {
             Mode::Hard
         } else {
             Mode::Soft
         };
         let (l, g) = eval(
             k,
-            <Simd as Lane>::load(xs),
-            <Simd as Lane>::load(ys),
+            <Simd as Lane>::load(&xs[..Simd::N]),
+            <Simd as Lane>::load(&ys[..Simd::N]),
             lanes_mode,
         );
-        let mut lo = [0.0f32; 8];
-        let mut go = [0.0f32; 8];
+        let mut lo = [0.0f32; 16];
+        let mut go = [0.0f32; 16];
         l.store(&mut lo[..Simd::N]);
         g.store(&mut go[..Simd::N]);
         for j in 0..Simd::N {

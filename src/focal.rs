@@ -1,9 +1,10 @@
 //! Sigmoid focal loss `FL = -α_t (1 - p_t)^γ log p_t` from logits or probabilities.
 
 use crate::binary::{alpha_t, BinaryLoss, Body, Kernel, PROB_EPS};
-use crate::lanes::Lane;
+use crate::lanes::{Lane, SOFT_FLOAT};
 use crate::math::{exp_hl, ln, ln_one_minus, Logit};
 use crate::{Error, LossGrad};
+use core::any::Any;
 
 /// How the modulating factor `m^γ` is computed: exact products for small
 /// integer γ, `exp(γ ln m)` otherwise.
@@ -220,10 +221,53 @@ impl Focal {
         (pos + neg, pos - neg)
     }
 
+    /// Hard labels on a core without an FPU: the same formulas as
+    /// [`Focal::hard_p`], with every sign, comparison and selection done on
+    /// the bits (each f32 operation is a library call there) and `e^{-|z|}`,
+    /// `log1p` from [`crate::soft`]: 12 f32 operations per element for γ = 2.
+    #[inline(always)]
+    fn hard_soft<const P: u8>(&self, x: f32, y: f32) -> (f32, f32) {
+        let positive = y.to_bits() == 0x3f80_0000;
+        let x_neg = x.to_bits() >> 31 == 1;
+        // x_t = s x >= 0: the prediction leans the right way.
+        let right = positive != x_neg;
+        let ax = f32::from_bits(x.to_bits() & 0x7fff_ffff);
+        let (e, l) = crate::soft::exp_log1p(ax);
+        let big = 1.0 / (1.0 + e);
+        let small = e * big;
+        let (u, pt) = if right { (small, big) } else { (big, small) };
+        let ce = if right { l } else { ax + l };
+        let (at, sat) = if positive {
+            (self.w_pos, self.w_pos)
+        } else {
+            (self.w_neg, -self.w_neg)
+        };
+        if P == 0 || (P == u8::MAX && self.power == Power::Zero) {
+            return (at * ce, -(sat * u));
+        }
+        let modf = self.power::<P, f32>(u, || (if right { ax } else { 0.0 }, l));
+        let gpt = match P {
+            1 => pt,
+            2 => pt + pt,
+            _ => self.gamma * pt,
+        };
+        let loss = at * (modf * ce);
+        (loss, -(sat * modf) * (gpt * ce + u))
+    }
+
     /// Hard labels (`y` ∈ {0, 1}); `P` = γ when it is 0, 1 or 2, else 255
     /// (read γ at run time).
     #[inline(always)]
     fn hard_p<const P: u8, V: Lane>(&self, x: V, y: V) -> (V, V) {
+        if SOFT_FLOAT {
+            let any = (&x as &dyn Any, &y as &dyn Any);
+            if let (Some(&xf), Some(&yf)) =
+                (any.0.downcast_ref::<f32>(), any.1.downcast_ref::<f32>())
+            {
+                let (l, g) = self.hard_soft::<P>(xf, yf);
+                return (V::splat(l), V::splat(g));
+            }
+        }
         let zero = V::splat(0.0);
         // s = 2y - 1 and x_t = s x, exact for y ∈ {0, 1}.
         let s = y.mul_add(V::splat(2.0), V::splat(-1.0));

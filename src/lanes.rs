@@ -10,7 +10,8 @@ use core::ops::{Add, Div, Mul, Neg, Sub};
 
 /// A vector of `N` f32 lanes with the handful of operations the kernels need.
 pub trait Lane:
-    Copy
+    'static
+    + Copy
     + Add<Output = Self>
     + Sub<Output = Self>
     + Mul<Output = Self>
@@ -63,7 +64,18 @@ pub trait Lane:
     fn high_half(self) -> Self;
     /// Sum of the lanes (in lane order).
     fn reduce_add(self) -> f32;
+    /// `(e^{-self}, log1p(e^{-self}))` for `self >= 0`: the two
+    /// transcendental pieces of every binary kernel.
+    #[inline(always)]
+    fn exp_log1p(self) -> (Self, Self) {
+        let e = crate::math::exp_neg(-self);
+        (e, crate::math::log1p_unit(e))
+    }
 }
+
+/// True on targets without an FPU (soft-float ABI on ARM), where f32
+/// arithmetic is a library call and integer kernels win.
+pub const SOFT_FLOAT: bool = cfg!(all(target_arch = "arm", not(target_abi = "eabihf")));
 
 /// `((151 - bits(1.5·2^23)) << 23) mod 2^32`: added to `bits(t) << 23` it
 /// gives the bit pattern of `2^(k + 24)` (see [`Lane::pow2_magic`]).
@@ -166,6 +178,11 @@ impl Lane for f32 {
     fn reduce_add(self) -> f32 {
         self
     }
+    #[cfg(all(target_arch = "arm", not(target_abi = "eabihf")))]
+    #[inline(always)]
+    fn exp_log1p(self) -> (Self, Self) {
+        crate::soft::exp_log1p(self)
+    }
 }
 
 #[cfg(any(
@@ -176,113 +193,138 @@ impl Lane for f32 {
 ))]
 mod simd {
     use super::Lane;
-    use wide::{bytemuck::cast, f32x8, i32x8, u32x8};
+    use wide::{bytemuck::cast, f32x16, f32x8, i32x16, i32x8, u32x16, u32x8};
 
-    impl Lane for f32x8 {
-        type Mask = f32x8;
-        const N: usize = 8;
-        #[inline(always)]
-        fn splat(v: f32) -> Self {
-            f32x8::splat(v)
-        }
-        #[inline(always)]
-        fn load(s: &[f32]) -> Self {
-            let mut a = [0.0f32; 8];
-            a.copy_from_slice(&s[..8]);
-            f32x8::new(a)
-        }
-        #[inline(always)]
-        fn store(self, out: &mut [f32]) {
-            out[..8].copy_from_slice(self.as_array());
-        }
-        #[inline(always)]
-        fn mul_add(self, b: Self, c: Self) -> Self {
-            f32x8::mul_add(self, b, c)
-        }
-        #[inline(always)]
-        fn abs(self) -> Self {
-            f32x8::abs(self)
-        }
-        #[inline(always)]
-        fn max(self, o: Self) -> Self {
-            self.fast_max(o)
-        }
-        #[inline(always)]
-        fn min(self, o: Self) -> Self {
-            self.fast_min(o)
-        }
-        #[inline(always)]
-        fn ge(self, o: Self) -> Self {
-            self.simd_ge(o)
-        }
-        #[inline(always)]
-        fn gt(self, o: Self) -> Self {
-            self.simd_gt(o)
-        }
-        #[inline(always)]
-        fn eq(self, o: Self) -> Self {
-            self.simd_eq(o)
-        }
-        #[inline(always)]
-        fn select(m: Self, t: Self, f: Self) -> Self {
-            wide::Select::select(m, t, f)
-        }
-        #[inline(always)]
-        fn and(a: Self, b: Self) -> Self {
-            a & b
-        }
-        #[inline(always)]
-        fn or(a: Self, b: Self) -> Self {
-            a | b
-        }
-        #[inline(always)]
-        fn all(m: Self) -> bool {
-            m.all()
-        }
-        #[inline(always)]
-        fn pow2_magic(t: Self) -> Self {
-            let b: u32x8 = cast(t);
-            cast((b << 23) + u32x8::splat(super::POW2_MAGIC))
-        }
-        #[inline(always)]
-        fn split_log(self) -> (Self, Self) {
-            let bits: u32x8 = cast(self);
-            let t = bits + u32x8::splat(0x3f80_0000 - 0x3f35_04f3);
-            let k: i32x8 = cast(t >> 23);
-            let k = k - i32x8::splat(127);
-            let m: f32x8 = cast((t & u32x8::splat(0x007f_ffff)) + u32x8::splat(0x3f35_04f3));
-            (m - f32x8::splat(1.0), f32x8::from_i32x8(k))
-        }
-        #[inline(always)]
-        fn is_finite(self) -> Self {
-            f32x8::is_finite(self)
-        }
-        #[inline(always)]
-        fn high_half(self) -> Self {
-            let b: u32x8 = cast(self);
-            cast(b & u32x8::splat(0xffff_f000))
-        }
-        #[inline(always)]
-        fn reduce_add(self) -> f32 {
-            let a = self.to_array();
-            // Fixed pairwise order, independent of the instruction set.
-            ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]))
-        }
+    macro_rules! lane_impl {
+        ($f:ident, $i:ident, $u:ident, $n:literal, $from_i:ident) => {
+            impl Lane for $f {
+                type Mask = $f;
+                const N: usize = $n;
+                #[inline(always)]
+                fn splat(v: f32) -> Self {
+                    $f::splat(v)
+                }
+                #[inline(always)]
+                fn load(s: &[f32]) -> Self {
+                    let mut a = [0.0f32; $n];
+                    a.copy_from_slice(&s[..$n]);
+                    $f::new(a)
+                }
+                #[inline(always)]
+                fn store(self, out: &mut [f32]) {
+                    out[..$n].copy_from_slice(self.as_array());
+                }
+                #[inline(always)]
+                fn mul_add(self, b: Self, c: Self) -> Self {
+                    $f::mul_add(self, b, c)
+                }
+                #[inline(always)]
+                fn abs(self) -> Self {
+                    $f::abs(self)
+                }
+                #[inline(always)]
+                fn max(self, o: Self) -> Self {
+                    self.fast_max(o)
+                }
+                #[inline(always)]
+                fn min(self, o: Self) -> Self {
+                    self.fast_min(o)
+                }
+                #[inline(always)]
+                fn ge(self, o: Self) -> Self {
+                    self.simd_ge(o)
+                }
+                #[inline(always)]
+                fn gt(self, o: Self) -> Self {
+                    self.simd_gt(o)
+                }
+                #[inline(always)]
+                fn eq(self, o: Self) -> Self {
+                    self.simd_eq(o)
+                }
+                #[inline(always)]
+                fn select(m: Self, t: Self, f: Self) -> Self {
+                    wide::Select::select(m, t, f)
+                }
+                #[inline(always)]
+                fn and(a: Self, b: Self) -> Self {
+                    a & b
+                }
+                #[inline(always)]
+                fn or(a: Self, b: Self) -> Self {
+                    a | b
+                }
+                #[inline(always)]
+                fn all(m: Self) -> bool {
+                    m.all()
+                }
+                #[inline(always)]
+                fn pow2_magic(t: Self) -> Self {
+                    let b: $u = cast(t);
+                    cast((b << 23) + $u::splat(super::POW2_MAGIC))
+                }
+                #[inline(always)]
+                fn split_log(self) -> (Self, Self) {
+                    let bits: $u = cast(self);
+                    let t = bits + $u::splat(0x3f80_0000 - 0x3f35_04f3);
+                    let k: $i = cast(t >> 23);
+                    let k = k - $i::splat(127);
+                    let m: $f = cast((t & $u::splat(0x007f_ffff)) + $u::splat(0x3f35_04f3));
+                    (m - $f::splat(1.0), $f::$from_i(k))
+                }
+                #[inline(always)]
+                fn is_finite(self) -> Self {
+                    $f::is_finite(self)
+                }
+                #[inline(always)]
+                fn high_half(self) -> Self {
+                    let b: $u = cast(self);
+                    cast(b & $u::splat(0xffff_f000))
+                }
+                #[inline(always)]
+                fn reduce_add(self) -> f32 {
+                    // Fixed pairwise order, independent of the instruction set.
+                    let mut a = self.to_array();
+                    let mut w = $n;
+                    while w > 1 {
+                        w /= 2;
+                        for j in 0..w {
+                            a[j] += a[j + w];
+                        }
+                    }
+                    a[0]
+                }
+            }
+        };
     }
+
+    lane_impl!(f32x8, i32x8, u32x8, 8, from_i32x8);
+    lane_impl!(f32x16, i32x16, u32x16, 16, from_i32x16);
 }
 
-/// The lane type the batch kernels use on this target: `wide::f32x8` on
-/// targets with SIMD registers, `f32` on the rest (Cortex-M).
-#[cfg(any(
-    target_arch = "x86_64",
-    target_arch = "x86",
-    target_arch = "aarch64",
-    target_arch = "wasm32"
+/// The lane type the batch kernels use on this target: `wide::f32x16` with
+/// AVX-512, `wide::f32x8` on other targets with SIMD registers (SSE/AVX,
+/// NEON, simd128), `f32` on the rest (Cortex-M).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+pub type Simd = wide::f32x16;
+
+/// The lane type the batch kernels use on this target: `wide::f32x16` with
+/// AVX-512, `wide::f32x8` on other targets with SIMD registers (SSE/AVX,
+/// NEON, simd128), `f32` on the rest (Cortex-M).
+#[cfg(all(
+    any(
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64",
+        target_arch = "wasm32"
+    ),
+    not(all(target_arch = "x86_64", target_feature = "avx512f"))
 ))]
 pub type Simd = wide::f32x8;
 
-/// The lane type the batch kernels use on this target: `wide::f32x8` on
-/// targets with SIMD registers, `f32` on the rest (Cortex-M).
+/// The lane type the batch kernels use on this target: `wide::f32x16` with
+/// AVX-512, `wide::f32x8` on other targets with SIMD registers (SSE/AVX,
+/// NEON, simd128), `f32` on the rest (Cortex-M).
 #[cfg(not(any(
     target_arch = "x86_64",
     target_arch = "x86",

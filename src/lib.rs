@@ -133,6 +133,11 @@ mod focal;
 mod lanes;
 mod math;
 mod reduce;
+#[cfg_attr(
+    not(all(target_arch = "arm", not(target_abi = "eabihf"))),
+    allow(dead_code)
+)]
+mod soft;
 pub mod softmax;
 
 pub use bce::SigmoidCe;

@@ -154,8 +154,7 @@ impl<V: Lane> Logit<V> {
     #[inline(always)]
     pub fn new(x: V) -> Self {
         let ax = x.abs();
-        let e = exp_neg(-ax);
-        let l = log1p_unit(e);
+        let (e, l) = ax.exp_log1p();
         let big = V::splat(1.0) / (V::splat(1.0) + e);
         let small = e * big;
         Logit {

@@ -1184,19 +1184,17 @@ impl Kernel<'_> {
     #[inline(always)]
     fn row(&self, row: &mut [f32], src: Option<&[f32]>, tgt: Tgt<'_>) -> f32 {
         let c = row.len();
-        if let Tgt::Hard(t) = tgt {
-            if self.eps == 0.0 && (Simd::N == 1 || c < 2 * Simd::N) {
-                return self.hard_scalar(row, src, t);
-            }
-        }
-        let main = c - c % Simd::N;
-        let m = row_max(src.unwrap_or(row), main);
         let (t, y) = match tgt {
             Tgt::Hard(t) => (t, None),
             Tgt::Soft(y) => (usize::MAX, Some(y)),
             Tgt::Ignored => return 0.0,
         };
         let soft = y.is_some() || self.eps > 0.0;
+        if !soft && (Simd::N == 1 || c < 2 * Simd::N) {
+            return self.hard_scalar(row, src, t);
+        }
+        let main = c / Simd::N * Simd::N;
+        let m = row_max(src.unwrap_or(row), main);
         let gen = SoftGen {
             weights: self.weights,
             y,
@@ -1205,6 +1203,7 @@ impl Kernel<'_> {
             b: self.eps / c as f32,
         };
         if !soft {
+            // Unreachable where the lane type is `f32` (Cortex-M).
             return self.hard(row, src, main, m, t);
         }
         if self.power == Power::Zero {
@@ -1222,7 +1221,9 @@ impl Kernel<'_> {
         let mut s1 = Sums::<Simd>::new();
         let mut s2 = Sums::<f32>::new();
         exp_pass(row, src, 0, main, m, false, None, &mut s1);
-        exp_pass(row, src, main, c, m, false, None, &mut s2);
+        if Simd::N > 1 {
+            exp_pass(row, src, main, c, m, false, None, &mut s2);
+        }
         let ties = s1.ties.reduce_add() + s2.ties;
         let r_max = (s1.r.total() + s2.r.total()) + (ties - 1.0);
         let d_t = Lane::max(z_t - m, -f32::MAX);
@@ -1320,7 +1321,9 @@ impl Kernel<'_> {
             } else {
                 sat(w_t * (pg * (pce / r_t) + pw / s))
             };
-            grad_pass::<Simd>(row, 0, main, coef, None, self.scale);
+            if Simd::N > 1 {
+                grad_pass::<Simd>(row, 0, main, coef, None, self.scale);
+            }
             grad_pass::<f32>(row, main, c, coef, None, self.scale);
             row[t] = g_t * self.scale;
         }
@@ -1406,7 +1409,9 @@ impl Kernel<'_> {
         let mut s1 = Sums::<Simd>::new();
         let mut s2 = Sums::<f32>::new();
         exp_pass(row, src, 0, main, m, false, Some(gen), &mut s1);
-        exp_pass(row, src, main, c, m, false, Some(gen), &mut s2);
+        if Simd::N > 1 {
+            exp_pass(row, src, main, c, m, false, Some(gen), &mut s2);
+        }
         let ties = s1.ties.reduce_add() + s2.ties;
         let r_max = (s1.r.total() + s2.r.total()) + (ties - 1.0);
         let ln_s = log1p_pos(r_max);
@@ -1416,7 +1421,9 @@ impl Kernel<'_> {
         if self.grad {
             let a = y_sum / (1.0 + r_max);
             grad_pass::<Simd>(row, 0, main, a, Some(gen), self.scale);
-            grad_pass::<f32>(row, main, c, a, Some(gen), self.scale);
+            if Simd::N > 1 {
+                grad_pass::<f32>(row, main, c, a, Some(gen), self.scale);
+            }
         }
         loss
     }
@@ -1436,7 +1443,9 @@ impl Kernel<'_> {
         let mut s1 = Sums::<Simd>::new();
         let mut s2 = Sums::<f32>::new();
         exp_pass(row, src, 0, main, m, true, None, &mut s1);
-        exp_pass(row, src, main, c, m, true, None, &mut s2);
+        if Simd::N > 1 {
+            exp_pass(row, src, main, c, m, true, None, &mut s2);
+        }
         let ties = s1.ties.reduce_add() + s2.ties;
         let r_max = (s1.r.total() + s2.r.total()) + (ties - 1.0);
         let s = 1.0 + r_max;
@@ -1448,12 +1457,18 @@ impl Kernel<'_> {
         };
         let (loss, h_tot) = {
             let (l1, h1) = self.focal_sum::<Simd>(&f, gen, row, 0, main);
-            let (l2, h2) = self.focal_sum::<f32>(&f, gen, row, main, c);
+            let (l2, h2) = if Simd::N > 1 {
+                self.focal_sum::<f32>(&f, gen, row, main, c)
+            } else {
+                (0.0, 0.0)
+            };
             (l1 + l2, sat(h1 + h2))
         };
         if self.grad {
             self.focal_grad::<Simd>(&f, gen, row, 0, main, h_tot);
-            self.focal_grad::<f32>(&f, gen, row, main, c, h_tot);
+            if Simd::N > 1 {
+                self.focal_grad::<f32>(&f, gen, row, main, c, h_tot);
+            }
         }
         loss
     }

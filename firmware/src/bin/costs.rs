@@ -247,7 +247,7 @@ fn main() -> ! {
         let zs = &z[..ROWS * C];
         let mut t = [0u32; ROWS];
         for (r, t) in t.iter_mut().enumerate() {
-            *t = (zs[r * C].to_bits() % C as u32) as u32;
+            *t = zs[r * C].to_bits() % C as u32;
         }
         let sf = SoftmaxFocal::new(2.0).unwrap();
         let logits = (ROWS * C) as f64;

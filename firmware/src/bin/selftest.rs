@@ -146,7 +146,8 @@ impl Case {
         if r > self.worst {
             self.worst = r;
         }
-        if !(r <= 1.0) {
+        let within = r <= 1.0; // false for NaN
+        if !within {
             if self.failures < 4 {
                 out!(
                     "  FAIL {}: got {} want {} ({} u, bound {}) at input {} y {} param {}",

@@ -69,18 +69,19 @@
 //! before the first write, so on `Err` no output (and, for the in-place form,
 //! no logit) has been touched.
 //!
-//! Rows are processed with the classes in the SIMD lanes (`wide::f32x8` on
-//! hosts), except for label targets without smoothing and `C ≤ 64`, where
-//! eight rows run side by side, one per lane (a row of 10 classes would
-//! otherwise fill one and a quarter vectors). On Cortex-M the lane type is
+//! Rows are processed with the classes in the SIMD lanes (`wide::f32x8`, or
+//! `f32x16` with AVX-512, on hosts), except for label targets without
+//! smoothing and `C ≤ 64`, where one vector's worth of rows run side by side,
+//! one per lane (a row of 10 classes would otherwise fill one and a quarter
+//! vectors). On Cortex-M the lane type is
 //! `f32` and label rows take a scalar loop that finds the arg-max with the
-//! maximum: about 94 instructions per logit on a Cortex-M4F at `C = 10`
+//! maximum: about 93 instructions per logit on a Cortex-M4F at `C = 10`
 //! (QEMU, exact count), against 127 for a naive port that takes the log of
 //! every probability. Measured against a naive port
 //! (softmax, then `ln`, then the gradient, in separate passes) on 4096 rows
-//! on an x86-64 host: 2.2× (CE) to 3× (focal) faster at `C = 10` and
-//! 3.5× at `C = 1000` with the default SSE2 target, 3.5-4.5× and 6× with
-//! `-C target-cpu=native` (see `docs/multiclass.md`).
+//! on an x86-64 host: 2.3× (CE) to 3× (focal) faster at `C = 10` and 4×
+//! at `C = 1000` with the default SSE2 target, 5-6× and 11-12× with
+//! `-C target-cpu=native` (AVX-512) (see `docs/multiclass.md`).
 //!
 //! # Error bounds
 //!

@@ -178,12 +178,16 @@ fn experiment(
         for (ni, &noisy) in noises().iter().enumerate() {
             let labels = Labels::new(task, noisy, seed);
             if noisy && verbose {
+                let true_pos = (0..N_TRAIN)
+                    .filter(|&i| labels.get(i) && task.label(i))
+                    .count();
                 out!(
-                    "task {}: {} training labels flipped; noisy positives {}/{}",
+                    "task {}: {} training labels flipped; noisy positives {}/{}, of which {} truly positive",
                     task.name(),
                     labels.flipped,
                     labels.counts(Split::TRAIN)[1],
-                    N_TRAIN
+                    N_TRAIN,
+                    true_pos
                 );
             }
             for (oi, obj) in objectives.iter().enumerate() {

@@ -234,7 +234,8 @@ impl<'a> Batch<'a> {
     /// by the reduction's normaliser; 0 where ignored) into `losses` if given,
     /// and returns `L`.
     ///
-    /// The sum is accumulated in f32 lanes flushed into f64 every 32 vectors,
+    /// The sum is accumulated in f32 lanes in blocks of 32 vectors, and the
+    /// blocks are combined with Kahan compensation,
     /// so the reduction adds at most 2e-6 relative error to the returned loss
     /// at any length (2^20 elements included) on top of the per-element bound.
     ///
@@ -243,7 +244,7 @@ impl<'a> Batch<'a> {
     /// [`Error::LengthMismatch`], [`Error::InvalidParameter`] (normaliser),
     /// [`Error::NonFiniteLogit`], [`Error::TargetOutOfRange`],
     /// [`Error::InvalidWeight`], each with the index of the first bad element.
-    #[inline]
+    #[inline(always)]
     pub fn loss_grad<L: BinaryLoss>(
         &self,
         loss: &L,
@@ -274,8 +275,9 @@ impl<'a> Batch<'a> {
     }
 
     /// Checks shapes, parameters and data; returns the gradient scale and
-    /// the kernel to run.
-    #[inline(never)]
+    /// the kernel to run. Inlined: with the options known at the call site,
+    /// only the checks that can apply are linked.
+    #[inline(always)]
     fn validate(&self, smoothing: f32, reduction: Reduction) -> Result<Plan, Error> {
         let n = self.len();
         if n == 0 {
@@ -289,47 +291,24 @@ impl<'a> Batch<'a> {
             check_len("ignore", n, m.len())?;
         }
         reduction.validate()?;
-        let mut all_hard = true;
-        if self.weights.is_none() && self.ignore.is_none() {
-            let hard = if self.prob {
+        let all_hard = if self.weights.is_none() && self.ignore.is_none() {
+            let screened = if self.prob {
                 self.screen::<true>()
             } else {
                 self.screen::<false>()
             };
-            all_hard = hard.map_err(|i| self.locate(i))?;
+            screened.map_err(|i| self.locate(i))?
         } else {
-            for i in 0..n {
-                if !self.keep(i) {
-                    continue;
-                }
-                let (x, y) = (self.input[i], self.targets[i]);
-                if !(input_ok(x, self.prob) & target_ok(y)) {
-                    return Err(self.locate(i));
-                }
-                if let Some(w) = self.weights {
-                    if !(finite_bits(w[i].to_bits()) && w[i] >= 0.0) {
-                        return Err(Error::InvalidWeight { index: i });
-                    }
-                }
-                all_hard &= hard_bits(y.to_bits());
-            }
-        }
+            self.check_each()?
+        };
         let denom = match reduction {
             Reduction::None | Reduction::Sum => 1.0,
-            Reduction::MeanOver(d) => d as f64,
+            Reduction::MeanOver(d) => d,
             Reduction::Mean => match self.ignore {
-                None => n as f64,
-                Some(m) => m.iter().filter(|&&ig| !ig).count() as f64,
+                None => n as f32,
+                Some(m) => count_kept(m),
             },
-            Reduction::MeanOverPositives => {
-                let mut acc = Acc::<f32>::new();
-                for (i, &y) in self.targets.iter().enumerate() {
-                    if self.keep(i) {
-                        acc.add(y);
-                    }
-                }
-                acc.total().max(1.0)
-            }
+            Reduction::MeanOverPositives => self.positives(),
         };
         let mode = if self.prob {
             Mode::Prob
@@ -344,6 +323,41 @@ impl<'a> Batch<'a> {
         })
     }
 
+    /// Element-by-element validation when weights or a mask are given:
+    /// `Ok(all targets hard)` or the first error.
+    #[inline(never)]
+    fn check_each(&self) -> Result<bool, Error> {
+        let mut all_hard = true;
+        for i in 0..self.len() {
+            if !self.keep(i) {
+                continue;
+            }
+            let (x, y) = (self.input[i], self.targets[i]);
+            if !(input_ok(x, self.prob) & target_ok(y)) {
+                return Err(self.locate(i));
+            }
+            if let Some(w) = self.weights {
+                if !(finite_bits(w[i].to_bits()) && w[i] >= 0.0) {
+                    return Err(Error::InvalidWeight { index: i });
+                }
+            }
+            all_hard &= hard_bits(y.to_bits());
+        }
+        Ok(all_hard)
+    }
+
+    /// `max(1, Σ y)` over the elements that are not ignored.
+    #[inline(never)]
+    fn positives(&self) -> f32 {
+        let mut acc = Acc::<f32>::new();
+        for (i, &y) in self.targets.iter().enumerate() {
+            if self.keep(i) {
+                acc.add(y);
+            }
+        }
+        Lane::max(acc.total() as f32, 1.0)
+    }
+
     /// Branch-free screen of the whole batch (no weights, no mask), in
     /// blocks of 64: `Ok(all targets hard)`, or `Err(start of the first
     /// block with a bad element)`.
@@ -355,7 +369,7 @@ impl<'a> Batch<'a> {
     /// otherwise, so the sum is 0 exactly when the block is valid. `Σ t_y` is
     /// 0 exactly when every target is 0 or 1. No comparisons in the loop: on a
     /// Cortex-M4F this costs about 10 instructions per element.
-    #[inline(always)]
+    #[inline(never)]
     fn screen<const PROB: bool>(&self) -> Result<bool, usize> {
         const CHUNK: usize = 64;
         let mut hard = true;
@@ -388,7 +402,11 @@ impl<'a> Batch<'a> {
         {
             let split = xs.len() / Simd::N * Simd::N;
             let (b1, s1) = screen_lanes::<Simd, PROB>(&xs[..split], &ys[..split]);
-            let (b2, s2) = screen_lanes::<f32, PROB>(&xs[split..], &ys[split..]);
+            let (b2, s2) = if Simd::N > 1 {
+                screen_lanes::<f32, PROB>(&xs[split..], &ys[split..])
+            } else {
+                (0.0, 0.0)
+            };
             if (b1 + b2) != 0.0 {
                 return Err(c * CHUNK);
             }
@@ -446,11 +464,17 @@ fn screen_lanes<V: Lane, const PROB: bool>(xs: &[f32], ys: &[f32]) -> (f32, f32)
     (bad.reduce_add(), soft.reduce_add())
 }
 
+/// Number of `false` entries of an ignore mask.
+#[inline(never)]
+fn count_kept(m: &[bool]) -> f32 {
+    m.iter().filter(|&&ig| !ig).count() as f32
+}
+
 /// What validation hands to the pass.
 #[derive(Clone, Copy, Debug)]
 struct Plan {
     /// Gradient scale of the reduction (`1/n`, `1/d`, ...).
-    scale: f64,
+    scale: f32,
     mode: Mode,
 }
 
@@ -652,7 +676,7 @@ fn run<K: Kernel, V: Lane, IO: Io>(k: &K, b: &Batch<'_>, plan: Plan, io: &mut IO
     } else {
         run_mode::<K, V, IO, true>(k, b, plan, io)
     };
-    (total * plan.scale).min(f32::MAX as f64) as f32
+    Lane::min(total * plan.scale, f32::MAX)
 }
 
 /// [`run`]'s fast path, generic over the (specialised) kernel.
@@ -664,9 +688,9 @@ struct Run<'a, 'b, V, IO> {
 }
 
 impl<V: Lane, IO: Io> Body for Run<'_, '_, V, IO> {
-    type Out = f64;
+    type Out = f32;
     #[inline(always)]
-    fn call<K: Kernel>(self, k: &K) -> f64 {
+    fn call<K: Kernel>(self, k: &K) -> f32 {
         let Run { b, plan, io, .. } = self;
         run_mode::<K, V, IO, false>(k, b, plan, io)
     }
@@ -678,11 +702,15 @@ fn run_mode<K: Kernel, V: Lane, IO: Io, const OPT: bool>(
     b: &Batch<'_>,
     plan: Plan,
     io: &mut IO,
-) -> f64 {
-    match plan.mode {
-        Mode::Hard => pass::<K, V, IO, OPT, HARD>(k, b, plan.scale, io),
-        Mode::Soft => pass::<K, V, IO, OPT, SOFT>(k, b, plan.scale, io),
-        Mode::Prob => pass::<K, V, IO, OPT, PROB>(k, b, plan.scale, io),
+) -> f32 {
+    // `b.prob` is a constant where the batch was built, so logits-only
+    // callers do not link the probability loop.
+    if b.prob {
+        pass::<K, V, IO, OPT, PROB>(k, b, plan.scale, io)
+    } else if plan.mode == Mode::Hard {
+        pass::<K, V, IO, OPT, HARD>(k, b, plan.scale, io)
+    } else {
+        pass::<K, V, IO, OPT, SOFT>(k, b, plan.scale, io)
     }
 }
 
@@ -691,7 +719,7 @@ const SOFT: u8 = 1;
 const PROB: u8 = 2;
 
 /// One pass over the batch: `BLOCK` lane-vectors are summed in f32 lanes,
-/// then moved into the f64 total.
+/// then combined with Kahan compensation.
 ///
 /// Each (kernel, options, mode) combination is its own function, never
 /// inlined: the dispatch above inlines into the caller, so firmware that uses
@@ -700,9 +728,9 @@ const PROB: u8 = 2;
 fn pass<K: Kernel, V: Lane, IO: Io, const OPT: bool, const MODE: u8>(
     k: &K,
     b: &Batch<'_>,
-    scale: f64,
+    scale: f32,
     io: &mut IO,
-) -> f64 {
+) -> f32 {
     let mode = match MODE {
         HARD => Mode::Hard,
         SOFT => Mode::Soft,
@@ -722,7 +750,7 @@ fn pass<K: Kernel, V: Lane, IO: Io, const OPT: bool, const MODE: u8>(
         _ => &[],
     };
     let (w_on, m_on, ls_on) = (!ws.is_empty(), !ig.is_empty(), OPT && io.has_losses());
-    let scale = V::splat(scale as f32);
+    let scale = V::splat(scale);
     let zero = V::splat(0.0);
     let full = n / V::N * V::N;
     let mut sum = Kahan::default();
@@ -784,6 +812,7 @@ fn pass<K: Kernel, V: Lane, IO: Io, const OPT: bool, const MODE: u8>(
 ///
 /// # Errors
 /// As [`Batch::loss_grad`].
+#[inline(always)]
 pub fn loss_grad<L: BinaryLoss>(
     loss: &L,
     logits: &[f32],

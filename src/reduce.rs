@@ -106,7 +106,7 @@ impl<V: Lane> Acc<V> {
 /// kernels' two-level reduction (f32 lanes within a block of [`BLOCK`]
 /// vectors, compensated across blocks). Error: at most `2u` relative to the
 /// sum of magnitudes on top of the blocks' own error, at any length, and it
-/// needs no f64 arithmetic (which is software on Cortex-M4F).
+/// needs no f64 arithmetic (which is software on a Cortex-M4F).
 #[derive(Default, Clone, Copy)]
 pub(crate) struct Kahan {
     sum: f32,
@@ -123,7 +123,7 @@ impl Kahan {
     }
 
     #[inline(always)]
-    pub fn total(self) -> f64 {
-        self.sum as f64 - self.c as f64
+    pub fn total(self) -> f32 {
+        self.sum - self.c
     }
 }

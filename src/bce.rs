@@ -25,6 +25,10 @@ use crate::{Error, LossGrad};
 /// `u = 2^-24`): loss within `8u` relative (floor `2^-126 max(1, w⁺)`);
 /// gradient within `16u` relative for hard labels and of
 /// `max(|∂ℓ/∂z|, max(1, w⁺))` for soft targets.
+///
+/// **Cost** (batch API, per element, validation included; `tools/costs`):
+/// Cortex-M4F 97 instructions (naive port 167), Cortex-M3 1,116 (naive
+/// 4,927), Cortex-M0 2,485 (naive 8,341). Host AVX-512: about 0.6 ns.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SigmoidCe {

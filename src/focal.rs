@@ -51,6 +51,12 @@ const MAX_INT_GAMMA: u8 = 8;
 /// (floor `2^-126`); gradient within `(16 + 3γ)u` relative for hard labels,
 /// and of `max(|∂FL/∂z|, α_t)` for soft targets (where `p - y` cancels).
 ///
+/// **Cost** (batch API, per element, validation included; QEMU instruction
+/// counts, `tools/costs`): Cortex-M4F 94 instructions for γ = 2 and 150 for
+/// a general γ (a naive `expf`/`powf`/`logf` port: 186 and 386); Cortex-M3
+/// 1,172 (naive 4,315); Cortex-M0 2,747 (naive 7,475). Host AVX-512: about
+/// 1 ns per element.
+///
 /// ```
 /// use tinyloss::Focal;
 /// let f = Focal::new(2.0, Some(0.25))?;

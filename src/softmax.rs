@@ -174,6 +174,10 @@ fn check_smoothing(eps: f32) -> Result<f32, Error> {
 /// `16u` relative (`u = 2^-24`) for losses ≥ 1e-3, `96u` or `1e-37` absolute
 /// below; gradient within `16u · Σ_c w_c y'_c` absolute (before the
 /// reduction's scale).
+///
+/// **Cost** (label targets, C = 10, per logit, validation included;
+/// `tools/costs`): Cortex-M4F 93 instructions, Cortex-M3 1,843, Cortex-M0
+/// 3,099. Host AVX-512 at C = 1000: about 0.8 ns per logit.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SoftmaxCe {
@@ -270,6 +274,10 @@ impl SoftmaxLoss for SoftmaxCe {}
 /// ≥ 1e-3, `256u` or `1e-37` absolute below; gradient within
 /// `32u·(1 + γ) Σ_c w_c y'_c` absolute (`32u·(1 + γ) w_t` for a label without
 /// smoothing), before the reduction's scale.
+///
+/// **Cost** (label targets, γ = 2, C = 10, per logit; `tools/costs`):
+/// Cortex-M4F 93 instructions, Cortex-M3 1,858, Cortex-M0 3,139. Host
+/// AVX-512 at C = 1000: about 0.5 ns per logit.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SoftmaxFocal {

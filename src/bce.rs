@@ -68,11 +68,8 @@ impl SigmoidCe {
     /// # Errors
     /// [`Error::InvalidParameter`] naming `"smoothing"`.
     pub fn with_smoothing(self, epsilon: f32) -> Result<Self, Error> {
-        if !(0.0..=1.0).contains(&epsilon) {
-            return Err(Error::InvalidParameter { name: "smoothing" });
-        }
         Ok(SigmoidCe {
-            smoothing: epsilon,
+            smoothing: crate::power::check_smoothing(epsilon)?,
             ..self
         })
     }

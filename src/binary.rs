@@ -13,6 +13,7 @@
 //! # Ok::<(), tinyloss::Error>(())
 //! ```
 
+use crate::error::check_len;
 use crate::lanes::{Lane, Simd, SOFT_FLOAT};
 use crate::reduce::{Acc, Kahan, Reduction, BLOCK};
 use crate::{Error, LossGrad};
@@ -476,18 +477,6 @@ struct Plan {
     /// Gradient scale of the reduction (`1/n`, `1/d`, ...).
     scale: f32,
     mode: Mode,
-}
-
-fn check_len(what: &'static str, expected: usize, found: usize) -> Result<(), Error> {
-    if expected == found {
-        Ok(())
-    } else {
-        Err(Error::LengthMismatch {
-            what,
-            expected,
-            found,
-        })
-    }
 }
 
 /// Where the driver reads inputs and writes results.

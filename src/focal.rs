@@ -3,22 +3,9 @@
 use crate::binary::{alpha_t, BinaryLoss, Body, Kernel, PROB_EPS};
 use crate::lanes::{Lane, SOFT_FLOAT};
 use crate::math::{exp_hl, ln, ln_one_minus, Logit};
+use crate::power::{check_smoothing, Power};
 use crate::{Error, LossGrad};
 use core::any::Any;
-
-/// How the modulating factor `m^γ` is computed: exact products for small
-/// integer γ, `exp(γ ln m)` otherwise.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Power {
-    Zero,
-    One,
-    Two,
-    Int(u8),
-    Real,
-}
-
-/// Largest integer γ that takes the repeated-product fast path.
-const MAX_INT_GAMMA: u8 = 8;
 
 /// Binary (sigmoid) focal loss, validated once, `Copy`.
 ///
@@ -101,25 +88,12 @@ impl Focal {
     /// # Errors
     /// [`Error::InvalidParameter`] naming `"gamma"` or `"alpha"`.
     pub fn new(gamma: f32, alpha: Option<f32>) -> Result<Self, Error> {
-        if !(gamma.is_finite() && gamma >= 0.0) {
-            return Err(Error::InvalidParameter { name: "gamma" });
-        }
+        let power = Power::of(gamma)?;
         if let Some(a) = alpha {
             if !(0.0..=1.0).contains(&a) {
                 return Err(Error::InvalidParameter { name: "alpha" });
             }
         }
-        let power = if gamma == 0.0 {
-            Power::Zero
-        } else if gamma == 1.0 {
-            Power::One
-        } else if gamma == 2.0 {
-            Power::Two
-        } else if gamma <= MAX_INT_GAMMA as f32 && gamma == (gamma as u8) as f32 {
-            Power::Int(gamma as u8)
-        } else {
-            Power::Real
-        };
         Ok(Focal {
             gamma,
             gamma_hi: f32::from_bits(gamma.to_bits() & 0xffff_f000),
@@ -137,11 +111,8 @@ impl Focal {
     /// # Errors
     /// [`Error::InvalidParameter`] naming `"smoothing"`.
     pub fn with_smoothing(self, epsilon: f32) -> Result<Self, Error> {
-        if !(0.0..=1.0).contains(&epsilon) {
-            return Err(Error::InvalidParameter { name: "smoothing" });
-        }
         Ok(Focal {
-            smoothing: epsilon,
+            smoothing: check_smoothing(epsilon)?,
             ..self
         })
     }

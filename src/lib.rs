@@ -132,6 +132,7 @@ mod error;
 mod focal;
 mod lanes;
 mod math;
+mod power;
 mod reduce;
 #[cfg_attr(
     not(all(target_arch = "arm", not(target_abi = "eabihf"))),
@@ -139,6 +140,8 @@ mod reduce;
 )]
 mod soft;
 pub mod softmax;
+#[cfg(test)]
+mod testing;
 
 pub use bce::SigmoidCe;
 pub use binary::{Batch, BinaryLoss, PROB_EPS};

@@ -144,19 +144,7 @@ pub fn exp_log1p(a: f32) -> (f32, f32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ulps(got: f32, want: f64) -> f64 {
-        let w = want as f32;
-        if w == 0.0 {
-            return (got as f64 - want).abs() / f32::from_bits(1) as f64;
-        }
-        let ulp = if w.abs() < f32::MIN_POSITIVE {
-            f32::from_bits(1) as f64
-        } else {
-            (f32::from_bits(w.abs().to_bits() + 1) - w.abs()) as f64
-        };
-        (got as f64 - want).abs() / ulp
-    }
+    use crate::testing::ulps;
 
     #[test]
     fn exp_log1p_within_2_ulp() {

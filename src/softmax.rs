@@ -103,21 +103,12 @@
 //! non-integer γ adds `≈ 2γ|ln(1 - p_t)|·u` from `exp(γ ln u)`. Measured
 //! worst cases: CE 5u / 33u, focal 18u / 65u, gradients below 6u.
 
+use crate::error::check_len;
 use crate::lanes::{Lane, Simd};
 use crate::math::{exp_neg, ln, log1p_unit};
+use crate::power::{check_smoothing, Power};
 use crate::reduce::{Acc, Reduction};
 use crate::Error;
-
-/// How `u^γ` is computed: exact products for small integer γ, else
-/// `exp(γ ln u)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Power {
-    Zero,
-    One,
-    Two,
-    Int(u8),
-    Real,
-}
 
 /// Largest `C` for which label rows are processed `Simd::N` rows at a time
 /// (one row per lane) rather than one row at a time (classes in the lanes).
@@ -133,9 +124,6 @@ const COLS: usize = if <Simd as Lane>::N > 1 {
 /// Largest lane count of [`Simd`] (`wide::f32x8`); sizes the lane buffers.
 const MAX_LANES: usize = 16;
 const _: () = assert!(<Simd as Lane>::N <= MAX_LANES);
-
-/// Largest integer γ that takes the repeated-product path.
-const MAX_INT_GAMMA: u8 = 8;
 
 mod sealed {
     /// The validated options every multi-class loss reduces to.
@@ -156,14 +144,6 @@ use sealed::Cfg;
 /// A multi-class loss the row kernels accept: [`SoftmaxCe`] or
 /// [`SoftmaxFocal`]. Sealed.
 pub trait SoftmaxLoss: sealed::Sealed + Copy {}
-
-fn check_smoothing(eps: f32) -> Result<f32, Error> {
-    if (0.0..=1.0).contains(&eps) {
-        Ok(eps)
-    } else {
-        Err(Error::InvalidParameter { name: "smoothing" })
-    }
-}
 
 /// Softmax cross-entropy (PyTorch's `CrossEntropyLoss`), validated once, `Copy`.
 ///
@@ -295,20 +275,7 @@ impl SoftmaxFocal {
     /// # Errors
     /// [`Error::InvalidParameter`] naming `"gamma"`.
     pub fn new(gamma: f32) -> Result<Self, Error> {
-        if !(gamma.is_finite() && gamma >= 0.0) {
-            return Err(Error::InvalidParameter { name: "gamma" });
-        }
-        let power = if gamma == 0.0 {
-            Power::Zero
-        } else if gamma == 1.0 {
-            Power::One
-        } else if gamma == 2.0 {
-            Power::Two
-        } else if gamma <= MAX_INT_GAMMA as f32 && gamma == (gamma as u8) as f32 {
-            Power::Int(gamma as u8)
-        } else {
-            Power::Real
-        };
+        let power = Power::of(gamma)?;
         Ok(SoftmaxFocal {
             gamma,
             smoothing: 0.0,
@@ -823,18 +790,6 @@ pub fn row_loss_grad<L: SoftmaxLoss>(
         rows = rows.class_weights(w)?;
     }
     rows.loss_grad(loss, logits, Reduction::Sum, grad, None)
-}
-
-fn check_len(what: &'static str, expected: usize, found: usize) -> Result<(), Error> {
-    if expected == found {
-        Ok(())
-    } else {
-        Err(Error::LengthMismatch {
-            what,
-            expected,
-            found,
-        })
-    }
 }
 
 #[inline]

@@ -47,22 +47,58 @@ const LOG1P_Q30: [i32; 10] = [
 ];
 
 /// `round(2^31 / ln 2)`.
-const INV_LN2_Q31: u64 = 3_098_164_009;
-/// `round(ln 2 · 2^56)`.
-const LN2_Q56: i64 = 49_946_518_145_322_874;
+const INV_LN2_Q31: u32 = 3_098_164_009;
+/// `round(ln 2 · 2^56)`, split into 32-bit halves.
+const LN2_Q56_HI: u32 = 11_629_079;
+const LN2_Q56_LO: u32 = 4_157_722_490;
 
-/// `(a · b) >> 30` for Q30 `a` and Q30/Q31 `b` (one `smull` on v7-M).
+/// ARMv6-M (Cortex-M0/M0+) has no 32×32→64 multiply: there, a 64-bit
+/// product is a call to `__aeabi_lmul`, and four 16×16 products are cheaper.
+const NO_LONG_MUL: bool = cfg!(all(target_arch = "arm", not(target_has_atomic = "32")));
+
+/// `a · b` as u64 from four 16×16-bit products (no 64-bit multiply).
 #[inline(always)]
-fn mul(a: i32, b: i32, frac: u32) -> i32 {
-    ((a as i64 * b as i64) >> frac) as i32
+fn umul_parts(a: u32, b: u32) -> u64 {
+    let (ah, al) = (a >> 16, a & 0xffff);
+    let (bh, bl) = (b >> 16, b & 0xffff);
+    let mid = (ah * bl) as u64 + (al * bh) as u64;
+    (((ah * bh) as u64) << 32) + (mid << 16) + (al * bl) as u64
+}
+
+/// `a · b` as u64: one `umull` on v7-M, [`umul_parts`] on v6-M.
+#[inline(always)]
+fn umul<const PARTS: bool>(a: u32, b: u32) -> u64 {
+    if PARTS {
+        umul_parts(a, b)
+    } else {
+        a as u64 * b as u64
+    }
+}
+
+/// `(a · b) >> frac` for Q30 `a` and Q30/Q31 `b` (one `smull` on v7-M). On
+/// v6-M the magnitudes are multiplied and the sign applied after the shift,
+/// which truncates toward zero instead of down: at most 1 unit of 2^-30
+/// apart, far below the f32 results' resolution.
+#[inline(always)]
+fn mul<const PARTS: bool>(a: i32, b: i32, frac: u32) -> i32 {
+    if PARTS {
+        let m = (umul_parts(a.unsigned_abs(), b.unsigned_abs()) >> frac) as i32;
+        if (a ^ b) < 0 {
+            -m
+        } else {
+            m
+        }
+    } else {
+        ((a as i64 * b as i64) >> frac) as i32
+    }
 }
 
 /// Horner evaluation of `c` at `x` (Q30 coefficients, `x` in Q`frac`).
 #[inline(always)]
-fn horner(c: &[i32], x: i32, frac: u32) -> i32 {
+fn horner<const PARTS: bool>(c: &[i32], x: i32, frac: u32) -> i32 {
     let mut t = c[c.len() - 1];
     for &ci in c[..c.len() - 1].iter().rev() {
-        t = ci + mul(t, x, frac);
+        t = ci + mul::<PARTS>(t, x, frac);
     }
     t
 }
@@ -106,6 +142,13 @@ fn normalize(q: u32, e: i32) -> (u32, i32) {
 /// cores that use it.
 #[inline(never)]
 pub fn exp_log1p(a: f32) -> (f32, f32) {
+    exp_log1p_with::<NO_LONG_MUL>(a)
+}
+
+/// [`exp_log1p`] with the 64-bit products done natively or (`PARTS`) from
+/// 16-bit pieces; both are tested on the host.
+#[inline(always)]
+fn exp_log1p_with<const PARTS: bool>(a: f32) -> (f32, f32) {
     let bits = a.to_bits() & 0x7fff_ffff;
     if bits >= 0x42d0_0000 {
         // a >= 104: e^{-a} < 2^-150 rounds to 0.
@@ -125,18 +168,21 @@ pub fn exp_log1p(a: f32) -> (f32, f32) {
     } else {
         // a in [0.34, 104): ex in [-2, 6]. a·2^24 fits in 31 bits.
         let a24 = if ex >= -1 { m24 << (ex + 1) } else { m24 >> 1 };
-        let k = ((a24 as u64 * INV_LN2_Q31 + (1 << 54)) >> 55) as i32;
-        let r56 = ((m24 as i64) << (ex + 33)) - k as i64 * LN2_Q56;
+        let k = ((umul::<PARTS>(a24, INV_LN2_Q31) + (1 << 54)) >> 55) as u32;
+        // k ln 2 in Q56 (k <= 150, so k·LN2_HI fits in 32 bits).
+        let kln2 = (((k * LN2_Q56_HI) as u64) << 32) + umul::<PARTS>(k, LN2_Q56_LO);
+        let r56 = ((m24 as i64) << (ex + 33)) - kln2 as i64;
+        let k = k as i32;
         (k, (r56 >> 25) as i32)
     };
     // e^{-r} in Q30, in [0.70, 1.42]·2^30.
-    let q = horner(&EXP_Q30, r, 31) as u32;
+    let q = horner::<PARTS>(&EXP_Q30, r, 31) as u32;
     let (em, ee) = normalize(q, -k);
     let e = pack(em, ee);
     // log1p(e) = e · P(e), with e in Q30 for P's argument.
     let x = if k >= 31 { 0 } else { (q >> k) as i32 };
-    let p = horner(&LOG1P_Q30, x, 30) as u32;
-    let lm = ((em as u64 * p as u64) >> 30) as u32;
+    let p = horner::<PARTS>(&LOG1P_Q30, x, 30) as u32;
+    let lm = (umul::<PARTS>(em, p) >> 30) as u32;
     let (lm, le) = normalize(lm, ee);
     (e, pack(lm, le))
 }
@@ -147,15 +193,49 @@ mod tests {
     use crate::testing::ulps;
 
     #[test]
+    fn v6m_products_match_64_bit_ones() {
+        let mut s = 0x9e37_79b9u32;
+        for _ in 0..200_000 {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            let a = s;
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            let b = s;
+            assert_eq!(umul_parts(a, b), a as u64 * b as u64);
+            let (ai, bi) = (a as i32 >> 1, b as i32 >> 1);
+            let exact = (ai as i64 * bi as i64) >> 30;
+            let parts = {
+                let m = (umul_parts(ai.unsigned_abs(), bi.unsigned_abs()) >> 30) as i64;
+                if (ai ^ bi) < 0 {
+                    -m
+                } else {
+                    m
+                }
+            };
+            assert!((exact - parts).abs() <= 1, "{ai} {bi}");
+        }
+    }
+
+    #[test]
     fn exp_log1p_within_2_ulp() {
         let (mut we, mut wl) = (0.0f64, 0.0f64);
         let mut worst_at = (0.0f32, 0.0f32);
         for b in (0u32..0x42d8_0000).step_by(97) {
             let a = f32::from_bits(b);
-            let (e, l) = exp_log1p(a);
+            let (e, l) = exp_log1p_with::<false>(a);
+            let (e2, l2) = exp_log1p_with::<true>(a);
+            // The v6-M products truncate differently: at most 1 ULP apart.
+            assert!(
+                ulps(e2, e as f64) <= 1.0 && ulps(l2, l as f64) <= 1.0,
+                "{a}"
+            );
             let ee = (-(a as f64)).exp();
             let el = ee.ln_1p();
-            let (ue, ul) = (ulps(e, ee), ulps(l, el));
+            let ue = ulps(e, ee).max(ulps(e2, ee));
+            let ul = ulps(l, el).max(ulps(l2, el));
             if ue > we {
                 we = ue;
                 worst_at.0 = a;

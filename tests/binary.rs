@@ -205,6 +205,72 @@ fn focal_sweep_against_f64() {
     gs.check("focal grad, soft targets");
 }
 
+/// The batch kernels run on SIMD lanes on hosts (f32x8 / f32x16), with their
+/// own instruction sequence: the same f64 sweep and bounds through the batch
+/// API (hard-label and soft-target batches take different kernels).
+#[test]
+fn batch_kernels_sweep_against_f64() {
+    let grid = logit_grid();
+    let n = grid.len();
+    let (mut lw, mut gw) = <(Worst, Worst)>::default();
+    let mut grad = vec![0.0f32; n];
+    let mut losses = vec![0.0f32; n];
+    for &g in &GAMMAS {
+        for &a in &ALPHAS {
+            let f = Focal::new(g, a).unwrap();
+            for &y in &TARGETS {
+                let ys = vec![y; n];
+                Batch::logits(&grid, &ys)
+                    .loss_grad(&f, Reduction::Sum, &mut grad, Some(&mut losses))
+                    .unwrap();
+                let hard = y == 0.0 || y == 1.0;
+                let at = a.map_or(1.0, |a| (a * y + (1.0 - a) * (1.0 - y)) as f64);
+                let (lb, gb) = if hard {
+                    (LOSS_ULPS_HARD, GRAD_ULPS_HARD)
+                } else {
+                    (LOSS_ULPS_SOFT, GRAD_ULPS_SOFT)
+                };
+                for (i, &z) in grid.iter().enumerate() {
+                    let (l, d) = focal_ref(z as f64, y as f64, g as f64, a.map(f64::from), 0.0);
+                    lw.see(
+                        losses[i],
+                        l,
+                        LOSS_FLOOR,
+                        lb + GAMMA_ULPS * g as f64,
+                        (z, y, g),
+                    );
+                    let floor = if hard { LOSS_FLOOR } else { GRAD_FLOOR * at };
+                    gw.see(grad[i], d, floor, gb + GAMMA_ULPS * g as f64, (z, y, g));
+                }
+            }
+        }
+    }
+    for &pw in &[1.0f32, 3.0] {
+        let c = SigmoidCe::with_pos_weight(pw).unwrap();
+        for &y in &TARGETS {
+            let ys = vec![y; n];
+            Batch::logits(&grid, &ys)
+                .loss_grad(&c, Reduction::Sum, &mut grad, Some(&mut losses))
+                .unwrap();
+            let hard = y == 0.0 || y == 1.0;
+            for (i, &z) in grid.iter().enumerate() {
+                let (l, d) = bce_ref(z as f64, y as f64, pw as f64, 0.0);
+                lw.see(
+                    losses[i],
+                    l,
+                    LOSS_FLOOR * pw as f64,
+                    LOSS_ULPS_HARD,
+                    (z, y, pw),
+                );
+                let floor = if hard { LOSS_FLOOR } else { GRAD_FLOOR } * pw as f64;
+                gw.see(grad[i], d, floor, GRAD_ULPS_HARD, (z, y, pw));
+            }
+        }
+    }
+    lw.check("batch (SIMD) losses");
+    gw.check("batch (SIMD) gradients");
+}
+
 #[test]
 fn focal_with_smoothing_against_f64() {
     let grid = logit_grid();

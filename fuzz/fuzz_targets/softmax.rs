@@ -16,6 +16,10 @@
 //! * `loss_grad` and `loss_grad_in_place` agree bit for bit, `loss` agrees to
 //!   1e-5 relative.
 //!
+//! (The three NaN bugs this target found at 4893be0, all with reduction
+//! normalisers or class weights at the ends of the f32 range, are fixed at
+//! 19dc204; it has no skip list.)
+//!
 //! Run: `cargo +nightly fuzz run softmax -- -max_total_time=180`.
 #![no_main]
 
@@ -207,19 +211,6 @@ fn label_of(t: &Tg, r: usize) -> Option<u32> {
     }
 }
 
-/// `TINYLOSS_FUZZ_SKIP_KNOWN=1` skips inputs that hit a known, reported bug
-/// (to keep fuzzing for others until it is fixed): a reduction normaliser
-/// (`MeanOver(d)`, or `Σ w_t` for `Mean` with class weights) below
-/// `1/f32::MAX` makes the f32 gradient scale infinite, and `0 · ∞` NaN; and
-/// `Mean` with `Σ w_t = 0` returns `∞ · 0 = NaN` instead of 0 when a row loss
-/// overflowed to ∞ (smoothing puts weight on the other classes); and class
-/// weights near `f32::MAX` overflow the gradient before the reduction's scale
-/// is applied (`∞ · 0` NaN).
-fn skip_known() -> bool {
-    static SKIP: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *SKIP.get_or_init(|| std::env::var_os("TINYLOSS_FUZZ_SKIP_KNOWN").is_some())
-}
-
 fn run<L: SoftmaxLoss + core::fmt::Debug>(loss: &L, gamma: f32, ignore: Option<u32>, c: &Case) {
     let cl = c.classes;
     let mut grad = vec![SENTINEL; c.grad_len];
@@ -367,20 +358,6 @@ fn run<L: SoftmaxLoss + core::fmt::Debug>(loss: &L, gamma: f32, ignore: Option<u
             })
             .sum(),
     };
-    let max_w_all =
-        c.w.as_ref()
-            .map_or(1.0, |w| w.iter().fold(1.0f32, |m, v| m.max(*v)));
-    if skip_known() {
-        let tiny = 1.0 / f32::MAX;
-        if max_w_all > 1e30 {
-            return;
-        }
-        match c.reduction {
-            Reduction::MeanOver(d) if d < tiny => return,
-            Reduction::Mean if wsum < tiny => return,
-            _ => {}
-        }
-    }
     assert!(!total.is_nan(), "NaN loss: {loss:?} {c:?}");
     if let Some(g) = g_out {
         assert!(g.iter().all(|v| !v.is_nan()), "NaN grad: {loss:?} {c:?}");

@@ -145,6 +145,7 @@ mod testing;
 
 pub use bce::SigmoidCe;
 pub use binary::{Batch, BinaryLoss, PROB_EPS};
+pub use class_balanced::ClassCounter;
 pub use error::Error;
 pub use focal::Focal;
 pub use reduce::Reduction;

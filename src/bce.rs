@@ -115,7 +115,15 @@ impl Kernel for SigmoidCe {
 
     #[inline(always)]
     fn hard<V: Lane>(&self, x: V, y: V) -> (V, V) {
-        self.soft(x, y, y, V::splat(1.0) - y)
+        // One σ and one softplus on the side the label picks (signs on the
+        // bits on cores without an FPU), instead of the soft-target formula.
+        let (loss, grad) = crate::focal::Focal::weighted_ce_hard(self.pos_weight, 1.0, x, y);
+        if self.pos_weight > 1.0 {
+            // Saturates at f32::MAX only when w⁺ > 1 pushes the exact loss past it.
+            (loss.min(V::splat(f32::MAX)), grad)
+        } else {
+            (loss, grad)
+        }
     }
 
     #[inline(always)]

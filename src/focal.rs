@@ -198,6 +198,23 @@ impl Focal {
         (pos + neg, pos - neg)
     }
 
+    /// Class-weighted cross-entropy for hard labels, `w⁺ y softplus(-z) +
+    /// w⁻ (1 - y) softplus(z)` and its gradient: focal's γ = 0 kernel, shared
+    /// with [`SigmoidCe`](crate::SigmoidCe) (`w⁺` = `pos_weight`, `w⁻` = 1).
+    #[inline(always)]
+    pub(crate) fn weighted_ce_hard<V: Lane>(w_pos: f32, w_neg: f32, x: V, y: V) -> (V, V) {
+        let ce = Focal {
+            gamma: 0.0,
+            gamma_hi: 0.0,
+            alpha: None,
+            w_pos,
+            w_neg,
+            smoothing: 0.0,
+            power: Power::Zero,
+        };
+        ce.hard_p::<0, V>(x, y)
+    }
+
     /// Hard labels on a core without an FPU: the same formulas as
     /// [`Focal::hard_p`], with every sign, comparison and selection done on
     /// the bits (each f32 operation is a library call there) and `e^{-|z|}`,

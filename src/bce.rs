@@ -27,8 +27,8 @@ use crate::{Error, LossGrad};
 /// `max(|∂ℓ/∂z|, max(1, w⁺))` for soft targets.
 ///
 /// **Cost** (batch API, per element, validation included; `tools/costs`):
-/// Cortex-M4F 97 instructions (naive port 167), Cortex-M3 1,118 (naive
-/// 4,927), Cortex-M0 2,047 (naive 8,341). Host AVX-512: about 0.6 ns.
+/// Cortex-M4F 85 instructions (naive port 167), Cortex-M3 711 (naive
+/// 4,927), Cortex-M0 1,412 (naive 8,341). Host AVX-512: about 0.6 ns.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SigmoidCe {

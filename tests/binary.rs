@@ -728,6 +728,76 @@ fn all_ignored_mean_is_zero() {
 
 // ---------------------------------------------------------------- bad input
 
+/// The validation screen tests whole blocks of 4096 elements at once: an
+/// error is reported at the first bad element wherever it falls relative to
+/// the blocks and the SIMD tail, the batch is left untouched, and a soft
+/// target found only in a late block still selects the soft-target kernel.
+#[test]
+fn screen_blocks_locate_errors_and_soft_targets() {
+    let n = 3 * 4096 + 37;
+    let f = Focal::RETINANET;
+    let z: Vec<f32> = (0..n).map(|i| ((i % 97) as f32 - 48.0) * 0.25).collect();
+    let y: Vec<f32> = (0..n).map(|i| (i % 5 == 0) as u8 as f32).collect();
+    let mut g = vec![7.0f32; n];
+    for i in [0usize, 4095, 4096, 8191, 8192, 9000, 3 * 4096, n - 1] {
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let mut zz = z.clone();
+            zz[i] = bad;
+            assert_eq!(
+                binary::loss_grad(&f, &zz, &y, Reduction::Mean, &mut g),
+                Err(Error::NonFiniteLogit { index: i })
+            );
+        }
+        for bad in [f32::NAN, -f32::from_bits(1), 1.0 + f32::EPSILON, 2.0, 1e30] {
+            let mut yy = y.clone();
+            yy[i] = bad;
+            assert_eq!(
+                binary::loss_grad(&f, &z, &yy, Reduction::Mean, &mut g),
+                Err(Error::TargetOutOfRange { index: i })
+            );
+        }
+        assert!(g.iter().all(|&v| v == 7.0), "output written on error");
+    }
+    // Two defects, and defects of every kind in one block: the first wins.
+    let mut yy = y.clone();
+    yy[9000] = f32::NAN;
+    yy[5000] = -1.0;
+    let mut zz = z.clone();
+    zz[4999] = f32::INFINITY;
+    assert_eq!(
+        binary::loss_grad(&f, &zz, &yy, Reduction::Mean, &mut g),
+        Err(Error::NonFiniteLogit { index: 4999 })
+    );
+    // Valid extremes are accepted: f32::MAX logits, subnormal and -0 targets.
+    let (mut zz, mut yy) = (z.clone(), y.clone());
+    zz[4100] = f32::MAX;
+    zz[4101] = -f32::MAX;
+    yy[4102] = f32::from_bits(1);
+    yy[4103] = -0.0;
+    assert!(binary::loss_grad(&f, &zz, &yy, Reduction::Mean, &mut g).is_ok());
+    // One soft target in the third block: the batch result is the mean of the
+    // per-element results (the soft kernel is picked), not the hard kernel's.
+    let mut yy = y.clone();
+    yy[2 * 4096 + 5] = 0.3;
+    let got = binary::loss_grad(&f, &z, &yy, Reduction::Sum, &mut g).unwrap();
+    let want: f64 = z
+        .iter()
+        .zip(&yy)
+        .map(|(&zi, &yi)| f.loss_grad(zi, yi).unwrap().loss as f64)
+        .sum();
+    assert!(
+        ((got as f64) - want).abs() <= 1e-5 * want,
+        "{got} vs {want}"
+    );
+    let k = 2 * 4096 + 5;
+    let one = f.loss_grad(z[k], 0.3).unwrap().grad;
+    assert!(
+        (g[k] - one).abs() <= 1e-6 * one.abs().max(1e-30),
+        "{} vs {one}",
+        g[k]
+    );
+}
+
 #[test]
 fn bad_input_gets_errors_and_writes_nothing() {
     let z = [0.5f32, -1.0, 2.0, 0.0, 1.0, 3.0, -4.0, 5.0, 6.0, 7.0];

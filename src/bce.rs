@@ -28,7 +28,7 @@ use crate::{Error, LossGrad};
 ///
 /// **Cost** (batch API, per element, validation included; `tools/costs`):
 /// Cortex-M4F 85 instructions (naive port 167), Cortex-M3 711 (naive
-/// 4,927), Cortex-M0 1,412 (naive 8,341). Host AVX-512: about 0.6 ns.
+/// 4,927), Cortex-M0 1,412 (naive 8,341). Host AVX-512: about 0.8 ns.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SigmoidCe {

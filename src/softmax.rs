@@ -79,8 +79,8 @@
 //! (QEMU, exact count), against 127 for a naive port that takes the log of
 //! every probability. Measured against a naive port
 //! (softmax, then `ln`, then the gradient, in separate passes) on 4096 rows
-//! on an x86-64 host: 2.3× (CE) to 3× (focal) faster at `C = 10` and 4×
-//! at `C = 1000` with the default SSE2 target, 5-6× and 11-12× with
+//! on an x86-64 host: 2.7× (CE) to 3.4× (focal) faster at `C = 10` and
+//! 4.5× at `C = 1000` with the default SSE2 target, 5-6× and 10× with
 //! `-C target-cpu=native` (AVX-512) (see `docs/multiclass.md`).
 //!
 //! # Error bounds

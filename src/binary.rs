@@ -319,7 +319,12 @@ impl<'a> Batch<'a> {
             Mode::Soft
         };
         Ok(Plan {
-            scale: if denom == 0.0 { 0.0 } else { 1.0 / denom },
+            // Finite even for a normaliser below 1/f32::MAX (no 0 · ∞).
+            scale: if denom == 0.0 {
+                0.0
+            } else {
+                Lane::min(1.0 / denom, f32::MAX)
+            },
             mode,
         })
     }
@@ -500,6 +505,8 @@ trait Io {
     fn load_tail<V: Lane>(&self, i: usize) -> V;
     /// Stores `n` lanes of the gradient (and of the losses when `ls`).
     fn store<V: Lane>(&mut self, i: usize, n: usize, grad: V, loss: V, ls: bool);
+    /// The gradient written so far (none for a loss-only call).
+    fn grad_mut(&mut self) -> &mut [f32];
     /// Whether the specialised fast loops serve this output.
     fn fast(&self) -> bool {
         !self.has_losses()
@@ -581,6 +588,10 @@ impl Io for Split<'_, '_> {
             store_part(loss, self.losses, i, n);
         }
     }
+    #[inline(always)]
+    fn grad_mut(&mut self) -> &mut [f32] {
+        self.grad
+    }
 }
 
 impl Io for InPlace<'_> {
@@ -610,6 +621,10 @@ impl Io for InPlace<'_> {
             store_part(loss, self.losses, i, n);
         }
     }
+    #[inline(always)]
+    fn grad_mut(&mut self) -> &mut [f32] {
+        self.x
+    }
 }
 
 impl Io for Discard<'_> {
@@ -631,6 +646,10 @@ impl Io for Discard<'_> {
     }
     #[inline(always)]
     fn store<V: Lane>(&mut self, _: usize, _: usize, _: V, _: V, _: bool) {}
+    #[inline(always)]
+    fn grad_mut(&mut self) -> &mut [f32] {
+        &mut []
+    }
     fn fast(&self) -> bool {
         false
     }
@@ -663,17 +682,41 @@ fn run<K: Kernel, V: Lane, IO: Io>(k: &K, b: &Batch<'_>, plan: Plan, io: &mut IO
     // loop per γ fast path and mode; everything else shares one loop per mode
     // that tests its options at run time, which keeps the code small.
     let fast = io.fast() && b.weights.is_none() && b.ignore.is_none();
+    // A normaliser below 1 scales the gradient up, past f32::MAX where the
+    // exact value is beyond it: the pass then writes the unscaled gradient
+    // and `finish` multiplies it with saturation, which keeps saturation
+    // out of the common passes (a scale ≤ 1 cannot make a finite gradient
+    // overflow).
+    let up = plan.scale > 1.0;
+    let pass_plan = Plan {
+        scale: if up { 1.0 } else { plan.scale },
+        ..plan
+    };
     let total = if fast {
         k.specialize(Run::<V, IO> {
             b,
-            plan,
-            io,
+            plan: pass_plan,
+            io: &mut *io,
             _v: core::marker::PhantomData,
         })
     } else {
-        run_mode::<K, V, IO, true>(k, b, plan, io)
+        run_mode::<K, V, IO, true>(k, b, pass_plan, io)
     };
-    Lane::min(total * plan.scale, f32::MAX)
+    finish(io.grad_mut(), plan.scale, total)
+}
+
+/// The reduced loss `min(total · s, f32::MAX)`; when `s > 1` (the pass then
+/// ran with scale 1), also `g ← g · s` saturated at `±f32::MAX`. Its own
+/// function so that no float lives across a call in the caller's frame
+/// (8 B of stack on a Cortex-M4F).
+#[inline(never)]
+fn finish(grad: &mut [f32], s: f32, total: f32) -> f32 {
+    if s > 1.0 {
+        for g in grad {
+            *g = Lane::max(Lane::min(*g * s, f32::MAX), -f32::MAX);
+        }
+    }
+    Lane::min(total * s, f32::MAX)
 }
 
 /// [`run`]'s fast path, generic over the (specialised) kernel.
@@ -761,9 +804,10 @@ fn pass<K: Kernel, V: Lane, IO: Io, const OPT: bool, const MODE: u8>(
             let (mut l, mut g) = eval(k, x, y, mode);
             if w_on {
                 let w = V::load(&ws[i..i + V::N]);
-                // Saturate: a weighted loss beyond f32::MAX is reported as MAX.
+                // Saturate: a weighted loss or gradient beyond f32::MAX is
+                // reported as ±MAX.
                 l = (l * w).min(V::splat(f32::MAX));
-                g = g * w;
+                g = saturate(g * w);
             }
             if m_on {
                 let keep = keep_mask::<V>(ig, i);
@@ -786,7 +830,7 @@ fn pass<K: Kernel, V: Lane, IO: Io, const OPT: bool, const MODE: u8>(
         if w_on {
             let w: V = load_part(ws, full, 0.0);
             l = (l * w).min(V::splat(f32::MAX));
-            g = g * w;
+            g = saturate(g * w);
         }
         let keep = if m_on {
             keep_mask::<V>(ig, full)
@@ -801,6 +845,12 @@ fn pass<K: Kernel, V: Lane, IO: Io, const OPT: bool, const MODE: u8>(
         sum.add(l.reduce_add());
     }
     sum.total()
+}
+
+/// `v` clamped to `[-f32::MAX, f32::MAX]`.
+#[inline(always)]
+fn saturate<V: Lane>(v: V) -> V {
+    v.min(V::splat(f32::MAX)).max(V::splat(-f32::MAX))
 }
 
 /// Loss and gradient of a batch of logits in one pass, without weights or

@@ -728,6 +728,65 @@ fn all_ignored_mean_is_zero() {
 
 // ---------------------------------------------------------------- bad input
 
+/// A normaliser below 1 scales the gradient up: below `1/f32::MAX` the scale
+/// itself would overflow f32 (and `0 · ∞` give NaN). The scale is
+/// `min(1/d, f32::MAX)`, and each gradient is `Sum`'s times it, rounded once
+/// and saturated at `±f32::MAX`: finite, never NaN.
+#[test]
+fn tiny_normalisers_give_finite_saturated_gradients() {
+    fn grads<L: tinyloss::BinaryLoss>(l: &L, w: Option<&[f32]>, r: Reduction) -> Vec<f32> {
+        let z = [-2_557_670.3f32, 0.0, 3.0, -1e4, 25.0, -0.5, 1e-3, 7.0, -9.0];
+        let y = [0.0f32, 0.0, 1.0, 1.0, 0.0, 0.3, 1.0, 0.0, 1.0];
+        let mut g = vec![0.0f32; z.len()];
+        let b = match w {
+            Some(w) => Batch::logits(&z, &y).weights(w),
+            None => Batch::logits(&z, &y),
+        };
+        let loss = b.loss_grad(l, r, &mut g, None).unwrap();
+        assert!(!loss.is_nan());
+        if w.is_none() {
+            // In place: the same gradient, written over the logits.
+            let mut zg = z;
+            binary::loss_grad_in_place(l, &mut zg, &y, r, None).unwrap();
+            assert!(zg.iter().zip(&g).all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+        g
+    }
+    let w = [1.0f32, 2.0, 0.0, 1e30, 3.0, 1.0, 0.5, f32::MAX, 1.0];
+    let focal = Focal::new(0.5, Some(0.25)).unwrap();
+    let bce = SigmoidCe::with_pos_weight(3.0).unwrap();
+    let mut saturated = 0;
+    for d in [1e-40f32, f32::from_bits(1), 1e-30, 0.5] {
+        let scale = (1.0f32 / d).min(f32::MAX);
+        for w in [None, Some(&w[..])] {
+            let cases = [
+                (
+                    grads(&focal, w, Reduction::MeanOver(d)),
+                    grads(&focal, w, Reduction::Sum),
+                ),
+                (
+                    grads(&bce, w, Reduction::MeanOver(d)),
+                    grads(&bce, w, Reduction::Sum),
+                ),
+            ];
+            for (g, sum) in cases {
+                for (i, (&g, &s)) in g.iter().zip(&sum).enumerate() {
+                    let p = s * scale;
+                    let want = if p.is_infinite() {
+                        saturated += 1;
+                        f32::MAX.copysign(s)
+                    } else {
+                        p
+                    };
+                    assert!(g.is_finite(), "d={d} w={w:?}: grad[{i}] = {g}");
+                    assert_eq!(g, want, "d={d} w={w:?}: grad[{i}]");
+                }
+            }
+        }
+    }
+    assert!(saturated > 0, "the cases reach saturation");
+}
+
 /// The validation screen tests whole blocks of 4096 elements at once: an
 /// error is reported at the first bad element wherever it falls relative to
 /// the blocks and the SIMD tail, the batch is left untouched, and a soft

@@ -712,11 +712,22 @@ fn run<K: Kernel, V: Lane, IO: Io>(k: &K, b: &Batch<'_>, plan: Plan, io: &mut IO
 #[inline(never)]
 fn finish(grad: &mut [f32], s: f32, total: f32) -> f32 {
     if s > 1.0 {
-        for g in grad {
-            *g = Lane::max(Lane::min(*g * s, f32::MAX), -f32::MAX);
-        }
+        scale_up(grad, s);
     }
     Lane::min(total * s, f32::MAX)
+}
+
+/// `g ← g · s` for finite `g` and `s`, with `±∞` replaced by `±f32::MAX`
+/// (one ULP below infinity in the bit pattern, sign kept). Rare (a
+/// normaliser below 1), so kept small rather than fast.
+#[cold]
+#[inline(never)]
+fn scale_up(grad: &mut [f32], s: f32) {
+    for g in grad {
+        // `black_box`: an opaque load keeps LLVM from unrolling the loop.
+        let p = (core::hint::black_box(*g) * s).to_bits();
+        *g = f32::from_bits(if p << 1 == 0xff00_0000 { p - 1 } else { p });
+    }
 }
 
 /// [`run`]'s fast path, generic over the (specialised) kernel.

@@ -113,6 +113,17 @@ impl Kernel for SigmoidCe {
         self.smoothing
     }
 
+    /// `|(1 - y)σ(z) - w⁺ y σ(-z)| ≤ max(1, w⁺)`; with probabilities the
+    /// gradient divides by a clamped `p` or `1 - p`, each `≥ PROB_EPS`.
+    fn grad_bound(&self, prob: bool) -> f32 {
+        let b = Lane::max(1.0, self.pos_weight);
+        if prob {
+            2.0 * b / PROB_EPS
+        } else {
+            b
+        }
+    }
+
     #[inline(always)]
     fn hard<V: Lane>(&self, x: V, y: V) -> (V, V) {
         // One σ and one softplus on the side the label picks (signs on the

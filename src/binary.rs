@@ -56,6 +56,11 @@ pub trait Kernel: Copy {
     fn soft<V: Lane>(&self, x: V, y: V, ys: V, oms: V) -> (V, V);
     /// Loss and gradient with respect to a probability input.
     fn prob<V: Lane>(&self, p: V, y: V, ys: V, oms: V) -> (V, V);
+    /// An upper bound of `|∂ℓ/∂input|` over every valid input, before
+    /// weights and the reduction's scale (with `prob`: for probability
+    /// inputs). Tested against sweeps; used to decide once per batch whether
+    /// weighted gradients can overflow f32 and need saturating.
+    fn grad_bound(&self, prob: bool) -> f32;
 }
 
 /// A binary loss the batch kernels accept: [`Focal`](crate::Focal) or
@@ -257,7 +262,7 @@ impl<'a> Batch<'a> {
         if let Some(l) = &losses {
             check_len("losses", self.len(), l.len())?;
         }
-        let plan = self.validate(loss.smoothing(), reduction)?;
+        let plan = self.validate(loss, reduction)?;
         let n = self.len();
         let mut io = Split {
             x: &self.input[..n],
@@ -270,7 +275,7 @@ impl<'a> Batch<'a> {
     /// The reduced loss alone (for evaluation); same checks as
     /// [`Batch::loss_grad`], nothing written.
     pub fn loss<L: BinaryLoss>(&self, loss: &L, reduction: Reduction) -> Result<f32, Error> {
-        let plan = self.validate(loss.smoothing(), reduction)?;
+        let plan = self.validate(loss, reduction)?;
         let mut io = Discard { x: self.input };
         Ok(run::<L, Simd, _>(loss, self, plan, &mut io))
     }
@@ -279,7 +284,8 @@ impl<'a> Batch<'a> {
     /// the kernel to run. Inlined: with the options known at the call site,
     /// only the checks that can apply are linked.
     #[inline(always)]
-    fn validate(&self, smoothing: f32, reduction: Reduction) -> Result<Plan, Error> {
+    fn validate<K: Kernel>(&self, loss: &K, reduction: Reduction) -> Result<Plan, Error> {
+        let smoothing = loss.smoothing();
         let n = self.len();
         if n == 0 {
             return Err(Error::Empty);
@@ -292,15 +298,17 @@ impl<'a> Batch<'a> {
             check_len("ignore", n, m.len())?;
         }
         reduction.validate()?;
-        let all_hard = if self.weights.is_none() && self.ignore.is_none() {
+        let (all_hard, saturate) = if self.weights.is_none() && self.ignore.is_none() {
             let screened = if self.prob {
                 self.screen::<true>()
             } else {
                 self.screen::<false>()
             };
-            screened.map_err(|i| self.locate(i))?
+            (screened.map_err(|i| self.locate(i))?, false)
         } else {
-            self.check_each()?
+            // `w · g` can pass f32::MAX only for a weight above this (the
+            // loss's gradient bound, with a factor 2 for rounding).
+            self.check_each(f32::MAX / (2.0 * loss.grad_bound(self.prob)))?
         };
         let denom = match reduction {
             Reduction::None | Reduction::Sum => 1.0,
@@ -319,6 +327,7 @@ impl<'a> Batch<'a> {
             Mode::Soft
         };
         Ok(Plan {
+            saturate,
             // Finite even for a normaliser below 1/f32::MAX (no 0 · ∞).
             scale: if denom == 0.0 {
                 0.0
@@ -330,10 +339,16 @@ impl<'a> Batch<'a> {
     }
 
     /// Element-by-element validation when weights or a mask are given:
-    /// `Ok(all targets hard)` or the first error.
+    /// `Ok((all targets hard, some kept weight above w_safe))` or the first
+    /// error. Non-negative floats order like their bit patterns, so one
+    /// unsigned compare with `w_safe`'s bits passes every weight in
+    /// `[0, w_safe]`; anything else (negative, non-finite, or huge) takes
+    /// the slow test.
     #[inline(never)]
-    fn check_each(&self) -> Result<bool, Error> {
+    fn check_each(&self, w_safe: f32) -> Result<(bool, bool), Error> {
         let mut all_hard = true;
+        let mut big = false;
+        let safe_bits = w_safe.to_bits();
         for i in 0..self.len() {
             if !self.keep(i) {
                 continue;
@@ -343,13 +358,17 @@ impl<'a> Batch<'a> {
                 return Err(self.locate(i));
             }
             if let Some(w) = self.weights {
-                if !(finite_bits(w[i].to_bits()) && w[i] >= 0.0) {
-                    return Err(Error::InvalidWeight { index: i });
+                if w[i].to_bits() > safe_bits {
+                    if !(finite_bits(w[i].to_bits()) && w[i] >= 0.0) {
+                        return Err(Error::InvalidWeight { index: i });
+                    }
+                    // -0.0 lands here too, and is not big.
+                    big |= w[i] > w_safe;
                 }
             }
             all_hard &= hard_bits(y.to_bits());
         }
-        Ok(all_hard)
+        Ok((all_hard, big))
     }
 
     /// `max(1, Σ y)` over the elements that are not ignored.
@@ -490,6 +509,8 @@ struct Plan {
     /// Gradient scale of the reduction (`1/n`, `1/d`, ...).
     scale: f32,
     mode: Mode,
+    /// Weighted gradients may overflow: saturate them at `±f32::MAX`.
+    saturate: bool,
 }
 
 /// Where the driver reads inputs and writes results.
@@ -757,11 +778,11 @@ fn run_mode<K: Kernel, V: Lane, IO: Io, const OPT: bool>(
     // `b.prob` is a constant where the batch was built, so logits-only
     // callers do not link the probability loop.
     if b.prob {
-        pass::<K, V, IO, OPT, PROB>(k, b, plan.scale, io)
+        pass::<K, V, IO, OPT, PROB>(k, b, plan.scale, plan.saturate, io)
     } else if plan.mode == Mode::Hard {
-        pass::<K, V, IO, OPT, HARD>(k, b, plan.scale, io)
+        pass::<K, V, IO, OPT, HARD>(k, b, plan.scale, plan.saturate, io)
     } else {
-        pass::<K, V, IO, OPT, SOFT>(k, b, plan.scale, io)
+        pass::<K, V, IO, OPT, SOFT>(k, b, plan.scale, plan.saturate, io)
     }
 }
 
@@ -780,6 +801,7 @@ fn pass<K: Kernel, V: Lane, IO: Io, const OPT: bool, const MODE: u8>(
     k: &K,
     b: &Batch<'_>,
     scale: f32,
+    sat: bool,
     io: &mut IO,
 ) -> f32 {
     let mode = match MODE {
@@ -818,7 +840,10 @@ fn pass<K: Kernel, V: Lane, IO: Io, const OPT: bool, const MODE: u8>(
                 // Saturate: a weighted loss or gradient beyond f32::MAX is
                 // reported as ±MAX.
                 l = (l * w).min(V::splat(f32::MAX));
-                g = saturate(g * w);
+                g = g * w;
+                if sat {
+                    g = saturate(g);
+                }
             }
             if m_on {
                 let keep = keep_mask::<V>(ig, i);
@@ -841,7 +866,10 @@ fn pass<K: Kernel, V: Lane, IO: Io, const OPT: bool, const MODE: u8>(
         if w_on {
             let w: V = load_part(ws, full, 0.0);
             l = (l * w).min(V::splat(f32::MAX));
-            g = saturate(g * w);
+            g = g * w;
+            if sat {
+                g = saturate(g);
+            }
         }
         let keep = if m_on {
             keep_mask::<V>(ig, full)
@@ -897,7 +925,7 @@ pub fn loss_grad_in_place<L: BinaryLoss>(
     if let Some(l) = &losses {
         check_len("losses", logits_then_grad.len(), l.len())?;
     }
-    let plan = Batch::logits(logits_then_grad, targets).validate(loss.smoothing(), reduction)?;
+    let plan = Batch::logits(logits_then_grad, targets).validate(loss, reduction)?;
     // The pass reads the logits through `io`; the batch only supplies targets.
     let b = Batch::logits(&[], targets);
     let n = targets.len();

@@ -340,6 +340,10 @@ impl Focal {
 struct Fixed<const P: u8>(Focal);
 
 impl<const P: u8> Kernel for Fixed<P> {
+    fn grad_bound(&self, prob: bool) -> f32 {
+        self.0.grad_bound(prob)
+    }
+
     #[inline(always)]
     fn smoothing(&self) -> f32 {
         self.0.smoothing
@@ -362,6 +366,18 @@ impl crate::binary::sealed::Sealed for Focal {}
 impl BinaryLoss for Focal {}
 
 impl Kernel for Focal {
+    /// Hard labels: `α_t u^γ (u + γ p_t CE) ≤ 1 + γ/e`; soft targets and
+    /// probability inputs (which divide by a clamped `p ≥ PROB_EPS`, and
+    /// whose CE is at most `-ln PROB_EPS < 17`) within the wider factors
+    /// here (tested against sweeps in `tests/binary.rs`).
+    fn grad_bound(&self, prob: bool) -> f32 {
+        if prob {
+            2.0 * (1.0 + 17.0 * self.gamma) / PROB_EPS
+        } else {
+            2.0 * (1.0 + self.gamma)
+        }
+    }
+
     #[inline(always)]
     fn specialize<B: Body>(&self, body: B) -> B::Out {
         match self.power {

@@ -728,6 +728,125 @@ fn all_ignored_mean_is_zero() {
 
 // ---------------------------------------------------------------- bad input
 
+/// Each loss's `grad_bound` (which decides whether weighted gradients need
+/// saturating) holds over logits in `[-1e4, 1e4]`, hard, soft and smoothed
+/// targets, probability inputs (clamp points included), γ up to 1000.
+#[test]
+fn gradient_bounds_hold() {
+    use tinyloss::binary::Kernel;
+    let zs = logit_grid();
+    let ps: Vec<f32> = [
+        0.0f32,
+        1e-9,
+        1e-7,
+        1e-5,
+        0.01,
+        0.3,
+        0.5,
+        0.9,
+        0.99999,
+        1.0 - 1e-7,
+        1.0,
+    ]
+    .into_iter()
+    .chain((1..200).map(|i| i as f32 / 200.0))
+    .collect();
+    let ys = [0.0f32, 1.0, 0.05, 0.5, 0.95];
+    let mut worst: f32 = 0.0;
+    let mut check = |name: &str, g: f32, bound: f32| {
+        assert!(
+            g.abs() <= bound,
+            "{name}: |g| = {} > bound {bound}",
+            g.abs()
+        );
+        worst = worst.max(g.abs() / bound);
+    };
+    for gamma in [0.0f32, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 20.0, 1000.0] {
+        for alpha in [None, Some(0.01), Some(0.25), Some(0.99), Some(1.0)] {
+            for eps in [0.0f32, 0.1] {
+                let f = Focal::new(gamma, alpha)
+                    .unwrap()
+                    .with_smoothing(eps)
+                    .unwrap();
+                for &y in &ys {
+                    for &z in &zs {
+                        check(
+                            "focal",
+                            f.loss_grad(z, y).unwrap().grad,
+                            f.grad_bound(false),
+                        );
+                    }
+                    for &p in &ps {
+                        check(
+                            "focal prob",
+                            f.loss_grad_prob(p, y).unwrap().grad,
+                            f.grad_bound(true),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    for w in [0.0f32, 0.3, 1.0, 3.0, 100.0, 1e30] {
+        for eps in [0.0f32, 0.1] {
+            let b = SigmoidCe::with_pos_weight(w)
+                .unwrap()
+                .with_smoothing(eps)
+                .unwrap();
+            for &y in &ys {
+                for &z in &zs {
+                    check("bce", b.loss_grad(z, y).unwrap().grad, b.grad_bound(false));
+                }
+                for &p in &ps {
+                    check(
+                        "bce prob",
+                        b.loss_grad_prob(p, y).unwrap().grad,
+                        b.grad_bound(true),
+                    );
+                }
+            }
+        }
+    }
+    println!("largest |g| / bound: {worst:.3}");
+    assert!(worst > 0.1, "the bounds are not vacuous");
+}
+
+/// A weight near `f32::MAX` on an element whose gradient exceeds 1 in
+/// magnitude: the weighted gradient saturates at `±f32::MAX` (like the
+/// weighted loss), finite, with the sign of the unweighted one.
+#[test]
+fn weighted_gradients_saturate() {
+    let bce = SigmoidCe::with_pos_weight(3.0).unwrap();
+    let z = [-20.0f32, 0.5, 4.0];
+    let y = [1.0f32, 0.0, 1.0];
+    let w = [f32::MAX, 1.0, 1e37];
+    for r in [Reduction::Sum, Reduction::Mean, Reduction::MeanOver(1e-3)] {
+        let mut g = [0.0f32; 3];
+        let loss = Batch::logits(&z, &y)
+            .weights(&w)
+            .loss_grad(&bce, r, &mut g, None)
+            .unwrap();
+        assert!(loss.is_finite() && loss > 0.0, "{r:?}: loss {loss}");
+        assert!(g.iter().all(|v| v.is_finite()), "{r:?}: {g:?}");
+        let one = |i: usize| bce.loss_grad(z[i], y[i]).unwrap().grad;
+        let scale = match r {
+            Reduction::Sum => 1.0,
+            Reduction::Mean => 1.0f32 / 3.0,
+            _ => 1e3,
+        };
+        // Element 0: |g| ≈ 3, times f32::MAX: saturated at -f32::MAX, then
+        // scaled (and saturated again when the scale is above 1).
+        assert_eq!(g[0], (-f32::MAX * scale).max(-f32::MAX), "{r:?}");
+        // Element 2: 1e37 · g is finite: exact up to the scale's rounding.
+        let want = one(2) * 1e37 * scale;
+        assert!(
+            (g[2] - want).abs() <= 1e-6 * want.abs(),
+            "{r:?}: {} vs {want}",
+            g[2]
+        );
+    }
+}
+
 /// A normaliser below 1 scales the gradient up: below `1/f32::MAX` the scale
 /// itself would overflow f32 (and `0 · ∞` give NaN). The scale is
 /// `min(1/d, f32::MAX)`, and each gradient is `Sum`'s times it, rounded once
@@ -926,6 +1045,31 @@ fn bad_input_gets_errors_and_writes_nothing() {
         call(&z, &y, Reduction::Mean, Some(&w), 10),
         Err(Error::InvalidWeight { index: 4 })
     );
+    // Every kind of bad weight, on the fast and the slow side of the
+    // validation's bit compare; -0.0, subnormals and f32::MAX are valid.
+    for bad in [
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        -f32::MIN_POSITIVE,
+        -f32::from_bits(1),
+        -f32::MAX,
+    ] {
+        let mut w = [1.0f32; 10];
+        w[7] = bad;
+        assert_eq!(
+            call(&z, &y, Reduction::Mean, Some(&w), 10),
+            Err(Error::InvalidWeight { index: 7 }),
+            "{bad}"
+        );
+    }
+    for good in [-0.0f32, 0.0, f32::from_bits(1), 1e30, f32::MAX] {
+        let mut w = [1.0f32; 10];
+        w[7] = good;
+        assert!(
+            call(&z, &y, Reduction::Mean, Some(&w), 10).is_ok(),
+            "{good}"
+        );
+    }
     assert_eq!(
         call(&z, &y, Reduction::Mean, Some(&w[..3]), 10),
         Err(Error::LengthMismatch {

@@ -14,7 +14,7 @@
 //! ```
 
 use crate::error::check_len;
-use crate::lanes::{Lane, Simd, SOFT_FLOAT};
+use crate::lanes::{sat, Lane, Simd, SOFT_FLOAT};
 use crate::reduce::{Acc, Kahan, Reduction, BLOCK};
 use crate::{Error, LossGrad};
 
@@ -708,9 +708,8 @@ fn run<K: Kernel, V: Lane, IO: Io>(k: &K, b: &Batch<'_>, plan: Plan, io: &mut IO
     // and `finish` multiplies it with saturation, which keeps saturation
     // out of the common passes (a scale ≤ 1 cannot make a finite gradient
     // overflow).
-    let up = plan.scale > 1.0;
     let pass_plan = Plan {
-        scale: if up { 1.0 } else { plan.scale },
+        scale: Lane::min(plan.scale, 1.0),
         ..plan
     };
     let total = if fast {
@@ -801,7 +800,7 @@ fn pass<K: Kernel, V: Lane, IO: Io, const OPT: bool, const MODE: u8>(
     k: &K,
     b: &Batch<'_>,
     scale: f32,
-    sat: bool,
+    saturate: bool,
     io: &mut IO,
 ) -> f32 {
     let mode = match MODE {
@@ -841,8 +840,8 @@ fn pass<K: Kernel, V: Lane, IO: Io, const OPT: bool, const MODE: u8>(
                 // reported as ±MAX.
                 l = (l * w).min(V::splat(f32::MAX));
                 g = g * w;
-                if sat {
-                    g = saturate(g);
+                if saturate {
+                    g = sat(g);
                 }
             }
             if m_on {
@@ -867,8 +866,8 @@ fn pass<K: Kernel, V: Lane, IO: Io, const OPT: bool, const MODE: u8>(
             let w: V = load_part(ws, full, 0.0);
             l = (l * w).min(V::splat(f32::MAX));
             g = g * w;
-            if sat {
-                g = saturate(g);
+            if saturate {
+                g = sat(g);
             }
         }
         let keep = if m_on {
@@ -884,12 +883,6 @@ fn pass<K: Kernel, V: Lane, IO: Io, const OPT: bool, const MODE: u8>(
         sum.add(l.reduce_add());
     }
     sum.total()
-}
-
-/// `v` clamped to `[-f32::MAX, f32::MAX]`.
-#[inline(always)]
-fn saturate<V: Lane>(v: V) -> V {
-    v.min(V::splat(f32::MAX)).max(V::splat(-f32::MAX))
 }
 
 /// Loss and gradient of a batch of logits in one pass, without weights or

@@ -73,6 +73,14 @@ pub trait Lane:
     }
 }
 
+/// `x` clamped to `[-f32::MAX, f32::MAX]`, lane-wise (∞ saturates, so a
+/// later product with 0 stays 0 instead of NaN). Through [`Lane`]: on
+/// Cortex-M `f32::max` is a libm call.
+#[inline(always)]
+pub fn sat<V: Lane>(x: V) -> V {
+    V::min(V::max(x, V::splat(-f32::MAX)), V::splat(f32::MAX))
+}
+
 /// True on targets without an FPU (soft-float ABI on ARM), where f32
 /// arithmetic is a library call and integer kernels win.
 pub const SOFT_FLOAT: bool = cfg!(all(target_arch = "arm", not(target_abi = "eabihf")));

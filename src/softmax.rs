@@ -104,7 +104,7 @@
 //! worst cases: CE 5u / 33u, focal 18u / 65u, gradients below 6u.
 
 use crate::error::check_len;
-use crate::lanes::{Lane, Simd};
+use crate::lanes::{sat, Lane, Simd};
 use crate::math::{exp_neg, ln, log1p_unit};
 use crate::power::{check_smoothing, Power};
 use crate::reduce::{Acc, Reduction};
@@ -836,14 +836,6 @@ fn scan_labels(
         }
     }
     (kept, wsum, ok)
-}
-
-/// `x` clamped to `[-f32::MAX, f32::MAX]`, lane-wise (∞ saturates, so a
-/// later product with 0 stays 0 instead of NaN). Through [`Lane`]: on
-/// Cortex-M `f32::max` is a libm call.
-#[inline(always)]
-fn sat<V: Lane>(x: V) -> V {
-    V::min(V::max(x, V::splat(-f32::MAX)), V::splat(f32::MAX))
 }
 
 /// `ln(1 + r)` for `r ≥ 0`, full relative accuracy for small `r`.

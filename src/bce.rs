@@ -2,7 +2,7 @@
 //! `pos_weight`.
 
 use crate::binary::{BinaryLoss, Kernel, PROB_EPS};
-use crate::lanes::Lane;
+use crate::lanes::{sat, Lane};
 use crate::math::{ln, ln_one_minus, Logit};
 use crate::{Error, LossGrad};
 
@@ -124,6 +124,17 @@ impl Kernel for SigmoidCe {
         }
     }
 
+    /// `ℓ ≤ max(1, w⁺) (|z| + ln 2)` from logits, `≤ 17 max(1, w⁺)` from
+    /// clamped probabilities.
+    fn loss_bound(&self, prob: bool) -> (f32, f32) {
+        let w = Lane::max(1.0, self.pos_weight);
+        if prob {
+            (0.0, 17.0 * w)
+        } else {
+            (w, w)
+        }
+    }
+
     #[inline(always)]
     fn hard<V: Lane>(&self, x: V, y: V) -> (V, V) {
         // One σ and one softplus on the side the label picks (signs on the
@@ -158,7 +169,8 @@ impl Kernel for SigmoidCe {
         let pc = p.max(V::splat(PROB_EPS)).min(V::splat(1.0 - PROB_EPS));
         let qc = one - pc;
         let wy = V::splat(self.pos_weight) * ys;
-        let loss = -(wy * ln(pc) + oms * ln_one_minus(pc));
-        (loss, oms / qc - wy / pc)
+        // Saturated: a huge w⁺ over a clamped p of 1e-7 passes f32::MAX.
+        let loss = sat(-(wy * ln(pc) + oms * ln_one_minus(pc)));
+        (loss, sat(oms / qc - wy / pc))
     }
 }

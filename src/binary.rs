@@ -15,7 +15,7 @@
 
 use crate::error::check_len;
 use crate::lanes::{sat, Lane, Simd, SOFT_FLOAT};
-use crate::reduce::{Acc, Kahan, Reduction, BLOCK};
+use crate::reduce::{Reduction, Scale, Total, BLOCK};
 use crate::{Error, LossGrad};
 
 /// Probabilities are clamped to `[PROB_EPS, 1 - PROB_EPS]` by the
@@ -61,6 +61,10 @@ pub trait Kernel: Copy {
     /// inputs). Tested against sweeps; used to decide once per batch whether
     /// weighted gradients can overflow f32 and need saturating.
     fn grad_bound(&self, prob: bool) -> f32;
+    /// `(a, b)` with `ℓ ≤ a |x| + b` for every valid input `x` (logit, or
+    /// probability with `prob`), before weights: lets the driver decide
+    /// once per batch whether the sum of the losses can overflow f32.
+    fn loss_bound(&self, prob: bool) -> (f32, f32);
 }
 
 /// A binary loss the batch kernels accept: [`Focal`](crate::Focal) or
@@ -298,18 +302,24 @@ impl<'a> Batch<'a> {
             check_len("ignore", n, m.len())?;
         }
         reduction.validate()?;
-        let (all_hard, saturate) = if self.weights.is_none() && self.ignore.is_none() {
-            let screened = if self.prob {
-                self.screen::<true>()
+        let (all_hard, saturate, sum_abs, sum_w) =
+            if self.weights.is_none() && self.ignore.is_none() {
+                let (hard, sum_abs) = if self.prob {
+                    self.screen::<true>()
+                } else {
+                    self.screen::<false>()
+                }
+                .map_err(|i| self.locate(i))?;
+                (hard, false, sum_abs, n as f32)
             } else {
-                self.screen::<false>()
+                // `w · g` can pass f32::MAX only for a weight above this (the
+                // loss's gradient bound, with a factor 2 for rounding).
+                self.check_each(f32::MAX / (2.0 * loss.grad_bound(self.prob)))?
             };
-            (screened.map_err(|i| self.locate(i))?, false)
-        } else {
-            // `w · g` can pass f32::MAX only for a weight above this (the
-            // loss's gradient bound, with a factor 2 for rounding).
-            self.check_each(f32::MAX / (2.0 * loss.grad_bound(self.prob)))?
-        };
+        // An upper bound of Σ w ℓ (∞ when it overflows): below `SAFE_SUM`
+        // no block's f32 lanes can overflow.
+        let (a, b) = loss.loss_bound(self.prob);
+        let bound = a * sum_abs + b * sum_w;
         let denom = match reduction {
             Reduction::None | Reduction::Sum => 1.0,
             Reduction::MeanOver(d) => d,
@@ -328,26 +338,24 @@ impl<'a> Batch<'a> {
         };
         Ok(Plan {
             saturate,
-            // Finite even for a normaliser below 1/f32::MAX (no 0 · ∞).
-            scale: if denom == 0.0 {
-                0.0
-            } else {
-                Lane::min(1.0 / denom, f32::MAX)
-            },
+            scale: Scale::of(denom),
             mode,
+            // An ∞ bound (or NaN from 0 · ∞) is huge.
+            huge: bound.is_nan() || bound > SAFE_SUM,
         })
     }
 
     /// Element-by-element validation when weights or a mask are given:
-    /// `Ok((all targets hard, some kept weight above w_safe))` or the first
-    /// error. Non-negative floats order like their bit patterns, so one
+    /// `Ok((all targets hard, some kept weight above w_safe, Σ w |x|, Σ w))`
+    /// over the kept elements, or the first error. Non-negative floats order like their bit patterns, so one
     /// unsigned compare with `w_safe`'s bits passes every weight in
     /// `[0, w_safe]`; anything else (negative, non-finite, or huge) takes
     /// the slow test.
     #[inline(never)]
-    fn check_each(&self, w_safe: f32) -> Result<(bool, bool), Error> {
+    fn check_each(&self, w_safe: f32) -> Result<(bool, bool, f32, f32), Error> {
         let mut all_hard = true;
         let mut big = false;
+        let (mut sum_abs, mut sum_w) = (0.0f32, 0.0f32);
         let safe_bits = w_safe.to_bits();
         for i in 0..self.len() {
             if !self.keep(i) {
@@ -357,30 +365,39 @@ impl<'a> Batch<'a> {
             if !(input_ok(x, self.prob) & target_ok(y)) {
                 return Err(self.locate(i));
             }
+            let mut wi = 1.0;
             if let Some(w) = self.weights {
-                if w[i].to_bits() > safe_bits {
-                    if !(finite_bits(w[i].to_bits()) && w[i] >= 0.0) {
+                wi = w[i];
+                if wi.to_bits() > safe_bits {
+                    if !(finite_bits(wi.to_bits()) && wi >= 0.0) {
                         return Err(Error::InvalidWeight { index: i });
                     }
                     // -0.0 lands here too, and is not big.
-                    big |= w[i] > w_safe;
+                    big |= wi > w_safe;
                 }
             }
+            // Overflow to ∞ only marks the batch as needing the safe sum.
+            sum_abs += wi * Lane::abs(x);
+            sum_w += wi;
             all_hard &= hard_bits(y.to_bits());
         }
-        Ok((all_hard, big))
+        Ok((all_hard, big, sum_abs, sum_w))
     }
 
     /// `max(1, Σ y)` over the elements that are not ignored.
     #[inline(never)]
     fn positives(&self) -> f32 {
-        let mut acc = Acc::<f32>::new();
-        for (i, &y) in self.targets.iter().enumerate() {
-            if self.keep(i) {
-                acc.add(y);
+        let mut total = Total::default();
+        for (c, ys) in self.targets.chunks(BLOCK as usize).enumerate() {
+            let mut part = 0.0f32;
+            for (j, &y) in ys.iter().enumerate() {
+                if self.keep(c * BLOCK as usize + j) {
+                    part += y;
+                }
             }
+            total.add(part);
         }
-        Lane::max(acc.total() as f32, 1.0)
+        Lane::max(total.scaled(Scale::of(1.0)), 1.0)
     }
 
     /// Branch-free screen of the whole batch (no weights, no mask), in
@@ -401,11 +418,14 @@ impl<'a> Batch<'a> {
     /// 64 elements made the whole fused focal call about 10 % dearer on an
     /// AVX-512 host).
     #[inline(never)]
-    fn screen<const PROB: bool>(&self) -> Result<bool, usize> {
+    fn screen<const PROB: bool>(&self) -> Result<(bool, f32), usize> {
         let mut hard = true;
         if SOFT_FLOAT {
             const CHUNK: usize = 64;
             // Without an FPU, float arithmetic is a library call: test bits.
+            // `top` is the largest `bits(x) << 1` (|x| without the sign):
+            // below `0xff00_0000` exactly when every logit is finite.
+            let mut top = 0u32;
             for (c, (xs, ys)) in self
                 .input
                 .chunks(CHUNK)
@@ -415,17 +435,23 @@ impl<'a> Batch<'a> {
                 let mut ok = true;
                 for (x, y) in xs.iter().zip(ys) {
                     let (xb, yb) = (x.to_bits(), y.to_bits());
-                    let x_ok = if PROB { unit_bits(xb) } else { finite_bits(xb) };
-                    ok &= x_ok & unit_bits(yb);
+                    if PROB {
+                        ok &= unit_bits(xb);
+                    } else {
+                        top = top.max(xb << 1);
+                    }
+                    ok &= unit_bits(yb);
                     hard &= hard_bits(yb);
                 }
-                if !ok {
+                if !(ok && top < 0xff00_0000) {
                     return Err(c * CHUNK);
                 }
             }
-            return Ok(hard);
+            // n · max |x| bounds Σ |x|.
+            return Ok((hard, self.len() as f32 * f32::from_bits(top >> 1)));
         }
         const CHUNK: usize = 4096;
+        let mut sum_abs = 0.0f32;
         for (c, (xs, ys)) in self
             .input
             .chunks(CHUNK)
@@ -433,18 +459,22 @@ impl<'a> Batch<'a> {
             .enumerate()
         {
             let split = xs.len() / Simd::N * Simd::N;
-            let (b1, s1) = screen_lanes::<Simd, PROB>(&xs[..split], &ys[..split]);
-            let (b2, s2) = if Simd::N > 1 {
+            let (b1, s1, a1) = screen_lanes::<Simd, PROB>(&xs[..split], &ys[..split]);
+            let (b2, s2, a2) = if Simd::N > 1 {
                 screen_lanes::<f32, PROB>(&xs[split..], &ys[split..])
             } else {
-                (0.0, 0.0)
+                (0.0, 0.0, 0.0)
             };
-            if (b1 + b2) != 0.0 {
+            let a = a1 + a2;
+            // Σ |x| is finite when every logit is; an ∞ (or NaN) sum is a
+            // bad logit, or finite logits whose sum overflowed.
+            if (b1 + b2) != 0.0 || (!PROB && !a.is_finite() && !all_finite(xs)) {
                 return Err(c * CHUNK);
             }
+            sum_abs += a;
             hard &= s1 + s2 == 0.0;
         }
-        Ok(hard)
+        Ok((hard, if PROB { self.len() as f32 } else { sum_abs }))
     }
 
     #[inline(always)]
@@ -473,28 +503,33 @@ impl<'a> Batch<'a> {
     }
 }
 
-/// `(Σ defects, Σ t_y)` of [`Batch::screen`] over whole lane-vectors.
+/// `(Σ defects, Σ t_y, Σ |x|)` of [`Batch::screen`] over whole
+/// lane-vectors (`Σ |x|` for logits only: it is also their finiteness test).
 #[inline(always)]
-fn screen_lanes<V: Lane, const PROB: bool>(xs: &[f32], ys: &[f32]) -> (f32, f32) {
+fn screen_lanes<V: Lane, const PROB: bool>(xs: &[f32], ys: &[f32]) -> (f32, f32, f32) {
     let mut bad = V::splat(0.0);
     let mut soft = V::splat(0.0);
+    let mut abs = V::splat(0.0);
     for (xc, yc) in xs.chunks_exact(V::N).zip(ys.chunks_exact(V::N)) {
         let (x, y) = (V::load(xc), V::load(yc));
         let t = y - y * y;
-        let dx = if PROB {
+        if PROB {
             let tx = x - x * x;
-            tx.abs() - tx
+            // One add on the loop-carried chain.
+            bad = bad + ((tx.abs() - tx) + (t.abs() - t));
         } else {
-            // 0 for finite x, NaN for ±inf and NaN: the finiteness test.
-            #[allow(clippy::eq_op)]
-            let d = x - x;
-            d
-        };
-        // One add on the loop-carried chain.
-        bad = bad + (dx + (t.abs() - t));
+            bad = bad + (t.abs() - t);
+            abs = abs + x.abs();
+        }
         soft = soft + t;
     }
-    (bad.reduce_add(), soft.reduce_add())
+    (bad.reduce_add(), soft.reduce_add(), abs.reduce_add())
+}
+
+/// Every entry is finite (bit test; the rare path of [`Batch::screen`]).
+#[cold]
+fn all_finite(xs: &[f32]) -> bool {
+    xs.iter().all(|x| finite_bits(x.to_bits()))
 }
 
 /// Number of `false` entries of an ignore mask.
@@ -503,14 +538,20 @@ fn count_kept(m: &[bool]) -> f32 {
     m.iter().filter(|&&ig| !ig).count() as f32
 }
 
+/// Below this bound of `Σ w ℓ` no f32 lane of a block can overflow.
+const SAFE_SUM: f32 = 1e37;
+
 /// What validation hands to the pass.
 #[derive(Clone, Copy, Debug)]
 struct Plan {
-    /// Gradient scale of the reduction (`1/n`, `1/d`, ...).
-    scale: f32,
+    /// The reduction's factor (`1/n`, `1/d`, ...).
+    scale: Scale,
     mode: Mode,
     /// Weighted gradients may overflow: saturate them at `±f32::MAX`.
     saturate: bool,
+    /// The losses' sum may overflow f32 (logits near f32::MAX): every
+    /// lane goes to the [`Total`] on its own instead of in blocks.
+    huge: bool,
 }
 
 /// Where the driver reads inputs and writes results.
@@ -708,46 +749,29 @@ fn run<K: Kernel, V: Lane, IO: Io>(k: &K, b: &Batch<'_>, plan: Plan, io: &mut IO
     // and `finish` multiplies it with saturation, which keeps saturation
     // out of the common passes (a scale ≤ 1 cannot make a finite gradient
     // overflow).
-    let pass_plan = Plan {
-        scale: Lane::min(plan.scale, 1.0),
-        ..plan
-    };
     let total = if fast {
         k.specialize(Run::<V, IO> {
             b,
-            plan: pass_plan,
+            plan,
             io: &mut *io,
             _v: core::marker::PhantomData,
         })
     } else {
-        run_mode::<K, V, IO, true>(k, b, pass_plan, io)
+        run_mode::<K, V, IO, true>(k, b, plan, io)
     };
     finish(io.grad_mut(), plan.scale, total)
 }
 
-/// The reduced loss `min(total · s, f32::MAX)`; when `s > 1` (the pass then
-/// ran with scale 1), also `g ← g · s` saturated at `±f32::MAX`. Its own
-/// function so that no float lives across a call in the caller's frame
+/// The reduced loss `total · s`; when `s > 1` (the pass then ran with
+/// scale 1), also `g ← g · s`, both exact or saturated at `±f32::MAX`. Its
+/// own function so that no float lives across a call in the caller's frame
 /// (8 B of stack on a Cortex-M4F).
 #[inline(never)]
-fn finish(grad: &mut [f32], s: f32, total: f32) -> f32 {
-    if s > 1.0 {
-        scale_up(grad, s);
+fn finish(grad: &mut [f32], s: Scale, total: Total) -> f32 {
+    if s.needs_up() {
+        s.scale_up(grad);
     }
-    Lane::min(total * s, f32::MAX)
-}
-
-/// `g ← g · s` for finite `g` and `s`, with `±∞` replaced by `±f32::MAX`
-/// (one ULP below infinity in the bit pattern, sign kept). Rare (a
-/// normaliser below 1), so kept small rather than fast.
-#[cold]
-#[inline(never)]
-fn scale_up(grad: &mut [f32], s: f32) {
-    for g in grad {
-        // `black_box`: an opaque load keeps LLVM from unrolling the loop.
-        let p = (core::hint::black_box(*g) * s).to_bits();
-        *g = f32::from_bits(if p << 1 == 0xff00_0000 { p - 1 } else { p });
-    }
+    total.scaled(s)
 }
 
 /// [`run`]'s fast path, generic over the (specialised) kernel.
@@ -759,9 +783,9 @@ struct Run<'a, 'b, V, IO> {
 }
 
 impl<V: Lane, IO: Io> Body for Run<'_, '_, V, IO> {
-    type Out = f32;
+    type Out = Total;
     #[inline(always)]
-    fn call<K: Kernel>(self, k: &K) -> f32 {
+    fn call<K: Kernel>(self, k: &K) -> Total {
         let Run { b, plan, io, .. } = self;
         run_mode::<K, V, IO, false>(k, b, plan, io)
     }
@@ -773,15 +797,15 @@ fn run_mode<K: Kernel, V: Lane, IO: Io, const OPT: bool>(
     b: &Batch<'_>,
     plan: Plan,
     io: &mut IO,
-) -> f32 {
+) -> Total {
     // `b.prob` is a constant where the batch was built, so logits-only
     // callers do not link the probability loop.
     if b.prob {
-        pass::<K, V, IO, OPT, PROB>(k, b, plan.scale, plan.saturate, io)
+        pass::<K, V, IO, OPT, PROB>(k, b, plan, io)
     } else if plan.mode == Mode::Hard {
-        pass::<K, V, IO, OPT, HARD>(k, b, plan.scale, plan.saturate, io)
+        pass::<K, V, IO, OPT, HARD>(k, b, plan, io)
     } else {
-        pass::<K, V, IO, OPT, SOFT>(k, b, plan.scale, plan.saturate, io)
+        pass::<K, V, IO, OPT, SOFT>(k, b, plan, io)
     }
 }
 
@@ -790,7 +814,8 @@ const SOFT: u8 = 1;
 const PROB: u8 = 2;
 
 /// One pass over the batch: `BLOCK` lane-vectors are summed in f32 lanes,
-/// then combined with Kahan compensation.
+/// then combined in the overflow-safe [`Total`] (one vector at a time when
+/// [`Plan::huge`] says the f32 lanes could overflow).
 ///
 /// Each (kernel, options, mode) combination is its own function, never
 /// inlined: the dispatch above inlines into the caller, so firmware that uses
@@ -799,10 +824,10 @@ const PROB: u8 = 2;
 fn pass<K: Kernel, V: Lane, IO: Io, const OPT: bool, const MODE: u8>(
     k: &K,
     b: &Batch<'_>,
-    scale: f32,
-    saturate: bool,
+    plan: Plan,
     io: &mut IO,
-) -> f32 {
+) -> Total {
+    let saturate = plan.saturate;
     let mode = match MODE {
         HARD => Mode::Hard,
         SOFT => Mode::Soft,
@@ -822,13 +847,18 @@ fn pass<K: Kernel, V: Lane, IO: Io, const OPT: bool, const MODE: u8>(
         _ => &[],
     };
     let (w_on, m_on, ls_on) = (!ws.is_empty(), !ig.is_empty(), OPT && io.has_losses());
-    let scale = V::splat(scale);
+    let scale = V::splat(plan.scale.pass());
     let zero = V::splat(0.0);
     let full = n / V::N * V::N;
-    let mut sum = Kahan::default();
+    let mut sum = Total::default();
+    let block = if plan.huge {
+        V::N
+    } else {
+        BLOCK as usize * V::N
+    };
     let mut i = 0;
     while i < full {
-        let end = (i + BLOCK as usize * V::N).min(full);
+        let end = (i + block).min(full);
         let mut acc = zero;
         while i < end {
             let x: V = io.load(i);
@@ -853,7 +883,7 @@ fn pass<K: Kernel, V: Lane, IO: Io, const OPT: bool, const MODE: u8>(
             io.store(i, V::N, g * scale, l, ls_on);
             i += V::N;
         }
-        sum.add(acc.reduce_add());
+        add_lanes(&mut sum, acc, plan.huge);
     }
     if full < n {
         // Remainder (SIMD only): padded lanes evaluate (x, y) = (0, 0) and
@@ -880,9 +910,24 @@ fn pass<K: Kernel, V: Lane, IO: Io, const OPT: bool, const MODE: u8>(
         l = V::select(keep, l, zero);
         g = V::select(keep, g, zero);
         io.store(full, len, g * scale, l, ls_on);
-        sum.add(l.reduce_add());
+        add_lanes(&mut sum, l, plan.huge);
     }
-    sum.total()
+    sum
+}
+
+/// Adds a block's lanes to the total: their f32 sum, or each lane on its
+/// own when that sum could overflow.
+#[inline(always)]
+fn add_lanes<V: Lane>(sum: &mut Total, acc: V, huge: bool) {
+    if V::N > 1 && huge {
+        let mut buf = [0.0f32; 16];
+        acc.store(&mut buf[..V::N]);
+        for &v in &buf[..V::N] {
+            sum.add(v);
+        }
+    } else {
+        sum.add(acc.reduce_add());
+    }
 }
 
 /// Loss and gradient of a batch of logits in one pass, without weights or

@@ -343,6 +343,9 @@ impl<const P: u8> Kernel for Fixed<P> {
     fn grad_bound(&self, prob: bool) -> f32 {
         self.0.grad_bound(prob)
     }
+    fn loss_bound(&self, prob: bool) -> (f32, f32) {
+        self.0.loss_bound(prob)
+    }
 
     #[inline(always)]
     fn smoothing(&self) -> f32 {
@@ -375,6 +378,16 @@ impl Kernel for Focal {
             2.0 * (1.0 + 17.0 * self.gamma) / PROB_EPS
         } else {
             2.0 * (1.0 + self.gamma)
+        }
+    }
+
+    /// `α_t (1 - p_t)^γ CE ≤ CE ≤ |z| + ln 2` from logits, and
+    /// `CE ≤ -ln PROB_EPS < 17` from clamped probabilities.
+    fn loss_bound(&self, prob: bool) -> (f32, f32) {
+        if prob {
+            (0.0, 17.0)
+        } else {
+            (1.0, 1.0)
         }
     }
 

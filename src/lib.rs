@@ -148,6 +148,7 @@ pub use binary::{Batch, BinaryLoss, PROB_EPS};
 pub use class_balanced::ClassCounter;
 pub use error::Error;
 pub use focal::Focal;
+pub use power::MAX_GAMMA;
 pub use reduce::Reduction;
 pub use softmax::{SoftmaxCe, SoftmaxFocal};
 

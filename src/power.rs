@@ -17,10 +17,16 @@ pub(crate) enum Power {
 /// Largest integer γ that takes the repeated-product path.
 pub(crate) const MAX_INT_GAMMA: u8 = 8;
 
+/// Largest γ the focal losses accept. The literature uses γ ≤ 5; up to this
+/// value every bound in the crate's table holds (tested at the edge), while
+/// beyond it `γ p_t` is no longer small next to the rounding of a
+/// subnormal `p_t`, and the softmax form would lose its accuracy.
+pub const MAX_GAMMA: f32 = 1000.0;
+
 impl Power {
-    /// Validates γ (finite, `>= 0`) and picks its path.
+    /// Validates γ (`0 ≤ γ ≤ MAX_GAMMA`) and picks its path.
     pub(crate) fn of(gamma: f32) -> Result<Power, Error> {
-        if !(gamma.is_finite() && gamma >= 0.0) {
+        if !(0.0..=MAX_GAMMA).contains(&gamma) {
             return Err(Error::InvalidParameter { name: "gamma" });
         }
         Ok(if gamma == 0.0 {

@@ -1,7 +1,6 @@
 //! How a batch of per-element losses becomes one number, and how that sum is
 //! accumulated without losing accuracy over long slices.
 
-use crate::lanes::Lane;
 use crate::Error;
 
 /// How a batch kernel reduces per-element losses. The gradient a kernel writes
@@ -55,75 +54,141 @@ impl Reduction {
     }
 }
 
-/// How many lane-vectors are summed in f32 before the partial sum is moved
-/// into the f64 total. With `BLOCK` = 32 the f32 part carries a relative error
-/// of at most `31 u ≈ 1.9e-6` (u = 2^-24) per block, and the f64 part adds
-/// nothing visible, whatever the slice length.
+/// How many lane-vectors are summed in f32 lanes before the partial sum is
+/// handed to [`Total`]. With `BLOCK` = 32 the f32 part carries a relative
+/// error of at most `31 u ≈ 1.9e-6` (u = 2^-24) per block.
 pub(crate) const BLOCK: u32 = 32;
 
-/// Lane-wise blocked accumulator: `V` lanes of f32, flushed into an f64 total
-/// every [`BLOCK`] additions.
-pub(crate) struct Acc<V> {
-    lanes: V,
-    count: u32,
-    total: f64,
-}
+/// Sums above this magnitude make [`Total`] shift down by [`DOWN`].
+const BIG: f32 = 1.267_650_6e30; // 2^100
+/// `2^-64`: the one down-shift of [`Total`].
+const DOWN: f32 = 5.421_011e-20;
+/// `2^64`.
+const UP: f32 = 1.844_674_4e19;
 
-impl<V: Lane> Acc<V> {
-    #[inline(always)]
-    pub fn new() -> Self {
-        Acc {
-            lanes: V::splat(0.0),
-            count: 0,
-            total: 0.0,
-        }
-    }
-
-    #[inline(always)]
-    pub fn add(&mut self, v: V) {
-        self.lanes = self.lanes + v;
-        self.count += 1;
-        if self.count == BLOCK {
-            self.flush();
-        }
-    }
-
-    #[inline(always)]
-    fn flush(&mut self) {
-        self.total += self.lanes.reduce_add() as f64;
-        self.lanes = V::splat(0.0);
-        self.count = 0;
-    }
-
-    #[inline(always)]
-    pub fn total(mut self) -> f64 {
-        self.flush();
-        self.total
-    }
-}
-
-/// Kahan-compensated f32 sum of block partial sums: the outer level of the
-/// kernels' two-level reduction (f32 lanes within a block of [`BLOCK`]
-/// vectors, compensated across blocks). Error: at most `2u` relative to the
-/// sum of magnitudes on top of the blocks' own error, at any length, and it
-/// needs no f64 arithmetic (which is software on a Cortex-M4F).
+/// The one overflow-safe sum of every driver: Kahan-compensated f32 (no f64
+/// arithmetic, which is software on a Cortex-M4F), with one exponent shift so
+/// that a sum of finite values never overflows.
+///
+/// The running sum is `(sum - c) · 2^(64·shift)`. While every term and the
+/// sum stay below `2^100` it is a plain Kahan sum (at most `2u` relative to
+/// the sum of magnitudes, at any length). The first term or sum beyond that
+/// shifts the sum down by `2^64` (exact), and every later term is shifted on
+/// entry, so a sum of up to `2^60` terms of any finite size is held. The
+/// terms a shift rounds away are below `2^-64 · 2^-149` of the sum's scale,
+/// invisible next to a sum beyond `2^100`.
 #[derive(Default, Clone, Copy)]
-pub(crate) struct Kahan {
+pub(crate) struct Total {
     sum: f32,
     c: f32,
+    shifted: bool,
 }
 
-impl Kahan {
+impl Total {
+    /// Adds a finite `v`. Called once per block or row, never per element.
     #[inline(always)]
     pub fn add(&mut self, v: f32) {
+        let v = if self.shifted {
+            v * DOWN
+        } else if !(v.abs() <= BIG && self.sum.abs() <= BIG) {
+            self.shift();
+            v * DOWN
+        } else {
+            v
+        };
         let y = v - self.c;
         let t = self.sum + y;
         self.c = (t - self.sum) - y;
         self.sum = t;
     }
 
+    #[cold]
+    #[inline(never)]
+    fn shift(&mut self) {
+        self.sum *= DOWN;
+        self.c *= DOWN;
+        self.shifted = true;
+    }
+
+    /// `total · s`, exact to one rounding (plus the sum's own error), or
+    /// `±f32::MAX` when the exact value is beyond it.
     #[inline(always)]
-    pub fn total(self) -> f32 {
-        self.sum - self.c
+    pub fn scaled(self, s: Scale) -> f32 {
+        let v = s.apply(self.sum - self.c);
+        if self.shifted {
+            crate::lanes::sat(crate::lanes::sat(v) * UP)
+        } else {
+            v
+        }
+    }
+}
+
+/// The reduction's factor `s = 1/d` for a normaliser `d` (any positive
+/// finite f32, subnormal included; `d = 0` means "nothing to average" and
+/// gives `s = 0`), held as `m · p` with `m = 1/(d p⁻¹)` rounded once and `p`
+/// a power of two (1, or `2^64` when `1/d` would overflow f32). Every
+/// driver scales with it: the result is the exact `x / d` to two roundings,
+/// or `±f32::MAX` when that is beyond f32 (never a clamped scale).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Scale {
+    m: f32,
+    p: f32,
+}
+
+impl Scale {
+    /// The factor of `Σ / d`.
+    #[inline]
+    pub fn of(d: f32) -> Scale {
+        if d == 0.0 {
+            Scale { m: 0.0, p: 1.0 }
+        } else if d >= f32::MIN_POSITIVE {
+            Scale { m: 1.0 / d, p: 1.0 }
+        } else {
+            // `d · 2^64` is exact and normal; `1 / (d · 2^64) ≤ 2^85`.
+            Scale {
+                m: 1.0 / (d * UP),
+                p: UP,
+            }
+        }
+    }
+
+    /// The factor a pass can multiply gradients by without any overflow:
+    /// `s` when `s ≤ 1`, else 1 (then [`Scale::scale_up`] finishes).
+    #[inline(always)]
+    pub fn pass(self) -> f32 {
+        if self.p == 1.0 && self.m <= 1.0 {
+            self.m
+        } else {
+            1.0
+        }
+    }
+
+    /// Whether the gradient written with [`Scale::pass`] still needs
+    /// [`Scale::scale_up`].
+    #[inline(always)]
+    pub fn needs_up(self) -> bool {
+        self.p != 1.0 || self.m > 1.0
+    }
+
+    /// `x · s` saturated at `±f32::MAX`.
+    #[inline(always)]
+    pub fn apply(self, x: f32) -> f32 {
+        let v = crate::lanes::sat(x * self.m);
+        if self.p == 1.0 {
+            v
+        } else {
+            crate::lanes::sat(v * self.p)
+        }
+    }
+
+    /// `g ← g · s` over a gradient written with scale 1, saturated at
+    /// `±f32::MAX`. Rare (a normaliser below 1), so kept small.
+    #[cold]
+    #[inline(never)]
+    pub fn scale_up(self, grad: &mut [f32]) {
+        for g in grad {
+            // `black_box`: an opaque load keeps LLVM from unrolling the loop.
+            *g = self.apply(core::hint::black_box(*g));
+        }
     }
 }

@@ -105,9 +105,9 @@
 
 use crate::error::check_len;
 use crate::lanes::{sat, Lane, Simd};
-use crate::math::{exp_neg, ln, log1p_unit};
+use crate::math::{exp_neg, ln, ln_one_minus, log1p_unit};
 use crate::power::{check_smoothing, Power};
-use crate::reduce::{Acc, Reduction};
+use crate::reduce::{Reduction, Scale, Total};
 use crate::Error;
 
 /// Largest `C` for which label rows are processed `Simd::N` rows at a time
@@ -455,12 +455,12 @@ impl<'a> Rows<'a> {
         losses: Option<&mut [f32]>,
     ) -> Result<f32, Error> {
         let cfg = loss.cfg();
-        let (n, scale) = self.validate(&cfg, logits, reduction)?;
+        let plan = self.validate(&cfg, logits, reduction)?;
         check_len("grad", logits.len(), grad.len())?;
         if let Some(l) = &losses {
-            check_len("losses", n, l.len())?;
+            check_len("losses", plan.rows, l.len())?;
         }
-        Ok(self.run(&cfg, Some(logits), grad, true, scale, losses))
+        Ok(self.run(&cfg, Some(logits), grad, true, plan, losses))
     }
 
     /// As [`Rows::loss_grad`], with the gradient written over the logits: saves
@@ -476,11 +476,11 @@ impl<'a> Rows<'a> {
         losses: Option<&mut [f32]>,
     ) -> Result<f32, Error> {
         let cfg = loss.cfg();
-        let (n, scale) = self.validate(&cfg, logits_then_grad, reduction)?;
+        let plan = self.validate(&cfg, logits_then_grad, reduction)?;
         if let Some(l) = &losses {
-            check_len("losses", n, l.len())?;
+            check_len("losses", plan.rows, l.len())?;
         }
-        Ok(self.run(&cfg, None, logits_then_grad, true, scale, losses))
+        Ok(self.run(&cfg, None, logits_then_grad, true, plan, losses))
     }
 
     /// The reduced loss alone (evaluation). `scratch` (length `≥ C`) holds one
@@ -498,7 +498,7 @@ impl<'a> Rows<'a> {
         scratch: &mut [f32],
     ) -> Result<f32, Error> {
         let cfg = loss.cfg();
-        let (_, scale) = self.validate(&cfg, logits, reduction)?;
+        let plan = self.validate(&cfg, logits, reduction)?;
         if scratch.len() < self.classes {
             return Err(Error::LengthMismatch {
                 what: "scratch",
@@ -507,7 +507,7 @@ impl<'a> Rows<'a> {
             });
         }
         let c = self.classes;
-        Ok(self.run(&cfg, Some(logits), &mut scratch[..c], false, scale, None))
+        Ok(self.run(&cfg, Some(logits), &mut scratch[..c], false, plan, None))
     }
 
     /// The label of row `r` (label targets only).
@@ -536,9 +536,9 @@ impl<'a> Rows<'a> {
         }
     }
 
-    /// Checks shapes, parameters and data; returns the row count and the
-    /// gradient scale of the reduction.
-    fn validate(&self, cfg: &Cfg, logits: &[f32], red: Reduction) -> Result<(usize, f64), Error> {
+    /// Checks shapes, parameters and data; returns the row count, the
+    /// reduction's factor and the class weights' power-of-two scale.
+    fn validate(&self, cfg: &Cfg, logits: &[f32], red: Reduction) -> Result<Plan, Error> {
         let c = self.classes;
         if c < 2 || logits.len() / c * c != logits.len() {
             return Err(Error::RaggedRows {
@@ -566,25 +566,34 @@ impl<'a> Rows<'a> {
         // compare per label); rows are examined one by one only when a scan
         // finds something, to report the first bad row.
         let z_ok = all_finite(logits);
+        // Σ w_t is only needed by a class-weighted `Mean` of labels.
+        let w_mean = match (red, self.targets) {
+            (Reduction::Mean, Targets::Labels(_) | Targets::LabelsU16(_)) => self.weights,
+            _ => None,
+        };
         let (kept, wsum, t_ok) = match self.targets {
-            Targets::Labels(l) => scan_labels(l.iter().copied(), c, cfg.ignore, self.weights),
+            Targets::Labels(l) => scan_labels(l.iter().copied(), c, cfg.ignore, w_mean),
             Targets::LabelsU16(l) => {
-                scan_labels(l.iter().map(|&t| t as u32), c, cfg.ignore, self.weights)
+                scan_labels(l.iter().map(|&t| t as u32), c, cfg.ignore, w_mean)
             }
-            Targets::Probs(p) => (n, 0.0, all_probs(p)),
+            Targets::Probs(p) => (n, WeightSum::default(), all_probs(p)),
         };
         if !(z_ok && t_ok) {
             self.first_bad_row(cfg, logits)?;
         }
-        let denom = match red {
-            Reduction::None | Reduction::Sum => 1.0,
-            Reduction::MeanOver(d) => d as f64,
-            _ => match (self.weights, self.targets) {
-                (Some(_), Targets::Labels(_) | Targets::LabelsU16(_)) => wsum,
-                _ => kept as f64,
+        let (denom, wscale) = match red {
+            Reduction::None | Reduction::Sum => (1.0, 1.0),
+            Reduction::MeanOver(d) => (d, 1.0),
+            _ => match w_mean {
+                Some(_) => wsum.normalised(),
+                None => (kept as f32, 1.0),
             },
         };
-        Ok((n, if denom == 0.0 { 0.0 } else { 1.0 / denom }))
+        Ok(Plan {
+            rows: n,
+            scale: Scale::of(denom),
+            wscale,
+        })
     }
 
     /// The per-row checks, in row order: the first bad row's error, or `Ok`
@@ -626,7 +635,7 @@ impl<'a> Rows<'a> {
         logits: Option<&[f32]>,
         out: &mut [f32],
         grad: bool,
-        scale: f64,
+        plan: Plan,
         mut losses: Option<&mut [f32]>,
     ) -> f32 {
         let c = self.classes;
@@ -639,11 +648,13 @@ impl<'a> Rows<'a> {
             gamma: cfg.gamma,
             eps: cfg.eps,
             weights: self.weights,
-            // Finite even for a normaliser below 1/f32::MAX.
-            scale: Lane::min(scale as f32, f32::MAX),
+            wscale: plan.wscale,
+            scale: plan.scale.pass(),
             grad,
         };
-        let mut acc = Acc::<f32>::new();
+        // The per-row losses the caller sees are not scaled by `wscale`.
+        let unscale = 1.0 / plan.wscale;
+        let mut acc = Total::default();
         // Small C, label targets without smoothing: lanes across rows.
         let blocked = grad
             && Simd::N > 1
@@ -684,7 +695,7 @@ impl<'a> Rows<'a> {
                     let w_t = match self.weights {
                         Some(w) => {
                             for (l, v) in b[..n8].iter_mut().enumerate() {
-                                *v = w[ts[l]];
+                                *v = w[ts[l]] * plan.wscale;
                             }
                             Simd::load(&b[..n8])
                         }
@@ -703,11 +714,11 @@ impl<'a> Rows<'a> {
                         blk[l * c + ts[l]] = v;
                     }
                     let mut lb = [0.0f32; MAX_LANES];
-                    lv.store(&mut lb[..n8]);
+                    sat(lv).store(&mut lb[..n8]);
                     for (l, &v) in lb[..n8].iter().enumerate() {
                         acc.add(v);
                         if let Some(ls) = losses.as_deref_mut() {
-                            ls[r + l] = v;
+                            ls[r + l] = sat(v * unscale);
                         }
                     }
                     r += Simd::N;
@@ -726,15 +737,15 @@ impl<'a> Rows<'a> {
                     }
                     0.0
                 }
-                t => k.row(row, logits.map(|z| &z[r * c..(r + 1) * c]), t),
+                t => sat(k.row(row, logits.map(|z| &z[r * c..(r + 1) * c]), t)),
             };
             acc.add(l);
             if let Some(ls) = losses.as_deref_mut() {
-                ls[r] = l;
+                ls[r] = sat(l * unscale);
             }
             r += 1;
         }
-        if scale == 0.0 {
+        if plan.scale == Scale::of(0.0) {
             // `Mean` over nothing (every row ignored, or Σ w_t = 0): 0, and a
             // zero gradient (not ∞ · 0 where a row loss overflowed).
             if grad {
@@ -742,7 +753,10 @@ impl<'a> Rows<'a> {
             }
             return 0.0;
         }
-        (acc.total() * scale) as f32
+        if grad && plan.scale.needs_up() {
+            plan.scale.scale_up(out);
+        }
+        acc.scaled(plan.scale)
     }
 }
 
@@ -811,19 +825,60 @@ fn all_probs(y: &[f32]) -> bool {
     ok
 }
 
-/// One pass over the labels: `(rows not ignored, Σ w_t over them, all
-/// labels valid)`.
+/// What validation hands to the row pass.
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    rows: usize,
+    /// The reduction's factor (`1/rows`, `1/Σ w_t`, `1/d`, ...).
+    scale: Scale,
+    /// A power of two the class weights are multiplied by (1 but for a
+    /// class-weighted `Mean`, where it brings the largest target weight to
+    /// `[1, 2)`: `Σ w_t ℓ / Σ w_t` does not depend on it, and neither the
+    /// weighted row losses nor `Σ w_t` can underflow or overflow).
+    wscale: f32,
+}
+
+/// `Σ w_t` over the kept rows (overflow-safe) and the largest `w_t`.
+#[derive(Default, Clone, Copy)]
+struct WeightSum {
+    total: Total,
+    max_bits: u32,
+}
+
+impl WeightSum {
+    #[inline(always)]
+    fn add(&mut self, w: f32) {
+        // Non-negative floats order like their bits.
+        self.max_bits = self.max_bits.max(w.to_bits());
+        self.total.add(w);
+    }
+
+    /// `(Σ w_t · 2^-E, 2^-E)` with `2^E` the power of two at or below the
+    /// largest `w_t` (E clamped to `[-126, 126]`); `(0, 1)` when every
+    /// target weight is 0.
+    fn normalised(self) -> (f32, f32) {
+        if self.max_bits == 0 {
+            return (0.0, 1.0);
+        }
+        let e = ((self.max_bits >> 23) as i32 - 127).clamp(-126, 126);
+        let ws = f32::from_bits(((127 - e) as u32) << 23);
+        let inv = f32::from_bits(((127 + e) as u32) << 23);
+        (self.total.scaled(Scale::of(inv)), ws)
+    }
+}
+
+/// One pass over the labels: `(rows not ignored, Σ w_t over them when
+/// `weights` are given, all labels valid)`.
 #[inline(always)]
 fn scan_labels(
     labels: impl Iterator<Item = u32>,
     c: usize,
     ignore: Option<u32>,
     weights: Option<&[f32]>,
-) -> (usize, f64, bool) {
+) -> (usize, WeightSum, bool) {
     let mut kept = 0usize;
     let mut ok = true;
-    // f64: weights near f32::MAX must not overflow the normaliser.
-    let mut wsum = 0.0f64;
+    let mut wsum = WeightSum::default();
     for t in labels {
         if ignore == Some(t) {
             continue;
@@ -832,10 +887,26 @@ fn scan_labels(
         ok &= valid;
         kept += 1;
         if let (Some(w), true) = (weights, valid) {
-            wsum += w[t as usize] as f64;
+            wsum.add(w[t as usize]);
         }
     }
     (kept, wsum, ok)
+}
+
+/// `ln u` for `u = 1 - p = r / S` (`r > 0`), accurate to a few ULP at both
+/// ends: `ln(1 - p)` while `p ≤ 1/2` (where `ln r - ln S` would cancel), and
+/// `ln r - ln S` beyond.
+#[inline(always)]
+fn ln_u<V: Lane>(p: V, r: V, ln_s: V) -> V {
+    let half = V::splat(0.5);
+    let one = V::splat(1.0);
+    let small = half.ge(p);
+    let pos = r.gt(V::splat(0.0));
+    V::select(
+        small,
+        ln_one_minus(p.min(half)),
+        ln(V::select(pos, r, one)) - ln_s,
+    )
 }
 
 /// `ln(1 + r)` for `r ≥ 0`, full relative accuracy for small `r`.
@@ -1107,7 +1178,7 @@ fn focal_lanes<V: Lane>(
     let ce = V::splat(f.ln_s) - d;
     let ln_s = V::splat(f.ln_s);
     let r0 = r.eq(zero);
-    let pw = power(k.power, k.gamma, u, || ln(V::select(r0, one, r)) - ln_s);
+    let pw = power(k.power, k.gamma, u, || ln_u(p, r, ln_s));
     let g = V::splat(k.gamma);
     let pce = V::select(e.eq(zero), zero, p * ce);
     // (u^γ γ) first, and saturated, as in `Kernel::hard_finish`.
@@ -1129,6 +1200,8 @@ struct Kernel<'a> {
     gamma: f32,
     eps: f32,
     weights: Option<&'a [f32]>,
+    /// Power-of-two factor of the class weights (see [`Plan::wscale`]).
+    wscale: f32,
     scale: f32,
     grad: bool,
 }
@@ -1155,8 +1228,8 @@ impl Kernel<'_> {
             weights: self.weights,
             y,
             t,
-            a: 1.0 - self.eps,
-            b: self.eps / c as f32,
+            a: (1.0 - self.eps) * self.wscale,
+            b: self.eps / c as f32 * self.wscale,
         };
         if !soft {
             // Unreachable where the lane type is `f32` (Cortex-M).
@@ -1256,14 +1329,8 @@ impl Kernel<'_> {
         let u = r_t / s;
         let p_t = e_t / s;
         let ce = ln_s - d_t;
-        let pw = power(self.power, self.gamma, u, || {
-            if r_t > 0.0 {
-                ln(r_t) - ln_s
-            } else {
-                0.0
-            }
-        });
-        let w_t = self.weights.map_or(1.0, |w| w[t]);
+        let pw = power(self.power, self.gamma, u, || ln_u(p_t, r_t, ln_s));
+        let w_t = self.weights.map_or(1.0, |w| w[t] * self.wscale);
         let pce = if e_t == 0.0 { 0.0 } else { p_t * ce };
         let loss = if w_t == 0.0 { 0.0 } else { w_t * (pw * ce) };
         if self.grad {
@@ -1329,9 +1396,7 @@ impl Kernel<'_> {
         let p_t = e_t * inv_s;
         let ce = ln_s - d_t;
         let r0 = r_t.eq(zero);
-        let pw = power(self.power, self.gamma, u, || {
-            ln(V::select(r0, one, r_t)) - ln_s
-        });
+        let pw = power(self.power, self.gamma, u, || ln_u(p_t, r_t, ln_s));
         let g = V::splat(self.gamma);
         let pce = V::select(e_t.eq(zero), zero, p_t * ce);
         let loss = V::select(w_t.eq(zero), zero, w_t * (pw * ce));

@@ -1,0 +1,411 @@
+//! The reduction and saturation rule at the valid extremes, for both
+//! families: every case here gave a wrong, NaN or infinite answer in 0.1.
+//!
+//! * a mean whose exact value fits in f32 is returned within its bound even
+//!   when the sum of the losses overflows f32;
+//! * `MeanOver(d)` for any positive finite `d` (subnormal included) gives
+//!   the exact value or saturates, for the loss and the gradient;
+//! * an element with weight 0, and an ignored element or row, contributes
+//!   exactly 0 and gets exactly 0 gradient;
+//! * finite inputs give finite outputs on every path (probability inputs,
+//!   huge `pos_weight`, class weights, probability rows that do not sum to 1);
+//! * the class-weighted `Mean` returns the loss its gradient belongs to,
+//!   even for tiny class weights;
+//! * every accepted γ meets its bound (γ up to `MAX_GAMMA`), and
+//!   `Rows::loss` agrees with `Rows::loss_grad`.
+
+use tinyloss::softmax::{Rows, SoftmaxCe, SoftmaxFocal, Targets};
+use tinyloss::{binary, Batch, Error, Focal, Reduction, SigmoidCe, MAX_GAMMA};
+
+const U: f64 = f32::EPSILON as f64 / 2.0;
+
+fn softplus(z: f64) -> f64 {
+    z.max(0.0) + (-z.abs()).exp().ln_1p()
+}
+
+fn sigmoid(z: f64) -> f64 {
+    if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// `|got - want| ≤ bound · |want|`, with `want` rounded to f32 first when it
+/// is beyond f32 (then `got` must be the saturated value).
+fn close(got: f32, want: f64, bound: f64, what: &str) {
+    assert!(got.is_finite(), "{what}: {got} is not finite");
+    if want.abs() > f32::MAX as f64 {
+        assert_eq!(got, f32::MAX.copysign(want as f32), "{what}: saturates");
+        return;
+    }
+    let err = (got as f64 - want).abs();
+    // Below f32's normal range a result carries one subnormal ULP.
+    assert!(
+        err <= bound * want.abs() + f32::from_bits(1) as f64,
+        "{what}: {got} vs exact {want} ({:.1}u, bound {:.1}u)",
+        err / (U * want.abs()),
+        bound / U
+    );
+}
+
+/// f64 softmax focal loss of one row with label `t` (γ = 0: CE) and the
+/// gradient of `w_t ℓ`.
+fn softmax_ref(z: &[f32], t: usize, gamma: f64, w_t: f64, g: &mut [f64]) -> f64 {
+    let m = z.iter().fold(f64::NEG_INFINITY, |a, &v| a.max(v as f64));
+    let s: f64 = z.iter().map(|&v| (v as f64 - m).exp()).sum();
+    let lse = m + s.ln();
+    let p: Vec<f64> = z.iter().map(|&v| (v as f64 - m).exp() / s).collect();
+    let ce = lse - z[t] as f64;
+    // 1 - p_t without cancellation.
+    let u: f64 = p
+        .iter()
+        .enumerate()
+        .filter(|&(j, _)| j != t)
+        .map(|(_, v)| v)
+        .sum();
+    let pw = if gamma == 0.0 { 1.0 } else { u.powf(gamma) };
+    // dℓ/dz_k = -G δ_kt + G p_k/u (k ≠ t), G = u^γ (u + γ p_t CE).
+    let big_g = pw * (u + gamma * p[t] * ce);
+    for (k, gk) in g.iter_mut().enumerate() {
+        *gk = w_t * if k == t { -big_g } else { big_g * p[k] / u };
+    }
+    w_t * pw * ce
+}
+
+#[test]
+fn binary_mean_survives_an_overflowing_sum() {
+    // The case: the sum is 6e38, the mean 1.5e38.
+    let z = [3e38f32, 3e38, 0.0, 0.0];
+    let y = [0.0f32; 4];
+    let mut g = [0.0f32; 4];
+    let l = binary::loss_grad(&SigmoidCe::PLAIN, &z, &y, Reduction::Mean, &mut g).unwrap();
+    let want = (2.0 * 3e38f32 as f64 + 2.0 * 2f64.ln()) / 4.0;
+    close(l, want, 1e-6, "CE mean");
+    // Long batches reach the SIMD blocks and the tail, weights and mask the
+    // element-by-element validation, focal its own kernels.
+    let n = 67;
+    let z: Vec<f32> = (0..n)
+        .map(|i| {
+            if i % 3 == 0 {
+                1.5e38
+            } else {
+                -2.0 + i as f32 * 0.1
+            }
+        })
+        .collect();
+    let y: Vec<f32> = (0..n)
+        .map(|i| (i % 3 != 0 && i % 5 == 0) as u8 as f32)
+        .collect();
+    let w: Vec<f32> = (0..n).map(|i| 0.5 + (i % 4) as f32 * 0.5).collect();
+    let ignore: Vec<bool> = (0..n).map(|i| i % 7 == 3).collect();
+    let focal = Focal::new(2.0, None).unwrap();
+    for weighted in [false, true] {
+        let (mut sum, mut count) = (0.0f64, 0.0f64);
+        for i in 0..n {
+            if weighted && ignore[i] {
+                continue;
+            }
+            let (zi, yi) = (z[i] as f64, y[i] as f64);
+            let s = if yi == 1.0 { zi } else { -zi };
+            let ce = softplus(-s);
+            let l = sigmoid(-s).powi(2) * ce;
+            sum += if weighted { w[i] as f64 * l } else { l };
+            count += 1.0;
+        }
+        let b = if weighted {
+            Batch::logits(&z, &y).weights(&w).ignore(&ignore)
+        } else {
+            Batch::logits(&z, &y)
+        };
+        let mut g = vec![0.0f32; n];
+        let mut ls = vec![0.0f32; n];
+        let l = b
+            .loss_grad(&focal, Reduction::Mean, &mut g, Some(&mut ls))
+            .unwrap();
+        close(
+            l,
+            sum / count,
+            1e-6,
+            &format!("focal mean, weighted {weighted}"),
+        );
+        let l2 = b.loss(&focal, Reduction::Mean).unwrap();
+        close(l2, sum / count, 1e-6, "focal mean, loss only");
+        let l3 = b.loss_grad(&focal, Reduction::Mean, &mut g, None).unwrap();
+        close(l3, sum / count, 1e-6, "focal mean, fast path");
+        assert!(g.iter().chain(&ls).all(|v| v.is_finite()));
+        // The sum itself is beyond f32: it saturates.
+        assert_eq!(b.loss(&focal, Reduction::Sum).unwrap(), f32::MAX);
+    }
+}
+
+#[test]
+fn softmax_mean_survives_an_overflowing_sum() {
+    // Two rows with loss 2e38 each: sum 4e38, mean 2e38.
+    let z = [2e38f32, 0.0, 2e38, 0.0, 0.0, 1.0];
+    let labels = [1u32, 1, 0];
+    let mut g = [0.0f32; 6];
+    let mut gr = [0.0f64; 2];
+    let want: f64 = (0..3)
+        .map(|r| softmax_ref(&z[2 * r..2 * r + 2], labels[r] as usize, 0.0, 1.0, &mut gr))
+        .sum::<f64>()
+        / 3.0;
+    for w in [None, Some([1.0f32, 1.0])] {
+        let mut rows = Rows::new(2, Targets::Labels(&labels));
+        if let Some(w) = &w {
+            rows = rows.class_weights(w).unwrap();
+        }
+        let l = rows
+            .loss_grad(&SoftmaxCe::new(), &z, Reduction::Mean, &mut g, None)
+            .unwrap();
+        close(l, want, 1e-6, "softmax CE mean");
+        let mut scratch = [0.0f32; 2];
+        let l2 = rows
+            .loss(&SoftmaxCe::new(), &z, Reduction::Mean, &mut scratch)
+            .unwrap();
+        close(l2, want, 1e-6, "softmax CE mean, loss only");
+        assert!(g.iter().all(|v| v.is_finite()));
+    }
+}
+
+#[test]
+fn mean_over_subnormal_normaliser_is_exact_or_saturates() {
+    for d in [1e-45f32, 1e-41, 3e-39, 1e-30] {
+        // Binary: the case, one CE element at z = -20, y = 0.
+        let mut g = [0.0f32];
+        let l = binary::loss_grad(
+            &SigmoidCe::PLAIN,
+            &[-20.0],
+            &[0.0],
+            Reduction::MeanOver(d),
+            &mut g,
+        )
+        .unwrap();
+        close(l, softplus(-20.0) / d as f64, 16.0 * U, "binary loss");
+        close(g[0], sigmoid(-20.0) / d as f64, 16.0 * U, "binary gradient");
+        // Softmax: a confident row.
+        let z = [20.0f32, 0.0];
+        let mut gs = [0.0f32; 2];
+        let mut gr = [0.0f64; 2];
+        let want = softmax_ref(&z, 0, 0.0, 1.0, &mut gr) / d as f64;
+        let l = Rows::new(2, Targets::Labels(&[0]))
+            .loss_grad(&SoftmaxCe::new(), &z, Reduction::MeanOver(d), &mut gs, None)
+            .unwrap();
+        close(l, want, 16.0 * U, "softmax loss");
+        for k in 0..2 {
+            close(gs[k], gr[k] / d as f64, 16.0 * U, "softmax gradient");
+        }
+    }
+}
+
+#[test]
+fn zero_weight_and_ignored_elements_are_exact_zeros() {
+    // The case: a clamped probability of 1e-7 against w⁺ = 1e38.
+    let huge = SigmoidCe::with_pos_weight(1e38).unwrap();
+    let (p, y) = ([0.0f32, 0.3], [1.0f32, 1.0]);
+    let mut g = [9.0f32; 2];
+    let mut ls = [9.0f32; 2];
+    for red in [Reduction::Sum, Reduction::Mean, Reduction::MeanOver(1e-3)] {
+        let l = Batch::probabilities(&p, &y)
+            .weights(&[0.0, 0.0])
+            .loss_grad(&huge, red, &mut g, Some(&mut ls))
+            .unwrap();
+        assert_eq!((l, g, ls), (0.0, [0.0; 2], [0.0; 2]), "{red:?}");
+        let l = Batch::probabilities(&p, &y)
+            .ignore(&[true, false])
+            .loss_grad(&huge, red, &mut g, Some(&mut ls))
+            .unwrap();
+        assert!(l.is_finite() && g[1].is_finite() && ls[1].is_finite());
+        assert_eq!((g[0], ls[0]), (0.0, 0.0), "{red:?}");
+    }
+    // Logits near f32::MAX next to a zero weight.
+    let z = [f32::MAX, -f32::MAX, 1.0];
+    let mut g = [9.0f32; 3];
+    let l = Batch::logits(&z, &[0.0, 1.0, 1.0])
+        .weights(&[0.0, 0.0, 1.0])
+        .loss_grad(&huge, Reduction::Sum, &mut g, None)
+        .unwrap();
+    close(l, 1e38 * softplus(-1.0), 16.0 * U, "the kept element");
+    assert_eq!(&g[..2], &[0.0, 0.0]);
+    // Softmax: a class of weight 0 whose row loss would saturate.
+    let z = [3e38f32, -3e38, 0.0, 1.0];
+    let mut g = [9.0f32; 4];
+    let mut ls = [9.0f32; 2];
+    let l = Rows::new(2, Targets::Labels(&[1, 0]))
+        .class_weights(&[1.0, 0.0])
+        .unwrap()
+        .loss_grad(
+            &SoftmaxFocal::new(0.5).unwrap(),
+            &z,
+            Reduction::Sum,
+            &mut g,
+            Some(&mut ls),
+        )
+        .unwrap();
+    assert_eq!((ls[0], g[0], g[1]), (0.0, 0.0, 0.0));
+    assert!(l.is_finite() && ls[1] == l && g[2..].iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn finite_inputs_give_finite_outputs_on_every_path() {
+    // Probability inputs with a huge w⁺, no weights: saturated, not ±∞.
+    for pw in [1e31f32, 1e38, f32::MAX] {
+        let bce = SigmoidCe::with_pos_weight(pw)
+            .unwrap()
+            .with_smoothing(0.1)
+            .unwrap();
+        let p = [0.0f32, 1e-9, 0.5, 1.0];
+        let y = [1.0f32, 1.0, 0.0, 0.7];
+        let mut g = [0.0f32; 4];
+        let mut ls = [0.0f32; 4];
+        for red in [Reduction::Sum, Reduction::Mean, Reduction::MeanOver(1e-45)] {
+            let l = Batch::probabilities(&p, &y)
+                .loss_grad(&bce, red, &mut g, Some(&mut ls))
+                .unwrap();
+            assert!(l.is_finite(), "w⁺ {pw} {red:?}: loss {l}");
+            assert!(g.iter().chain(&ls).all(|v| v.is_finite()), "{g:?} {ls:?}");
+        }
+        let mut one = [0.0f32; 1];
+        let l = binary::loss_grad(&bce, &[-f32::MAX], &[1.0], Reduction::Sum, &mut one).unwrap();
+        assert!(l.is_finite() && one[0].is_finite());
+    }
+    // Softmax probability rows that do not sum to 1, huge class weights,
+    // logits spanning more than f32::MAX.
+    let c = 3;
+    let z = [f32::MAX, -f32::MAX, 0.0, 1e30, -1e30, 5.0];
+    let y = [1.0f32, 1.0, 1.0, 0.0, 1e-40, 0.5];
+    let w = [f32::MAX, 1.0, 1e30];
+    let ce = SoftmaxCe::new().with_smoothing(0.1).unwrap();
+    let focal = SoftmaxFocal::new(1.5).unwrap().with_smoothing(0.1).unwrap();
+    for red in [Reduction::Sum, Reduction::Mean, Reduction::MeanOver(1e-45)] {
+        let rows = Rows::new(c, Targets::Probs(&y)).class_weights(&w).unwrap();
+        let mut g = [0.0f32; 6];
+        let mut ls = [0.0f32; 2];
+        let a = rows.loss_grad(&ce, &z, red, &mut g, Some(&mut ls)).unwrap();
+        assert!(
+            a.is_finite() && g.iter().chain(&ls).all(|v| v.is_finite()),
+            "{red:?}"
+        );
+        let b = rows
+            .loss_grad(&focal, &z, red, &mut g, Some(&mut ls))
+            .unwrap();
+        assert!(
+            b.is_finite() && g.iter().chain(&ls).all(|v| v.is_finite()),
+            "{red:?}"
+        );
+        let rows = Rows::new(c, Targets::Labels(&[0, 1]))
+            .class_weights(&w)
+            .unwrap();
+        let l = rows
+            .loss_grad(&focal, &z, red, &mut g, Some(&mut ls))
+            .unwrap();
+        assert!(
+            l.is_finite() && g.iter().chain(&ls).all(|v| v.is_finite()),
+            "{red:?}"
+        );
+    }
+}
+
+#[test]
+fn class_weighted_mean_returns_the_loss_of_its_gradient() {
+    // The case: weights of 1e-45 cancel exactly under `Mean`.
+    for (w, labels) in [
+        ([1e-45f32, 1e-45], [0u32, 0]),
+        ([1e30, 1e-30], [1, 1]),
+        ([3e-39, 2.0], [0, 1]),
+        ([f32::MAX, f32::MAX], [0, 1]),
+    ] {
+        let z = [0.0f32, 0.0, 1.5, -0.5];
+        let mut g = [0.0f32; 4];
+        let mut ls = [0.0f32; 2];
+        let l = Rows::new(2, Targets::Labels(&labels))
+            .class_weights(&w)
+            .unwrap()
+            .loss_grad(
+                &SoftmaxCe::new(),
+                &z,
+                Reduction::Mean,
+                &mut g,
+                Some(&mut ls),
+            )
+            .unwrap();
+        let (mut num, mut den) = (0.0f64, 0.0f64);
+        let mut gr = [[0.0f64; 2]; 2];
+        for r in 0..2 {
+            let t = labels[r] as usize;
+            let wt = w[t] as f64;
+            num += softmax_ref(&z[2 * r..2 * r + 2], t, 0.0, wt, &mut gr[r]);
+            den += wt;
+            // The per-row losses are the weighted ones, unscaled.
+            close(
+                ls[r],
+                softmax_ref(&z[2 * r..2 * r + 2], t, 0.0, wt, &mut [0.0; 2]),
+                16.0 * U,
+                "row loss",
+            );
+        }
+        close(l, num / den, 32.0 * U, "weighted mean");
+        for r in 0..2 {
+            for k in 0..2 {
+                close(
+                    g[2 * r + k],
+                    gr[r][k] / den,
+                    32.0 * U,
+                    "weighted mean gradient",
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn gamma_is_accepted_up_to_max_gamma_with_its_bound() {
+    for bad in [1e9f32, 1e30, f32::MAX, MAX_GAMMA * 1.001, -1e-45] {
+        let e = Error::InvalidParameter { name: "gamma" };
+        assert_eq!(SoftmaxFocal::new(bad).err(), Some(e));
+        assert_eq!(Focal::new(bad, None).err(), Some(e));
+    }
+    assert!(Focal::new(MAX_GAMMA, Some(0.25)).is_ok());
+    // Rows where (1 - p_t)^γ is far from 0 at large γ: p_t from 1e-7 to 1e-3.
+    let c = 4;
+    let mut z = Vec::new();
+    let mut labels = Vec::new();
+    for (i, d) in [16.0f32, 12.0, 9.0, 7.0, 3.0].iter().enumerate() {
+        z.extend_from_slice(&[0.0, -*d, 0.5, -1.0]);
+        labels.push(if i % 2 == 0 { 1u32 } else { 3 });
+    }
+    let rows = z.len() / c;
+    for gamma in [5.0f32, 20.5, 100.0, 999.5, MAX_GAMMA] {
+        let fl = SoftmaxFocal::new(gamma).unwrap();
+        let mut g = vec![0.0f32; z.len()];
+        let mut ls = vec![0.0f32; rows];
+        let r = Rows::new(c, Targets::Labels(&labels));
+        let l = r
+            .loss_grad(&fl, &z, Reduction::Sum, &mut g, Some(&mut ls))
+            .unwrap();
+        let mut scratch = [0.0f32; 4];
+        let l_only = r.loss(&fl, &z, Reduction::Sum, &mut scratch).unwrap();
+        let mut want = 0.0;
+        for row in 0..rows {
+            let mut gr = [0.0f64; 4];
+            let t = labels[row] as usize;
+            let lr = softmax_ref(&z[row * c..(row + 1) * c], t, gamma as f64, 1.0, &mut gr);
+            want += lr;
+            if lr > 1e-30 {
+                // The softmax focal bound at γ: (32 + 3γ)u for the loss.
+                close(ls[row], lr, (32.0 + 3.0 * gamma as f64) * U, "row loss");
+            }
+            for k in 0..c {
+                let err = (g[row * c + k] as f64 - gr[k]).abs();
+                let bound = 32.0 * U * (1.0 + gamma as f64);
+                assert!(
+                    err <= bound,
+                    "γ={gamma} row {row} class {k}: {err:e} > {bound:e}"
+                );
+            }
+        }
+        close(l, want, (32.0 + 3.0 * gamma as f64) * U, "sum");
+        close(l_only, want, (32.0 + 3.0 * gamma as f64) * U, "loss only");
+    }
+}

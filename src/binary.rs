@@ -15,7 +15,7 @@
 
 use crate::error::check_len;
 use crate::lanes::{sat, Lane, Simd, SOFT_FLOAT};
-use crate::reduce::{Reduction, Scale, Total, BLOCK};
+use crate::reduce::{Kahan, Reduction, Scale, Total, BLOCK};
 use crate::{Error, LossGrad};
 
 /// Probabilities are clamped to `[PROB_EPS, 1 - PROB_EPS]` by the
@@ -556,6 +556,12 @@ struct Plan {
 
 /// Where the driver reads inputs and writes results.
 trait Io {
+    /// The same outputs, restricted to element `i`.
+    type One<'s>: Io
+    where
+        Self: 's;
+    /// Element `i` alone (`i` is in range).
+    fn one(&mut self, i: usize) -> Self::One<'_>;
     /// Shortens every slice to `n` (validation guarantees `n <= len`), so the
     /// pass's index arithmetic needs no bounds checks.
     fn truncate(&mut self, n: usize);
@@ -622,7 +628,28 @@ fn load_part<V: Lane>(s: &[f32], i: usize, pad: f32) -> V {
     }
 }
 
+/// `s[i..i + 1]`, or empty when `s` is (per-element losses not asked for).
+#[inline(always)]
+fn one_mut(s: &mut [f32], i: usize) -> &mut [f32] {
+    if s.is_empty() {
+        s
+    } else {
+        &mut s[i..i + 1]
+    }
+}
+
 impl Io for Split<'_, '_> {
+    type One<'s>
+        = Split<'s, 's>
+    where
+        Self: 's;
+    fn one(&mut self, i: usize) -> Split<'_, '_> {
+        Split {
+            x: &self.x[i..i + 1],
+            grad: &mut self.grad[i..i + 1],
+            losses: one_mut(self.losses, i),
+        }
+    }
     #[inline(always)]
     fn truncate(&mut self, n: usize) {
         self.x = &self.x[..n];
@@ -657,6 +684,16 @@ impl Io for Split<'_, '_> {
 }
 
 impl Io for InPlace<'_> {
+    type One<'s>
+        = InPlace<'s>
+    where
+        Self: 's;
+    fn one(&mut self, i: usize) -> InPlace<'_> {
+        InPlace {
+            x: &mut self.x[i..i + 1],
+            losses: one_mut(self.losses, i),
+        }
+    }
     #[inline(always)]
     fn truncate(&mut self, n: usize) {
         truncate_mut(&mut self.x, n);
@@ -690,6 +727,15 @@ impl Io for InPlace<'_> {
 }
 
 impl Io for Discard<'_> {
+    type One<'s>
+        = Discard<'s>
+    where
+        Self: 's;
+    fn one(&mut self, i: usize) -> Discard<'_> {
+        Discard {
+            x: &self.x[i..i + 1],
+        }
+    }
     #[inline(always)]
     fn truncate(&mut self, n: usize) {
         self.x = &self.x[..n];
@@ -757,7 +803,7 @@ fn run<K: Kernel, V: Lane, IO: Io>(k: &K, b: &Batch<'_>, plan: Plan, io: &mut IO
             _v: core::marker::PhantomData,
         })
     } else {
-        run_mode::<K, V, IO, true>(k, b, plan, io)
+        chunks::<K, V, IO, true>(k, b, plan, io)
     };
     finish(io.grad_mut(), plan.scale, total)
 }
@@ -787,8 +833,55 @@ impl<V: Lane, IO: Io> Body for Run<'_, '_, V, IO> {
     #[inline(always)]
     fn call<K: Kernel>(self, k: &K) -> Total {
         let Run { b, plan, io, .. } = self;
-        run_mode::<K, V, IO, false>(k, b, plan, io)
+        chunks::<K, V, IO, false>(k, b, plan, io)
     }
+}
+
+/// The whole batch in one pass, or, when the sum of its losses could
+/// overflow f32 ([`Plan::huge`], logits near `f32::MAX`), [`one_by_one`].
+#[inline(always)]
+fn chunks<K: Kernel, V: Lane, IO: Io, const OPT: bool>(
+    k: &K,
+    b: &Batch<'_>,
+    plan: Plan,
+    io: &mut IO,
+) -> Total {
+    if plan.huge {
+        return one_by_one::<K, V, IO, OPT>(k, b, plan, io);
+    }
+    let mut total = Total::default();
+    total.add(run_mode::<K, V, IO, OPT>(k, b, plan, io));
+    total
+}
+
+/// One element per pass, each loss going to the overflow-safe [`Total`] on
+/// its own: slow, but it runs the passes already linked and keeps every
+/// check (and this frame) out of the common call.
+#[cold]
+#[inline(never)]
+fn one_by_one<K: Kernel, V: Lane, IO: Io, const OPT: bool>(
+    k: &K,
+    b: &Batch<'_>,
+    plan: Plan,
+    io: &mut IO,
+) -> Total {
+    let mut total = Total::default();
+    for i in 0..b.targets.len() {
+        let one = Batch {
+            input: b.input.get(i..i + 1).unwrap_or(&[]),
+            targets: &b.targets[i..i + 1],
+            prob: b.prob,
+            weights: b.weights.map(|w| &w[i..i + 1]),
+            ignore: b.ignore.map(|m| &m[i..i + 1]),
+        };
+        total.add(run_mode::<K, V, IO::One<'_>, OPT>(
+            k,
+            &one,
+            plan,
+            &mut io.one(i),
+        ));
+    }
+    total
 }
 
 #[inline(always)]
@@ -797,7 +890,7 @@ fn run_mode<K: Kernel, V: Lane, IO: Io, const OPT: bool>(
     b: &Batch<'_>,
     plan: Plan,
     io: &mut IO,
-) -> Total {
+) -> f32 {
     // `b.prob` is a constant where the batch was built, so logits-only
     // callers do not link the probability loop.
     if b.prob {
@@ -814,8 +907,8 @@ const SOFT: u8 = 1;
 const PROB: u8 = 2;
 
 /// One pass over the batch: `BLOCK` lane-vectors are summed in f32 lanes,
-/// then combined in the overflow-safe [`Total`] (one vector at a time when
-/// [`Plan::huge`] says the f32 lanes could overflow).
+/// then combined with Kahan compensation. Its sum is below `2^120` unless
+/// [`Plan::huge`]; then [`chunks`] calls it one element at a time.
 ///
 /// Each (kernel, options, mode) combination is its own function, never
 /// inlined: the dispatch above inlines into the caller, so firmware that uses
@@ -826,7 +919,7 @@ fn pass<K: Kernel, V: Lane, IO: Io, const OPT: bool, const MODE: u8>(
     b: &Batch<'_>,
     plan: Plan,
     io: &mut IO,
-) -> Total {
+) -> f32 {
     let saturate = plan.saturate;
     let mode = match MODE {
         HARD => Mode::Hard,
@@ -850,15 +943,10 @@ fn pass<K: Kernel, V: Lane, IO: Io, const OPT: bool, const MODE: u8>(
     let scale = V::splat(plan.scale.pass());
     let zero = V::splat(0.0);
     let full = n / V::N * V::N;
-    let mut sum = Total::default();
-    let block = if plan.huge {
-        V::N
-    } else {
-        BLOCK as usize * V::N
-    };
+    let mut sum = Kahan::default();
     let mut i = 0;
     while i < full {
-        let end = (i + block).min(full);
+        let end = (i + BLOCK as usize * V::N).min(full);
         let mut acc = zero;
         while i < end {
             let x: V = io.load(i);
@@ -883,7 +971,7 @@ fn pass<K: Kernel, V: Lane, IO: Io, const OPT: bool, const MODE: u8>(
             io.store(i, V::N, g * scale, l, ls_on);
             i += V::N;
         }
-        add_lanes(&mut sum, acc, plan.huge);
+        sum.add(acc.reduce_add());
     }
     if full < n {
         // Remainder (SIMD only): padded lanes evaluate (x, y) = (0, 0) and
@@ -910,24 +998,9 @@ fn pass<K: Kernel, V: Lane, IO: Io, const OPT: bool, const MODE: u8>(
         l = V::select(keep, l, zero);
         g = V::select(keep, g, zero);
         io.store(full, len, g * scale, l, ls_on);
-        add_lanes(&mut sum, l, plan.huge);
+        sum.add(l.reduce_add());
     }
-    sum
-}
-
-/// Adds a block's lanes to the total: their f32 sum, or each lane on its
-/// own when that sum could overflow.
-#[inline(always)]
-fn add_lanes<V: Lane>(sum: &mut Total, acc: V, huge: bool) {
-    if V::N > 1 && huge {
-        let mut buf = [0.0f32; 16];
-        acc.store(&mut buf[..V::N]);
-        for &v in &buf[..V::N] {
-            sum.add(v);
-        }
-    } else {
-        sum.add(acc.reduce_add());
-    }
+    sum.total()
 }
 
 /// Loss and gradient of a batch of logits in one pass, without weights or

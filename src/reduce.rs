@@ -68,7 +68,8 @@ const UP: f32 = 1.844_674_4e19;
 
 /// The one overflow-safe sum of every driver: Kahan-compensated f32 (no f64
 /// arithmetic, which is software on a Cortex-M4F), with one exponent shift so
-/// that a sum of finite values never overflows.
+/// that a sum of finite non-negative values (losses, weights, counts) never
+/// overflows.
 ///
 /// The running sum is `(sum - c) · 2^(64·shift)`. While every term and the
 /// sum stay below `2^100` it is a plain Kahan sum (at most `2u` relative to
@@ -84,13 +85,37 @@ pub(crate) struct Total {
     shifted: bool,
 }
 
+/// Plain Kahan-compensated f32 sum, for a pass whose sum the caller has
+/// bounded below `2^120` (its result then goes to a [`Total`]): `2u`
+/// relative to the sum of magnitudes at any length.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Kahan {
+    sum: f32,
+    c: f32,
+}
+
+impl Kahan {
+    #[inline(always)]
+    pub fn add(&mut self, v: f32) {
+        let y = v - self.c;
+        let t = self.sum + y;
+        self.c = (t - self.sum) - y;
+        self.sum = t;
+    }
+
+    #[inline(always)]
+    pub fn total(self) -> f32 {
+        self.sum - self.c
+    }
+}
+
 impl Total {
-    /// Adds a finite `v`. Called once per block or row, never per element.
+    /// Adds a finite `v ≥ 0`. Called once per block, never per element.
     #[inline(always)]
     pub fn add(&mut self, v: f32) {
         let v = if self.shifted {
             v * DOWN
-        } else if !(v.abs() <= BIG && self.sum.abs() <= BIG) {
+        } else if v + self.sum > BIG {
             self.shift();
             v * DOWN
         } else {
@@ -120,6 +145,53 @@ impl Total {
         } else {
             v
         }
+    }
+}
+
+/// Largest value [`Blocked`] sums in f32 lanes: 32 of them stay below
+/// `2^125`.
+const PLAIN_MAX: f32 = 1.329_228e36; // 2^120
+
+/// Per-item values (a row's loss) summed in f32 for blocks of [`BLOCK`]
+/// items, the blocks combined in a [`Total`]: `31u` relative per block plus
+/// the total's `2u`, at any length. An item beyond `2^120` (or ∞) goes to the
+/// total on its own, saturated at `f32::MAX`, so no block can overflow; the
+/// common item costs one compare, one add and the block count.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Blocked {
+    part: f32,
+    count: u32,
+    total: Total,
+}
+
+impl Blocked {
+    /// Adds `v ≥ 0` (or `+∞`, which counts as `f32::MAX`).
+    #[inline(always)]
+    pub fn add(&mut self, v: f32) {
+        if v <= PLAIN_MAX {
+            self.part += v;
+            self.count += 1;
+            if self.count == BLOCK {
+                self.total.add(self.part);
+                self.part = 0.0;
+                self.count = 0;
+            }
+        } else {
+            self.add_huge(v);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn add_huge(&mut self, v: f32) {
+        self.total.add(crate::lanes::sat(v));
+    }
+
+    /// The sum, as a [`Total`].
+    #[inline(always)]
+    pub fn total(mut self) -> Total {
+        self.total.add(self.part);
+        self.total
     }
 }
 

@@ -107,7 +107,7 @@ use crate::error::check_len;
 use crate::lanes::{sat, Lane, Simd};
 use crate::math::{exp_neg, ln, ln_one_minus, log1p_unit};
 use crate::power::{check_smoothing, Power};
-use crate::reduce::{Reduction, Scale, Total};
+use crate::reduce::{Blocked, Reduction, Scale};
 use crate::Error;
 
 /// Largest `C` for which label rows are processed `Simd::N` rows at a time
@@ -654,7 +654,7 @@ impl<'a> Rows<'a> {
         };
         // The per-row losses the caller sees are not scaled by `wscale`.
         let unscale = 1.0 / plan.wscale;
-        let mut acc = Total::default();
+        let mut acc = Blocked::default();
         // Small C, label targets without smoothing: lanes across rows.
         let blocked = grad
             && Simd::N > 1
@@ -714,7 +714,7 @@ impl<'a> Rows<'a> {
                         blk[l * c + ts[l]] = v;
                     }
                     let mut lb = [0.0f32; MAX_LANES];
-                    sat(lv).store(&mut lb[..n8]);
+                    lv.store(&mut lb[..n8]);
                     for (l, &v) in lb[..n8].iter().enumerate() {
                         acc.add(v);
                         if let Some(ls) = losses.as_deref_mut() {
@@ -737,7 +737,7 @@ impl<'a> Rows<'a> {
                     }
                     0.0
                 }
-                t => sat(k.row(row, logits.map(|z| &z[r * c..(r + 1) * c]), t)),
+                t => k.row(row, logits.map(|z| &z[r * c..(r + 1) * c]), t),
             };
             acc.add(l);
             if let Some(ls) = losses.as_deref_mut() {
@@ -756,7 +756,7 @@ impl<'a> Rows<'a> {
         if grad && plan.scale.needs_up() {
             plan.scale.scale_up(out);
         }
-        acc.scaled(plan.scale)
+        acc.total().scaled(plan.scale)
     }
 }
 
@@ -841,7 +841,7 @@ struct Plan {
 /// `Σ w_t` over the kept rows (overflow-safe) and the largest `w_t`.
 #[derive(Default, Clone, Copy)]
 struct WeightSum {
-    total: Total,
+    total: Blocked,
     max_bits: u32,
 }
 
@@ -863,7 +863,7 @@ impl WeightSum {
         let e = ((self.max_bits >> 23) as i32 - 127).clamp(-126, 126);
         let ws = f32::from_bits(((127 - e) as u32) << 23);
         let inv = f32::from_bits(((127 + e) as u32) << 23);
-        (self.total.scaled(Scale::of(inv)), ws)
+        (self.total.total().scaled(Scale::of(inv)), ws)
     }
 }
 

@@ -327,7 +327,11 @@ impl Focal {
         let m = pc * oms + qc * ys;
         let modf = self.power::<P, V>(m, || (-ln(m), V::splat(0.0)));
         let at = alpha_t(self.alpha, y);
-        let dce = (pc - ys) / (pc * qc);
+        // `p - y_s` as `(1 - y_s) - (1 - p)` above 1/2, where both are
+        // exact small terms: a smoothed `y_s` near 1 carries its rounding,
+        // which `1/(p (1 - p))` would amplify.
+        let hi = pc.ge(V::splat(0.5));
+        let dce = V::select(hi, oms - qc, pc - ys) / (pc * qc);
         let g = V::splat(self.gamma);
         let dmod = g * (modf / m) * (one - (ys + ys));
         (at * modf * ce, at * dmod.mul_add(ce, modf * dce))

@@ -409,3 +409,70 @@ fn gamma_is_accepted_up_to_max_gamma_with_its_bound() {
         close(l_only, want, (32.0 + 3.0 * gamma as f64) * U, "loss only");
     }
 }
+
+/// Probability inputs with label smoothing: every option combination is in
+/// the bound sweep (loss `(16 + 3γ)u` relative, gradient `(16 + 3γ)u` of
+/// `max(|g|, 1)`, as the other probability variants).
+#[test]
+fn probability_inputs_with_smoothing_meet_the_bound() {
+    let eps_p = 1e-7f32;
+    let (lo, hi) = (eps_p as f64, (1.0 - eps_p) as f64);
+    let mut worst: (f64, f64) = (0.0, 0.0);
+    for &gamma in &[0.0f32, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0] {
+        for &alpha in &[None, Some(0.25f32), Some(0.99)] {
+            for &eps in &[0.01f32, 0.1, 0.5, 1.0] {
+                let f = Focal::new(gamma, alpha)
+                    .unwrap()
+                    .with_smoothing(eps)
+                    .unwrap();
+                for k in 0..=400 {
+                    let p = if k < 200 {
+                        10f32.powf(-8.0 + k as f32 * 0.04)
+                    } else {
+                        1.0 - 10f32.powf(-8.0 + (k - 200) as f32 * 0.04)
+                    }
+                    .clamp(0.0, 1.0);
+                    for &y in &[0.0f32, 1.0, 0.3, 0.95] {
+                        let r = f.loss_grad_prob(p, y).unwrap();
+                        let pc = (p as f64).clamp(lo, hi);
+                        let (y64, e64, g64) = (y as f64, eps as f64, gamma as f64);
+                        let ys = y64 * (1.0 - e64) + e64 / 2.0;
+                        let oms = (1.0 - y64) * (1.0 - e64) + e64 / 2.0;
+                        let at =
+                            alpha.map_or(1.0, |a| a as f64 * y64 + (1.0 - a as f64) * (1.0 - y64));
+                        let ce = -(ys * pc.ln() + oms * (-pc).ln_1p());
+                        let m = pc * oms + (1.0 - pc) * ys;
+                        let loss = at * m.powf(g64) * ce;
+                        let dm = if gamma == 0.0 {
+                            0.0
+                        } else {
+                            g64 * m.powf(g64 - 1.0) * (oms - ys)
+                        };
+                        let grad = at * (dm * ce + m.powf(g64) * (pc - ys) / (pc * (1.0 - pc)));
+                        let bound = (16.0 + 3.0 * g64) * U;
+                        let el = (r.loss as f64 - loss).abs()
+                            / (loss.abs().max(f32::MIN_POSITIVE as f64));
+                        let eg = (r.grad as f64 - grad).abs() / grad.abs().max(1.0);
+                        worst = (worst.0.max(el / U), worst.1.max(eg / U));
+                        assert!(
+                            el <= bound,
+                            "loss γ={gamma} α={alpha:?} ε={eps} p={p} y={y}: {} vs {loss} ({:.1}u)",
+                            r.loss,
+                            el / U
+                        );
+                        assert!(
+                            eg <= bound,
+                            "grad γ={gamma} α={alpha:?} ε={eps} p={p} y={y}: {} vs {grad} ({:.1}u)",
+                            r.grad,
+                            eg / U
+                        );
+                    }
+                }
+            }
+        }
+    }
+    eprintln!(
+        "probability inputs with smoothing: worst loss {:.1}u, gradient {:.1}u",
+        worst.0, worst.1
+    );
+}

@@ -1,0 +1,357 @@
+//! Panic-free by construction, proved at link time.
+//!
+//! `_start` calls every public entry point of tinyloss on inputs the
+//! optimiser cannot see (`black_box` on every slice, length, parameter and
+//! option), and the panic handler calls `tinyloss_panic_is_reachable`, which
+//! is defined nowhere. After fat LTO and `--gc-sections`, the link succeeds
+//! only if no panic path survives: no bounds check, slice range, overflow,
+//! division, unwrap or assert that the optimiser could not prove dead.
+//!
+//! Feature `defined` provides the symbol (so a failing configuration still
+//! links, for `tools/nopanic` to list the call sites); feature `planted` adds
+//! a reachable panic of our own, which must make the check fail.
+//!
+//! Run it with `tools/nopanic`; a plain `cargo build --release --target T`
+//! here also works.
+#![no_std]
+#![no_main]
+// `black_box(x);` as a statement is how results are kept alive here.
+#![allow(unused_must_use)]
+
+use core::hint::black_box as bb;
+use tinyloss::class_balanced::{self, ClassCounter};
+use tinyloss::softmax::{self, Rows, SoftmaxCe, SoftmaxFocal, Target, Targets};
+use tinyloss::{binary, Batch, BinaryLoss, Error, Focal, Reduction, SigmoidCe};
+
+const N: usize = 48;
+const C: usize = 4;
+
+static LOGITS: [f32; N] = {
+    let mut a = [0.0f32; N];
+    let mut i = 0;
+    while i < N {
+        a[i] = (i as f32 - 24.0) * 0.37;
+        i += 1;
+    }
+    a
+};
+static TARGETS: [f32; N] = {
+    let mut a = [0.0f32; N];
+    let mut i = 0;
+    while i < N {
+        a[i] = if i % 3 == 0 { 1.0 } else { 0.0 };
+        i += 1;
+    }
+    a
+};
+static WEIGHTS: [f32; N] = [1.0; N];
+static MASK: [bool; N] = [false; N];
+static LABELS: [u32; N] = [1; N];
+static LABELS16: [u16; N] = [2; N];
+static COUNTS: [u32; N] = [7; N];
+
+/// A slice whose address and length the optimiser cannot see.
+#[inline(always)]
+fn opaque<T>(s: &'static [T]) -> &'static [T] {
+    bb(s)
+}
+
+/// Any reduction, including `MeanOver` with an unseen normaliser.
+#[inline(always)]
+fn reduction() -> Reduction {
+    bb(Reduction::MeanOver(bb(2.0)))
+}
+
+/// A binary batch with unseen input kind, weights and mask (every
+/// combination is reachable).
+#[inline(always)]
+fn batch() -> Batch<'static> {
+    let (x, t) = (opaque(&LOGITS), opaque(&TARGETS));
+    let mut b = if bb(false) {
+        Batch::probabilities(x, t)
+    } else {
+        Batch::logits(x, t)
+    };
+    if bb(true) {
+        b = b.weights(opaque(&WEIGHTS));
+    }
+    if bb(true) {
+        b = b.ignore(opaque(&MASK));
+    }
+    b
+}
+
+/// Every binary batch entry point for one loss type.
+#[inline(never)]
+fn binary_all<L: BinaryLoss>(loss: &L) {
+    let mut grad = [0.0f32; N];
+    let mut losses = [0.0f32; N];
+    let mut z = LOGITS;
+    let grad = bb(&mut grad[..]);
+    let losses = bb(&mut losses[..]);
+    let z = bb(&mut z[..]);
+    let b = bb(batch());
+    bb(b.len());
+    bb(b.is_empty());
+    // Both `losses` options, any reduction, any batch.
+    bb(b.loss_grad(loss, reduction(), &mut *grad, None));
+    bb(b.loss_grad(loss, reduction(), &mut *grad, Some(&mut *losses)));
+    bb(b.loss(loss, reduction()));
+    bb(binary::loss_grad(
+        loss,
+        opaque(&LOGITS),
+        opaque(&TARGETS),
+        reduction(),
+        &mut *grad,
+    ));
+    bb(binary::loss_grad_in_place(
+        loss,
+        &mut *z,
+        opaque(&TARGETS),
+        reduction(),
+        None,
+    ));
+    bb(binary::loss_grad_in_place(
+        loss,
+        &mut *z,
+        opaque(&TARGETS),
+        reduction(),
+        Some(&mut *losses),
+    ));
+}
+
+/// The same with the options known at the call site (the inlined
+/// validation then links only the checks that apply, as in firmware).
+#[inline(never)]
+fn binary_static<L: BinaryLoss>(loss: &L) {
+    let mut grad = [0.0f32; N];
+    let grad = bb(&mut grad[..]);
+    let (x, t) = (opaque(&LOGITS), opaque(&TARGETS));
+    for r in [
+        Reduction::None,
+        Reduction::Sum,
+        Reduction::Mean,
+        Reduction::MeanOverPositives,
+    ] {
+        bb(binary::loss_grad(loss, x, t, r, &mut *grad));
+        bb(Batch::probabilities(x, t).loss_grad(loss, r, &mut *grad, None));
+        bb(Batch::logits(x, t)
+            .weights(opaque(&WEIGHTS))
+            .loss_grad(loss, r, &mut *grad, None));
+        bb(Batch::logits(x, t)
+            .ignore(opaque(&MASK))
+            .loss_grad(loss, r, &mut *grad, None));
+    }
+}
+
+#[inline(never)]
+fn per_element() {
+    let (z, y) = (bb(0.3f32), bb(1.0f32));
+    let ce = bb(SigmoidCe::PLAIN);
+    bb(ce.loss_grad(z, y));
+    bb(ce.loss_grad_prob(z, y));
+    bb(ce.pos_weight());
+    bb(ce.smoothing());
+    bb(SigmoidCe::default());
+    if let Ok(c) = SigmoidCe::with_pos_weight(bb(3.0)) {
+        bb(c.with_smoothing(bb(0.1)));
+    }
+    let f = bb(Focal::RETINANET);
+    bb(f.loss_grad(z, y));
+    bb(f.loss_grad_prob(z, y));
+    bb((f.gamma(), f.alpha(), f.smoothing()));
+    if let Ok(f) = Focal::new(bb(1.5), bb(Some(0.75))) {
+        bb(f.with_smoothing(bb(0.05)));
+    }
+}
+
+/// The multi-class batch API for one loss type: any targets kind, with and
+/// without class weights, every entry point.
+#[inline(never)]
+fn softmax_all<L: softmax::SoftmaxLoss>(loss: &L) {
+    let mut grad = [0.0f32; N];
+    let mut losses = [0.0f32; N];
+    let mut z = LOGITS;
+    let mut scratch = [0.0f32; N];
+    let grad = bb(&mut grad[..]);
+    let losses = bb(&mut losses[..]);
+    let z = bb(&mut z[..]);
+    let scratch = bb(&mut scratch[..]);
+    let classes = bb(C);
+    let targets = match bb(0u8) {
+        0 => Targets::Labels(opaque(&LABELS)),
+        1 => Targets::LabelsU16(opaque(&LABELS16)),
+        _ => Targets::Probs(opaque(&TARGETS)),
+    };
+    let mut rows = Rows::new(classes, targets);
+    if bb(true) {
+        match rows.class_weights(opaque(&WEIGHTS)) {
+            Ok(r) => rows = r,
+            Err(e) => {
+                bb(e);
+            }
+        }
+    }
+    let rows = bb(rows);
+    bb(rows.classes());
+    let x = opaque(&LOGITS);
+    bb(rows.loss_grad(loss, x, reduction(), &mut *grad, None));
+    bb(rows.loss_grad(loss, x, reduction(), &mut *grad, Some(&mut *losses)));
+    bb(rows.loss_grad_in_place(loss, &mut *z, reduction(), None));
+    bb(rows.loss_grad_in_place(loss, &mut *z, reduction(), Some(&mut *losses)));
+    bb(rows.loss(loss, x, reduction(), &mut *scratch));
+    bb(softmax::loss_grad(
+        loss,
+        x,
+        classes,
+        targets,
+        reduction(),
+        &mut *grad,
+    ));
+    let target = if bb(true) {
+        Target::Label(bb(1))
+    } else {
+        Target::Probs(opaque(&TARGETS))
+    };
+    let w = if bb(true) {
+        Some(opaque(&WEIGHTS))
+    } else {
+        None
+    };
+    bb(softmax::row_loss_grad(loss, x, target, w, &mut *grad));
+}
+
+#[inline(never)]
+fn softmax_losses() {
+    let mut grad = [0.0f32; N];
+    let grad = bb(&mut grad[..]);
+    let x = opaque(&LOGITS);
+    let target = if bb(true) {
+        Target::Label(bb(1))
+    } else {
+        Target::Probs(opaque(&TARGETS))
+    };
+    let w = if bb(true) {
+        Some(opaque(&WEIGHTS))
+    } else {
+        None
+    };
+    let ce = SoftmaxCe::new().with_ignore_index(bb(u32::MAX));
+    bb((ce.smoothing(), ce.ignore_index()));
+    let ce = match bb(ce).with_smoothing(bb(0.1)) {
+        Ok(c) => c,
+        Err(_) => SoftmaxCe::default(),
+    };
+    bb(ce.loss_grad_row(x, target, w, &mut *grad));
+    softmax_all(&bb(ce));
+    if let Ok(f) = SoftmaxFocal::new(bb(2.0)) {
+        let f = f.with_ignore_index(bb(7));
+        bb((f.gamma(), f.smoothing(), f.ignore_index()));
+        if let Ok(f) = f.with_smoothing(bb(0.05)) {
+            bb(f.loss_grad_row(x, target, w, &mut *grad));
+            softmax_all(&bb(f));
+        }
+    }
+}
+
+#[inline(never)]
+fn counter<const K: usize>() {
+    let mut c = bb(ClassCounter::<K>::new());
+    bb(c.observe(bb(3)));
+    bb(c.observe_all(opaque(&LABELS)));
+    bb(c.counts());
+    bb(c.total());
+    let mut w = [0.0f32; K];
+    bb(c.weights(bb(0.99), bb(&mut w)));
+    c.reset();
+    bb(&c);
+    let d = bb(ClassCounter::<K>::from_counts(bb([5; K])));
+    bb(d.weights(bb(0.9), bb(&mut w)));
+    bb(ClassCounter::<K>::default());
+}
+
+#[inline(never)]
+fn class_balanced_all() {
+    let mut out = [0.0f32; N];
+    let out = bb(&mut out[..]);
+    bb(class_balanced::weights(opaque(&COUNTS), bb(0.999), out));
+    bb(class_balanced::binary_alpha(bb(900), bb(100), bb(0.99)));
+    counter::<4>();
+    counter::<10>();
+}
+
+/// `Display` of every error, into a sink the optimiser cannot see.
+#[inline(never)]
+fn display(e: Error) {
+    struct Sink;
+    impl core::fmt::Write for Sink {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            bb(s);
+            Ok(())
+        }
+    }
+    bb(core::fmt::write(&mut Sink, format_args!("{e}")));
+}
+
+fn error_of<T>(r: Result<T, Error>) -> Error {
+    match r {
+        Ok(_) => Error::Empty,
+        Err(e) => e,
+    }
+}
+
+#[cfg(feature = "planted")]
+#[inline(never)]
+fn planted() {
+    // Indexing with an index the optimiser cannot see: a bounds check that
+    // must survive, so the link must fail.
+    let s = opaque(&LOGITS);
+    bb(s[bb(N)]);
+}
+
+/// The entry: every public entry point, in a binary that never runs.
+#[no_mangle]
+pub extern "C" fn _start() -> ! {
+    binary_all(&bb(SigmoidCe::PLAIN));
+    binary_all(&bb(Focal::RETINANET));
+    binary_static(&SigmoidCe::PLAIN);
+    binary_static(&Focal::RETINANET);
+    per_element();
+    softmax_losses();
+    class_balanced_all();
+    let e = error_of(binary::loss_grad(
+        &SigmoidCe::PLAIN,
+        opaque(&LOGITS),
+        opaque(&TARGETS),
+        reduction(),
+        &mut [],
+    ));
+    display(bb(e));
+    #[cfg(feature = "planted")]
+    planted();
+    loop {
+        bb(0);
+    }
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    extern "C" {
+        // Defined nowhere (unless feature `defined`): referencing it fails
+        // the link, which is the point.
+        fn tinyloss_panic_is_reachable() -> !;
+    }
+    // SAFETY: never runs; the call exists to make the link fail.
+    unsafe { tinyloss_panic_is_reachable() }
+}
+
+/// Feature `defined`: the symbol exists, the binary links, and the calls to
+/// it can be listed.
+#[cfg(feature = "defined")]
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn tinyloss_panic_is_reachable() -> ! {
+    loop {
+        bb(1);
+    }
+}

@@ -77,7 +77,45 @@
 //!   (within 2 ULP each, branch-free, vectorisable), not libm calls.
 //! * Reductions: f32 lanes summed in blocks of 32 vectors, blocks combined
 //!   with Kahan compensation (no f64 arithmetic, which is software on a
-//!   Cortex-M4F).
+//!   Cortex-M4F); see the one rule below.
+//!
+//! # Reductions and saturation: one rule for every loss
+//!
+//! Every batch entry point of both families follows the same rule, and no
+//! finite input with valid parameters gives a NaN or an infinity anywhere:
+//!
+//! * **Saturation.** A value whose exact result is beyond f32 (a per-element
+//!   or per-row loss, a weighted loss `w ℓ`, a gradient, the reduced loss) is
+//!   returned as `±f32::MAX`; everything else is returned within its bound.
+//!   Losses are never negative.
+//! * **The sum never overflows.** The reduced loss is accumulated in f32
+//!   lanes (blocks of 32), the blocks in a compensated sum that shifts its
+//!   exponent rather than overflow; a binary batch whose loss sum could pass
+//!   `f32::MAX` (logits near it) is found by the validation pass and summed
+//!   one element at a time. So a mean whose exact value fits in f32 is
+//!   returned within its bound even when the sum of the losses does not.
+//! * **The normaliser is exact.** `Mean`, `MeanOver(d)` and
+//!   `MeanOverPositives` divide by their normaliser `d` to one rounding for
+//!   any positive finite `d`, subnormal ones included, or saturate; the
+//!   gradient written is the gradient of the loss returned. `Mean` over
+//!   nothing (every element ignored, or `Σ w_t = 0`) returns 0 and writes a
+//!   zero gradient.
+//! * **Zeros are exact.** An element of weight 0, an ignored element and an
+//!   ignored row contribute exactly 0 to the loss and get exactly 0 gradient,
+//!   whatever their intermediate values.
+//! * **Class weights cancel under `Mean`** (PyTorch's convention for label
+//!   targets: `Σ w_t ℓ / Σ w_t`), exactly, for any positive weights however
+//!   small or large: the weights are scaled by a power of two first. The
+//!   trap for streaming use: with **one row per call**, `Mean` returns the
+//!   unweighted loss `ℓ` and the class weight has no effect at all. Use
+//!   `Sum` (or `MeanOver(d)` with a running normaliser) to make the weights
+//!   count there.
+//! * **γ** is accepted in `[0, MAX_GAMMA]` ([`MAX_GAMMA`] = 1000) by both focal
+//!   losses, and every bound below holds over that whole range.
+//!
+//! The reduction adds at most `2e-6` relative error to the returned loss at
+//! any length, plus one subnormal ULP (`2^-149`) when the result is below
+//! f32's normal range.
 //!
 //! # Error bounds
 //!

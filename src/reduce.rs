@@ -22,7 +22,14 @@ use crate::Error;
 /// normalisation by the number of positive anchors (`Σ y_i` over elements that
 /// are not ignored, which is the count for hard labels), clamped to at least 1
 /// as detectron2 does. When every element is ignored, `Mean` returns 0 and
-/// writes a zero gradient.
+/// writes a zero gradient. Every reduction follows the crate's one
+/// reduction and saturation rule (see the crate docs): an exact normaliser
+/// for any positive finite `d`, a sum that cannot overflow, saturation at
+/// `±f32::MAX`.
+///
+/// **Streaming trap:** with class weights and one row per call, `Mean`
+/// divides `w_t ℓ` by `w_t` and the weight cancels; use `Sum` or
+/// `MeanOver(d)` there.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Reduction {

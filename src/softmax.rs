@@ -59,7 +59,8 @@
 //! * Sums over classes go through lane-wise f32 blocks of 32 vectors whose
 //!   partial sums are combined by Kahan summation, all in f32 (f64 is
 //!   software on Cortex-M), so their error does not grow with `C`; sums over
-//!   rows go through f32 blocks flushed into f64 once per 32 rows.
+//!   rows go through f32 blocks of 32 rows combined by the crate's one
+//!   overflow-safe sum (see the crate docs' reduction rule).
 //!
 //! # Memory and speed
 //!
@@ -96,7 +97,7 @@
 //! | [`SoftmaxFocal`] | `32u` | `256u` | `32u · (1 + γ) K · scale` |
 //!
 //! `scale` is the reduction's gradient factor (1, `1/n`, `1/Σ w_t`, `1/d`);
-//! the reduced loss adds at most `2e-6` relative (blocked f64 sum). The wider
+//! the reduced loss adds at most `2e-6` relative (blocked f32 sums). The wider
 //! bound for tiny losses is the conditioning of `e^{d}`: `d = z_j - m` is
 //! rounded to f32 (relative error `u`), which moves `e^{d}` by `|d|·u`
 //! relative, and a loss of `e^{-85} ≈ 1e-37` has `|d| ≈ 85`; focal with a

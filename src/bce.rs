@@ -1,7 +1,7 @@
 //! Sigmoid cross-entropy (binary cross-entropy with logits), with PyTorch's
 //! `pos_weight`.
 
-use crate::binary::{BinaryLoss, Kernel, PROB_EPS};
+use crate::binary::kernel::{ce_hard, sealed, BinaryLoss, Kernel, PROB_EPS};
 use crate::lanes::{sat, Lane};
 use crate::math::{ln, ln_one_minus, Logit};
 use crate::{Error, LossGrad};
@@ -89,7 +89,7 @@ impl SigmoidCe {
     /// # Errors
     /// [`Error::NonFiniteLogit`] or [`Error::TargetOutOfRange`] with index 0.
     pub fn loss_grad(&self, z: f32, y: f32) -> Result<LossGrad, Error> {
-        crate::binary::one(self, z, y, false)
+        crate::binary::kernel::one(self, z, y, false)
     }
 
     /// Loss `-(w⁺ y log p + (1 - y) log(1 - p))` and gradient `∂ℓ/∂p` for one
@@ -100,11 +100,11 @@ impl SigmoidCe {
     /// [`Error::NonFiniteLogit`] (p outside `[0, 1]`) or
     /// [`Error::TargetOutOfRange`], with index 0.
     pub fn loss_grad_prob(&self, p: f32, y: f32) -> Result<LossGrad, Error> {
-        crate::binary::one(self, p, y, true)
+        crate::binary::kernel::one(self, p, y, true)
     }
 }
 
-impl crate::binary::sealed::Sealed for SigmoidCe {}
+impl sealed::Sealed for SigmoidCe {}
 impl BinaryLoss for SigmoidCe {}
 
 impl Kernel for SigmoidCe {
@@ -139,7 +139,7 @@ impl Kernel for SigmoidCe {
     fn hard<V: Lane>(&self, x: V, y: V) -> (V, V) {
         // One σ and one softplus on the side the label picks (signs on the
         // bits on cores without an FPU), instead of the soft-target formula.
-        let (loss, grad) = crate::focal::Focal::weighted_ce_hard(self.pos_weight, 1.0, x, y);
+        let (loss, grad) = ce_hard(self.pos_weight, 1.0, x, y);
         if self.pos_weight > 1.0 {
             // Saturates at f32::MAX only when w⁺ > 1 pushes the exact loss past it.
             (loss.min(V::splat(f32::MAX)), grad)

@@ -1,6 +1,6 @@
 //! Sigmoid focal loss `FL = -α_t (1 - p_t)^γ log p_t` from logits or probabilities.
 
-use crate::binary::{alpha_t, BinaryLoss, Body, Kernel, PROB_EPS};
+use crate::binary::kernel::{alpha_t, ce_hard, sealed, BinaryLoss, Body, Kernel, PROB_EPS};
 use crate::lanes::{Lane, SOFT_FLOAT};
 use crate::math::{exp_hl, ln, ln_one_minus, Logit};
 use crate::power::{check_smoothing, Power};
@@ -137,7 +137,7 @@ impl Focal {
     /// # Errors
     /// [`Error::NonFiniteLogit`] or [`Error::TargetOutOfRange`] with index 0.
     pub fn loss_grad(&self, z: f32, y: f32) -> Result<LossGrad, Error> {
-        crate::binary::one(self, z, y, false)
+        crate::binary::kernel::one(self, z, y, false)
     }
 
     /// Loss and gradient `∂FL/∂p` for one probability `p` (the output of a
@@ -149,7 +149,7 @@ impl Focal {
     /// [`Error::NonFiniteLogit`] (p outside `[0, 1]`) or
     /// [`Error::TargetOutOfRange`], with index 0.
     pub fn loss_grad_prob(&self, p: f32, y: f32) -> Result<LossGrad, Error> {
-        crate::binary::one(self, p, y, true)
+        crate::binary::kernel::one(self, p, y, true)
     }
 
     /// `m^γ` for `m` in `[0, 1]`, where `m = exp(-(t + l))` with `t >= 0`
@@ -198,23 +198,6 @@ impl Focal {
         (pos + neg, pos - neg)
     }
 
-    /// Class-weighted cross-entropy for hard labels, `w⁺ y softplus(-z) +
-    /// w⁻ (1 - y) softplus(z)` and its gradient: focal's γ = 0 kernel, shared
-    /// with [`SigmoidCe`](crate::SigmoidCe) (`w⁺` = `pos_weight`, `w⁻` = 1).
-    #[inline(always)]
-    pub(crate) fn weighted_ce_hard<V: Lane>(w_pos: f32, w_neg: f32, x: V, y: V) -> (V, V) {
-        let ce = Focal {
-            gamma: 0.0,
-            gamma_hi: 0.0,
-            alpha: None,
-            w_pos,
-            w_neg,
-            smoothing: 0.0,
-            power: Power::Zero,
-        };
-        ce.hard_p::<0, V>(x, y)
-    }
-
     /// Hard labels on a core without an FPU: the same formulas as
     /// [`Focal::hard_p`], with every sign, comparison and selection done on
     /// the bits (each f32 operation is a library call there) and `e^{-|z|}`,
@@ -236,9 +219,6 @@ impl Focal {
         } else {
             (self.w_neg, -self.w_neg)
         };
-        if P == 0 || (P == u8::MAX && self.power == Power::Zero) {
-            return (at * ce, -(sat * u));
-        }
         let modf = self.power::<P, f32>(u, || (if right { ax } else { 0.0 }, l));
         let gpt = match P {
             1 => pt,
@@ -253,6 +233,11 @@ impl Focal {
     /// (read γ at run time).
     #[inline(always)]
     fn hard_p<const P: u8, V: Lane>(&self, x: V, y: V) -> (V, V) {
+        // γ = 0 (also reached at run time as `Power::Zero`, where the general
+        // path below computes the same values).
+        if P == 0 {
+            return ce_hard(self.w_pos, self.w_neg, x, y);
+        }
         if SOFT_FLOAT {
             let any = (&x as &dyn Any, &y as &dyn Any);
             if let (Some(&xf), Some(&yf)) =
@@ -273,9 +258,6 @@ impl Focal {
         let pt = V::select(right, lg.big, lg.small);
         let ce = V::select(right, lg.l, lg.ax + lg.l);
         let (at, sat) = self.alpha_hard(y);
-        if P == 0 || (P == u8::MAX && self.power == Power::Zero) {
-            return (at * ce, -(sat * u));
-        }
         let modf = self.power::<P, V>(u, || (xt.max(zero), lg.l));
         let g = if P == 1 || P == 2 {
             V::splat(P as f32)
@@ -369,7 +351,7 @@ impl<const P: u8> Kernel for Fixed<P> {
     }
 }
 
-impl crate::binary::sealed::Sealed for Focal {}
+impl sealed::Sealed for Focal {}
 impl BinaryLoss for Focal {}
 
 impl Kernel for Focal {

@@ -64,13 +64,6 @@ pub trait Lane:
     fn high_half(self) -> Self;
     /// Sum of the lanes (in lane order).
     fn reduce_add(self) -> f32;
-    /// `(e^{-self}, log1p(e^{-self}))` for `self >= 0`: the two
-    /// transcendental pieces of every binary kernel.
-    #[inline(always)]
-    fn exp_log1p(self) -> (Self, Self) {
-        let e = crate::math::exp_neg(-self);
-        (e, crate::math::log1p_unit(e))
-    }
 }
 
 /// `x` clamped to `[-f32::MAX, f32::MAX]`, lane-wise (∞ saturates, so a
@@ -185,11 +178,6 @@ impl Lane for f32 {
     #[inline(always)]
     fn reduce_add(self) -> f32 {
         self
-    }
-    #[cfg(all(target_arch = "arm", not(target_abi = "eabihf")))]
-    #[inline(always)]
-    fn exp_log1p(self) -> (Self, Self) {
-        crate::soft::exp_log1p(self)
     }
 }
 

@@ -150,11 +150,26 @@ pub struct Logit<V> {
     pub small: V,
 }
 
+/// `(e^{-a}, log1p(e^{-a}))` for `a >= 0`: the two transcendental pieces of
+/// every binary kernel. Scalar lanes on a core without an FPU take the
+/// integer kernels of [`crate::soft`].
+#[inline(always)]
+pub fn exp_log1p<V: Lane>(a: V) -> (V, V) {
+    if crate::lanes::SOFT_FLOAT && V::N == 1 {
+        let mut b = [0.0f32];
+        a.store(&mut b);
+        let (e, l) = crate::soft::exp_log1p(b[0]);
+        return (V::splat(e), V::splat(l));
+    }
+    let e = exp_neg(-a);
+    (e, log1p_unit(e))
+}
+
 impl<V: Lane> Logit<V> {
     #[inline(always)]
     pub fn new(x: V) -> Self {
         let ax = x.abs();
-        let (e, l) = ax.exp_log1p();
+        let (e, l) = exp_log1p(ax);
         let big = V::splat(1.0) / (V::splat(1.0) + e);
         let small = e * big;
         Logit {

@@ -32,19 +32,24 @@ pub fn abs_err(got: f32, want: f64, scale: f64) -> f64 {
     fabs(got as f64 - want) / (U * scale)
 }
 
+/// The spacing of f32 values above `|x|` (the subnormal spacing below the
+/// normal range).
+pub fn ulp(x: f32) -> f64 {
+    let a = libm::fabsf(x);
+    if a < f32::MIN_POSITIVE {
+        f32::from_bits(1) as f64
+    } else {
+        (f32::from_bits(a.to_bits() + 1) - a) as f64
+    }
+}
+
 /// `|got - want|` in ULPs of the f32 nearest to `want` (the subnormal ULP
 /// below the normal range). Infinite when `got` is not finite.
 pub fn ulps(got: f32, want: f64) -> f64 {
     if !got.is_finite() {
         return f64::INFINITY;
     }
-    let w = libm::fabsf(want as f32);
-    let ulp = if w < f32::MIN_POSITIVE {
-        f32::from_bits(1) as f64
-    } else {
-        (f32::from_bits(w.to_bits() + 1) - w) as f64
-    };
-    fabs(got as f64 - want) / ulp
+    fabs(got as f64 - want) / ulp(want as f32)
 }
 
 /// The worst error seen against its bound, where it was, and how many checks

@@ -220,3 +220,76 @@ pub fn binary_bounds(focal: bool, hard: bool, gamma: f64) -> (f64, f64) {
         (FOCAL_LOSS_SOFT.at(gamma), FOCAL_GRAD_SOFT.at(gamma))
     }
 }
+
+/// The bounds and floors that apply to one binary element.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Element {
+    /// Loss bound (units of u, relative).
+    pub loss: f64,
+    /// Gradient bound (units of u, relative).
+    pub grad: f64,
+    /// Loss floor (absolute).
+    pub loss_floor: f64,
+    /// Gradient floor (absolute).
+    pub grad_floor: f64,
+}
+
+/// The bounds and floors of one binary element, as the tests apply them:
+/// `prob` for probability inputs, `hard` when the kernel is the hard-label
+/// one (targets 0/1, no smoothing), `y` the unsmoothed target.
+pub fn binary_element(loss: &crate::binary::Loss, prob: bool, hard: bool, y: f64) -> Element {
+    use crate::binary::Loss;
+    use crate::measure::LOSS_FLOOR;
+    match *loss {
+        Loss::Focal { gamma, alpha, eps } => {
+            let hard = hard && eps == 0.0;
+            if prob {
+                Element {
+                    loss: PROB_LOSS.at(gamma),
+                    grad: PROB_GRAD.at(gamma),
+                    loss_floor: LOSS_FLOOR,
+                    grad_floor: GRAD_FLOOR,
+                }
+            } else if hard {
+                Element {
+                    loss: FOCAL_LOSS_HARD.at(gamma),
+                    grad: FOCAL_GRAD_HARD.at(gamma),
+                    loss_floor: LOSS_FLOOR,
+                    grad_floor: LOSS_FLOOR,
+                }
+            } else {
+                // Smoothed targets: floor 1; soft targets: α_t (where p - y cancels).
+                let at = crate::binary::alpha_t(alpha, y);
+                Element {
+                    loss: FOCAL_LOSS_SOFT.at(gamma),
+                    grad: FOCAL_GRAD_SOFT.at(gamma),
+                    loss_floor: LOSS_FLOOR,
+                    grad_floor: if eps > 0.0 {
+                        GRAD_FLOOR
+                    } else {
+                        GRAD_FLOOR * at
+                    },
+                }
+            }
+        }
+        Loss::SigmoidCe { pos_weight, eps } => {
+            let m = if pos_weight > 1.0 { pos_weight } else { 1.0 };
+            let hard = hard && eps == 0.0;
+            if prob {
+                Element {
+                    loss: PROB_LOSS.get(),
+                    grad: PROB_GRAD.get(),
+                    loss_floor: LOSS_FLOOR * m,
+                    grad_floor: GRAD_FLOOR * m,
+                }
+            } else {
+                Element {
+                    loss: SIGMOID_CE_LOSS.get(),
+                    grad: SIGMOID_CE_GRAD.get(),
+                    loss_floor: LOSS_FLOOR * m,
+                    grad_floor: if hard { LOSS_FLOOR } else { GRAD_FLOOR } * m,
+                }
+            }
+        }
+    }
+}

@@ -22,6 +22,38 @@ pub fn rel_err(got: f32, want: f64, floor: f64) -> f64 {
     fabs(got as f64 - want) / (U * scale)
 }
 
+/// [`rel_err`] for outputs that saturate: when the exact value lies beyond
+/// f32's range, the result must be `±f32::MAX` with its sign (error 0, else
+/// infinite). Equal values have error 0 (also at a zero floor).
+pub fn sat_rel_err(got: f32, want: f64, floor: f64) -> f64 {
+    if !got.is_finite() {
+        return f64::INFINITY;
+    }
+    if fabs(want) >= f32::MAX as f64 {
+        let ok = fabs(got as f64) == f32::MAX as f64 && (got > 0.0) == (want > 0.0);
+        return if ok { 0.0 } else { f64::INFINITY };
+    }
+    if got as f64 == want {
+        return 0.0;
+    }
+    rel_err(got, want, floor)
+}
+
+/// [`abs_err`] for outputs that saturate at `±f32::MAX` (see [`sat_rel_err`]).
+pub fn sat_abs_err(got: f32, want: f64, scale: f64) -> f64 {
+    if !got.is_finite() {
+        return f64::INFINITY;
+    }
+    if fabs(want) >= f32::MAX as f64 {
+        let ok = fabs(got as f64) == f32::MAX as f64 && (got > 0.0) == (want > 0.0);
+        return if ok { 0.0 } else { f64::INFINITY };
+    }
+    if got as f64 == want {
+        return 0.0;
+    }
+    abs_err(got, want, scale)
+}
+
 /// `|got - want| / (u · scale)`: an absolute error in units of `u · scale`
 /// (softmax gradients, whose scale is the row's target mass). Infinite when
 /// `got` is not finite.

@@ -34,26 +34,33 @@ pub fn alpha_t(alpha: Option<f64>, y: f64) -> f64 {
     }
 }
 
-/// The smoothed binary target `y(1 - ε) + ε/2`.
-pub fn smooth(y: f64, eps: f64) -> f64 {
-    y * (1.0 - eps) + eps / 2.0
+/// The smoothed binary target `y_s = y(1 - ε) + ε/2` and `1 - y_s`, each
+/// formed as a sum of non-negative terms (`1 - y_s = (1 - y)(1 - ε) + ε/2`):
+/// `1 - y_s` is not lost to rounding when ε is tiny (ε = 6e-20 and y = 1
+/// give `1 - y_s = 3e-20`, which `1 - y_s` formed by subtraction in f64
+/// rounds to 0).
+pub fn smooth(y: f64, eps: f64) -> (f64, f64) {
+    (
+        y * (1.0 - eps) + eps / 2.0,
+        (1.0 - y) * (1.0 - eps) + eps / 2.0,
+    )
 }
 
 /// Focal loss from a logit and its derivative
 /// `∂ℓ/∂z = α_t [γ m^(γ-1) m' CE + m^γ (p - y_s)]`, `m' = p q (1 - 2 y_s)`.
 /// γ = 0 is cross-entropy.
 pub fn focal(z: f64, y: f64, gamma: f64, alpha: Option<f64>, eps: f64) -> (f64, f64) {
-    let ys = smooth(y, eps);
+    let (ys, oms) = smooth(y, eps);
     let p = sigmoid(z);
     let q = sigmoid(-z);
-    let ce = ys * softplus(-z) + (1.0 - ys) * softplus(z);
+    let ce = ys * softplus(-z) + oms * softplus(z);
     // ln m without underflow: for hard targets m = σ(∓z).
-    let ln_m = if ys == 1.0 {
+    let ln_m = if oms == 0.0 {
         -softplus(z)
     } else if ys == 0.0 {
         -softplus(-z)
     } else {
-        log(p * (1.0 - ys) + q * ys)
+        log(p * oms + q * ys)
     };
     let at = alpha_t(alpha, y);
     let modf = if gamma == 0.0 { 1.0 } else { exp(gamma * ln_m) };
@@ -63,9 +70,9 @@ pub fn focal(z: f64, y: f64, gamma: f64, alpha: Option<f64>, eps: f64) -> (f64, 
     let dmod = if gamma == 0.0 {
         0.0
     } else {
-        gamma * exp(gamma * ln_m - softplus(-z) - softplus(z) - ln_m) * (1.0 - 2.0 * ys)
+        gamma * exp(gamma * ln_m - softplus(-z) - softplus(z) - ln_m) * (oms - ys)
     };
-    let dce = (1.0 - ys) * p - ys * q;
+    let dce = oms * p - ys * q;
     (loss, at * (dmod * ce + modf * dce))
 }
 
@@ -73,10 +80,10 @@ pub fn focal(z: f64, y: f64, gamma: f64, alpha: Option<f64>, eps: f64) -> (f64, 
 /// `ℓ = w⁺ y_s softplus(-z) + (1 - y_s) softplus(z)`,
 /// `∂ℓ/∂z = (1 - y_s) σ(z) - w⁺ y_s σ(-z)`.
 pub fn sigmoid_ce(z: f64, y: f64, pos_weight: f64, eps: f64) -> (f64, f64) {
-    let ys = smooth(y, eps);
+    let (ys, oms) = smooth(y, eps);
     (
-        pos_weight * ys * softplus(-z) + (1.0 - ys) * softplus(z),
-        (1.0 - ys) * sigmoid(z) - pos_weight * ys * sigmoid(-z),
+        pos_weight * ys * softplus(-z) + oms * softplus(z),
+        oms * sigmoid(z) - pos_weight * ys * sigmoid(-z),
     )
 }
 
@@ -96,18 +103,18 @@ pub fn clamp_prob(p: f64) -> f64 {
 /// Probability-input focal loss at the clamped point and `∂ℓ/∂p`:
 /// `CE = -(y_s ln p + (1 - y_s) ln(1 - p))`, `m = p(1 - y_s) + (1 - p) y_s`.
 pub fn focal_prob(p: f64, y: f64, gamma: f64, alpha: Option<f64>, eps: f64) -> (f64, f64) {
-    let ys = smooth(y, eps);
+    let (ys, oms) = smooth(y, eps);
     let p = clamp_prob(p);
     let q = 1.0 - p;
-    let ce = -(ys * log(p) + (1.0 - ys) * log(q));
-    let m = p * (1.0 - ys) + q * ys;
+    let ce = -(ys * log(p) + oms * log(q));
+    let m = p * oms + q * ys;
     let at = alpha_t(alpha, y);
     let dce = (p - ys) / (p * q);
     let mg = pow(m, gamma);
     let dm = if gamma == 0.0 {
         0.0
     } else {
-        gamma * pow(m, gamma - 1.0) * (1.0 - 2.0 * ys)
+        gamma * pow(m, gamma - 1.0) * (oms - ys)
     };
     (at * mg * ce, at * (dm * ce + mg * dce))
 }
@@ -116,12 +123,12 @@ pub fn focal_prob(p: f64, y: f64, gamma: f64, alpha: Option<f64>, eps: f64) -> (
 /// point: `ℓ = -(w⁺ y_s ln p + (1 - y_s) ln(1 - p))`,
 /// `∂ℓ/∂p = (1 - y_s)/(1 - p) - w⁺ y_s / p`.
 pub fn sigmoid_ce_prob(p: f64, y: f64, pos_weight: f64, eps: f64) -> (f64, f64) {
-    let ys = smooth(y, eps);
+    let (ys, oms) = smooth(y, eps);
     let p = clamp_prob(p);
     let q = 1.0 - p;
     (
-        -(pos_weight * ys * log(p) + (1.0 - ys) * log(q)),
-        (1.0 - ys) / q - pos_weight * ys / p,
+        -(pos_weight * ys * log(p) + oms * log(q)),
+        oms / q - pos_weight * ys / p,
     )
 }
 

@@ -238,6 +238,18 @@ pub struct Element {
 /// `prob` for probability inputs, `hard` when the kernel is the hard-label
 /// one (targets 0/1, no smoothing), `y` the unsmoothed target.
 pub fn binary_element(loss: &crate::binary::Loss, prob: bool, hard: bool, y: f64) -> Element {
+    use crate::measure::LOSS_FLOOR;
+    let e = binary_element_floors(loss, prob, hard, y);
+    // No floor below 2^-126: results below f32's normal range round on the
+    // subnormal grid (an α_t or a weight below 1 does not shrink that).
+    Element {
+        loss_floor: e.loss_floor.max(LOSS_FLOOR),
+        grad_floor: e.grad_floor.max(LOSS_FLOOR),
+        ..e
+    }
+}
+
+fn binary_element_floors(loss: &crate::binary::Loss, prob: bool, hard: bool, y: f64) -> Element {
     use crate::binary::Loss;
     use crate::measure::LOSS_FLOOR;
     match *loss {

@@ -475,7 +475,8 @@ fn run<L: SoftmaxLoss + core::fmt::Debug>(
             );
         }
         if let Some(g) = g_out {
-            let gscale = (k * scale).max(f64::MIN_POSITIVE);
+            // Floor 1e-30/(1 + γ) under K·scale, as tests/multiclass.rs.
+            let gscale = (k * scale).max(1e-30 / (1.0 + g64));
             let bound = grad_b.at(g64) + gslack;
             for j in 0..cl {
                 let e = sat_abs_err(g[r * cl + j], want_g[j] * scale, gscale);
@@ -509,7 +510,7 @@ fn run<L: SoftmaxLoss + core::fmt::Debug>(
             );
         }
         if let Some(g) = g_out {
-            let gscale = (k * (1.0 + g64) * scale).max(f64::MIN_POSITIVE);
+            let gscale = (k * (1.0 + g64) * scale).max(1e-30);
             for j in 0..cl {
                 let want = f64::from(row_g[j]) * scale;
                 let e = sat_abs_err(g[r * cl + j], want, gscale);

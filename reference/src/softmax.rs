@@ -9,7 +9,7 @@
 //! `u_c = 1 - p_c`.
 
 use crate::Reduce;
-use libm::{exp, log1p, pow};
+use libm::{exp, log, log1p};
 
 /// The target of one row.
 #[derive(Clone, Copy, Debug)]
@@ -86,6 +86,17 @@ impl<'a> Row<'a> {
             self.psum - self.p(j)
         }
     }
+    /// `ln(1 - p_j)` without rounding `1 - p_j` to 1: `ln r_a - ln S` for
+    /// the arg-max, `log1p(-p_j)` for the others (`p_j ≤ 1/2`). At huge γ
+    /// the modulating factor `(1 - p_j)^γ = exp(γ ln(1 - p_j))` depends on
+    /// a `p_j` far below f64's epsilon.
+    fn ln_u(&self, j: usize) -> f64 {
+        if j == self.a {
+            log(self.r_a) - self.ln_s
+        } else {
+            log1p(-self.p(j))
+        }
+    }
 }
 
 /// The smoothed target `y'_j` of class `j`.
@@ -114,13 +125,14 @@ fn terms(row: &Row, t: RowTarget, w: Option<&[f64]>, eps: f64, gamma: f64, j: us
     }
     let u = row.u(j);
     let ce = row.ce(j);
-    let pw = if gamma == 0.0 { 1.0 } else { pow(u, gamma) };
+    let ln_u = row.ln_u(j);
+    let pw = if gamma == 0.0 { 1.0 } else { exp(gamma * ln_u) };
     let big_a = if gamma == 0.0 {
         1.0
     } else if u == 0.0 {
         0.0
     } else {
-        pw + gamma * pow(u, gamma - 1.0) * row.p(j) * ce
+        pw + gamma * exp((gamma - 1.0) * ln_u) * row.p(j) * ce
     };
     (k * big_a, k * pw * ce)
 }

@@ -29,7 +29,7 @@ pub fn sat_rel_err(got: f32, want: f64, floor: f64) -> f64 {
     if !got.is_finite() {
         return f64::INFINITY;
     }
-    if fabs(want) >= f32::MAX as f64 {
+    if fabs(want) > f32::MAX as f64 {
         let ok = fabs(got as f64) == f32::MAX as f64 && (got > 0.0) == (want > 0.0);
         return if ok { 0.0 } else { f64::INFINITY };
     }
@@ -44,7 +44,7 @@ pub fn sat_abs_err(got: f32, want: f64, scale: f64) -> f64 {
     if !got.is_finite() {
         return f64::INFINITY;
     }
-    if fabs(want) >= f32::MAX as f64 {
+    if fabs(want) > f32::MAX as f64 {
         let ok = fabs(got as f64) == f32::MAX as f64 && (got > 0.0) == (want > 0.0);
         return if ok { 0.0 } else { f64::INFINITY };
     }

@@ -9,76 +9,25 @@ use tinyloss::{binary, Batch, Error, Focal, Reduction, SigmoidCe, PROB_EPS};
 
 // ---------------------------------------------------------------- references
 
-fn softplus(z: f64) -> f64 {
-    z.max(0.0) + (-z.abs()).exp().ln_1p()
-}
+// The f64 references, bounds and error measure live in `tinyloss-reference`
+// (`reference/`), shared with the fuzz targets and the on-target selftest.
+use tinyloss_reference::binary::{focal as focal_ref, sigmoid_ce as bce_ref};
+use tinyloss_reference::bounds::{
+    binary_bounds, FOCAL_GRAD_HARD, FOCAL_GRAD_SOFT, FOCAL_LOSS_HARD, FOCAL_LOSS_SOFT, GRAD_FLOOR,
+    MEAN_2_20, PROB_GRAD, PROB_LOSS, SIGMOID_CE_GRAD, SIGMOID_CE_LOSS,
+};
+use tinyloss_reference::cases;
+use tinyloss_reference::measure::{LOSS_FLOOR, U};
+use tinyloss_reference::Rng;
 
-fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
-}
-
-/// torchvision's soft-target focal loss in f64 and its analytic derivative:
-/// ys = y(1-ε)+ε/2, CE = ys softplus(-z) + (1-ys) softplus(z),
-/// m = p(1-ys) + (1-p) ys, ℓ = α_t m^γ CE with α_t from the unsmoothed y.
-fn focal_ref(z: f64, y: f64, gamma: f64, alpha: Option<f64>, eps: f64) -> (f64, f64) {
-    let ys = y * (1.0 - eps) + eps / 2.0;
-    let p = sigmoid(z);
-    let q = sigmoid(-z);
-    let ce = ys * softplus(-z) + (1.0 - ys) * softplus(z);
-    // ln m without underflow: for hard targets m = σ(∓z).
-    let ln_m = if ys == 1.0 {
-        -softplus(z)
-    } else if ys == 0.0 {
-        -softplus(-z)
-    } else {
-        (p * (1.0 - ys) + q * ys).ln()
-    };
-    let m = ln_m.exp();
-    let at = alpha.map_or(1.0, |a| a * y + (1.0 - a) * (1.0 - y));
-    let modf = if gamma == 0.0 {
-        1.0
-    } else {
-        (gamma * ln_m).exp()
-    };
-    let loss = at * modf * ce;
-    // dℓ/dz = α_t [γ m^(γ-1) m' CE + m^γ (p - ys)], m' = p q (1 - 2 ys).
-    let dce = (1.0 - ys) * p - ys * q;
-    let dmod = if gamma == 0.0 || m == 0.0 {
-        0.0
-    } else {
-        gamma * ((gamma - 1.0) * ln_m).exp() * p * q * (1.0 - 2.0 * ys)
-    };
-    (loss, at * (dmod * ce + modf * dce))
-}
-
-/// PyTorch's BCEWithLogits with pos_weight in f64.
-fn bce_ref(z: f64, y: f64, pw: f64, eps: f64) -> (f64, f64) {
-    let ys = y * (1.0 - eps) + eps / 2.0;
-    let loss = pw * ys * softplus(-z) + (1.0 - ys) * softplus(z);
-    (loss, (1.0 - ys) * sigmoid(z) - pw * ys * sigmoid(-z))
-}
-
-/// Probability-input focal loss at the clamped point, in f64.
+/// Probability-input focal loss at the clamped point, without smoothing.
 fn focal_prob_ref(p: f64, y: f64, gamma: f64, alpha: Option<f64>) -> (f64, f64) {
-    // The clamp bounds are the f32 values PROB_EPS and 1 - PROB_EPS.
-    let p = p.clamp(PROB_EPS as f64, (1.0 - PROB_EPS) as f64);
-    let q = 1.0 - p;
-    let ce = -(y * p.ln() + (1.0 - y) * q.ln());
-    let m = p * (1.0 - y) + q * y;
-    let at = alpha.map_or(1.0, |a| a * y + (1.0 - a) * (1.0 - y));
-    let dce = (p - y) / (p * q);
-    let loss = at * m.powf(gamma) * ce;
-    let dm = if gamma == 0.0 {
-        0.0
-    } else {
-        gamma * m.powf(gamma - 1.0) * (1.0 - 2.0 * y)
-    };
-    (loss, at * (dm * ce + m.powf(gamma) * dce))
+    tinyloss_reference::binary::focal_prob(p, y, gamma, alpha, 0.0)
+}
+
+#[test]
+fn reference_clamp_is_the_crate_s() {
+    assert_eq!(PROB_EPS.to_bits(), tinyloss_reference::PROB_EPS.to_bits());
 }
 
 // ---------------------------------------------------------------- sweep grid
@@ -108,48 +57,25 @@ const GAMMAS: [f32; 8] = [0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0];
 const ALPHAS: [Option<f32>; 5] = [None, Some(0.01), Some(0.25), Some(0.75), Some(0.99)];
 const TARGETS: [f32; 5] = [0.0, 1.0, 0.05, 0.5, 0.95];
 
-/// Worst error seen, in units of u = 2^-24 relative to the reference (with
-/// an absolute floor): `|got - ref| / (u · max(|ref|, floor))`, and its ratio
-/// to the bound that applies at that point (the test asserts ratio <= 1).
+/// Worst error seen against the bound that applies at each point (the
+/// measure is `tinyloss_reference::rel_err`); the test asserts ratio <= 1.
 #[derive(Default, Debug)]
-struct Worst {
-    ratio: f64,
-    ulps: f64,
-    at: (f32, f32, f32),
-}
+struct Worst(tinyloss_reference::Worst);
 
 impl Worst {
     fn see(&mut self, got: f32, want: f64, floor: f64, bound: f64, at: (f32, f32, f32)) {
         assert!(got.is_finite(), "non-finite {got} at {at:?}");
-        let e = (got as f64 - want).abs() / (f64::from(f32::EPSILON) / 2.0 * want.abs().max(floor));
-        if e / bound > self.ratio {
-            self.ratio = e / bound;
-            self.ulps = e;
-            self.at = at;
-        }
+        self.0.see(got, want, floor, bound, at);
     }
     fn check(&self, what: &str) {
+        let w = &self.0;
         println!(
             "{what}: worst {:.2} u (ratio to bound {:.2}) at (input, y, param) = {:?}",
-            self.ulps, self.ratio, self.at
+            w.err, w.ratio, w.at
         );
-        assert!(self.ratio <= 1.0, "{what}: {self:?}");
+        assert!(w.ratio <= 1.0 && w.failures == 0, "{what}: {w:?}");
     }
 }
-
-/// The documented bounds (crate docs, error table). Relative error in units
-/// of u = 2^-24; absolute floors: losses `2^-126 × weight` (results below
-/// f32's normal range are computed from subnormal intermediates), gradients
-/// `α_t` (or `max(1, w⁺)`) for soft targets, where `p - y` cancels.
-const LOSS_ULPS_HARD: f64 = 8.0;
-const LOSS_ULPS_SOFT: f64 = 16.0;
-const GRAD_ULPS_HARD: f64 = 16.0;
-const GRAD_ULPS_SOFT: f64 = 16.0;
-/// The modulating factor `(1 - p_t)^γ` multiplies the relative error of
-/// `1 - p_t` by γ: focal bounds grow by `GAMMA_ULPS × γ`.
-const GAMMA_ULPS: f64 = 3.0;
-const LOSS_FLOOR: f64 = f32::MIN_POSITIVE as f64;
-const GRAD_FLOOR: f64 = 1.0;
 
 #[test]
 fn focal_sweep_against_f64() {
@@ -169,14 +95,14 @@ fn focal_sweep_against_f64() {
                             r.loss,
                             l,
                             LOSS_FLOOR,
-                            LOSS_ULPS_HARD + GAMMA_ULPS * g as f64,
+                            FOCAL_LOSS_HARD.at(g as f64),
                             (z, y, g),
                         );
                         gh.see(
                             r.grad,
                             d,
                             LOSS_FLOOR,
-                            GRAD_ULPS_HARD + GAMMA_ULPS * g as f64,
+                            FOCAL_GRAD_HARD.at(g as f64),
                             (z, y, g),
                         );
                     } else {
@@ -184,14 +110,14 @@ fn focal_sweep_against_f64() {
                             r.loss,
                             l,
                             LOSS_FLOOR,
-                            LOSS_ULPS_SOFT + GAMMA_ULPS * g as f64,
+                            FOCAL_LOSS_SOFT.at(g as f64),
                             (z, y, g),
                         );
                         gs.see(
                             r.grad,
                             d,
                             GRAD_FLOOR * at,
-                            GRAD_ULPS_SOFT + GAMMA_ULPS * g as f64,
+                            FOCAL_GRAD_SOFT.at(g as f64),
                             (z, y, g),
                         );
                     }
@@ -225,22 +151,12 @@ fn batch_kernels_sweep_against_f64() {
                     .unwrap();
                 let hard = y == 0.0 || y == 1.0;
                 let at = a.map_or(1.0, |a| (a * y + (1.0 - a) * (1.0 - y)) as f64);
-                let (lb, gb) = if hard {
-                    (LOSS_ULPS_HARD, GRAD_ULPS_HARD)
-                } else {
-                    (LOSS_ULPS_SOFT, GRAD_ULPS_SOFT)
-                };
+                let (lb, gb) = binary_bounds(true, hard, g as f64);
                 for (i, &z) in grid.iter().enumerate() {
                     let (l, d) = focal_ref(z as f64, y as f64, g as f64, a.map(f64::from), 0.0);
-                    lw.see(
-                        losses[i],
-                        l,
-                        LOSS_FLOOR,
-                        lb + GAMMA_ULPS * g as f64,
-                        (z, y, g),
-                    );
+                    lw.see(losses[i], l, LOSS_FLOOR, lb, (z, y, g));
                     let floor = if hard { LOSS_FLOOR } else { GRAD_FLOOR * at };
-                    gw.see(grad[i], d, floor, gb + GAMMA_ULPS * g as f64, (z, y, g));
+                    gw.see(grad[i], d, floor, gb, (z, y, g));
                 }
             }
         }
@@ -259,11 +175,11 @@ fn batch_kernels_sweep_against_f64() {
                     losses[i],
                     l,
                     LOSS_FLOOR * pw as f64,
-                    LOSS_ULPS_HARD,
+                    SIGMOID_CE_LOSS.get(),
                     (z, y, pw),
                 );
                 let floor = if hard { LOSS_FLOOR } else { GRAD_FLOOR } * pw as f64;
-                gw.see(grad[i], d, floor, GRAD_ULPS_HARD, (z, y, pw));
+                gw.see(grad[i], d, floor, SIGMOID_CE_GRAD.get(), (z, y, pw));
             }
         }
     }
@@ -288,14 +204,14 @@ fn focal_with_smoothing_against_f64() {
                             r.loss,
                             l,
                             LOSS_FLOOR,
-                            LOSS_ULPS_SOFT + GAMMA_ULPS * g as f64,
+                            FOCAL_LOSS_SOFT.at(g as f64),
                             (z, y, g),
                         );
                         gw.see(
                             r.grad,
                             d,
                             GRAD_FLOOR,
-                            GRAD_ULPS_SOFT + GAMMA_ULPS * g as f64,
+                            FOCAL_GRAD_SOFT.at(g as f64),
                             (z, y, g),
                         );
                     }
@@ -325,12 +241,12 @@ fn bce_sweep_against_f64() {
                         r.loss,
                         l,
                         LOSS_FLOOR * pw.max(1.0) as f64,
-                        LOSS_ULPS_HARD,
+                        SIGMOID_CE_LOSS.get(),
                         (z, y, pw),
                     );
                     let hard = (y == 0.0 || y == 1.0) && eps == 0.0;
                     let floor = if hard { LOSS_FLOOR } else { GRAD_FLOOR } * pw.max(1.0) as f64;
-                    gw.see(r.grad, d, floor, GRAD_ULPS_HARD, (z, y, pw));
+                    gw.see(r.grad, d, floor, SIGMOID_CE_GRAD.get(), (z, y, pw));
                 }
             }
         }
@@ -351,21 +267,9 @@ fn probability_variants_against_f64() {
                 for &p in &ps {
                     let r = f.loss_grad_prob(p, y).unwrap();
                     let (l, d) = focal_prob_ref(p as f64, y as f64, g as f64, a.map(f64::from));
-                    lw.see(
-                        r.loss,
-                        l,
-                        LOSS_FLOOR,
-                        LOSS_ULPS_SOFT + GAMMA_ULPS * g as f64,
-                        (p, y, g),
-                    );
+                    lw.see(r.loss, l, LOSS_FLOOR, PROB_LOSS.at(g as f64), (p, y, g));
                     // ∂/∂p scales like 1/PROB_EPS at the clamp: relative floor 1.
-                    gw.see(
-                        r.grad,
-                        d,
-                        1.0,
-                        GRAD_ULPS_SOFT + GAMMA_ULPS * g as f64,
-                        (p, y, g),
-                    );
+                    gw.see(r.grad, d, GRAD_FLOOR, PROB_GRAD.at(g as f64), (p, y, g));
                 }
             }
         }
@@ -375,8 +279,8 @@ fn probability_variants_against_f64() {
         for &p in &ps {
             let r = c.loss_grad_prob(p, y).unwrap();
             let (l, d) = focal_prob_ref(p as f64, y as f64, 0.0, None);
-            lw.see(r.loss, l, LOSS_FLOOR, LOSS_ULPS_SOFT, (p, y, 0.0));
-            gw.see(r.grad, d, 1.0, GRAD_ULPS_SOFT, (p, y, 0.0));
+            lw.see(r.loss, l, LOSS_FLOOR, PROB_LOSS.get(), (p, y, 0.0));
+            gw.see(r.grad, d, GRAD_FLOOR, PROB_GRAD.get(), (p, y, 0.0));
         }
     }
     lw.check("probability-input loss");
@@ -547,32 +451,23 @@ fn torchvision_failure_cases_are_handled() {
 
 // ---------------------------------------------------------- batch semantics
 
-fn lcg(seed: &mut u64) -> f64 {
-    *seed = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (*seed >> 11) as f64 / (1u64 << 53) as f64
-}
-
 fn random_batch(n: usize, seed: u64) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<bool>) {
-    let mut s = seed;
-    let z = (0..n)
-        .map(|_| ((lcg(&mut s) - 0.5) * 24.0) as f32)
-        .collect();
+    let mut s = Rng(seed);
+    let z = (0..n).map(|_| ((s.f() - 0.5) * 24.0) as f32).collect();
     let y = (0..n)
         .map(|_| {
-            let r = lcg(&mut s);
+            let r = s.f();
             if r < 0.1 {
                 1.0
             } else if r < 0.8 {
                 0.0
             } else {
-                lcg(&mut s) as f32
+                s.f() as f32
             }
         })
         .collect();
-    let w = (0..n).map(|_| (lcg(&mut s) * 2.0) as f32).collect();
-    let ig = (0..n).map(|_| lcg(&mut s) < 0.1).collect();
+    let w = (0..n).map(|_| (s.f() * 2.0) as f32).collect();
+    let ig = (0..n).map(|_| s.f() < 0.1).collect();
     (z, y, w, ig)
 }
 
@@ -697,7 +592,7 @@ fn mean_of_2_pow_20_elements_is_accurate() {
             "{name}: mean of 2^20, relative error {rel:e} (sequential f32 sum: {naive_rel:e})"
         );
         // Documented bound: 2e-6 (reduction) + per-element error.
-        assert!(rel <= 2e-6, "{name}: {rel:e}");
+        assert!(rel <= MEAN_2_20.get() * U, "{name}: {rel:e}");
         assert!(
             rel * 100.0 < naive_rel,
             "{name}: blocked sum not better than sequential"
@@ -921,7 +816,7 @@ fn screen_blocks_locate_errors_and_soft_targets() {
     let y: Vec<f32> = (0..n).map(|i| (i % 5 == 0) as u8 as f32).collect();
     let mut g = vec![7.0f32; n];
     for i in [0usize, 4095, 4096, 8191, 8192, 9000, 3 * 4096, n - 1] {
-        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        for bad in cases::NON_FINITE {
             let mut zz = z.clone();
             zz[i] = bad;
             assert_eq!(
@@ -929,7 +824,7 @@ fn screen_blocks_locate_errors_and_soft_targets() {
                 Err(Error::NonFiniteLogit { index: i })
             );
         }
-        for bad in [f32::NAN, -f32::from_bits(1), 1.0 + f32::EPSILON, 2.0, 1e30] {
+        for bad in cases::BAD_TARGETS {
             let mut yy = y.clone();
             yy[i] = bad;
             assert_eq!(
@@ -1050,13 +945,7 @@ fn bad_input_gets_errors_and_writes_nothing() {
     );
     // Every kind of bad weight, on the fast and the slow side of the
     // validation's bit compare; -0.0, subnormals and f32::MAX are valid.
-    for bad in [
-        f32::INFINITY,
-        f32::NEG_INFINITY,
-        -f32::MIN_POSITIVE,
-        -f32::from_bits(1),
-        -f32::MAX,
-    ] {
+    for bad in cases::BAD_WEIGHTS {
         let mut w = [1.0f32; 10];
         w[7] = bad;
         assert_eq!(
@@ -1065,7 +954,7 @@ fn bad_input_gets_errors_and_writes_nothing() {
             "{bad}"
         );
     }
-    for good in [-0.0f32, 0.0, f32::from_bits(1), 1e30, f32::MAX] {
+    for good in cases::EDGE_WEIGHTS {
         let mut w = [1.0f32; 10];
         w[7] = good;
         assert!(
@@ -1081,7 +970,7 @@ fn bad_input_gets_errors_and_writes_nothing() {
             found: 3
         })
     );
-    for d in [0.0f32, -1.0, f32::NAN, f32::INFINITY] {
+    for d in cases::BAD_NORMALIZERS {
         assert_eq!(
             call(&z, &y, Reduction::MeanOver(d), None, 10),
             Err(Error::InvalidParameter { name: "normalizer" })
@@ -1109,6 +998,25 @@ fn bad_input_gets_errors_and_writes_nothing() {
         Err(Error::NonFiniteLogit { index: 1 })
     );
     assert_eq!(g2, [7.0; 2]);
+    for bad in cases::BAD_PROBS {
+        let p = [0.5f32, bad];
+        assert_eq!(
+            Batch::probabilities(&p, &[1.0, 0.0]).loss_grad(&f, Reduction::Sum, &mut g2, None),
+            Err(Error::NonFiniteLogit { index: 1 }),
+            "{bad}"
+        );
+        assert_eq!(
+            f.loss_grad_prob(bad, 1.0),
+            Err(Error::NonFiniteLogit { index: 0 })
+        );
+    }
+    assert_eq!(g2, [7.0; 2]);
+    for good in cases::EDGE_PROBS {
+        for y in cases::EDGE_TARGETS {
+            assert!(f.loss_grad_prob(good, y).is_ok(), "p={good} y={y}");
+            assert!(f.loss_grad(good, y).is_ok(), "z={good} y={y}");
+        }
+    }
     // In place: logits untouched on error.
     let mut zz = z;
     let mut yy = y;
@@ -1159,19 +1067,19 @@ fn bad_input_gets_errors_and_writes_nothing() {
         Err(Error::NonFiniteLogit { index: 77 })
     );
     // Configuration errors.
-    for g in [-0.1f32, f32::NAN, f32::INFINITY] {
+    for g in cases::BAD_GAMMAS {
         assert_eq!(
             Focal::new(g, None),
             Err(Error::InvalidParameter { name: "gamma" })
         );
     }
-    for a in [-0.01f32, 1.01, f32::NAN] {
+    for a in cases::BAD_ALPHAS {
         assert_eq!(
             Focal::new(2.0, Some(a)),
             Err(Error::InvalidParameter { name: "alpha" })
         );
     }
-    for e in [-0.1f32, 1.1, f32::NAN] {
+    for e in cases::BAD_SMOOTHING {
         assert_eq!(
             Focal::RETINANET.with_smoothing(e),
             Err(Error::InvalidParameter { name: "smoothing" })
@@ -1181,7 +1089,7 @@ fn bad_input_gets_errors_and_writes_nothing() {
             Err(Error::InvalidParameter { name: "smoothing" })
         );
     }
-    for w in [-1.0f32, f32::NAN, f32::INFINITY] {
+    for w in cases::BAD_POS_WEIGHTS {
         assert_eq!(
             SigmoidCe::with_pos_weight(w),
             Err(Error::InvalidParameter { name: "pos_weight" })

@@ -5,31 +5,25 @@ use proptest::prelude::*;
 use tinyloss::class_balanced::{binary_alpha, weights, ClassCounter};
 use tinyloss::Error;
 
-/// `v(n) = (1 - β) / (1 - β^n)` with `n = 0` treated as 1 (the documented
-/// choice), straight from the paper in f64. For β ≤ 1 - 2^-24 and n ≥ 1,
-/// `1 - β^n ≥ 5.9e-8`, so the f64 subtraction keeps about 1e-9 relative
-/// accuracy, far below an f32 ULP.
-fn v_ref(n: u32, beta: f64) -> f64 {
-    let n = n.max(1) as f64;
-    (1.0 - beta) / (1.0 - beta.powf(n))
-}
+use tinyloss_reference::bounds::CLASS_BALANCED;
+use tinyloss_reference::class_balanced as cb;
+use tinyloss_reference::measure::ulp;
+use tinyloss_reference::{cases, ulps};
 
 fn weights_ref(counts: &[u32], beta: f64) -> Vec<f64> {
-    let v: Vec<f64> = counts.iter().map(|&n| v_ref(n, beta)).collect();
-    let s: f64 = v.iter().sum();
-    v.iter().map(|x| x * counts.len() as f64 / s).collect()
+    let mut w = vec![0.0; counts.len()];
+    cb::weights(counts, beta, &mut w);
+    w
 }
 
-fn ulp(x: f32) -> f64 {
-    let a = x.abs();
-    (f32::from_bits(a.to_bits() + 1) - a) as f64
-}
-
-/// Weights within 1 ULP of the reference (the stated bound).
+/// Weights within the stated bound (1 ULP) of the reference.
 fn assert_close(got: &[f32], want: &[f64], what: &str) {
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let err = (g as f64 - w).abs() / ulp(w as f32);
-        assert!(err <= 1.0, "{what}: w[{i}] = {g} vs {w} ({err} ulp)");
+        let err = ulps(g, w);
+        assert!(
+            err <= CLASS_BALANCED.get(),
+            "{what}: w[{i}] = {g} vs {w} ({err} ulp)"
+        );
     }
 }
 
@@ -110,7 +104,7 @@ fn stable_where_the_naive_f32_formula_is_not() {
 #[test]
 fn errors_write_nothing() {
     let mut out = [7.0f32; 3];
-    for beta in [-0.1f32, 1.0, 1.5, f32::NAN, f32::INFINITY] {
+    for beta in cases::BAD_BETAS {
         assert_eq!(
             weights(&[1, 2, 3], beta, &mut out),
             Err(Error::InvalidParameter { name: "beta" })
@@ -144,11 +138,12 @@ fn binary_alpha_matches_reference() {
             (u32::MAX, 1),
         ] {
             let a = binary_alpha(neg, pos, beta).unwrap();
-            let v0 = v_ref(neg, beta as f64);
-            let v1 = v_ref(pos, beta as f64);
-            let want = v1 / (v0 + v1);
-            let err = (a as f64 - want).abs() / ulp(want as f32);
-            assert!(err <= 1.0, "β={beta} ({neg},{pos}): {a} vs {want}");
+            let want = cb::binary_alpha(neg, pos, beta as f64);
+            let err = ulps(a, want);
+            assert!(
+                err <= CLASS_BALANCED.get(),
+                "β={beta} ({neg},{pos}): {a} vs {want}"
+            );
             let b = binary_alpha(pos, neg, beta).unwrap();
             assert!(((a + b) as f64 - 1.0).abs() <= 2.0 * f32::EPSILON as f64);
         }

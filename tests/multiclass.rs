@@ -6,137 +6,32 @@ use proptest::prelude::*;
 use tinyloss::softmax::{row_loss_grad, Rows, SoftmaxCe, SoftmaxFocal, Target, Targets};
 use tinyloss::{Error, Reduction, SigmoidCe};
 
-/// f32 unit roundoff.
-const U: f64 = 1.0 / 16_777_216.0;
-/// Absolute floor under the relative loss bound (subnormal results).
-const LOSS_FLOOR: f64 = 1e-37;
-/// Bounds stated in `src/softmax.rs` (module docs table), in units of `U`.
-/// Loss, relative, for every loss above the floor ...
-const CE_LOSS_ULP: f64 = 96.0;
-const FOCAL_LOSS_ULP: f64 = 256.0;
+// The f64 references, bounds, error measure, bad inputs and RNG live in
+// `tinyloss-reference` (`reference/`), shared with the fuzz targets and the
+// on-target selftest.
+use tinyloss_reference::bounds::{
+    Bound, ORDINARY_LOSS as ORDINARY, SOFTMAX_CE_GRAD, SOFTMAX_CE_LOSS, SOFTMAX_CE_LOSS_ORDINARY,
+    SOFTMAX_FOCAL_GRAD, SOFTMAX_FOCAL_LOSS, SOFTMAX_FOCAL_LOSS_ORDINARY,
+    SOFTMAX_LOSS_FLOOR as LOSS_FLOOR,
+};
+use tinyloss_reference::measure::{abs_err, rel_err, U};
+use tinyloss_reference::softmax::{self as sref, RowTarget as RT};
+use tinyloss_reference::{cases, Reduce, Rng};
+
+/// Loss bounds in units of `U`, relative, for every loss above the floor ...
+const CE_LOSS_ULP: f64 = SOFTMAX_CE_LOSS.base;
+const FOCAL_LOSS_ULP: f64 = SOFTMAX_FOCAL_LOSS.base;
 /// ... and for losses `>= ORDINARY` (the training regime).
-const ORDINARY: f64 = 1e-3;
-const CE_LOSS_ULP_ORDINARY: f64 = 16.0;
-const FOCAL_LOSS_ULP_ORDINARY: f64 = 32.0;
-/// Gradient, absolute, in units of `U · Σ_c w_c y'_c (1 + γ)`.
-const CE_GRAD_ULP: f64 = 16.0;
-const FOCAL_GRAD_ULP: f64 = 32.0;
+const CE_LOSS_ULP_ORDINARY: f64 = SOFTMAX_CE_LOSS_ORDINARY.base;
+const FOCAL_LOSS_ULP_ORDINARY: f64 = SOFTMAX_FOCAL_LOSS_ORDINARY.base;
 
 // ---------------------------------------------------------------- reference
 
-/// Target of one reference row.
-#[derive(Clone, Copy)]
-enum RT<'a> {
-    Label(usize),
-    Probs(&'a [f64]),
-}
-
-/// Reference loss and gradient of one row in f64:
-/// `ℓ = Σ_c w_c y'_c (1 - p_c)^γ (-ln p_c)` with `y'` the target smoothed by
-/// ε (PyTorch: `(1-ε) y + ε/C`), and its analytic gradient written with the
-/// textbook derivative
-/// `∂/∂z_k [u_c^γ CE_c] = -(δ_ck - p_k) (u_c^γ + γ u_c^(γ-1) p_c CE_c)`.
+/// The reference row (`tinyloss_reference::softmax::row`), gradient in a Vec.
 fn ref_row(z: &[f64], t: RT, w: Option<&[f64]>, eps: f64, gamma: f64) -> (f64, Vec<f64>) {
-    let c = z.len();
-    let a = (0..c).fold(0, |a, j| if z[j] > z[a] { j } else { a });
-    let m = z[a];
-    let e: Vec<f64> = z.iter().map(|&v| (v - m).exp()).collect();
-    let r_a: f64 = (0..c).filter(|&j| j != a).map(|j| e[j]).sum();
-    let s = 1.0 + r_a;
-    let ln_s = r_a.ln_1p();
-    let p: Vec<f64> = e.iter().map(|&v| v / s).collect();
-    // -ln p_c = ln S - (z_c - m)
-    let ce: Vec<f64> = (0..c).map(|j| ln_s - (z[j] - m)).collect();
-    // 1 - p_c as the sum of the other probabilities (exact in f64 terms).
-    let psum: f64 = p.iter().sum();
-    let u: Vec<f64> = (0..c)
-        .map(|j| if j == a { r_a / s } else { psum - p[j] })
-        .collect();
-    let y: Vec<f64> = (0..c)
-        .map(|j| {
-            let base = match t {
-                RT::Label(t) => (j == t) as u8 as f64,
-                RT::Probs(y) => y[j],
-            };
-            (1.0 - eps) * base + eps / c as f64
-        })
-        .collect();
-    let wc = |j: usize| w.map_or(1.0, |w| w[j]);
-    let k: Vec<f64> = (0..c).map(|j| wc(j) * y[j]).collect();
-    let mut loss = 0.0;
-    // A_c = u^γ + γ u^(γ-1) p_c CE_c (0 when u = 0).
-    let mut big_a = vec![0.0; c];
-    for j in 0..c {
-        if k[j] == 0.0 {
-            continue;
-        }
-        let pw = if gamma == 0.0 { 1.0 } else { u[j].powf(gamma) };
-        loss += k[j] * pw * ce[j];
-        big_a[j] = if gamma == 0.0 {
-            1.0
-        } else if u[j] == 0.0 {
-            0.0
-        } else {
-            pw + gamma * u[j].powf(gamma - 1.0) * p[j] * ce[j]
-        };
-    }
-    let ka: f64 = (0..c).map(|j| k[j] * big_a[j]).sum();
-    let grad = (0..c).map(|q| -k[q] * big_a[q] + p[q] * ka).collect();
-    (loss, grad)
-}
-
-/// Reference reduction (PyTorch): returns the reduced loss, the gradient of
-/// the reduced loss and the per-row losses.
-#[allow(clippy::too_many_arguments)]
-fn ref_batch(
-    z: &[f64],
-    c: usize,
-    labels: Option<&[u32]>,
-    probs: Option<&[f64]>,
-    w: Option<&[f64]>,
-    eps: f64,
-    gamma: f64,
-    ignore: Option<u32>,
-    red: Reduction,
-) -> (f64, Vec<f64>, Vec<f64>) {
-    let n = z.len() / c;
-    let mut grad = vec![0.0; z.len()];
-    let mut rows = vec![0.0; n];
-    let mut denom = 0.0;
-    for r in 0..n {
-        let zr = &z[r * c..(r + 1) * c];
-        let t = match (labels, probs) {
-            (Some(l), _) => {
-                if Some(l[r]) == ignore {
-                    continue;
-                }
-                denom += w.map_or(1.0, |w| w[l[r] as usize]);
-                RT::Label(l[r] as usize)
-            }
-            (None, Some(p)) => {
-                denom += 1.0;
-                RT::Probs(&p[r * c..(r + 1) * c])
-            }
-            _ => unreachable!(),
-        };
-        let (l, g) = ref_row(zr, t, w, eps, gamma);
-        rows[r] = l;
-        grad[r * c..(r + 1) * c].copy_from_slice(&g);
-    }
-    let scale = match red {
-        Reduction::Mean => {
-            if denom == 0.0 {
-                0.0
-            } else {
-                1.0 / denom
-            }
-        }
-        Reduction::MeanOver(d) => 1.0 / d as f64,
-        _ => 1.0,
-    };
-    let total: f64 = rows.iter().sum::<f64>() * scale;
-    grad.iter_mut().for_each(|g| *g *= scale);
-    (total, grad, rows)
+    let mut g = vec![0.0; z.len()];
+    let l = sref::row(z, t, w, eps, gamma, &mut g);
+    (l, g)
 }
 
 /// Central finite differences of the reference loss.
@@ -154,28 +49,6 @@ fn fd(z: &[f64], t: RT, w: Option<&[f64]>, eps: f64, gamma: f64) -> Vec<f64> {
 }
 
 // ---------------------------------------------------------------- helpers
-
-/// splitmix64.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut x = self.0;
-        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        x ^ (x >> 31)
-    }
-    /// Uniform in [0, 1).
-    fn f(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn sym(&mut self, a: f64) -> f32 {
-        ((2.0 * self.f() - 1.0) * a) as f32
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 fn f64s(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
@@ -211,22 +84,30 @@ fn check_rows(
     eps: f32,
     gamma: f32,
     loss_bound: f64,
-    grad_bound: f64,
+    grad_bound: &Bound,
 ) -> Worst {
     let n = z.len() / c;
     let zd = f64s(z);
     let pd = probs.map(f64s);
     let wd = w.map(f64s);
-    let (_, rg, rl) = ref_batch(
+    let mut rg = vec![0.0; z.len()];
+    let mut rl = vec![0.0; n];
+    let rt = match (labels, &pd) {
+        (Some(l), _) => sref::Targets::Labels(l),
+        (None, Some(p)) => sref::Targets::Probs(p),
+        _ => unreachable!(),
+    };
+    sref::batch(
         &zd,
         c,
-        labels,
-        pd.as_deref(),
+        rt,
         wd.as_deref(),
         eps as f64,
         gamma as f64,
         None,
-        Reduction::Sum,
+        Reduce::Sum,
+        &mut rg,
+        &mut rl,
     );
     let targets = match (labels, probs) {
         (Some(l), _) => Targets::Labels(l),
@@ -255,7 +136,7 @@ fn check_rows(
         let want = rl[r];
         let got = losses[r] as f64;
         let delta = (got - want).abs();
-        let err = delta / (want.abs() * U);
+        let err = rel_err(losses[r], want, 0.0);
         let ordinary = want >= ORDINARY;
         let bound = if !ordinary {
             loss_bound
@@ -287,15 +168,22 @@ fn check_rows(
             })
             .sum();
         let gscale = ysum * (1.0 + gamma as f64);
+        // Absolute in units of u·K (K = Σ_c w_c y'_c): the bound grows like
+        // (1 + γ); `worst` records it in units of u·K(1 + γ).
+        let gb = grad_bound.at(gamma as f64);
         for j in 0..c {
             let g = grad[r * c + j] as f64;
             let want = rg[r * c + j];
-            let err = (g - want).abs() / gscale.max(1e-30) / U;
+            let err = abs_err(
+                grad[r * c + j],
+                want,
+                ysum.max(1e-30 / (1.0 + gamma as f64)),
+            );
             assert!(
-                err <= grad_bound,
+                err <= gb,
                 "{what}: row {r} grad[{j}] {g} vs {want} ({err} ulp of {gscale})"
             );
-            worst.grad_ulp = worst.grad_ulp.max(err);
+            worst.grad_ulp = worst.grad_ulp.max(err / (1.0 + gamma as f64));
         }
     }
     let sum: f64 = losses.iter().map(|&l| l as f64).sum();
@@ -434,7 +322,7 @@ fn cross_entropy_random_and_extreme_rows() {
                 0.0,
                 0.0,
                 CE_LOSS_ULP,
-                CE_GRAD_ULP,
+                &SOFTMAX_CE_GRAD,
             );
             worst.merge(w);
         }
@@ -449,7 +337,7 @@ fn cross_entropy_random_and_extreme_rows() {
             0.0,
             0.0,
             CE_LOSS_ULP,
-            CE_GRAD_ULP,
+            &SOFTMAX_CE_GRAD,
         );
         worst.merge(w);
     }
@@ -475,7 +363,7 @@ fn focal_random_and_extreme_rows() {
                     0.0,
                     gamma,
                     FOCAL_LOSS_ULP,
-                    FOCAL_GRAD_ULP,
+                    &SOFTMAX_FOCAL_GRAD,
                 );
                 worst.merge(w);
             }
@@ -490,7 +378,7 @@ fn focal_random_and_extreme_rows() {
                 0.0,
                 gamma,
                 FOCAL_LOSS_ULP,
-                FOCAL_GRAD_ULP,
+                &SOFTMAX_FOCAL_GRAD,
             );
             worst.merge(w);
         }
@@ -515,9 +403,9 @@ fn weights_smoothing_and_probability_targets() {
             .collect();
         for &gamma in &GAMMAS {
             let (lb, gb) = if gamma == 0.0 {
-                (CE_LOSS_ULP, CE_GRAD_ULP)
+                (CE_LOSS_ULP, &SOFTMAX_CE_GRAD)
             } else {
-                (FOCAL_LOSS_ULP, FOCAL_GRAD_ULP)
+                (FOCAL_LOSS_ULP, &SOFTMAX_FOCAL_GRAD)
             };
             for &eps in &[0.0f32, 0.1, 1.0] {
                 for &spread in &[2.0, 30.0] {
@@ -728,11 +616,11 @@ fn two_classes_equal_binary_sigmoid_ce() {
             "{z:?} {t}: {l} vs {want}"
         );
         assert!(
-            ((g[1] as f64) - dx).abs() <= CE_GRAD_ULP * U,
+            ((g[1] as f64) - dx).abs() <= SOFTMAX_CE_GRAD.get() * U,
             "{z:?}: {} vs {dx}",
             g[1]
         );
-        assert!(((g[0] as f64) + dx).abs() <= CE_GRAD_ULP * U);
+        assert!(((g[0] as f64) + dx).abs() <= SOFTMAX_CE_GRAD.get() * U);
         // The crate's binary kernel agrees on the same difference.
         let b = SigmoidCe::PLAIN.loss_grad(z[1] - z[0], y as f32).unwrap();
         assert!(
@@ -1030,7 +918,7 @@ fn bad_input_is_an_error_and_nothing_is_written() {
         ),
         Err(Error::LabelOutOfRange { index: 0 })
     );
-    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+    for bad in cases::NON_FINITE {
         let mut zb = z;
         zb[4] = bad;
         assert_eq!(
@@ -1038,7 +926,7 @@ fn bad_input_is_an_error_and_nothing_is_written() {
             Err(Error::NonFiniteLogit { index: 1 })
         );
     }
-    for bad in [-0.1f32, 1.5, f32::NAN] {
+    for bad in cases::BAD_TARGETS {
         let mut p = [0.2f32; 6];
         p[3] = bad;
         assert_eq!(
@@ -1061,20 +949,20 @@ fn bad_input_is_an_error_and_nothing_is_written() {
             found: 2
         }
     );
-    for bad in [-1.0f32, f32::NAN, f32::INFINITY] {
+    for bad in cases::BAD_WEIGHTS {
         assert_eq!(
             ok.class_weights(&[1.0, bad, 1.0]).unwrap_err(),
             Error::InvalidWeight { index: 1 }
         );
     }
     // Configuration.
-    for g in [-0.5f32, f32::NAN, f32::INFINITY] {
+    for g in cases::BAD_GAMMAS {
         assert_eq!(
             SoftmaxFocal::new(g).unwrap_err(),
             Error::InvalidParameter { name: "gamma" }
         );
     }
-    for e in [-0.1f32, 1.1, f32::NAN] {
+    for e in cases::BAD_SMOOTHING {
         assert_eq!(
             SoftmaxCe::new().with_smoothing(e).unwrap_err(),
             Error::InvalidParameter { name: "smoothing" }

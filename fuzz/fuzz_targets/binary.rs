@@ -7,12 +7,19 @@
 //! Asserted:
 //! * no panic, whatever the input;
 //! * on `Err`, every output buffer still holds its sentinel;
-//! * on `Ok` with finite inputs, no NaN anywhere in the outputs; when the
-//!   inputs are also moderate (|z| ≤ 1e6, weights, pos_weight ≤ 1e6,
-//!   normaliser ≥ 1e-6, so that nothing can legitimately overflow), every
-//!   written gradient and loss and the returned loss are finite, and losses
-//!   are ≥ 0 up to rounding;
-//! * the separate-buffer, in-place and loss-only entry points agree exactly.
+//! * on `Ok`, the inputs were valid, and every output (returned loss, every
+//!   gradient and loss written) is finite, for every finite input: no
+//!   skipped range of logits, weights, γ, pos_weight or normalisers (an
+//!   exact value beyond f32's range must come back as ±f32::MAX);
+//! * every element (batch and per-element API, logits and probabilities) and
+//!   the reduced loss are within `tinyloss_reference::BOUNDS` of the f64
+//!   references (the bounds the host tests assert);
+//! * the per-element API on every element agrees with the batch;
+//! * loss-only agrees with `loss_grad` bit for bit, with weights and masks
+//!   too, and in place with separate buffers.
+//!
+//! The references, bounds, error measure and the validity rules come from
+//! `tinyloss-reference` (`../reference`).
 //!
 //! Run: `cargo +nightly fuzz run binary -- -max_total_time=180`.
 #![no_main]
@@ -20,6 +27,12 @@
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use tinyloss::{binary, Batch, BinaryLoss, Error, Focal, Reduction, SigmoidCe};
+use tinyloss_reference::binary::Loss;
+use tinyloss_reference::bounds::{
+    binary_element, BATCH_SCALED_GRAD, BATCH_TOTAL, BATCH_WEIGHTED_LOSS, MEAN_2_20,
+};
+use tinyloss_reference::measure::{sat_rel_err, LOSS_FLOOR, U};
+use tinyloss_reference::{cases, Reduce};
 
 const SENTINEL_GRAD: f32 = 1234.5;
 const SENTINEL_LOSS: f32 = -777.25;
@@ -208,12 +221,38 @@ fn case(u: &mut Unstructured) -> Result<Case> {
     })
 }
 
-/// What a configuration amplifies a loss by, for the overflow bound.
+/// The loss configuration as the references take it.
 struct Cfg {
-    amp: f32,
+    rl: Loss,
 }
 
-fn run<L: BinaryLoss + core::fmt::Debug>(loss: &L, cfg: &Cfg, c: &Case) {
+fn reduce(r: Reduction) -> Reduce {
+    match r {
+        Reduction::None => Reduce::None,
+        Reduction::Sum => Reduce::Sum,
+        Reduction::Mean => Reduce::Mean,
+        Reduction::MeanOver(d) => Reduce::MeanOver(f64::from(d)),
+        _ => Reduce::MeanOverPositives,
+    }
+}
+
+/// Asserts `got` within `bound` u of `want` (relative, absolute floor
+/// `floor`; saturated at ±f32::MAX when the exact value is beyond f32).
+#[track_caller]
+fn close(got: f32, want: f64, floor: f64, bound: f64, what: &str, ctx: &dyn core::fmt::Debug) {
+    let e = sat_rel_err(got, want, floor);
+    assert!(
+        e <= bound,
+        "{what}: got {got:e}, f64 reference {want:e} ({e:.1} u > bound {bound:.1} u, floor {floor:e}): {ctx:?}"
+    );
+}
+
+fn run<L: BinaryLoss + core::fmt::Debug>(
+    loss: &L,
+    cfg: &Cfg,
+    c: &Case,
+    one: &dyn Fn(f32, f32) -> core::result::Result<tinyloss::LossGrad, Error>,
+) {
     let n = c.x.len();
     let mut grad = vec![SENTINEL_GRAD; c.grad_len];
     let mut losses = c.losses_len.map(|l| vec![SENTINEL_LOSS; l]);
@@ -279,17 +318,18 @@ fn run<L: BinaryLoss + core::fmt::Debug>(loss: &L, cfg: &Cfg, c: &Case) {
 
     // Ok means the inputs passed validation: check that they were valid.
     assert!(n > 0, "Ok on an empty batch: {c:?}");
+    let prob = matches!(c.mode, Mode::Probabilities);
     let keep = |i: usize| c.ig.as_ref().is_none_or(|m| !m[i]);
     for i in (0..n).filter(|&i| keep(i)) {
-        let x_ok = if matches!(c.mode, Mode::Probabilities) {
-            (0.0..=1.0).contains(&c.x[i])
+        let x_ok = if prob {
+            cases::valid_unit(c.x[i])
         } else {
             c.x[i].is_finite()
         };
         assert!(x_ok, "Ok with bad input {} at {i}: {c:?}", c.x[i]);
-        assert!((0.0..=1.0).contains(&c.y[i]), "Ok with bad target at {i}");
+        assert!(cases::valid_unit(c.y[i]), "Ok with bad target at {i}");
         if let Some(w) = &c.w {
-            assert!(w[i].is_finite() && w[i] >= 0.0, "Ok with bad weight at {i}");
+            assert!(cases::valid_weight(w[i]), "Ok with bad weight at {i}");
         }
     }
 
@@ -301,68 +341,134 @@ fn run<L: BinaryLoss + core::fmt::Debug>(loss: &L, cfg: &Cfg, c: &Case) {
         None
     };
 
-    // Validated inputs are finite: no NaN, ever.
-    assert!(!total.is_nan(), "NaN loss: {loss:?} {c:?}");
+    // Validated inputs are finite: every output is finite, whatever the
+    // magnitudes (no skipped range), and ignored elements get zeros.
+    assert!(total.is_finite(), "non-finite loss {total}: {loss:?} {c:?}");
     if check_grad {
         for (i, g) in grad_out.iter().enumerate() {
-            assert!(!g.is_nan(), "NaN grad[{i}]: {loss:?} {c:?}");
+            assert!(g.is_finite(), "non-finite grad[{i}] {g}: {loss:?} {c:?}");
+            if !keep(i) {
+                assert_eq!(*g, 0.0, "ignored element {i} has gradient {g}");
+            }
         }
     }
     if let Some(l) = losses_out {
-        for (i, v) in l.iter().enumerate() {
-            assert!(!v.is_nan(), "NaN loss[{i}]: {loss:?} {c:?}");
+        for (i, &v) in l.iter().enumerate() {
+            assert!(v.is_finite(), "non-finite loss[{i}] {v}: {loss:?} {c:?}");
+            if !keep(i) {
+                assert_eq!(v, 0.0, "ignored element {i} has loss {v}");
+            }
         }
     }
 
-    // Moderate inputs: nothing may overflow, losses are >= 0 up to rounding.
-    // (over the elements that count: ignored ones may hold anything)
-    let max_x = (0..n)
+    // Against the f64 references, within BOUNDS: per element (weighted,
+    // scaled), and the reduced loss. The batch runs one kernel for the whole
+    // batch: the soft-target one as soon as one target is soft.
+    let hard_batch = (0..n)
         .filter(|&i| keep(i))
-        .fold(0.0f32, |m, i| m.max(c.x[i].abs()));
-    let max_w = c.w.as_ref().map_or(1.0, |w| {
-        (0..n).filter(|&i| keep(i)).fold(1.0f32, |m, i| m.max(w[i]))
-    });
-    let denom_ok = match c.reduction {
-        Reduction::MeanOver(d) => d >= 1e-6,
-        _ => true,
-    };
-    if max_x <= 1e6 && max_w <= 1e6 && cfg.amp <= 1e6 && denom_ok {
-        assert!(total.is_finite(), "non-finite loss {total}: {loss:?} {c:?}");
-        // Per-element rounding slack: ℓ is computed from terms of size |z|.
-        let slack = |i: usize| {
-            let w = c.w.as_ref().map_or(1.0, |w| w[i]);
-            1e-6 * (1.0 + c.x[i].abs()) * cfg.amp.max(1.0) * w
+        .all(|i| c.y[i] == 0.0 || c.y[i] == 1.0);
+    let count = (0..n).filter(|&i| keep(i)).count() as f64;
+    let positives: f64 = (0..n).filter(|&i| keep(i)).map(|i| f64::from(c.y[i])).sum();
+    let scale = reduce(c.reduction).scale(count, positives);
+    let (mut sum, mut floors, mut lb_max) = (0.0f64, 0.0f64, 0.0f64);
+    for i in (0..n).filter(|&i| keep(i)) {
+        let (x, y) = (f64::from(c.x[i]), f64::from(c.y[i]));
+        let (l, d) = if prob {
+            cfg.rl.prob(x, y)
+        } else {
+            cfg.rl.logit(x, y)
         };
-        let total_slack: f32 = (0..n)
-            .filter(|&i| keep(i))
-            .map(slack)
-            .sum::<f32>()
-            .max(1e-30);
-        assert!(
-            total >= -total_slack,
-            "negative loss {total}: {loss:?} {c:?}"
-        );
-        if check_grad {
-            for (i, g) in grad_out.iter().enumerate() {
-                assert!(g.is_finite(), "non-finite grad[{i}] {g}: {loss:?} {c:?}");
-                if !keep(i) {
-                    assert_eq!(*g, 0.0, "ignored element {i} has gradient {g}");
-                }
-            }
+        let w = c.w.as_ref().map_or(1.0, |w| f64::from(w[i]));
+        let b = binary_element(&cfg.rl, prob, hard_batch, y);
+        sum += w * l;
+        // Weighted outputs: the element's floor times the weight, never below
+        // 2^-126 (a weighted result below it rounds on the subnormal grid).
+        let wf = |f: f64| (f * w).max(LOSS_FLOOR);
+        floors += wf(b.loss_floor);
+        lb_max = lb_max.max(b.loss);
+        let ctx = (i, c.x[i], c.y[i], w, loss, c.reduction);
+        if let Some(ls) = losses_out {
+            let bound = b.loss + BATCH_WEIGHTED_LOSS.get();
+            close(ls[i], w * l, wf(b.loss_floor), bound, "batch loss[i]", &ctx);
         }
-        if let Some(l) = losses_out {
-            for (i, &v) in l.iter().enumerate() {
-                if !keep(i) {
-                    assert_eq!(v, 0.0, "ignored element {i} has loss {v}");
-                    continue;
-                }
-                assert!(v.is_finite(), "non-finite loss[{i}] {v}: {loss:?} {c:?}");
-                assert!(v >= -slack(i), "negative loss[{i}] {v}: {loss:?} {c:?}");
+        if check_grad {
+            let bound = b.grad + BATCH_SCALED_GRAD.get();
+            let floor = wf(b.grad_floor) * scale.max(1.0);
+            close(
+                grad_out[i],
+                w * d * scale,
+                floor,
+                bound,
+                "batch grad[i]",
+                &ctx,
+            );
+        }
+        // The per-element API on every element: against the reference with
+        // its own kernel's bounds, and against the batch.
+        if !prob {
+            let r = one(c.x[i], c.y[i]).expect("per-element Err on a valid element");
+            let e = binary_element(&cfg.rl, false, y == 0.0 || y == 1.0, y);
+            close(r.loss, l, e.loss_floor, e.loss, "per-element loss", &ctx);
+            close(r.grad, d, e.grad_floor, e.grad, "per-element grad", &ctx);
+            // Batch against per-element: both kernels' bounds plus 1e-6.
+            let slack = 1e-6 / U;
+            if let Some(ls) = losses_out {
+                let want = w * f64::from(r.loss);
+                let bound = b.loss + e.loss + slack;
+                let floor = wf(b.loss_floor.max(e.loss_floor));
+                close(
+                    ls[i],
+                    want,
+                    floor,
+                    bound,
+                    "batch loss[i] vs per-element",
+                    &ctx,
+                );
+            }
+            if check_grad {
+                let want = w * f64::from(r.grad) * scale;
+                let bound = b.grad + e.grad + BATCH_SCALED_GRAD.get() + slack;
+                let floor = wf(b.grad_floor.max(e.grad_floor)) * scale.max(1.0);
+                close(
+                    grad_out[i],
+                    want,
+                    floor,
+                    bound,
+                    "batch grad[i] vs per-element",
+                    &ctx,
+                );
             }
         }
     }
+    // The reduced loss: the elements' bound plus the reduction's 2e-6 of
+    // Σ|wℓ| (all terms are ≥ 0) and the floors, times the scale.
+    let want = sum * scale;
+    let bound = (lb_max + BATCH_WEIGHTED_LOSS.get()).max(BATCH_TOTAL.get()) + MEAN_2_20.get();
+    // In absolute terms: u (bound |want| + the elements' floors · scale).
+    let allowed = U * (bound * want.abs() + lb_max * floors * scale.max(1.0));
+    let e = sat_rel_err(total, want, 0.0);
+    let ok = if want.abs() > f64::from(f32::MAX) {
+        e == 0.0
+    } else {
+        (f64::from(total) - want).abs() <= allowed
+    };
+    assert!(
+        ok,
+        "reduced loss {total:e} vs f64 {want:e} ({e:.1} u > {bound:.1} u): {loss:?} {c:?}"
+    );
 
-    // The entry points agree exactly on the same data.
+    // The entry points agree exactly on the same data: loss-only with the
+    // fused call (weights and mask included), in place with separate buffers.
+    if matches!(c.mode, Mode::Logits | Mode::Probabilities) {
+        let lo = build().loss(loss, c.reduction);
+        assert_eq!(
+            lo.map(f32::to_bits),
+            Ok(total.to_bits()),
+            "loss-only differs from loss_grad (weights {}, mask {}): {loss:?} {c:?}",
+            c.w.is_some(),
+            c.ig.is_some()
+        );
+    }
     if matches!(c.mode, Mode::Logits | Mode::Shorthand | Mode::InPlace)
         && c.w.is_none()
         && c.ig.is_none()
@@ -391,7 +497,8 @@ fn run<L: BinaryLoss + core::fmt::Debug>(loss: &L, cfg: &Cfg, c: &Case) {
     }
 }
 
-/// The per-element API: Ok exactly for valid inputs, finite results then.
+/// The per-element API on arbitrary inputs: Ok exactly for valid inputs,
+/// and then finite and within the bounds of the f64 reference.
 fn per_element<L: BinaryLoss + core::fmt::Debug>(
     one: impl Fn(f32, f32) -> core::result::Result<tinyloss::LossGrad, Error>,
     one_prob: impl Fn(f32, f32) -> core::result::Result<tinyloss::LossGrad, Error>,
@@ -399,43 +506,45 @@ fn per_element<L: BinaryLoss + core::fmt::Debug>(
     cfg: &Cfg,
     c: &Case,
 ) {
-    for (&x, &y) in c.x.iter().zip(&c.y).take(8) {
-        let y_ok = (0.0..=1.0).contains(&y);
+    for (&x, &y) in c.x.iter().zip(&c.y) {
+        let y_ok = cases::valid_unit(y);
+        let hard = y == 0.0 || y == 1.0;
+        let ctx = (x, y, loss);
         match one(x, y) {
             Ok(r) => {
                 assert!(
                     x.is_finite() && y_ok,
                     "per-element Ok on bad input z={x} y={y}"
                 );
-                assert!(
-                    !r.loss.is_nan() && !r.grad.is_nan(),
-                    "{loss:?} z={x} y={y}: {r:?}"
-                );
-                if x.abs() <= 1e6 && cfg.amp <= 1e6 {
-                    assert!(
-                        r.loss.is_finite() && r.grad.is_finite(),
-                        "{loss:?} z={x} y={y}: {r:?}"
-                    );
-                    let slack = 1e-6 * (1.0 + x.abs()) * cfg.amp.max(1.0);
-                    assert!(r.loss >= -slack, "{loss:?} z={x} y={y}: {r:?}");
-                }
+                let (l, d) = cfg.rl.logit(f64::from(x), f64::from(y));
+                let b = binary_element(&cfg.rl, false, hard, f64::from(y));
+                close(r.loss, l, b.loss_floor, b.loss, "per-element loss", &ctx);
+                close(r.grad, d, b.grad_floor, b.grad, "per-element grad", &ctx);
             }
             Err(_) => assert!(!(x.is_finite() && y_ok), "per-element Err on z={x} y={y}"),
         }
-        let p_ok = (0.0..=1.0).contains(&x);
+        let p_ok = cases::valid_unit(x);
         match one_prob(x, y) {
             Ok(r) => {
                 assert!(p_ok && y_ok, "per-element prob Ok on bad input p={x} y={y}");
-                if cfg.amp <= 1e6 {
-                    assert!(
-                        r.loss.is_finite() && r.grad.is_finite(),
-                        "{loss:?} p={x} y={y}: {r:?}"
-                    );
-                    assert!(
-                        r.loss >= -1e-5 * cfg.amp.max(1.0),
-                        "{loss:?} p={x} y={y}: {r:?}"
-                    );
-                }
+                let (l, d) = cfg.rl.prob(f64::from(x), f64::from(y));
+                let b = binary_element(&cfg.rl, true, hard, f64::from(y));
+                close(
+                    r.loss,
+                    l,
+                    b.loss_floor,
+                    b.loss,
+                    "per-element prob loss",
+                    &ctx,
+                );
+                close(
+                    r.grad,
+                    d,
+                    b.grad_floor,
+                    b.grad,
+                    "per-element prob grad",
+                    &ctx,
+                );
             }
             Err(_) => assert!(!(p_ok && y_ok), "per-element prob Err on p={x} y={y}"),
         }
@@ -474,8 +583,14 @@ fn fuzz(data: &[u8]) -> Result<()> {
                     valid,
                     "Focal accepted γ={gamma} α={alpha:?} ε={smoothing:?}"
                 );
-                let cfg = Cfg { amp: 1.0 + gamma };
-                run(&f, &cfg, &c);
+                let cfg = Cfg {
+                    rl: Loss::Focal {
+                        gamma: f64::from(gamma),
+                        alpha: alpha.map(f64::from),
+                        eps: f64::from(smoothing.unwrap_or(0.0)),
+                    },
+                };
+                run(&f, &cfg, &c, &|z, y| f.loss_grad(z, y));
                 per_element(
                     |z, y| f.loss_grad(z, y),
                     |p, y| f.loss_grad_prob(p, y),
@@ -513,9 +628,12 @@ fn fuzz(data: &[u8]) -> Result<()> {
                     "SigmoidCe accepted pos_weight={pw:?} ε={smoothing:?}"
                 );
                 let cfg = Cfg {
-                    amp: pw.unwrap_or(1.0).max(1.0),
+                    rl: Loss::SigmoidCe {
+                        pos_weight: f64::from(pw.unwrap_or(1.0)),
+                        eps: f64::from(smoothing.unwrap_or(0.0)),
+                    },
                 };
-                run(&b, &cfg, &c);
+                run(&b, &cfg, &c, &|z, y| b.loss_grad(z, y));
                 per_element(
                     |z, y| b.loss_grad(z, y),
                     |p, y| b.loss_grad_prob(p, y),

@@ -8,17 +8,21 @@
 //! * no panic;
 //! * on `Err`, every output buffer (grad, losses, in-place logits, scratch)
 //!   still holds its sentinel;
-//! * on `Ok`: the inputs were valid; no output is NaN; with moderate inputs
-//!   (|z| ≤ 1e4, class weights ≤ 1e4, γ ≤ 100, normaliser ≥ 1e-6) everything
-//!   is finite, losses are ≥ 0 up to rounding, ignored rows get a zero
-//!   gradient and loss, and every gradient row sums to 0 up to rounding
-//!   (softmax losses are invariant under `z + c·1`);
+//! * on `Ok`: the inputs were valid; every output is finite for every
+//!   finite input (no skipped range of logits, class weights, γ or
+//!   normalisers; an exact value beyond f32's range must come back as
+//!   ±f32::MAX); ignored rows get a zero gradient and loss;
+//! * every row's loss and gradient, and the reduced loss, are within
+//!   `tinyloss_reference::BOUNDS` of the f64 reference (labels, probability
+//!   targets, smoothing, class weights);
+//! * the per-row API on every row agrees with the batch;
+//! * every gradient row sums to 0 up to rounding (softmax losses are
+//!   invariant under `z + c·1`);
 //! * `loss_grad` and `loss_grad_in_place` agree bit for bit, `loss` agrees to
 //!   1e-5 relative.
 //!
-//! (The three NaN bugs this target found at 4893be0, all with reduction
-//! normalisers or class weights at the ends of the f32 range, are fixed at
-//! 19dc204; it has no skip list.)
+//! The references, bounds and error measure come from `tinyloss-reference`
+//! (`../reference`).
 //!
 //! Run: `cargo +nightly fuzz run softmax -- -max_total_time=180`.
 #![no_main]
@@ -27,6 +31,14 @@ use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use tinyloss::softmax::{self, Rows, SoftmaxLoss, Target, Targets};
 use tinyloss::{Error, Reduction, SoftmaxCe, SoftmaxFocal};
+use tinyloss_reference::bounds::{
+    BATCH_SCALED_GRAD, ORDINARY_LOSS, SOFTMAX_BATCH_MEAN, SOFTMAX_CE_GRAD, SOFTMAX_CE_LOSS,
+    SOFTMAX_CE_LOSS_ORDINARY, SOFTMAX_FOCAL_GRAD, SOFTMAX_FOCAL_LOSS, SOFTMAX_FOCAL_LOSS_ORDINARY,
+    SOFTMAX_LOSS_FLOOR,
+};
+use tinyloss_reference::measure::{sat_abs_err, sat_rel_err, U};
+use tinyloss_reference::softmax::{self as sref, RowTarget};
+use tinyloss_reference::Reduce;
 
 const SENTINEL: f32 = 1234.5;
 const SENTINEL_LOSS: f32 = -777.25;
@@ -211,7 +223,13 @@ fn label_of(t: &Tg, r: usize) -> Option<u32> {
     }
 }
 
-fn run<L: SoftmaxLoss + core::fmt::Debug>(loss: &L, gamma: f32, ignore: Option<u32>, c: &Case) {
+fn run<L: SoftmaxLoss + core::fmt::Debug>(
+    loss: &L,
+    gamma: f32,
+    eps: f32,
+    ignore: Option<u32>,
+    c: &Case,
+) {
     let cl = c.classes;
     let mut grad = vec![SENTINEL; c.grad_len];
     let mut losses = c.losses_len.map(|l| vec![SENTINEL_LOSS; l]);
@@ -346,98 +364,193 @@ fn run<L: SoftmaxLoss + core::fmt::Debug>(loss: &L, gamma: f32, ignore: Option<u
         Mode::Batch | Mode::InPlace => losses.as_deref(),
         _ => None,
     };
-    // Σ w_t over the rows that count (the `Mean` denominator for labels).
     let live = |r: usize| !ignored(r);
-    let wsum: f32 = match &c.t {
-        Tg::Probs(_) => nrows as f32,
-        t => (0..nrows)
-            .filter(|&r| live(r))
-            .map(|r| {
-                c.w.as_ref()
-                    .map_or(1.0, |w| w[label_of(t, r).unwrap() as usize])
-            })
-            .sum(),
-    };
-    assert!(!total.is_nan(), "NaN loss: {loss:?} {c:?}");
-    if let Some(g) = g_out {
-        assert!(g.iter().all(|v| !v.is_nan()), "NaN grad: {loss:?} {c:?}");
-    }
-    if let Some(l) = l_out {
-        assert!(
-            l.iter().all(|v| !v.is_nan()),
-            "NaN row loss: {loss:?} {c:?}"
-        );
-    }
 
-    // Moderate inputs.
-    let max_z = (0..nrows)
-        .filter(|&r| live(r))
-        .flat_map(|r| c.z[r * cl..(r + 1) * cl].iter())
-        .fold(0.0f32, |m, v| m.max(v.abs()));
-    let max_w =
-        c.w.as_ref()
-            .map_or(1.0, |w| w.iter().fold(1.0f32, |m, v| m.max(*v)));
-    let scale = match c.reduction {
-        Reduction::MeanOver(d) if d < 1e-6 => return,
-        Reduction::MeanOver(d) => 1.0 / d,
-        Reduction::Mean => {
-            let den = wsum;
-            if den == 0.0 {
-                1.0
-            } else if den < 1e-6 {
-                // A tiny Σ w_t (subnormal class weights) may overflow legitimately.
-                return;
-            } else {
-                1.0 / den
-            }
-        }
-        _ => 1.0,
-    };
-    if max_z > 1e4 || max_w > 1e4 || gamma > 100.0 {
-        return;
-    }
+    // Validated inputs are finite: every output is finite, whatever the
+    // magnitudes (no skipped range of logits, class weights, γ or
+    // normalisers); ignored rows get zeros.
     assert!(total.is_finite(), "non-finite loss {total}: {loss:?} {c:?}");
-    let y_mass = |r: usize| match &c.t {
-        Tg::Probs(p) => 1.0 + p[r * cl..(r + 1) * cl].iter().sum::<f32>(),
-        _ => 1.0,
-    };
-    let slack_row = |r: usize| 1e-5 * (1.0 + 2.0 * max_z) * max_w * y_mass(r) * (1.0 + gamma);
-    let total_slack: f32 = (0..nrows).filter(|&r| live(r)).map(slack_row).sum();
-    assert!(
-        total >= -total_slack * scale - 1e-30,
-        "negative loss {total}: {loss:?} {c:?}"
-    );
-    if let Some(l) = l_out {
-        for (r, &v) in l.iter().enumerate() {
-            assert!(v.is_finite(), "non-finite row loss {r}: {v}");
-            if ignored(r) {
-                assert_eq!(v, 0.0, "ignored row {r} has loss {v}");
-            } else {
-                assert!(
-                    v >= -slack_row(r),
-                    "negative row loss {r}: {v}: {loss:?} {c:?}"
-                );
-            }
-        }
-    }
     if let Some(g) = g_out {
         for r in 0..nrows {
             let row = &g[r * cl..(r + 1) * cl];
             assert!(
                 row.iter().all(|v| v.is_finite()),
-                "non-finite grad row {r}: {loss:?} {c:?}"
+                "non-finite grad row {r}: {row:?}: {loss:?} {c:?}"
             );
             if ignored(r) {
                 assert!(
                     row.iter().all(|&v| v == 0.0),
                     "ignored row {r} has a gradient"
                 );
+            }
+        }
+    }
+    if let Some(l) = l_out {
+        for (r, &v) in l.iter().enumerate() {
+            assert!(
+                v.is_finite(),
+                "non-finite row loss {r}: {v}: {loss:?} {c:?}"
+            );
+            if ignored(r) {
+                assert_eq!(v, 0.0, "ignored row {r} has loss {v}");
+            }
+        }
+    }
+
+    // Against the f64 reference, within BOUNDS, row by row; the per-row API
+    // on every row against the batch; the reduced loss.
+    let g64 = f64::from(gamma);
+    let e64 = f64::from(eps);
+    let (loss_any, loss_ord, grad_b) = if gamma == 0.0 {
+        (SOFTMAX_CE_LOSS, SOFTMAX_CE_LOSS_ORDINARY, SOFTMAX_CE_GRAD)
+    } else {
+        (
+            SOFTMAX_FOCAL_LOSS,
+            SOFTMAX_FOCAL_LOSS_ORDINARY,
+            SOFTMAX_FOCAL_GRAD,
+        )
+    };
+    let wd: Option<Vec<f64>> =
+        c.w.as_ref()
+            .map(|w| w.iter().map(|&v| f64::from(v)).collect());
+    let pd: Option<Vec<f64>> = match &c.t {
+        Tg::Probs(p) => Some(p.iter().map(|&v| f64::from(v)).collect()),
+        _ => None,
+    };
+    let denom: f64 = match &c.t {
+        Tg::Probs(_) => nrows as f64,
+        t => (0..nrows)
+            .filter(|&r| live(r))
+            .map(|r| {
+                wd.as_ref()
+                    .map_or(1.0, |w| w[label_of(t, r).unwrap() as usize])
+            })
+            .sum(),
+    };
+    let scale = match c.reduction {
+        Reduction::Mean => Reduce::Mean,
+        Reduction::MeanOver(d) => Reduce::MeanOver(f64::from(d)),
+        Reduction::None => Reduce::None,
+        _ => Reduce::Sum,
+    }
+    .scale(denom, 0.0);
+    let gslack = if scale == 1.0 {
+        0.0
+    } else {
+        BATCH_SCALED_GRAD.get()
+    };
+    let mut zd = vec![0.0f64; cl];
+    let mut want_g = vec![0.0f64; cl];
+    let mut row_g = vec![0.0f32; cl];
+    let mut sum = 0.0f64;
+    for r in (0..nrows).filter(|&r| live(r)) {
+        for (d, &v) in zd.iter_mut().zip(&c.z[r * cl..(r + 1) * cl]) {
+            *d = f64::from(v);
+        }
+        let (rt, target) = match (&c.t, &pd) {
+            (Tg::Probs(p), Some(pd)) => (
+                RowTarget::Probs(&pd[r * cl..(r + 1) * cl]),
+                Target::Probs(&p[r * cl..(r + 1) * cl]),
+            ),
+            (t, _) => {
+                let l = label_of(t, r).unwrap();
+                (RowTarget::Label(l as usize), Target::Label(l))
+            }
+        };
+        let want_l = sref::row(&zd, rt, wd.as_deref(), e64, g64, &mut want_g);
+        sum += want_l;
+        let k = sref::target_mass(rt, cl, wd.as_deref(), e64);
+        let ctx = (r, &c.z[r * cl..(r + 1) * cl], loss, c.reduction);
+        let lbound = if want_l >= ORDINARY_LOSS {
+            loss_ord.get()
+        } else {
+            loss_any.get()
+        };
+        if let Some(l) = l_out {
+            let e = sat_rel_err(l[r], want_l, 0.0);
+            assert!(
+                e <= lbound || (f64::from(l[r]) - want_l).abs() <= SOFTMAX_LOSS_FLOOR,
+                "row {r} loss {:e} vs f64 {want_l:e} ({e:.1} u > {lbound} u): {ctx:?} {c:?}",
+                l[r]
+            );
+        }
+        if let Some(g) = g_out {
+            // Floor 1e-30/(1 + γ) under K·scale, as tests/multiclass.rs.
+            let gscale = (k * scale).max(1e-30 / (1.0 + g64));
+            let bound = grad_b.at(g64) + gslack;
+            for j in 0..cl {
+                let e = sat_abs_err(g[r * cl + j], want_g[j] * scale, gscale);
+                assert!(
+                    e <= bound,
+                    "row {r} grad[{j}] {:e} vs f64 {:e} ({e:.1} u of K·scale = {gscale:e} > {bound} u): {ctx:?} {c:?}",
+                    g[r * cl + j],
+                    want_g[j] * scale
+                );
+            }
+        }
+        // The per-row API on this row, against the batch.
+        let lr = softmax::row_loss_grad(
+            loss,
+            &c.z[r * cl..(r + 1) * cl],
+            target,
+            c.w.as_deref(),
+            &mut row_g,
+        )
+        .expect("per-row Err on a row the batch accepted");
+        assert!(
+            lr.is_finite() && row_g.iter().all(|v| v.is_finite()),
+            "per-row non-finite: {ctx:?}"
+        );
+        if let Some(l) = l_out {
+            let e = sat_rel_err(l[r], f64::from(lr), 0.0);
+            assert!(
+                e <= 1e-6 / U || (l[r] - lr).abs() <= 1e-37,
+                "row {r}: batch loss {:e} vs per-row {lr:e}: {ctx:?}",
+                l[r]
+            );
+        }
+        if let Some(g) = g_out {
+            let gscale = (k * (1.0 + g64) * scale).max(1e-30);
+            for j in 0..cl {
+                let want = f64::from(row_g[j]) * scale;
+                let e = sat_abs_err(g[r * cl + j], want, gscale);
+                let rel = (f64::from(g[r * cl + j]) - want).abs() <= 1e-6 * want.abs();
+                assert!(
+                    e <= 4e-6 / U || rel,
+                    "row {r} grad[{j}]: batch {:e} vs per-row × scale {want:e}: {ctx:?}",
+                    g[r * cl + j]
+                );
+            }
+        }
+    }
+    let want = sum * scale;
+    let bound = loss_any.get() + SOFTMAX_BATCH_MEAN.get();
+    let e = sat_rel_err(total, want, 0.0);
+    let floor = nrows as f64 * SOFTMAX_LOSS_FLOOR * scale.max(1.0);
+    assert!(
+        e <= bound || (f64::from(total) - want).abs() <= floor,
+        "reduced loss {total:e} vs f64 {want:e} ({e:.1} u > {bound} u): {loss:?} {c:?}"
+    );
+
+    // Gradient rows sum to 0 (softmax losses are invariant under z + c·1),
+    // up to rounding, where nothing saturated.
+    let max_w =
+        c.w.as_ref()
+            .map_or(1.0, |w| w.iter().fold(1.0f32, |m, v| m.max(*v)));
+    let y_mass = |r: usize| match &c.t {
+        Tg::Probs(p) => 1.0 + p[r * cl..(r + 1) * cl].iter().sum::<f32>(),
+        _ => 1.0,
+    };
+    if let Some(g) = g_out {
+        for r in (0..nrows).filter(|&r| live(r)) {
+            let row = &g[r * cl..(r + 1) * cl];
+            if row.iter().any(|v| v.abs() == f32::MAX) {
                 continue;
             }
             let sum: f64 = row.iter().map(|&v| f64::from(v)).sum();
             let abs: f64 = row.iter().map(|&v| f64::from(v.abs())).sum();
             let tol = 1e-4 * abs
-                + 1e-5 * (cl as f64) * f64::from(max_w * y_mass(r) * (1.0 + gamma) * scale);
+                + 1e-5 * (cl as f64) * f64::from(max_w * y_mass(r)) * (1.0 + g64) * scale;
             assert!(
                 sum.abs() <= tol,
                 "gradient row {r} sums to {sum} (Σ|g| = {abs}): {loss:?} {c:?}"
@@ -512,7 +625,7 @@ fn fuzz(data: &[u8]) -> Result<()> {
         if let Some(i) = ignore {
             l = l.with_ignore_index(i);
         }
-        run(&l, gamma, ignore, &c);
+        run(&l, gamma, smoothing.unwrap_or(0.0), ignore, &c);
     } else {
         let mut l = SoftmaxCe::new();
         if let Some(e) = smoothing {
@@ -528,7 +641,7 @@ fn fuzz(data: &[u8]) -> Result<()> {
         if let Some(i) = ignore {
             l = l.with_ignore_index(i);
         }
-        run(&l, 0.0, ignore, &c);
+        run(&l, 0.0, smoothing.unwrap_or(0.0), ignore, &c);
     }
     Ok(())
 }

@@ -1,10 +1,14 @@
 //! On-target tests: tinyloss's public kernels on a fixed input set, checked
-//! against f64 references computed here on the target (independent formulas,
-//! libm's f64 functions), within the crate's documented bounds (the same
-//! bounds as `tests/binary.rs`). Prints one line per case; exits non-zero if
-//! any case fails. Runs unchanged on the host (`cargo run --bin selftest`).
+//! against f64 references computed here on the target, within the crate's
+//! documented bounds. The references (independent formulas, libm's f64
+//! functions), the error measure, the bounds (`BOUNDS`) and the bad-input
+//! lists come from `tinyloss-reference` (`../reference`), the same crate the
+//! host tests and the fuzz targets read. Prints one line per case; exits
+//! non-zero if any case fails. Runs unchanged on the host
+//! (`cargo run --bin selftest`).
 //!
-//! Error measure: `|got - ref| / (u · max(|ref|, floor))` with `u = 2^-24`,
+//! Error measure: `|got - ref| / (u · max(|ref|, floor))` with `u = 2^-24`
+//! (softmax gradients: `|got - ref| / (u · K)`, K the row's target mass),
 //! compared with a bound in those units.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
@@ -14,165 +18,79 @@ use tinyloss::{
 };
 use tinyloss_firmware::{counter, exit, fx, out, BOARD, UNIT};
 
-// ------------------------------------------------------------ f64 references
+// ------------------------------------------------- references and bounds
 
-fn softplus(z: f64) -> f64 {
-    let m = if z > 0.0 { z } else { 0.0 };
-    m + libm::log1p(libm::exp(-libm::fabs(z)))
-}
+// The f64 references, the error measure and the bounds come from
+// `tinyloss-reference` (`../reference`), the crate the host tests and the
+// fuzz targets read too.
+use tinyloss_reference::binary::{alpha_t, focal as focal_ref, sigmoid_ce as bce_ref};
+use tinyloss_reference::bounds::{
+    BATCH_SCALED_GRAD, BATCH_TOTAL, BATCH_WEIGHTED_LOSS, FOCAL_GRAD_HARD, FOCAL_GRAD_SOFT,
+    FOCAL_LOSS_HARD, FOCAL_LOSS_SOFT, GRAD_FLOOR, MEAN_2_20, PROB_GRAD, PROB_LOSS, SIGMOID_CE_GRAD,
+    SIGMOID_CE_LOSS, SOFTMAX_BATCH_MEAN, SOFTMAX_CE_GRAD, SOFTMAX_CE_LOSS, SOFTMAX_FOCAL_GRAD,
+    SOFTMAX_FOCAL_LOSS,
+};
+use tinyloss_reference::measure::{abs_err, rel_err, LOSS_FLOOR};
+use tinyloss_reference::softmax::{self as sref, RowTarget};
+use tinyloss_reference::{cases, Worst};
 
-fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + libm::exp(-z))
-    } else {
-        let e = libm::exp(z);
-        e / (1.0 + e)
-    }
-}
-
-fn alpha_t(alpha: Option<f64>, y: f64) -> f64 {
-    match alpha {
-        None => 1.0,
-        Some(a) => a * y + (1.0 - a) * (1.0 - y),
-    }
-}
-
-/// Focal loss from a logit: ys = y(1-ε)+ε/2, CE = ys·sp(-z) + (1-ys)·sp(z),
-/// u = 1 - p_t = p(1-ys) + (1-p)ys, ℓ = α_t u^γ CE;
-/// ∂ℓ/∂z = α_t [ γ u^(γ-1) (1-2ys) p(1-p) CE + u^γ (p - ys) ].
-fn focal_ref(z: f64, y: f64, gamma: f64, alpha: Option<f64>, eps: f64) -> (f64, f64) {
-    let ys = y * (1.0 - eps) + 0.5 * eps;
-    let (p, q) = (sigmoid(z), sigmoid(-z));
-    let ce = ys * softplus(-z) + (1.0 - ys) * softplus(z);
-    // ln u without underflow at the saturated ends.
-    let ln_u = if ys == 0.0 {
-        -softplus(-z)
-    } else if ys == 1.0 {
-        -softplus(z)
-    } else {
-        libm::log(p * (1.0 - ys) + q * ys)
-    };
-    let at = alpha_t(alpha, y);
-    let ug = if gamma == 0.0 {
-        1.0
-    } else {
-        libm::exp(gamma * ln_u)
-    };
-    // u^(γ-1) p q, written as u^γ · (p q / u) so γ < 1 never divides by 0.
-    let pq_over_u = libm::exp(libm::log(p) + libm::log(q) - ln_u);
-    let dmod = if gamma == 0.0 {
-        0.0
-    } else {
-        gamma * ug * pq_over_u * (1.0 - 2.0 * ys)
-    };
-    let dce = p * (1.0 - ys) - q * ys;
-    (at * ug * ce, at * (dmod * ce + ug * dce))
-}
-
-/// BCE with logits and pos_weight w: ℓ = w ys sp(-z) + (1-ys) sp(z),
-/// ∂ℓ/∂z = (1-ys) σ(z) - w ys σ(-z).
-fn bce_ref(z: f64, y: f64, w: f64, eps: f64) -> (f64, f64) {
-    let ys = y * (1.0 - eps) + 0.5 * eps;
-    (
-        w * ys * softplus(-z) + (1.0 - ys) * softplus(z),
-        (1.0 - ys) * sigmoid(z) - w * ys * sigmoid(-z),
-    )
-}
-
-/// Probability input, p clamped to the f32 bounds [PROB_EPS, 1 - PROB_EPS]:
-/// CE = -(ys ln p + (1-ys) ln(1-p)), m = p(1-ys) + (1-p) ys, ℓ = α_t m^γ CE.
+/// Probability-input focal loss at the clamped point, without smoothing.
 fn focal_prob_ref(p: f64, y: f64, gamma: f64, alpha: Option<f64>) -> (f64, f64) {
-    let lo = PROB_EPS as f64;
-    let hi = (1.0f32 - PROB_EPS) as f64;
-    let p = if p < lo {
-        lo
-    } else if p > hi {
-        hi
-    } else {
-        p
-    };
-    let q = 1.0 - p;
-    let ce = -(y * libm::log(p) + (1.0 - y) * libm::log(q));
-    let m = p * (1.0 - y) + q * y;
-    let mg = libm::pow(m, gamma);
-    let dm = if gamma == 0.0 {
-        0.0
-    } else {
-        gamma * libm::pow(m, gamma - 1.0) * (1.0 - 2.0 * y)
-    };
-    let at = alpha_t(alpha, y);
-    (at * mg * ce, at * (dm * ce + mg * (p - y) / (p * q)))
+    tinyloss_reference::binary::focal_prob(p, y, gamma, alpha, 0.0)
 }
 
 // ------------------------------------------------------------------ checking
 
-/// u = 2^-24.
-const U: f64 = f32::EPSILON as f64 / 2.0;
-const LOSS_FLOOR: f64 = f32::MIN_POSITIVE as f64;
-
 /// One case: the worst error seen relative to its bound.
 struct Case {
     name: &'static str,
-    checks: u32,
-    worst: f64,
-    failures: u32,
+    w: Worst,
 }
 
 impl Case {
     fn new(name: &'static str) -> Self {
         Case {
             name,
-            checks: 0,
-            worst: 0.0,
-            failures: 0,
+            w: Worst::default(),
         }
     }
 
     /// Checks `got` against `want` within `bound` units of u relative to
-    /// `max(|want|, floor)`.
+    /// `max(|want|, floor)` (`tinyloss_reference::rel_err`).
     fn see(&mut self, got: f32, want: f64, floor: f64, bound: f64, at: (f32, f32, f32)) {
-        self.checks += 1;
-        let scale = if libm::fabs(want) > floor {
-            libm::fabs(want)
-        } else {
-            floor
-        };
-        let e = libm::fabs(got as f64 - want) / (U * scale);
-        let r = if got.is_finite() {
-            e / bound
-        } else {
-            f64::INFINITY
-        };
-        if r > self.worst {
-            self.worst = r;
-        }
-        let within = r <= 1.0; // false for NaN
-        if !within {
-            if self.failures < 4 {
-                out!(
-                    "  FAIL {}: got {} want {} ({} u, bound {}) at input {} y {} param {}",
-                    self.name,
-                    got,
-                    want as f32,
-                    fx(e as f32, 1),
-                    fx(bound as f32, 1),
-                    at.0,
-                    at.1,
-                    at.2
-                );
-            }
-            self.failures += 1;
+        self.record(got, want, rel_err(got, want, floor), bound, at);
+    }
+
+    /// Checks an absolute error in units of `u · scale`
+    /// (`tinyloss_reference::measure::abs_err`; softmax gradients, scale K).
+    fn see_abs(&mut self, got: f32, want: f64, scale: f64, bound: f64, at: (f32, f32, f32)) {
+        self.record(got, want, abs_err(got, want, scale), bound, at);
+    }
+
+    fn record(&mut self, got: f32, want: f64, e: f64, bound: f64, at: (f32, f32, f32)) {
+        if !self.w.record(e, bound, at) && self.w.failures <= 4 {
+            out!(
+                "  FAIL {}: got {} want {} ({} u, bound {}) at input {} y {} param {}",
+                self.name,
+                got,
+                want as f32,
+                fx(e as f32, 1),
+                fx(bound as f32, 1),
+                at.0,
+                at.1,
+                at.2
+            );
         }
     }
 
     /// A yes/no check.
     fn ok(&mut self, cond: bool, what: &str) {
-        self.checks += 1;
+        self.w.checks += 1;
         if !cond {
-            if self.failures < 4 {
+            if self.w.failures < 4 {
                 out!("  FAIL {}: {}", self.name, what);
             }
-            self.failures += 1;
+            self.w.failures += 1;
         }
     }
 }
@@ -184,15 +102,15 @@ struct Suite {
 
 impl Suite {
     fn done(&mut self, c: Case) {
-        let status = if c.failures == 0 { "PASS" } else { "FAIL" };
+        let status = if c.w.failures == 0 { "PASS" } else { "FAIL" };
         out!(
             "{} {} ({} checks, worst error {} of bound)",
             status,
             c.name,
-            c.checks,
-            fx(c.worst as f32, 3)
+            c.w.checks,
+            fx(c.w.ratio as f32, 3)
         );
-        if c.failures == 0 {
+        if c.w.failures == 0 {
             self.passed += 1;
         } else {
             self.failed += 1;
@@ -247,13 +165,19 @@ fn focal_per_element(s: &mut Suite) {
                     let r = f.loss_grad(z, y).unwrap();
                     let (l, d) = focal_ref(z as f64, y as f64, g as f64, a64(a), 0.0);
                     let at = alpha_t(a64(a), y as f64);
-                    let gb = 3.0 * g as f64;
+                    let g64 = g as f64;
                     if is_hard(y) {
-                        c.see(r.loss, l, LOSS_FLOOR, 8.0 + gb, (z, y, g));
-                        c.see(r.grad, d, LOSS_FLOOR, 16.0 + gb, (z, y, g));
+                        c.see(r.loss, l, LOSS_FLOOR, FOCAL_LOSS_HARD.at(g64), (z, y, g));
+                        c.see(r.grad, d, LOSS_FLOOR, FOCAL_GRAD_HARD.at(g64), (z, y, g));
                     } else {
-                        c.see(r.loss, l, LOSS_FLOOR, 16.0 + gb, (z, y, g));
-                        c.see(r.grad, d, at, 16.0 + gb, (z, y, g));
+                        c.see(r.loss, l, LOSS_FLOOR, FOCAL_LOSS_SOFT.at(g64), (z, y, g));
+                        c.see(
+                            r.grad,
+                            d,
+                            GRAD_FLOOR * at,
+                            FOCAL_GRAD_SOFT.at(g64),
+                            (z, y, g),
+                        );
                     }
                 }
             }
@@ -273,9 +197,9 @@ fn focal_smoothing(s: &mut Suite) {
                     for &z in &LOGITS {
                         let r = f.loss_grad(z, y).unwrap();
                         let (l, d) = focal_ref(z as f64, y as f64, g as f64, a64(a), eps as f64);
-                        let gb = 3.0 * g as f64;
-                        c.see(r.loss, l, LOSS_FLOOR, 16.0 + gb, (z, y, g));
-                        c.see(r.grad, d, 1.0, 16.0 + gb, (z, y, g));
+                        let g64 = g as f64;
+                        c.see(r.loss, l, LOSS_FLOOR, FOCAL_LOSS_SOFT.at(g64), (z, y, g));
+                        c.see(r.grad, d, GRAD_FLOOR, FOCAL_GRAD_SOFT.at(g64), (z, y, g));
                     }
                 }
             }
@@ -301,10 +225,10 @@ fn bce(s: &mut Suite) {
                     let gfloor = if is_hard(y) && eps == 0.0 {
                         LOSS_FLOOR
                     } else {
-                        1.0
+                        GRAD_FLOOR
                     };
-                    c.see(r.loss, l, LOSS_FLOOR * wm, 8.0, (z, y, w));
-                    c.see(r.grad, d, gfloor * wm, 16.0, (z, y, w));
+                    c.see(r.loss, l, LOSS_FLOOR * wm, SIGMOID_CE_LOSS.get(), (z, y, w));
+                    c.see(r.grad, d, gfloor * wm, SIGMOID_CE_GRAD.get(), (z, y, w));
                 }
             }
         }
@@ -322,9 +246,9 @@ fn prob_variants(s: &mut Suite) {
                 for &p in &PROBS {
                     let r = f.loss_grad_prob(p, y).unwrap();
                     let (l, d) = focal_prob_ref(p as f64, y as f64, g as f64, a64(a));
-                    let gb = 3.0 * g as f64;
-                    c.see(r.loss, l, LOSS_FLOOR, 16.0 + gb, (p, y, g));
-                    c.see(r.grad, d, 1.0, 16.0 + gb, (p, y, g));
+                    let g64 = g as f64;
+                    c.see(r.loss, l, LOSS_FLOOR, PROB_LOSS.at(g64), (p, y, g));
+                    c.see(r.grad, d, GRAD_FLOOR, PROB_GRAD.at(g64), (p, y, g));
                 }
             }
         }
@@ -333,8 +257,8 @@ fn prob_variants(s: &mut Suite) {
         for &p in &PROBS {
             let r = SigmoidCe::PLAIN.loss_grad_prob(p, y).unwrap();
             let (l, d) = focal_prob_ref(p as f64, y as f64, 0.0, None);
-            c.see(r.loss, l, LOSS_FLOOR, 16.0, (p, y, 0.0));
-            c.see(r.grad, d, 1.0, 16.0, (p, y, 0.0));
+            c.see(r.loss, l, LOSS_FLOOR, PROB_LOSS.get(), (p, y, 0.0));
+            c.see(r.grad, d, GRAD_FLOOR, PROB_GRAD.get(), (p, y, 0.0));
         }
     }
     s.done(c);
@@ -425,25 +349,28 @@ fn batches(s: &mut Suite) {
                     continue;
                 };
                 let p = (kind as f32, red_code(red), opt as f32);
-                // Returned loss: per-element bound + 2e-6 for the sum.
+                // Returned loss: BATCH_TOTAL + the reduction's 2e-6 of Σ|ℓ|.
                 c.see(
                     got,
                     sum * scale,
                     LOSS_FLOOR,
-                    30.0 + 2e-6 / U * mag / libm::fabs(sum).max(1e-300),
+                    BATCH_TOTAL.get() + MEAN_2_20.get() * mag / libm::fabs(sum).max(1e-300),
                     p,
                 );
-                // Per element: the kernel's bound (γ ≤ 2) plus a few u for the
-                // weight and scale products; the absolute floor is the
-                // per-element one (subnormal results round absolutely, and
-                // scaling a subnormal gradient by 1/n keeps its absolute
-                // error), times the weight.
+                // Per element: the kernel's bound (at γ = 2, the largest γ
+                // here) plus the batch slack for the weight and scale
+                // products; the absolute floor is the per-element one
+                // (subnormal results round absolutely, and scaling a
+                // subnormal gradient by 1/n keeps its absolute error), times
+                // the weight.
                 let code = p.0 * 100.0 + p.1 * 10.0 + p.2;
+                let lb = FOCAL_LOSS_HARD.at(2.0) + BATCH_WEIGHTED_LOSS.get();
+                let gb = FOCAL_GRAD_HARD.at(2.0) + BATCH_SCALED_GRAD.get();
                 for i in 0..B {
                     let wm = if weights { w[i] as f64 } else { 1.0 };
                     let at = (z[i], y[i], code);
-                    c.see(ls[i], want_l[i], LOSS_FLOOR * wm, 16.0, at);
-                    c.see(g[i], want_g[i] * scale, LOSS_FLOOR * wm, 26.0, at);
+                    c.see(ls[i], want_l[i], LOSS_FLOOR * wm, lb, at);
+                    c.see(g[i], want_g[i] * scale, LOSS_FLOOR * wm, gb, at);
                 }
                 // The reduced loss alone agrees with the fused pass.
                 let alone = match kind {
@@ -481,14 +408,14 @@ fn batches(s: &mut Suite) {
         let (l, d) = focal_prob_ref(p[i] as f64, y[i] as f64, 2.0, Some(0.25));
         sum += l;
         mag += libm::fabs(l);
-        c.see(g[i], d, 1.0, 22.0, (p[i], y[i], 2.0));
+        c.see(g[i], d, GRAD_FLOOR, PROB_GRAD.at(2.0), (p[i], y[i], 2.0));
     }
     match got {
         Ok(v) => c.see(
             v,
             sum,
             LOSS_FLOOR,
-            30.0 + 2e-6 / U * mag / libm::fabs(sum),
+            BATCH_TOTAL.get() + MEAN_2_20.get() * mag / libm::fabs(sum),
             (0.0, 0.0, 2.0),
         ),
         Err(_) => c.ok(false, "probability batch returned Err"),
@@ -509,39 +436,54 @@ fn red_code(r: Reduction) -> f32 {
 /// Bad input: the documented errors, nothing written on Err.
 fn errors(s: &mut Suite) {
     let mut c = Case::new("errors: parameters, shapes, bad data, outputs untouched");
-    c.ok(
-        Focal::new(-1.0, None) == Err(Error::InvalidParameter { name: "gamma" }),
-        "gamma -1",
-    );
-    c.ok(
-        Focal::new(f32::NAN, None) == Err(Error::InvalidParameter { name: "gamma" }),
-        "gamma NaN",
-    );
-    c.ok(
-        Focal::new(2.0, Some(1.5)) == Err(Error::InvalidParameter { name: "alpha" }),
-        "alpha 1.5",
-    );
-    c.ok(
-        Focal::RETINANET.with_smoothing(-0.1) == Err(Error::InvalidParameter { name: "smoothing" }),
-        "smoothing -0.1",
-    );
-    c.ok(
-        SigmoidCe::with_pos_weight(f32::INFINITY)
-            == Err(Error::InvalidParameter { name: "pos_weight" }),
-        "pos_weight inf",
-    );
+    // The bad-input lists of tinyloss-reference.
+    for g in cases::BAD_GAMMAS {
+        c.ok(
+            Focal::new(g, None) == Err(Error::InvalidParameter { name: "gamma" }),
+            "bad gamma",
+        );
+    }
+    for a in cases::BAD_ALPHAS {
+        c.ok(
+            Focal::new(2.0, Some(a)) == Err(Error::InvalidParameter { name: "alpha" }),
+            "bad alpha",
+        );
+    }
+    for e in cases::BAD_SMOOTHING {
+        c.ok(
+            Focal::RETINANET.with_smoothing(e)
+                == Err(Error::InvalidParameter { name: "smoothing" }),
+            "bad smoothing",
+        );
+    }
+    for w in cases::BAD_POS_WEIGHTS {
+        c.ok(
+            SigmoidCe::with_pos_weight(w) == Err(Error::InvalidParameter { name: "pos_weight" }),
+            "bad pos_weight",
+        );
+    }
     let f = Focal::RETINANET;
+    for bad in cases::NON_FINITE {
+        c.ok(
+            f.loss_grad(bad, 1.0) == Err(Error::NonFiniteLogit { index: 0 }),
+            "non-finite logit",
+        );
+    }
+    for bad in cases::BAD_TARGETS {
+        c.ok(
+            f.loss_grad(1.0, bad) == Err(Error::TargetOutOfRange { index: 0 }),
+            "bad target",
+        );
+    }
+    for bad in cases::BAD_PROBS {
+        c.ok(
+            f.loss_grad_prob(bad, 1.0) == Err(Error::NonFiniteLogit { index: 0 }),
+            "bad probability",
+        );
+    }
     c.ok(
-        f.loss_grad(f32::NAN, 1.0) == Err(Error::NonFiniteLogit { index: 0 }),
-        "NaN logit",
-    );
-    c.ok(
-        f.loss_grad(1.0, 1.5) == Err(Error::TargetOutOfRange { index: 0 }),
-        "target 1.5",
-    );
-    c.ok(
-        f.loss_grad_prob(1.5, 1.0) == Err(Error::NonFiniteLogit { index: 0 }),
-        "probability 1.5",
+        PROB_EPS.to_bits() == tinyloss_reference::PROB_EPS.to_bits(),
+        "PROB_EPS differs from the reference's",
     );
     let z = [0.5, -1.0, f32::INFINITY, 2.0];
     let y = [1.0, 0.0, 0.0, -0.5];
@@ -601,14 +543,16 @@ fn errors(s: &mut Suite) {
         "negative weight",
         &g,
     );
-    let r = binary::loss_grad(&f, &z[..2], &y[..2], Reduction::MeanOver(0.0), &mut g[..2]);
-    chk(
-        &mut c,
-        r,
-        Error::InvalidParameter { name: "normalizer" },
-        "MeanOver(0)",
-        &g,
-    );
+    for d in cases::BAD_NORMALIZERS {
+        let r = binary::loss_grad(&f, &z[..2], &y[..2], Reduction::MeanOver(d), &mut g[..2]);
+        chk(
+            &mut c,
+            r,
+            Error::InvalidParameter { name: "normalizer" },
+            "bad MeanOver normaliser",
+            &g,
+        );
+    }
     let mut zz = z;
     let r = binary::loss_grad_in_place(&f, &mut zz, &y, Reduction::Sum, None);
     c.ok(
@@ -624,52 +568,21 @@ fn errors(s: &mut Suite) {
 
 // ------------------------------------------------------------- multi-class
 
-/// Softmax CE and focal for one row and label `t`, in f64: p = softmax(z),
-/// CE_t = lse - z_t, u = 1 - p_t = R_t / S (R_t = Σ_{j≠t} e_j), ℓ = u^γ CE_t;
-/// ∂ℓ/∂z_t = -G, ∂ℓ/∂z_c = G e_c / R_t with G = u^γ (u + γ p_t CE_t)
-/// (γ = 0: p - onehot). Returns the loss, writes the gradient.
+/// Softmax CE (γ = 0) and focal loss of one row (C ≤ 10) with label `t`, in
+/// f64 (`tinyloss_reference::softmax::row`). Returns the loss, writes the
+/// gradient.
 fn softmax_ref(z: &[f32], t: usize, gamma: f64, grad: &mut [f64]) -> f64 {
-    // k = first argmax; S = 1 + R with R = Σ_{j≠k} e_j, so ln S = log1p(R)
-    // stays accurate when the row is confident (S - 1 would cancel).
-    let mut k = 0;
-    for (j, &v) in z.iter().enumerate() {
-        if v > z[k] {
-            k = j;
-        }
+    let mut zd = [0.0f64; 10];
+    for (d, &v) in zd.iter_mut().zip(z) {
+        *d = v as f64;
     }
-    let m = z[k] as f64;
-    let mut big_r = 0.0;
-    let mut r = 0.0;
-    for (j, &v) in z.iter().enumerate() {
-        let e = libm::exp(v as f64 - m);
-        if j != k {
-            big_r += e;
-        }
-        if j != t {
-            r += e;
-        }
-    }
-    let s = 1.0 + big_r;
-    let ce = libm::log1p(big_r) - (z[t] as f64 - m);
-    let pt = libm::exp(z[t] as f64 - m) / s;
-    let u = r / s;
-    let ug = if gamma == 0.0 {
-        1.0
-    } else {
-        libm::pow(u, gamma)
-    };
-    let g = ug * (u + gamma * pt * ce);
-    for (j, &v) in z.iter().enumerate() {
-        let e = libm::exp(v as f64 - m);
-        grad[j] = if j == t {
-            -g
-        } else if r > 0.0 {
-            g * e / r
-        } else {
-            0.0
-        };
-    }
-    ug * ce
+    sref::row(&zd[..z.len()], RowTarget::Label(t), None, 0.0, gamma, grad)
+}
+
+/// The target mass `K = Σ_c w_c y'_c` of a label row without class weights
+/// or smoothing (1): the softmax gradient bounds' scale.
+fn label_mass(n: usize, t: usize) -> f64 {
+    sref::target_mass(RowTarget::Label(t), n, None, 0.0)
 }
 
 const SOFTMAX_ROWS: [[f32; 10]; 6] = [
@@ -701,9 +614,12 @@ fn softmax_cases(s: &mut Suite) {
                 let lw = softmax_ref(z, t, 0.0, &mut want[..n]);
                 match l {
                     Ok(l) => {
-                        c.see(l, lw, LOSS_FLOOR, 96.0, (ri as f32, t as f32, 0.0));
+                        let at = (ri as f32, t as f32, 0.0);
+                        c.see(l, lw, LOSS_FLOOR, SOFTMAX_CE_LOSS.get(), at);
+                        let k = label_mass(n, t);
                         for j in 0..n {
-                            c.see(g[j], want[j], 1.0, 16.0, (z[j], t as f32, 0.0));
+                            let at = (z[j], t as f32, 0.0);
+                            c.see_abs(g[j], want[j], k, SOFTMAX_CE_GRAD.get(), at);
                         }
                     }
                     Err(_) => c.ok(false, "softmax CE returned Err"),
@@ -715,10 +631,12 @@ fn softmax_cases(s: &mut Suite) {
                     let lw = softmax_ref(z, t, gamma as f64, &mut want[..n]);
                     match l {
                         Ok(l) => {
-                            c.see(l, lw, LOSS_FLOOR, 256.0, (ri as f32, t as f32, gamma));
+                            let at = (ri as f32, t as f32, gamma);
+                            c.see(l, lw, LOSS_FLOOR, SOFTMAX_FOCAL_LOSS.get(), at);
+                            let b = SOFTMAX_FOCAL_GRAD.at(gamma as f64);
+                            let k = label_mass(n, t);
                             for j in 0..n {
-                                let b = 32.0 * (1.0 + gamma as f64);
-                                c.see(g[j], want[j], 1.0, b, (z[j], t as f32, gamma));
+                                c.see_abs(g[j], want[j], k, b, (z[j], t as f32, gamma));
                             }
                         }
                         Err(_) => c.ok(false, "softmax focal returned Err"),
@@ -748,18 +666,25 @@ fn softmax_cases(s: &mut Suite) {
     for r in 0..6 {
         let l = softmax_ref(&z[r * 10..r * 10 + 10], labels[r] as usize, 2.0, &mut want);
         sum += l;
+        let k = label_mass(10, labels[r] as usize) / 6.0;
         for j in 0..10 {
-            c.see(
+            c.see_abs(
                 gb[r * 10 + j],
                 want[j] / 6.0,
-                1.0 / 6.0,
-                96.0 + 4.0,
+                k,
+                SOFTMAX_FOCAL_GRAD.at(2.0) + BATCH_SCALED_GRAD.get(),
                 (z[r * 10 + j], labels[r] as f32, 2.0),
             );
         }
     }
     match got {
-        Ok(v) => c.see(v, sum / 6.0, LOSS_FLOOR, 256.0 + 32.0, (0.0, 0.0, 2.0)),
+        Ok(v) => c.see(
+            v,
+            sum / 6.0,
+            LOSS_FLOOR,
+            SOFTMAX_FOCAL_LOSS.get() + SOFTMAX_BATCH_MEAN.get(),
+            (0.0, 0.0, 2.0),
+        ),
         Err(_) => c.ok(false, "softmax batch returned Err"),
     }
     // Errors, nothing written.

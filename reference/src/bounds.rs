@@ -1,0 +1,307 @@
+//! The one table of asserted error bounds, [`BOUNDS`].
+//!
+//! Every bound is `base + per_gamma · γ` in units of `u = 2^-24`, in the
+//! measure its [`Measure`] names. The tests, the fuzz targets and the
+//! on-target selftest assert with these constants; `tests/bounds.rs` checks
+//! the README's and the crate docs' accuracy tables against this table.
+//! Rows with `doc: false` are the slack a batch adds on top of a kernel's
+//! bound (weights, reduction scales, the reduced total); they are not in the
+//! docs tables.
+
+use crate::measure::U;
+
+/// How an error is measured against a [`Bound`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Measure {
+    /// `|Δ| / (u · max(|ref|, floor))` ([`crate::rel_err`]).
+    Rel,
+    /// `|Δ| / (u · K)` with `K = Σ_c w_c y'_c` the row's target mass
+    /// ([`crate::measure::abs_err`]); softmax gradients.
+    AbsK,
+    /// ULPs of the f32 nearest to the reference ([`crate::ulps`]).
+    Ulp,
+}
+
+/// One asserted bound.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bound {
+    /// The routine, as the docs name it.
+    pub routine: &'static str,
+    /// What is bounded.
+    pub what: &'static str,
+    /// The bound at γ = 0, in units of u (ULPs for [`Measure::Ulp`]).
+    pub base: f64,
+    /// Growth per unit of γ, in units of u.
+    pub per_gamma: f64,
+    /// The measure.
+    pub measure: Measure,
+    /// The absolute floor, as the docs write it ("" when none).
+    pub floor: &'static str,
+    /// Whether the docs' accuracy tables state this bound.
+    pub doc: bool,
+}
+
+impl Bound {
+    /// The bound at `gamma`.
+    pub fn at(&self, gamma: f64) -> f64 {
+        self.base + self.per_gamma * gamma
+    }
+    /// The bound at γ = 0.
+    pub fn get(&self) -> f64 {
+        self.base
+    }
+}
+
+const fn rel(
+    routine: &'static str,
+    what: &'static str,
+    base: f64,
+    per_gamma: f64,
+    floor: &'static str,
+) -> Bound {
+    Bound {
+        routine,
+        what,
+        base,
+        per_gamma,
+        measure: Measure::Rel,
+        floor,
+        doc: true,
+    }
+}
+
+/// The modulating factor `(1 - p_t)^γ` multiplies the relative error of
+/// `1 - p_t` by γ: binary focal bounds grow by 3u per unit of γ.
+pub const GAMMA_U: f64 = 3.0;
+
+/// Sigmoid CE loss: 8u relative, floor `2^-126 max(1, w⁺)`.
+pub const SIGMOID_CE_LOSS: Bound = rel("sigmoid CE", "loss", 8.0, 0.0, "2^-126 max(1, w⁺)");
+/// Sigmoid CE gradient: 16u relative for hard labels (floor
+/// `2^-126 max(1, w⁺)`), of `max(|g|, max(1, w⁺))` for soft targets.
+pub const SIGMOID_CE_GRAD: Bound = rel("sigmoid CE", "gradient", 16.0, 0.0, "max(1, w⁺)");
+/// Focal loss, hard labels: (8 + 3γ)u relative, floor `2^-126`.
+pub const FOCAL_LOSS_HARD: Bound = rel("focal", "loss, hard labels", 8.0, GAMMA_U, "2^-126");
+/// Focal loss, soft or smoothed targets: (16 + 3γ)u relative.
+pub const FOCAL_LOSS_SOFT: Bound = rel("focal", "loss, soft targets", 16.0, GAMMA_U, "2^-126");
+/// Focal gradient, hard labels: (16 + 3γ)u relative.
+pub const FOCAL_GRAD_HARD: Bound = rel("focal", "gradient, hard labels", 16.0, GAMMA_U, "2^-126");
+/// Focal gradient, soft targets: (16 + 3γ)u of `max(|g|, α_t)`.
+pub const FOCAL_GRAD_SOFT: Bound = rel("focal", "gradient, soft targets", 16.0, GAMMA_U, "α_t");
+/// Probability inputs, loss: (16 + 3γ)u relative.
+pub const PROB_LOSS: Bound = rel("probability inputs", "loss", 16.0, GAMMA_U, "2^-126");
+/// Probability inputs, gradient: (16 + 3γ)u of `max(|g|, 1)` (∂/∂p scales
+/// like 1/PROB_EPS at the clamp).
+pub const PROB_GRAD: Bound = rel("probability inputs", "gradient", 16.0, GAMMA_U, "1");
+/// The mean of 2^20 losses, the reduction's own error: 2e-6 relative.
+pub const MEAN_2_20: Bound = rel("reduction", "mean of 2^20 losses", 2e-6 / U, 0.0, "");
+/// Softmax CE loss ≥ [`ORDINARY_LOSS`]: 16u relative.
+pub const SOFTMAX_CE_LOSS_ORDINARY: Bound = rel("softmax CE", "loss ≥ 1e-3", 16.0, 0.0, "");
+/// Softmax CE loss, any: 96u relative, floor [`SOFTMAX_LOSS_FLOOR`] absolute.
+pub const SOFTMAX_CE_LOSS: Bound = rel("softmax CE", "any loss", 96.0, 0.0, "1e-37 abs.");
+/// Softmax CE gradient: 16u·K absolute.
+pub const SOFTMAX_CE_GRAD: Bound = Bound {
+    routine: "softmax CE",
+    what: "gradient",
+    base: 16.0,
+    per_gamma: 0.0,
+    measure: Measure::AbsK,
+    floor: "",
+    doc: true,
+};
+/// Softmax focal loss ≥ [`ORDINARY_LOSS`]: 32u relative.
+pub const SOFTMAX_FOCAL_LOSS_ORDINARY: Bound = rel("softmax focal", "loss ≥ 1e-3", 32.0, 0.0, "");
+/// Softmax focal loss, any: 256u relative, floor [`SOFTMAX_LOSS_FLOOR`].
+pub const SOFTMAX_FOCAL_LOSS: Bound = rel("softmax focal", "any loss", 256.0, 0.0, "1e-37 abs.");
+/// Softmax focal gradient: 32u(1+γ)K absolute.
+pub const SOFTMAX_FOCAL_GRAD: Bound = Bound {
+    routine: "softmax focal",
+    what: "gradient",
+    base: 32.0,
+    per_gamma: 32.0,
+    measure: Measure::AbsK,
+    floor: "",
+    doc: true,
+};
+/// Class-balanced weights: 1 ULP.
+pub const CLASS_BALANCED: Bound = Bound {
+    routine: "class-balanced weights",
+    what: "weights",
+    base: 1.0,
+    per_gamma: 0.0,
+    measure: Measure::Ulp,
+    floor: "",
+    doc: true,
+};
+/// A batch's weighted per-element loss `w ℓ`: the kernel's bound plus 2u.
+pub const BATCH_WEIGHTED_LOSS: Bound = Bound {
+    routine: "batch",
+    what: "weighted element loss, slack over the kernel's bound",
+    base: 2.0,
+    per_gamma: 0.0,
+    measure: Measure::Rel,
+    floor: "2^-126 w",
+    doc: false,
+};
+/// A batch's weighted, scaled per-element gradient: the kernel's bound plus 4u.
+pub const BATCH_SCALED_GRAD: Bound = Bound {
+    routine: "batch",
+    what: "weighted and scaled element gradient, slack over the kernel's bound",
+    base: 4.0,
+    per_gamma: 0.0,
+    measure: Measure::Rel,
+    floor: "2^-126 w",
+    doc: false,
+};
+/// A binary batch's returned (reduced) loss: 30u, plus [`MEAN_2_20`] of
+/// `Σ|ℓ| / |Σ ℓ|` for the sum.
+pub const BATCH_TOTAL: Bound = Bound {
+    routine: "batch",
+    what: "reduced loss (plus the reduction's 2e-6 of Σ|ℓ|)",
+    base: 30.0,
+    per_gamma: 0.0,
+    measure: Measure::Rel,
+    floor: "2^-126",
+    doc: false,
+};
+/// A softmax batch's mean loss: the row bound plus 32u.
+pub const SOFTMAX_BATCH_MEAN: Bound = Bound {
+    routine: "softmax batch",
+    what: "mean loss, slack over the row bound",
+    base: 32.0,
+    per_gamma: 0.0,
+    measure: Measure::Rel,
+    floor: "2^-126",
+    doc: false,
+};
+
+/// Softmax losses at or above this are "ordinary" (the training regime) and
+/// get the tighter bound.
+pub const ORDINARY_LOSS: f64 = 1e-3;
+/// The absolute floor under the softmax loss bounds: an error up to this is
+/// accepted whatever the relative error.
+pub const SOFTMAX_LOSS_FLOOR: f64 = 1e-37;
+/// The relative floor of soft-target gradients (times `α_t` or `max(1, w⁺)`),
+/// where `p - y` cancels, and of probability-input gradients.
+pub const GRAD_FLOOR: f64 = 1.0;
+
+/// Every bound, in the order of the docs' tables, then the batch slacks.
+pub const BOUNDS: &[Bound] = &[
+    SIGMOID_CE_LOSS,
+    SIGMOID_CE_GRAD,
+    FOCAL_LOSS_HARD,
+    FOCAL_LOSS_SOFT,
+    FOCAL_GRAD_HARD,
+    FOCAL_GRAD_SOFT,
+    PROB_LOSS,
+    PROB_GRAD,
+    MEAN_2_20,
+    SOFTMAX_CE_LOSS_ORDINARY,
+    SOFTMAX_CE_LOSS,
+    SOFTMAX_CE_GRAD,
+    SOFTMAX_FOCAL_LOSS_ORDINARY,
+    SOFTMAX_FOCAL_LOSS,
+    SOFTMAX_FOCAL_GRAD,
+    CLASS_BALANCED,
+    BATCH_WEIGHTED_LOSS,
+    BATCH_SCALED_GRAD,
+    BATCH_TOTAL,
+    SOFTMAX_BATCH_MEAN,
+];
+
+/// The binary per-element bounds `(loss, gradient)` for a loss with `gamma`
+/// (0 for cross-entropy), by target kind.
+pub fn binary_bounds(focal: bool, hard: bool, gamma: f64) -> (f64, f64) {
+    if !focal {
+        return (SIGMOID_CE_LOSS.get(), SIGMOID_CE_GRAD.get());
+    }
+    if hard {
+        (FOCAL_LOSS_HARD.at(gamma), FOCAL_GRAD_HARD.at(gamma))
+    } else {
+        (FOCAL_LOSS_SOFT.at(gamma), FOCAL_GRAD_SOFT.at(gamma))
+    }
+}
+
+/// The bounds and floors that apply to one binary element.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Element {
+    /// Loss bound (units of u, relative).
+    pub loss: f64,
+    /// Gradient bound (units of u, relative).
+    pub grad: f64,
+    /// Loss floor (absolute).
+    pub loss_floor: f64,
+    /// Gradient floor (absolute).
+    pub grad_floor: f64,
+}
+
+/// The bounds and floors of one binary element, as the tests apply them:
+/// `prob` for probability inputs, `hard` when the kernel is the hard-label
+/// one (targets 0/1, no smoothing), `y` the unsmoothed target.
+pub fn binary_element(loss: &crate::binary::Loss, prob: bool, hard: bool, y: f64) -> Element {
+    use crate::measure::LOSS_FLOOR;
+    let e = binary_element_floors(loss, prob, hard, y);
+    // No floor below 2^-126: results below f32's normal range round on the
+    // subnormal grid (an α_t or a weight below 1 does not shrink that).
+    Element {
+        loss_floor: e.loss_floor.max(LOSS_FLOOR),
+        grad_floor: e.grad_floor.max(LOSS_FLOOR),
+        ..e
+    }
+}
+
+fn binary_element_floors(loss: &crate::binary::Loss, prob: bool, hard: bool, y: f64) -> Element {
+    use crate::binary::Loss;
+    use crate::measure::LOSS_FLOOR;
+    match *loss {
+        Loss::Focal { gamma, alpha, eps } => {
+            let hard = hard && eps == 0.0;
+            if prob {
+                Element {
+                    loss: PROB_LOSS.at(gamma),
+                    grad: PROB_GRAD.at(gamma),
+                    loss_floor: LOSS_FLOOR,
+                    grad_floor: GRAD_FLOOR,
+                }
+            } else if hard {
+                Element {
+                    loss: FOCAL_LOSS_HARD.at(gamma),
+                    grad: FOCAL_GRAD_HARD.at(gamma),
+                    loss_floor: LOSS_FLOOR,
+                    grad_floor: LOSS_FLOOR,
+                }
+            } else {
+                // Smoothed targets: floor 1; soft targets: α_t (where p - y cancels).
+                let at = crate::binary::alpha_t(alpha, y);
+                Element {
+                    loss: FOCAL_LOSS_SOFT.at(gamma),
+                    grad: FOCAL_GRAD_SOFT.at(gamma),
+                    loss_floor: LOSS_FLOOR,
+                    grad_floor: if eps > 0.0 {
+                        GRAD_FLOOR
+                    } else {
+                        GRAD_FLOOR * at
+                    },
+                }
+            }
+        }
+        Loss::SigmoidCe { pos_weight, eps } => {
+            let m = if pos_weight > 1.0 { pos_weight } else { 1.0 };
+            let hard = hard && eps == 0.0;
+            if prob {
+                Element {
+                    loss: PROB_LOSS.get(),
+                    grad: PROB_GRAD.get(),
+                    loss_floor: LOSS_FLOOR * m,
+                    grad_floor: GRAD_FLOOR * m,
+                }
+            } else {
+                Element {
+                    loss: SIGMOID_CE_LOSS.get(),
+                    grad: SIGMOID_CE_GRAD.get(),
+                    loss_floor: LOSS_FLOOR * m,
+                    grad_floor: if hard { LOSS_FLOOR } else { GRAD_FLOOR } * m,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Softmax cross-entropy and softmax focal loss of one row in f64, with label
+//! or probability targets, label smoothing and class weights, and the
+//! PyTorch reductions over a batch of rows.
+//!
+//! `ℓ = Σ_c w_c y'_c (1 - p_c)^γ (-ln p_c)` with `y'` the target smoothed by
+//! ε (PyTorch: `(1-ε) y + ε/C`); γ = 0 is cross-entropy. The gradient is
+//! written from the textbook derivative
+//! `∂/∂z_k [u_c^γ CE_c] = -(δ_ck - p_k) (u_c^γ + γ u_c^(γ-1) p_c CE_c)`,
+//! `u_c = 1 - p_c`.
+
+use crate::Reduce;
+use libm::{exp, log, log1p};
+
+/// The target of one row.
+#[derive(Clone, Copy, Debug)]
+pub enum RowTarget<'a> {
+    /// A class label.
+    Label(usize),
+    /// A probability (or any non-negative) target per class.
+    Probs(&'a [f64]),
+}
+
+/// The target of a batch of rows.
+#[derive(Clone, Copy, Debug)]
+pub enum Targets<'a> {
+    /// One label per row.
+    Labels(&'a [u32]),
+    /// `rows × C` target values.
+    Probs(&'a [f64]),
+}
+
+/// Precomputed row quantities: arg-max `a`, `m = z_a`,
+/// `r_a = Σ_{j≠a} e^{z_j - m}`, `S = 1 + r_a`, `ln S = log1p(r_a)`, `Σ p`.
+struct Row<'a> {
+    z: &'a [f64],
+    a: usize,
+    m: f64,
+    r_a: f64,
+    s: f64,
+    ln_s: f64,
+    psum: f64,
+}
+
+impl<'a> Row<'a> {
+    fn new(z: &'a [f64]) -> Self {
+        let mut a = 0;
+        for j in 0..z.len() {
+            if z[j] > z[a] {
+                a = j;
+            }
+        }
+        let m = z[a];
+        let mut r_a = 0.0;
+        for (j, &v) in z.iter().enumerate() {
+            if j != a {
+                r_a += exp(v - m);
+            }
+        }
+        let s = 1.0 + r_a;
+        let mut psum = 0.0;
+        for &v in z {
+            psum += exp(v - m) / s;
+        }
+        Row {
+            z,
+            a,
+            m,
+            r_a,
+            s,
+            ln_s: log1p(r_a),
+            psum,
+        }
+    }
+    fn p(&self, j: usize) -> f64 {
+        exp(self.z[j] - self.m) / self.s
+    }
+    /// `-ln p_j = ln S - (z_j - m)`.
+    fn ce(&self, j: usize) -> f64 {
+        self.ln_s - (self.z[j] - self.m)
+    }
+    /// `1 - p_j` as the sum of the other probabilities.
+    fn u(&self, j: usize) -> f64 {
+        if j == self.a {
+            self.r_a / self.s
+        } else {
+            self.psum - self.p(j)
+        }
+    }
+    /// `ln(1 - p_j)` without rounding `1 - p_j` to 1: `ln r_a - ln S` for
+    /// the arg-max, `log1p(-p_j)` for the others (`p_j ≤ 1/2`). At huge γ
+    /// the modulating factor `(1 - p_j)^γ = exp(γ ln(1 - p_j))` depends on
+    /// a `p_j` far below f64's epsilon.
+    fn ln_u(&self, j: usize) -> f64 {
+        if j == self.a {
+            log(self.r_a) - self.ln_s
+        } else {
+            log1p(-self.p(j))
+        }
+    }
+}
+
+/// The smoothed target `y'_j` of class `j`.
+pub fn smoothed_target(t: RowTarget, c: usize, j: usize, eps: f64) -> f64 {
+    let base = match t {
+        RowTarget::Label(t) => (j == t) as u8 as f64,
+        RowTarget::Probs(y) => y[j],
+    };
+    (1.0 - eps) * base + eps / c as f64
+}
+
+/// The target mass `K = Σ_c w_c y'_c` of a row (the gradient bound's scale).
+pub fn target_mass(t: RowTarget, c: usize, w: Option<&[f64]>, eps: f64) -> f64 {
+    (0..c)
+        .map(|j| smoothed_target(t, c, j, eps) * w.map_or(1.0, |w| w[j]))
+        .sum()
+}
+
+/// `k_j A_j` with `k_j = w_j y'_j` and
+/// `A_j = u^γ + γ u^(γ-1) p_j CE_j` (0 when u = 0); and `k_j u^γ CE_j`.
+fn terms(row: &Row, t: RowTarget, w: Option<&[f64]>, eps: f64, gamma: f64, j: usize) -> (f64, f64) {
+    let c = row.z.len();
+    let k = w.map_or(1.0, |w| w[j]) * smoothed_target(t, c, j, eps);
+    if k == 0.0 {
+        return (0.0, 0.0);
+    }
+    let u = row.u(j);
+    let ce = row.ce(j);
+    let ln_u = row.ln_u(j);
+    let pw = if gamma == 0.0 { 1.0 } else { exp(gamma * ln_u) };
+    let big_a = if gamma == 0.0 {
+        1.0
+    } else if u == 0.0 {
+        0.0
+    } else {
+        pw + gamma * exp((gamma - 1.0) * ln_u) * row.p(j) * ce
+    };
+    (k * big_a, k * pw * ce)
+}
+
+/// Loss and gradient of one row (`grad.len() == z.len()`).
+pub fn row(
+    z: &[f64],
+    t: RowTarget,
+    w: Option<&[f64]>,
+    eps: f64,
+    gamma: f64,
+    grad: &mut [f64],
+) -> f64 {
+    let r = Row::new(z);
+    let mut loss = 0.0;
+    let mut ka = 0.0;
+    for j in 0..z.len() {
+        let (a, l) = terms(&r, t, w, eps, gamma, j);
+        loss += l;
+        ka += a;
+    }
+    for (q, g) in grad.iter_mut().enumerate() {
+        *g = -terms(&r, t, w, eps, gamma, q).0 + r.p(q) * ka;
+    }
+    loss
+}
+
+/// Loss of one row, without the gradient.
+pub fn row_loss(z: &[f64], t: RowTarget, w: Option<&[f64]>, eps: f64, gamma: f64) -> f64 {
+    let r = Row::new(z);
+    (0..z.len()).map(|j| terms(&r, t, w, eps, gamma, j).1).sum()
+}
+
+/// A batch of `rows × c` logits with PyTorch's reductions: returns the
+/// reduced loss and writes the gradient of the reduced loss and the per-row
+/// losses (0 for ignored rows). `Mean` divides by `Σ w_t` over rows that are
+/// not ignored (labels) or by the number of rows (probability targets).
+#[allow(clippy::too_many_arguments)]
+pub fn batch(
+    z: &[f64],
+    c: usize,
+    t: Targets,
+    w: Option<&[f64]>,
+    eps: f64,
+    gamma: f64,
+    ignore: Option<u32>,
+    red: Reduce,
+    grad: &mut [f64],
+    rows: &mut [f64],
+) -> f64 {
+    let n = z.len() / c;
+    let mut denom = 0.0;
+    for r in 0..n {
+        let zr = &z[r * c..(r + 1) * c];
+        let tr = match t {
+            Targets::Labels(l) => {
+                if Some(l[r]) == ignore {
+                    rows[r] = 0.0;
+                    grad[r * c..(r + 1) * c].iter_mut().for_each(|g| *g = 0.0);
+                    continue;
+                }
+                denom += w.map_or(1.0, |w| w[l[r] as usize]);
+                RowTarget::Label(l[r] as usize)
+            }
+            Targets::Probs(p) => {
+                denom += 1.0;
+                RowTarget::Probs(&p[r * c..(r + 1) * c])
+            }
+        };
+        rows[r] = row(zr, tr, w, eps, gamma, &mut grad[r * c..(r + 1) * c]);
+    }
+    let scale = red.scale(denom, 0.0);
+    grad.iter_mut().for_each(|g| *g *= scale);
+    rows[..n].iter().sum::<f64>() * scale
+}

@@ -17,20 +17,9 @@
 use tinyloss::softmax::{Rows, SoftmaxCe, SoftmaxFocal, Targets};
 use tinyloss::{binary, Batch, Error, Focal, Reduction, SigmoidCe, MAX_GAMMA};
 
-const U: f64 = f32::EPSILON as f64 / 2.0;
-
-fn softplus(z: f64) -> f64 {
-    z.max(0.0) + (-z.abs()).exp().ln_1p()
-}
-
-fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
-}
+use tinyloss_reference::binary::{focal_prob, sigmoid, softplus};
+use tinyloss_reference::softmax::{row as softmax_row, RowTarget};
+use tinyloss_reference::U;
 
 /// `|got - want| ≤ bound · |want|`, with `want` rounded to f32 first when it
 /// is beyond f32 (then `got` must be the saturated value).
@@ -50,28 +39,13 @@ fn close(got: f32, want: f64, bound: f64, what: &str) {
     );
 }
 
-/// f64 softmax focal loss of one row with label `t` (γ = 0: CE) and the
-/// gradient of `w_t ℓ`.
+/// f64 softmax focal loss (γ = 0: CE) of one row with label `t` and class
+/// weight `w_t`, and the gradient of `w_t ℓ` (the shared reference).
 fn softmax_ref(z: &[f32], t: usize, gamma: f64, w_t: f64, g: &mut [f64]) -> f64 {
-    let m = z.iter().fold(f64::NEG_INFINITY, |a, &v| a.max(v as f64));
-    let s: f64 = z.iter().map(|&v| (v as f64 - m).exp()).sum();
-    let lse = m + s.ln();
-    let p: Vec<f64> = z.iter().map(|&v| (v as f64 - m).exp() / s).collect();
-    let ce = lse - z[t] as f64;
-    // 1 - p_t without cancellation.
-    let u: f64 = p
-        .iter()
-        .enumerate()
-        .filter(|&(j, _)| j != t)
-        .map(|(_, v)| v)
-        .sum();
-    let pw = if gamma == 0.0 { 1.0 } else { u.powf(gamma) };
-    // dℓ/dz_k = -G δ_kt + G p_k/u (k ≠ t), G = u^γ (u + γ p_t CE).
-    let big_g = pw * (u + gamma * p[t] * ce);
-    for (k, gk) in g.iter_mut().enumerate() {
-        *gk = w_t * if k == t { -big_g } else { big_g * p[k] / u };
-    }
-    w_t * pw * ce
+    let z: Vec<f64> = z.iter().map(|&v| v as f64).collect();
+    let l = softmax_row(&z, RowTarget::Label(t), None, 0.0, gamma, g);
+    g.iter_mut().for_each(|v| *v *= w_t);
+    w_t * l
 }
 
 #[test]
@@ -374,6 +348,7 @@ fn gamma_is_accepted_up_to_max_gamma_with_its_bound() {
         assert_eq!(Focal::new(bad, None).err(), Some(e));
     }
     assert!(Focal::new(MAX_GAMMA, Some(0.25)).is_ok());
+    assert_eq!(MAX_GAMMA, tinyloss_reference::cases::MAX_GAMMA);
     // Rows where (1 - p_t)^γ is far from 0 at large γ: p_t from 1e-7 to 1e-3.
     let c = 4;
     let mut z = Vec::new();
@@ -422,8 +397,6 @@ fn gamma_is_accepted_up_to_max_gamma_with_its_bound() {
 /// `max(|g|, 1)`, as the other probability variants).
 #[test]
 fn probability_inputs_with_smoothing_meet_the_bound() {
-    let eps_p = 1e-7f32;
-    let (lo, hi) = (eps_p as f64, (1.0 - eps_p) as f64);
     let mut worst: (f64, f64) = (0.0, 0.0);
     for &gamma in &[0.0f32, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0] {
         for &alpha in &[None, Some(0.25f32), Some(0.99)] {
@@ -441,21 +414,9 @@ fn probability_inputs_with_smoothing_meet_the_bound() {
                     .clamp(0.0, 1.0);
                     for &y in &[0.0f32, 1.0, 0.3, 0.95] {
                         let r = f.loss_grad_prob(p, y).unwrap();
-                        let pc = (p as f64).clamp(lo, hi);
-                        let (y64, e64, g64) = (y as f64, eps as f64, gamma as f64);
-                        let ys = y64 * (1.0 - e64) + e64 / 2.0;
-                        let oms = (1.0 - y64) * (1.0 - e64) + e64 / 2.0;
-                        let at =
-                            alpha.map_or(1.0, |a| a as f64 * y64 + (1.0 - a as f64) * (1.0 - y64));
-                        let ce = -(ys * pc.ln() + oms * (-pc).ln_1p());
-                        let m = pc * oms + (1.0 - pc) * ys;
-                        let loss = at * m.powf(g64) * ce;
-                        let dm = if gamma == 0.0 {
-                            0.0
-                        } else {
-                            g64 * m.powf(g64 - 1.0) * (oms - ys)
-                        };
-                        let grad = at * (dm * ce + m.powf(g64) * (pc - ys) / (pc * (1.0 - pc)));
+                        let g64 = gamma as f64;
+                        let (loss, grad) =
+                            focal_prob(p as f64, y as f64, g64, alpha.map(f64::from), eps as f64);
                         let bound = (16.0 + 3.0 * g64) * U;
                         let el = (r.loss as f64 - loss).abs()
                             / (loss.abs().max(f32::MIN_POSITIVE as f64));

@@ -52,8 +52,21 @@ pub const BAD_WEIGHTS: [f32; 7] = [
 /// Valid weights at the edges: `-0.0`, 0, the smallest subnormal, huge.
 pub const EDGE_WEIGHTS: [f32; 5] = [-0.0, 0.0, f32::from_bits(1), 1e30, f32::MAX];
 
-/// Invalid γ (`InvalidParameter { name: "gamma" }`).
-pub const BAD_GAMMAS: [f32; 5] = [-0.1, -0.5, -1.0, f32::NAN, f32::INFINITY];
+/// Largest γ the focal losses accept (the crate's `MAX_GAMMA`).
+pub const MAX_GAMMA: f32 = 1000.0;
+
+/// Invalid γ (`InvalidParameter { name: "gamma" }`): negative, not finite,
+/// or above [`MAX_GAMMA`].
+pub const BAD_GAMMAS: [f32; 8] = [
+    -0.1,
+    -0.5,
+    -1.0,
+    f32::NAN,
+    f32::INFINITY,
+    1000.0001,
+    1e9,
+    f32::MAX,
+];
 
 /// Invalid α (`"alpha"`).
 pub const BAD_ALPHAS: [f32; 4] = [-0.01, 1.01, 1.5, f32::NAN];
@@ -83,9 +96,9 @@ pub fn valid_weight(w: f32) -> bool {
     w.is_finite() && w >= 0.0
 }
 
-/// Whether a γ is valid: finite, `≥ 0`.
+/// Whether a γ is valid: in `[0, MAX_GAMMA]`.
 pub fn valid_gamma(g: f32) -> bool {
-    g.is_finite() && g >= 0.0
+    (0.0..=MAX_GAMMA).contains(&g)
 }
 
 /// Whether an α or a smoothing ε is valid: in `[0, 1]`.

@@ -460,7 +460,22 @@ fn main() -> ! {
         errors: 0,
     };
     let mut rng = Rng(0x2545_f491);
-    let d = BinaryData::new(&mut rng);
+    binary_all(&mut h, &mut rng);
+    softmax_all(&mut h, &mut rng);
+    class_balanced_cases(&mut h);
+
+    out!("digest {} over {} values", h.total.0, h.values);
+    if h.errors > 0 {
+        out!("digest: {} unexpected errors", h.errors);
+    }
+    exit(h.errors == 0)
+}
+
+/// The binary losses. Not inlined, like [`softmax_all`]: their buffers never
+/// share the stack (the M0 has 16 KiB of RAM).
+#[inline(never)]
+fn binary_all(h: &mut Digest, rng: &mut Rng) {
+    let d = BinaryData::new(rng);
 
     let focal =
         |g: f32, a: Option<f32>, eps: f32| Focal::new(g, a).and_then(|f| f.with_smoothing(eps));
@@ -476,7 +491,7 @@ fn main() -> ! {
     ];
     for (name, f) in binary_focal {
         match f {
-            Ok(f) => binary_cases(&mut h, name, &f, &d),
+            Ok(f) => binary_cases(h, name, &f, &d),
             Err(e) => h.res(name, Err(e)),
         }
     }
@@ -490,22 +505,26 @@ fn main() -> ! {
     ];
     for (name, b) in bce {
         match b {
-            Ok(b) => binary_cases(&mut h, name, &b, &d),
+            Ok(b) => binary_cases(h, name, &b, &d),
             Err(e) => h.res(name, Err(e)),
         }
     }
+}
 
+/// The softmax losses.
+#[inline(never)]
+fn softmax_all(h: &mut Digest, rng: &mut Rng) {
     for (c, rows, tag) in [(3, 37, "C3"), (10, 37, "C10"), (43, 9, "C43")] {
-        let d = SoftmaxData::new(&mut rng, c);
+        let d = SoftmaxData::new(rng, c);
         let mut buf = [0u8; 48];
         let ce = SoftmaxCe::new();
         let nm = join(&mut buf, "softmax_ce", tag);
-        softmax_cases(&mut h, nm, &ce, false, c, rows, &d);
+        softmax_cases(h, nm, &ce, false, c, rows, &d);
         match ce.with_smoothing(0.1) {
             Ok(ce) => {
                 let ce = ce.with_ignore_index(IGNORE);
                 let nm = join(&mut buf, "softmax_ce_smooth0.1_ignore", tag);
-                softmax_cases(&mut h, nm, &ce, true, c, rows, &d);
+                softmax_cases(h, nm, &ce, true, c, rows, &d);
             }
             Err(e) => h.res("softmax_ce_smooth", Err(e)),
         }
@@ -519,17 +538,10 @@ fn main() -> ! {
                 Ok(f) => {
                     let f = if ig { f.with_ignore_index(IGNORE) } else { f };
                     let nm = join(&mut buf, what, tag);
-                    softmax_cases(&mut h, nm, &f, ig, c, rows, &d);
+                    softmax_cases(h, nm, &f, ig, c, rows, &d);
                 }
                 Err(e) => h.res(what, Err(e)),
             }
         }
     }
-    class_balanced_cases(&mut h);
-
-    out!("digest {} over {} values", h.total.0, h.values);
-    if h.errors > 0 {
-        out!("digest: {} unexpected errors", h.errors);
-    }
-    exit(h.errors == 0)
 }

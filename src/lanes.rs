@@ -4,7 +4,8 @@
 //! `wide::f32x8` where the target has SIMD registers (x86 SSE/AVX, aarch64
 //! NEON, wasm simd128) and with plain `f32` elsewhere (Cortex-M), where
 //! `wide`'s lanes would be arrays and LLVM schedules scalar code best.
-//! The choice is made at compile time by [`Simd`].
+//! The choice is made at compile time by [`Simd`]; the `scalar` feature
+//! makes it `f32` on every target.
 
 use core::ops::{Add, Div, Mul, Neg, Sub};
 
@@ -300,14 +301,21 @@ mod simd {
 
 /// The lane type the batch kernels use on this target: `wide::f32x16` with
 /// AVX-512, `wide::f32x8` on other targets with SIMD registers (SSE/AVX,
-/// NEON, simd128), `f32` on the rest (Cortex-M).
-#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+/// NEON, simd128), `f32` on the rest (Cortex-M) and everywhere with the
+/// `scalar` feature.
+#[cfg(all(
+    not(feature = "scalar"),
+    target_arch = "x86_64",
+    target_feature = "avx512f"
+))]
 pub type Simd = wide::f32x16;
 
 /// The lane type the batch kernels use on this target: `wide::f32x16` with
 /// AVX-512, `wide::f32x8` on other targets with SIMD registers (SSE/AVX,
-/// NEON, simd128), `f32` on the rest (Cortex-M).
+/// NEON, simd128), `f32` on the rest (Cortex-M) and everywhere with the
+/// `scalar` feature.
 #[cfg(all(
+    not(feature = "scalar"),
     any(
         target_arch = "x86_64",
         target_arch = "x86",
@@ -320,11 +328,20 @@ pub type Simd = wide::f32x8;
 
 /// The lane type the batch kernels use on this target: `wide::f32x16` with
 /// AVX-512, `wide::f32x8` on other targets with SIMD registers (SSE/AVX,
-/// NEON, simd128), `f32` on the rest (Cortex-M).
-#[cfg(not(any(
-    target_arch = "x86_64",
-    target_arch = "x86",
-    target_arch = "aarch64",
-    target_arch = "wasm32"
-)))]
+/// NEON, simd128), `f32` on the rest (Cortex-M) and everywhere with the
+/// `scalar` feature.
+///
+/// With `f32` lanes a host runs the kernels exactly as a Cortex-M core with
+/// an FPU does: the same operations in the same order, each rounded once
+/// (`Lane::mul_add` is a separate multiply and add for `f32`, and Rust never
+/// contracts them into a fused one), so the results are bit-identical.
+#[cfg(any(
+    feature = "scalar",
+    not(any(
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64",
+        target_arch = "wasm32"
+    ))
+))]
 pub type Simd = f32;

@@ -159,6 +159,16 @@
 //!
 //! * `defmt`: `defmt::Format` for [`Error`], [`Reduction`], the loss
 //!   configurations and [`LossGrad`].
+//! * `scalar`: the batch kernels run on plain `f32` lanes on every target,
+//!   as on Cortex-M, instead of `wide`'s SIMD vectors. A host then computes
+//!   exactly what a Cortex-M core with an FPU (M4F, M7, M33, M55) computes,
+//!   bit for bit, losses and gradients alike; without it the SIMD path's
+//!   results differ from the scalar path's in the last bits (the lanes reduce
+//!   in another order). Use it to reproduce on-device results or to build
+//!   test vectors for the device; it is slower. The FPU-less M0 and M3 run
+//!   integer kernels of their own and are not reproduced by it. The
+//!   firmware's `digest` binary checks the equality on every emulated core
+//!   with an FPU (`tools/test-all`).
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

@@ -63,7 +63,7 @@ impl SigmoidCe {
         })
     }
 
-    /// The same loss with label smoothing `epsilon ∈ [0, 1]`.
+    /// The same loss with label smoothing `epsilon`, 0 or in `[2^-126, 1]` (subnormal ε are refused).
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] naming `"smoothing"`.

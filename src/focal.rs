@@ -105,7 +105,7 @@ impl Focal {
         })
     }
 
-    /// The same loss with label smoothing `epsilon ∈ [0, 1]`: targets become
+    /// The same loss with label smoothing `epsilon`, 0 or in `[2^-126, 1]` (subnormal ε are refused): targets become
     /// `y (1 - ε) + ε / 2` (after `α_t` is taken from the original target).
     ///
     /// # Errors

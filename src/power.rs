@@ -43,9 +43,10 @@ impl Power {
     }
 }
 
-/// Checks a label-smoothing ε (`0 <= ε <= 1`).
+/// Checks a label-smoothing ε: 0, or in `[2^-126, 1]` (a subnormal ε would
+/// make `ε/2` round on the subnormal grid, and the smoothed term with it).
 pub(crate) fn check_smoothing(eps: f32) -> Result<f32, Error> {
-    if (0.0..=1.0).contains(&eps) {
+    if eps == 0.0 || (f32::MIN_POSITIVE..=1.0).contains(&eps) {
         Ok(eps)
     } else {
         Err(Error::InvalidParameter { name: "smoothing" })

@@ -175,7 +175,7 @@ impl SoftmaxCe {
         }
     }
 
-    /// The same loss with label smoothing `epsilon ∈ [0, 1]` (PyTorch's
+    /// The same loss with label smoothing `epsilon`, 0 or in `[2^-126, 1]` (subnormal ε are refused) (PyTorch's
     /// `label_smoothing`): the target becomes `(1 - ε)·onehot + ε/C` (for
     /// probability targets `(1 - ε) y + ε/C`).
     ///
@@ -285,7 +285,7 @@ impl SoftmaxFocal {
         })
     }
 
-    /// The same loss with label smoothing `epsilon ∈ [0, 1]` (target
+    /// The same loss with label smoothing `epsilon`, 0 or in `[2^-126, 1]` (subnormal ε are refused) (target
     /// `(1 - ε)·onehot + ε/C`; every class then carries a focal term).
     ///
     /// # Errors

@@ -573,10 +573,9 @@ fn fuzz(data: &[u8]) -> Result<()> {
             (Ok(f), Some(e)) => f.with_smoothing(e),
             (f, _) => f,
         };
-        let valid = gamma.is_finite()
-            && gamma >= 0.0
+        let valid = cases::valid_gamma(gamma)
             && alpha.is_none_or(|a| (0.0..=1.0).contains(&a))
-            && smoothing.is_none_or(|e| (0.0..=1.0).contains(&e));
+            && smoothing.is_none_or(cases::valid_smoothing);
         match f {
             Ok(f) => {
                 assert!(
@@ -620,7 +619,7 @@ fn fuzz(data: &[u8]) -> Result<()> {
             (b, _) => b,
         };
         let valid = pw.is_none_or(|w| w.is_finite() && w >= 0.0)
-            && smoothing.is_none_or(|e| (0.0..=1.0).contains(&e));
+            && smoothing.is_none_or(cases::valid_smoothing);
         match b {
             Ok(b) => {
                 assert!(

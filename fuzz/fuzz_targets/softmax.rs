@@ -39,6 +39,7 @@ use tinyloss_reference::bounds::{
 use tinyloss_reference::measure::{sat_abs_err, sat_rel_err, U};
 use tinyloss_reference::softmax::{self as sref, RowTarget};
 use tinyloss_reference::Reduce;
+use tinyloss_reference::cases;
 
 const SENTINEL: f32 = 1234.5;
 const SENTINEL_LOSS: f32 = -777.25;
@@ -601,9 +602,9 @@ fn fuzz(data: &[u8]) -> Result<()> {
         0.0
     };
     let c = case(&mut u, ignore)?;
-    let eps_ok = smoothing.is_none_or(|e| (0.0..=1.0).contains(&e));
+    let eps_ok = smoothing.is_none_or(cases::valid_smoothing);
     if focal {
-        let g_ok = gamma.is_finite() && gamma >= 0.0;
+        let g_ok = cases::valid_gamma(gamma);
         let mut l = match SoftmaxFocal::new(gamma) {
             Ok(l) => l,
             Err(_) => {

@@ -72,7 +72,9 @@ pub const BAD_GAMMAS: [f32; 8] = [
 pub const BAD_ALPHAS: [f32; 4] = [-0.01, 1.01, 1.5, f32::NAN];
 
 /// Invalid label smoothing ε (`"smoothing"`).
-pub const BAD_SMOOTHING: [f32; 4] = [-0.1, 1.1, f32::NAN, f32::INFINITY];
+/// Subnormal ε are refused: `ε/2` would round on the subnormal grid, and
+/// the smoothed term `(ε/2)·CE` with it.
+pub const BAD_SMOOTHING: [f32; 6] = [-0.1, 1.1, f32::NAN, f32::INFINITY, 1e-40, -1e-45];
 
 /// Invalid `pos_weight` (`"pos_weight"`).
 pub const BAD_POS_WEIGHTS: [f32; 4] = [-1.0, f32::NAN, f32::INFINITY, -f32::from_bits(1)];
@@ -101,7 +103,12 @@ pub fn valid_gamma(g: f32) -> bool {
     (0.0..=MAX_GAMMA).contains(&g)
 }
 
-/// Whether an α or a smoothing ε is valid: in `[0, 1]`.
+/// Whether a label-smoothing ε is valid: 0, or in `[2^-126, 1]`.
+pub fn valid_smoothing(e: f32) -> bool {
+    e == 0.0 || (f32::MIN_POSITIVE..=1.0).contains(&e)
+}
+
+/// Whether an α is valid: in `[0, 1]`.
 pub fn valid_alpha(a: f32) -> bool {
     valid_unit(a)
 }

@@ -120,26 +120,49 @@ impl Total {
     /// Adds a finite `v ≥ 0`. Called once per block, never per element.
     #[inline(always)]
     pub fn add(&mut self, v: f32) {
-        let v = if self.shifted {
-            v * DOWN
-        } else if v + self.sum > BIG {
-            self.shift();
-            v * DOWN
-        } else {
-            v
-        };
+        if self.shifted || v + self.sum > BIG {
+            return self.add_big(v * DOWN);
+        }
         let y = v - self.c;
         let t = self.sum + y;
         self.c = (t - self.sum) - y;
         self.sum = t;
     }
 
+    /// Adds `v · w` for finite `v, w ≥ 0` of any size (a weighted loss
+    /// whose product may pass f32::MAX): rare, so out of line.
     #[cold]
     #[inline(never)]
-    fn shift(&mut self) {
-        self.sum *= DOWN;
-        self.c *= DOWN;
-        self.shifted = true;
+    pub fn add_product(&mut self, v: f32, w: f32) {
+        let p = v * w;
+        if !self.shifted && p + self.sum <= BIG {
+            self.add(p);
+        } else {
+            // Saturates only for a product beyond 2^192, whose sum is far
+            // past f32 whatever the normaliser.
+            self.add_big(crate::lanes::sat((v * DOWN) * w));
+        }
+    }
+
+    /// Adds `v` (already shifted down) to the shifted sum, saturating a sum
+    /// beyond f32 (the exact total is then beyond `2^192`).
+    #[cold]
+    #[inline(never)]
+    fn add_big(&mut self, v: f32) {
+        if !self.shifted {
+            self.sum *= DOWN;
+            self.c *= DOWN;
+            self.shifted = true;
+        }
+        let y = v - self.c;
+        let t = self.sum + y;
+        if t <= f32::MAX {
+            self.c = (t - self.sum) - y;
+            self.sum = t;
+        } else {
+            self.sum = f32::MAX;
+            self.c = 0.0;
+        }
     }
 
     /// `total · s`, exact to one rounding (plus the sum's own error), or

@@ -834,7 +834,7 @@ struct Plan {
     scale: Scale,
     /// A power of two the class weights are multiplied by (1 but for a
     /// class-weighted `Mean`, where it brings the largest target weight to
-    /// `[1, 2)`: `Σ w_t ℓ / Σ w_t` does not depend on it, and neither the
+    /// `[1/2, 1)`: `Σ w_t ℓ / Σ w_t` does not depend on it, and neither the
     /// weighted row losses nor `Σ w_t` can underflow or overflow).
     wscale: f32,
 }
@@ -854,14 +854,16 @@ impl WeightSum {
         self.total.add(w);
     }
 
-    /// `(Σ w_t · 2^-E, 2^-E)` with `2^E` the power of two at or below the
-    /// largest `w_t` (E clamped to `[-126, 126]`); `(0, 1)` when every
-    /// target weight is 0.
+    /// `(Σ w_t · 2^-E, 2^-E)` with `2^E` the power of two just above the
+    /// largest `w_t` (E clamped to `[-126, 126]`), so every scaled weight is
+    /// below 1 and `w_t ℓ` cannot overflow where `ℓ` does not (for weights
+    /// up to `2^126`; above, the clamp leaves them below 4); `(0, 1)` when
+    /// every target weight is 0.
     fn normalised(self) -> (f32, f32) {
         if self.max_bits == 0 {
             return (0.0, 1.0);
         }
-        let e = ((self.max_bits >> 23) as i32 - 127).clamp(-126, 126);
+        let e = ((self.max_bits >> 23) as i32 - 126).clamp(-126, 126);
         let ws = f32::from_bits(((127 - e) as u32) << 23);
         let inv = f32::from_bits(((127 + e) as u32) << 23);
         (self.total.total().scaled(Scale::of(inv)), ws)

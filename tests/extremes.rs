@@ -63,7 +63,7 @@ fn binary_mean_survives_an_overflowing_sum() {
     let z: Vec<f32> = (0..n)
         .map(|i| {
             if i % 3 == 0 {
-                1.5e38
+                3.3e38
             } else {
                 -2.0 + i as f32 * 0.1
             }
@@ -116,7 +116,8 @@ fn binary_mean_survives_an_overflowing_sum() {
 
 #[test]
 fn softmax_mean_survives_an_overflowing_sum() {
-    // Two rows with loss 2e38 each: sum 4e38, mean 2e38.
+    // Two rows with loss 2e38 each: sum 4e38, mean 2e38; class weights
+    // that put a weighted row loss beyond f32::MAX cancel under `Mean`.
     let z = [2e38f32, 0.0, 2e38, 0.0, 0.0, 1.0];
     let labels = [1u32, 1, 0];
     let mut g = [0.0f32; 6];
@@ -125,7 +126,12 @@ fn softmax_mean_survives_an_overflowing_sum() {
         .map(|r| softmax_ref(&z[2 * r..2 * r + 2], labels[r] as usize, 0.0, 1.0, &mut gr))
         .sum::<f64>()
         / 3.0;
-    for w in [None, Some([1.0f32, 1.0])] {
+    for w in [
+        None,
+        Some([1.0f32, 1.0]),
+        Some([1.78, 1.78]),
+        Some([1e38, 1e38]),
+    ] {
         let mut rows = Rows::new(2, Targets::Labels(&labels));
         if let Some(w) = &w {
             rows = rows.class_weights(w).unwrap();

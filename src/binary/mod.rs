@@ -427,6 +427,8 @@ trait Io {
     fn store<V: Lane>(&mut self, i: usize, n: usize, grad: V, loss: V, ls: bool);
     /// The gradient written so far (none for a loss-only call).
     fn grad_mut(&mut self) -> &mut [f32];
+    /// The per-element losses written so far (none unless asked for).
+    fn losses_mut(&mut self) -> &mut [f32];
     /// Whether the specialised fast loops serve this output.
     fn fast(&self) -> bool {
         !self.has_losses()
@@ -533,6 +535,9 @@ impl Io for Split<'_, '_> {
     fn grad_mut(&mut self) -> &mut [f32] {
         self.grad
     }
+    fn losses_mut(&mut self) -> &mut [f32] {
+        self.losses
+    }
 }
 
 impl Io for InPlace<'_> {
@@ -576,6 +581,9 @@ impl Io for InPlace<'_> {
     fn grad_mut(&mut self) -> &mut [f32] {
         self.x
     }
+    fn losses_mut(&mut self) -> &mut [f32] {
+        self.losses
+    }
 }
 
 impl Io for Discard<'_> {
@@ -608,6 +616,9 @@ impl Io for Discard<'_> {
     fn store<V: Lane>(&mut self, _: usize, _: usize, _: V, _: V, _: bool) {}
     #[inline(always)]
     fn grad_mut(&mut self) -> &mut [f32] {
+        &mut []
+    }
+    fn losses_mut(&mut self) -> &mut [f32] {
         &mut []
     }
     fn fast(&self) -> bool {
@@ -719,19 +730,27 @@ fn one_by_one<K: Kernel, V: Lane, IO: Io, const OPT: bool>(
 ) -> Total {
     let mut total = Total::default();
     for i in 0..b.targets.len() {
+        // Unweighted: the weight is applied here, so that `w ℓ` beyond
+        // f32::MAX still enters the sum exactly.
         let one = Batch {
             input: b.input.get(i..i + 1).unwrap_or(&[]),
             targets: &b.targets[i..i + 1],
             prob: b.prob,
-            weights: b.weights.map(|w| &w[i..i + 1]),
+            weights: None,
             ignore: b.ignore.map(|m| &m[i..i + 1]),
         };
-        total.add(run_mode::<K, V, IO::One<'_>, OPT>(
-            k,
-            &one,
-            plan,
-            &mut io.one(i),
-        ));
+        let mut io1 = io.one(i);
+        let l = run_mode::<K, V, IO::One<'_>, OPT>(k, &one, plan, &mut io1);
+        match b.weights {
+            None => total.add(l),
+            Some(w) => {
+                let w = w[i];
+                total.add_product(l, w);
+                let sc = |v: &mut f32| *v = if w == 0.0 { 0.0 } else { sat(*v * w) };
+                io1.grad_mut().iter_mut().for_each(sc);
+                io1.losses_mut().iter_mut().for_each(sc);
+            }
+        }
     }
     total
 }

@@ -113,9 +113,12 @@
 //! * **γ** is accepted in `[0, MAX_GAMMA]` ([`MAX_GAMMA`] = 1000) by both focal
 //!   losses. The softmax bounds are tested over that whole range. The binary
 //!   bounds are swept for γ ≤ 5 (the table's grid) and hold for hard labels
-//!   beyond it; for soft targets with γ > 5 two known gaps remain: the
-//!   relative error can pass `(16 + 3γ)u` by a few u (fuzzing found 48.8u
-//!   against 45u at γ = 9), and where `(1 - p_t)^γ` falls below f32's normal
+//!   from logits beyond it; for soft targets and probability inputs with a
+//!   non-integer or large γ (> 5) two known gaps remain: `(1 - p_t)^γ` is
+//!   `exp(γ ln(1 - p_t))` with `ln` rounded once, so the relative error can
+//!   pass `(16 + 3γ)u` by up to `γ · ulp(ln(1 - p_t)) / 2` (fuzzing found
+//!   48.8u against 45u, and 69.9u against 43u for a probability of 2.3e-4,
+//!   both at γ = 9), and where `(1 - p_t)^γ` falls below f32's normal
 //!   range while `CE` is huge (large γ with `|z|` near `f32::MAX`) the loss
 //!   carries an extra absolute error of up to `2^-149 α_t CE`, the subnormal
 //!   rounding of the factor.

@@ -87,7 +87,7 @@ impl SigmoidCe {
     /// Loss and gradient `∂ℓ/∂z` for one logit `z` and target `y`.
     ///
     /// # Errors
-    /// [`Error::NonFiniteLogit`] or [`Error::TargetOutOfRange`] with index 0.
+    /// [`Error::NonFiniteInput`] or [`Error::TargetOutOfRange`] at element 0.
     pub fn loss_grad(&self, z: f32, y: f32) -> Result<LossGrad, Error> {
         crate::binary::kernel::one(self, z, y, false)
     }
@@ -97,7 +97,7 @@ impl SigmoidCe {
     /// at the clamped point).
     ///
     /// # Errors
-    /// [`Error::NonFiniteLogit`] (p outside `[0, 1]`) or
+    /// [`Error::NonFiniteInput`], [`Error::ProbabilityOutOfRange`] or
     /// [`Error::TargetOutOfRange`], with index 0.
     pub fn loss_grad_prob(&self, p: f32, y: f32) -> Result<LossGrad, Error> {
         crate::binary::kernel::one(self, p, y, true)

@@ -49,7 +49,7 @@
 //! # Ok::<(), tinyloss::Error>(())
 //! ```
 
-use crate::Error;
+use crate::{At, Error};
 
 fn check_beta(beta: f32) -> Result<f64, Error> {
     if (0.0..1.0).contains(&beta) {
@@ -162,7 +162,7 @@ impl<const C: usize> ClassCounter<C> {
                 *n = n.saturating_add(1);
                 Ok(())
             }
-            None => Err(Error::LabelOutOfRange { index: 0 }),
+            None => Err(Error::LabelOutOfRange { at: At::Element(0) }),
         }
     }
 
@@ -173,7 +173,7 @@ impl<const C: usize> ClassCounter<C> {
     /// the counts are unchanged.
     pub fn observe_all(&mut self, labels: &[u32]) -> Result<(), Error> {
         if let Some(i) = labels.iter().position(|&l| l as usize >= C) {
-            return Err(Error::LabelOutOfRange { index: i });
+            return Err(Error::LabelOutOfRange { at: At::Element(i) });
         }
         for &l in labels {
             let n = &mut self.counts[l as usize];

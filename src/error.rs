@@ -2,11 +2,37 @@
 
 use core::fmt;
 
-/// What was wrong with a call. Every kernel validates its whole input before
+/// Where in the input a data error is: the position of the first bad value.
+///
+/// Elementwise (binary) calls report the element, row-wise (softmax) calls
+/// the row, and checks of a class-indexed slice (class weights, counts) the
+/// class. The per-element and per-row methods report position 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum At {
+    /// Element `i` of an elementwise batch (or of a label slice).
+    Element(usize),
+    /// Row `r` of a row-wise batch.
+    Row(usize),
+    /// Class `c` of a per-class slice.
+    Class(usize),
+}
+
+impl fmt::Display for At {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            At::Element(i) => write!(f, "element {i}"),
+            At::Row(r) => write!(f, "row {r}"),
+            At::Class(c) => write!(f, "class {c}"),
+        }
+    }
+}
+
+/// What was wrong with a call. Every call validates its whole input before
 /// it writes anything, so on `Err` no output buffer has been touched.
 ///
-/// The enum is small and `Copy`; data errors carry the index of the first bad
-/// element (for multi-class kernels, the row).
+/// The enum is small and `Copy`; data errors say where the first bad value
+/// is ([`At`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
@@ -20,7 +46,7 @@ pub enum Error {
         /// The length that was passed.
         found: usize,
     },
-    /// The logits slice (or the batch) is empty.
+    /// The input (or the batch) is empty.
     Empty,
     /// A configuration value is outside its documented range
     /// (`"gamma"`, `"alpha"`, `"smoothing"`, `"pos_weight"`, `"normalizer"`, `"beta"`, ...).
@@ -28,26 +54,31 @@ pub enum Error {
         /// The parameter's name.
         name: &'static str,
     },
-    /// A logit (or, for probability inputs, a probability) is NaN or infinite,
-    /// or a probability lies outside `[0, 1]`.
-    NonFiniteLogit {
-        /// Index of the first bad element.
-        index: usize,
+    /// An input (a logit, or a probability for probability inputs) is NaN or
+    /// infinite.
+    NonFiniteInput {
+        /// The first bad input.
+        at: At,
+    },
+    /// A probability input is finite but outside `[0, 1]`.
+    ProbabilityOutOfRange {
+        /// The first bad input.
+        at: At,
     },
     /// A target is NaN or outside `[0, 1]` (binary targets, probability-row entries).
     TargetOutOfRange {
-        /// Index of the first bad element.
-        index: usize,
+        /// The first bad target.
+        at: At,
     },
     /// A per-element or per-class weight is negative, NaN or infinite.
     InvalidWeight {
-        /// Index of the first bad weight.
-        index: usize,
+        /// The first bad weight.
+        at: At,
     },
     /// A class label is `>= C` and is not the ignore index.
     LabelOutOfRange {
-        /// Row of the first bad label.
-        index: usize,
+        /// The first bad label.
+        at: At,
     },
     /// The logits' length is not a multiple of the number of classes, or the
     /// number of classes is below 2.
@@ -56,13 +87,6 @@ pub enum Error {
         len: usize,
         /// Number of classes.
         classes: usize,
-    },
-    /// The number of classes exceeds a fixed capacity.
-    TooManyClasses {
-        /// Number of classes requested.
-        classes: usize,
-        /// The capacity of the container or kernel.
-        capacity: usize,
     },
 }
 
@@ -78,29 +102,24 @@ impl fmt::Display for Error {
             Error::InvalidParameter { name } => {
                 write!(f, "parameter `{name}` is outside its valid range")
             }
-            Error::NonFiniteLogit { index } => {
-                write!(
-                    f,
-                    "input at index {index} is not finite (or not a probability)"
-                )
+            Error::NonFiniteInput { at } => write!(f, "input at {at} is NaN or infinite"),
+            Error::ProbabilityOutOfRange { at } => {
+                write!(f, "probability input at {at} is outside [0, 1]")
             }
-            Error::TargetOutOfRange { index } => {
-                write!(f, "target at index {index} is NaN or outside [0, 1]")
+            Error::TargetOutOfRange { at } => {
+                write!(f, "target at {at} is NaN or outside [0, 1]")
             }
-            Error::InvalidWeight { index } => {
-                write!(f, "weight at index {index} is negative or not finite")
+            Error::InvalidWeight { at } => {
+                write!(f, "weight at {at} is negative or not finite")
             }
-            Error::LabelOutOfRange { index } => {
-                write!(f, "label of row {index} is not a valid class")
+            Error::LabelOutOfRange { at } => {
+                write!(f, "label at {at} is not a valid class")
             }
             Error::RaggedRows { len, classes } => {
                 write!(
                     f,
                     "{len} logits do not form rows of {classes} classes (C >= 2)"
                 )
-            }
-            Error::TooManyClasses { classes, capacity } => {
-                write!(f, "{classes} classes exceed the capacity of {capacity}")
             }
         }
     }

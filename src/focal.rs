@@ -135,7 +135,7 @@ impl Focal {
     /// Loss and gradient `∂FL/∂z` for one logit `z` and target `y`.
     ///
     /// # Errors
-    /// [`Error::NonFiniteLogit`] or [`Error::TargetOutOfRange`] with index 0.
+    /// [`Error::NonFiniteInput`] or [`Error::TargetOutOfRange`] at element 0.
     pub fn loss_grad(&self, z: f32, y: f32) -> Result<LossGrad, Error> {
         crate::binary::kernel::one(self, z, y, false)
     }
@@ -146,7 +146,7 @@ impl Focal {
     /// clamped point (no flat zero-gradient region).
     ///
     /// # Errors
-    /// [`Error::NonFiniteLogit`] (p outside `[0, 1]`) or
+    /// [`Error::NonFiniteInput`], [`Error::ProbabilityOutOfRange`] or
     /// [`Error::TargetOutOfRange`], with index 0.
     pub fn loss_grad_prob(&self, p: f32, y: f32) -> Result<LossGrad, Error> {
         crate::binary::kernel::one(self, p, y, true)

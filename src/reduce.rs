@@ -8,7 +8,6 @@ use crate::Error;
 ///
 /// | variant | returned loss | gradient scale |
 /// |---|---|---|
-/// | `None` | `Σ w_i ℓ_i` (per-element values go to the `losses` buffer) | 1 |
 /// | `Sum` | `Σ w_i ℓ_i` | 1 |
 /// | `Mean` | `Σ w_i ℓ_i / n` | `1/n` |
 /// | `MeanOver(d)` | `Σ w_i ℓ_i / d` | `1/d` |
@@ -33,10 +32,9 @@ use crate::Error;
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Reduction {
-    /// No reduction: ask for the per-element losses through the `losses`
-    /// buffer; the return value is their sum and the gradient is per element.
-    None,
-    /// Sum over elements.
+    /// Sum over elements. There is no `None`: the unreduced per-element (or
+    /// per-row) losses come from the `losses` buffer of any call, and the
+    /// gradient of each element's own loss is the `Sum` gradient.
     Sum,
     /// Mean over the elements that are not ignored.
     #[default]

@@ -109,7 +109,7 @@ use crate::lanes::{sat, Lane, Simd};
 use crate::math::{exp_neg, ln, ln_one_minus, log1p_unit};
 use crate::power::{check_smoothing, Power};
 use crate::reduce::{Blocked, Reduction, Scale};
-use crate::Error;
+use crate::{At, Error};
 
 /// Largest `C` for which label rows are processed `Simd::N` rows at a time
 /// (one row per lane) rather than one row at a time (classes in the lanes).
@@ -415,7 +415,7 @@ impl<'a> Rows<'a> {
     pub fn class_weights(self, weights: &'a [f32]) -> Result<Self, Error> {
         check_len("weights", self.classes, weights.len())?;
         if let Some(i) = weights.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
-            return Err(Error::InvalidWeight { index: i });
+            return Err(Error::InvalidWeight { at: At::Class(i) });
         }
         Ok(Rows {
             weights: Some(weights),
@@ -444,7 +444,7 @@ impl<'a> Rows<'a> {
     /// `logits.len() % C != 0`), [`Error::Empty`], [`Error::LengthMismatch`]
     /// (`"targets"`, `"grad"`, `"losses"`), [`Error::InvalidParameter`]
     /// (`"reduction"` for `MeanOverPositives`, `"normalizer"`), then per row
-    /// in order: [`Error::LabelOutOfRange`], [`Error::NonFiniteLogit`],
+    /// in order: [`Error::LabelOutOfRange`], [`Error::NonFiniteInput`], [`Error::ProbabilityOutOfRange`],
     /// [`Error::TargetOutOfRange`] (probability entry NaN or outside
     /// `[0, 1]`), each with the index of the first bad row.
     pub fn loss_grad<L: SoftmaxLoss>(
@@ -583,7 +583,7 @@ impl<'a> Rows<'a> {
             self.first_bad_row(cfg, logits)?;
         }
         let (denom, wscale) = match red {
-            Reduction::None | Reduction::Sum => (1.0, 1.0),
+            Reduction::Sum => (1.0, 1.0),
             Reduction::MeanOver(d) => (d, 1.0),
             _ => match w_mean {
                 Some(_) => wsum.normalised(),
@@ -608,18 +608,18 @@ impl<'a> Rows<'a> {
                 Tgt::Ignored => {}
                 Tgt::Hard(t) => {
                     if t >= c {
-                        return Err(Error::LabelOutOfRange { index: r });
+                        return Err(Error::LabelOutOfRange { at: At::Row(r) });
                     }
                     if !all_finite(z) {
-                        return Err(Error::NonFiniteLogit { index: r });
+                        return Err(Error::NonFiniteInput { at: At::Row(r) });
                     }
                 }
                 Tgt::Soft(y) => {
                     if !all_finite(z) {
-                        return Err(Error::NonFiniteLogit { index: r });
+                        return Err(Error::NonFiniteInput { at: At::Row(r) });
                     }
                     if !all_probs(y) {
-                        return Err(Error::TargetOutOfRange { index: r });
+                        return Err(Error::TargetOutOfRange { at: At::Row(r) });
                     }
                 }
             }

@@ -5,7 +5,7 @@
 //! and property tests.
 
 use proptest::prelude::*;
-use tinyloss::{binary, Batch, Error, Focal, Reduction, SigmoidCe, PROB_EPS};
+use tinyloss::{binary, At, Batch, Error, Focal, Reduction, SigmoidCe, PROB_EPS};
 
 // ---------------------------------------------------------------- references
 
@@ -484,7 +484,6 @@ fn batch_reductions_weights_and_mask_against_f64() {
         let sum: f64 = active.iter().map(|&i| w[i] as f64 * refs[i].0).sum();
         let pos: f64 = active.iter().map(|&i| y[i] as f64).sum::<f64>().max(1.0);
         for (red, denom) in [
-            (Reduction::None, 1.0),
             (Reduction::Sum, 1.0),
             (Reduction::Mean, active.len() as f64),
             (Reduction::MeanOver(17.5), 17.5),
@@ -829,7 +828,7 @@ fn screen_blocks_locate_errors_and_soft_targets() {
             zz[i] = bad;
             assert_eq!(
                 binary::loss_grad(&f, &zz, &y, Reduction::Mean, &mut g),
-                Err(Error::NonFiniteLogit { index: i })
+                Err(Error::NonFiniteInput { at: At::Element(i) })
             );
         }
         for bad in cases::BAD_TARGETS {
@@ -837,7 +836,7 @@ fn screen_blocks_locate_errors_and_soft_targets() {
             yy[i] = bad;
             assert_eq!(
                 binary::loss_grad(&f, &z, &yy, Reduction::Mean, &mut g),
-                Err(Error::TargetOutOfRange { index: i })
+                Err(Error::TargetOutOfRange { at: At::Element(i) })
             );
         }
         assert!(g.iter().all(|&v| v == 7.0), "output written on error");
@@ -850,7 +849,9 @@ fn screen_blocks_locate_errors_and_soft_targets() {
     zz[4999] = f32::INFINITY;
     assert_eq!(
         binary::loss_grad(&f, &zz, &yy, Reduction::Mean, &mut g),
-        Err(Error::NonFiniteLogit { index: 4999 })
+        Err(Error::NonFiniteInput {
+            at: At::Element(4999)
+        })
     );
     // Valid extremes are accepted: f32::MAX logits, subnormal and -0 targets.
     let (mut zz, mut yy) = (z.clone(), y.clone());
@@ -929,7 +930,7 @@ fn bad_input_gets_errors_and_writes_nothing() {
         zz[i] = bad;
         assert_eq!(
             call(&zz, &y, Reduction::Mean, None, 10),
-            Err(Error::NonFiniteLogit { index: i })
+            Err(Error::NonFiniteInput { at: At::Element(i) })
         );
     }
     for (i, bad) in [(7usize, f32::NAN), (2, -0.1), (5, 1.0001)] {
@@ -937,19 +938,19 @@ fn bad_input_gets_errors_and_writes_nothing() {
         yy[i] = bad;
         assert_eq!(
             call(&z, &yy, Reduction::Mean, None, 10),
-            Err(Error::TargetOutOfRange { index: i })
+            Err(Error::TargetOutOfRange { at: At::Element(i) })
         );
     }
     let mut w = [1.0f32; 10];
     w[4] = -1.0;
     assert_eq!(
         call(&z, &y, Reduction::Mean, Some(&w), 10),
-        Err(Error::InvalidWeight { index: 4 })
+        Err(Error::InvalidWeight { at: At::Element(4) })
     );
     w[4] = f32::NAN;
     assert_eq!(
         call(&z, &y, Reduction::Mean, Some(&w), 10),
-        Err(Error::InvalidWeight { index: 4 })
+        Err(Error::InvalidWeight { at: At::Element(4) })
     );
     // Every kind of bad weight, on the fast and the slow side of the
     // validation's bit compare; -0.0, subnormals and f32::MAX are valid.
@@ -958,7 +959,7 @@ fn bad_input_gets_errors_and_writes_nothing() {
         w[7] = bad;
         assert_eq!(
             call(&z, &y, Reduction::Mean, Some(&w), 10),
-            Err(Error::InvalidWeight { index: 7 }),
+            Err(Error::InvalidWeight { at: At::Element(7) }),
             "{bad}"
         );
     }
@@ -1003,20 +1004,24 @@ fn bad_input_gets_errors_and_writes_nothing() {
     let mut g2 = [7.0f32; 2];
     assert_eq!(
         Batch::probabilities(&p, &[1.0, 0.0]).loss_grad(&f, Reduction::Sum, &mut g2, None),
-        Err(Error::NonFiniteLogit { index: 1 })
+        Err(Error::ProbabilityOutOfRange { at: At::Element(1) })
     );
     assert_eq!(g2, [7.0; 2]);
     for bad in cases::BAD_PROBS {
         let p = [0.5f32, bad];
+        let want = |at| {
+            if bad.is_finite() {
+                Error::ProbabilityOutOfRange { at }
+            } else {
+                Error::NonFiniteInput { at }
+            }
+        };
         assert_eq!(
             Batch::probabilities(&p, &[1.0, 0.0]).loss_grad(&f, Reduction::Sum, &mut g2, None),
-            Err(Error::NonFiniteLogit { index: 1 }),
+            Err(want(At::Element(1))),
             "{bad}"
         );
-        assert_eq!(
-            f.loss_grad_prob(bad, 1.0),
-            Err(Error::NonFiniteLogit { index: 0 })
-        );
+        assert_eq!(f.loss_grad_prob(bad, 1.0), Err(want(At::Element(0))));
     }
     assert_eq!(g2, [7.0; 2]);
     for good in cases::EDGE_PROBS {
@@ -1031,7 +1036,7 @@ fn bad_input_gets_errors_and_writes_nothing() {
     yy[6] = 2.0;
     assert_eq!(
         binary::loss_grad_in_place(&f, &mut zz, &yy, Reduction::Mean, None),
-        Err(Error::TargetOutOfRange { index: 6 })
+        Err(Error::TargetOutOfRange { at: At::Element(6) })
     );
     assert_eq!(zz, z);
     // The branch-free screen's edges: -0.0 and subnormals are valid, one ULP
@@ -1054,7 +1059,7 @@ fn bad_input_gets_errors_and_writes_nothing() {
         y2[i] = bad;
         assert_eq!(
             binary::loss_grad(&f, &zz, &y2, Reduction::Sum, &mut g),
-            Err(Error::TargetOutOfRange { index: i })
+            Err(Error::TargetOutOfRange { at: At::Element(i) })
         );
     }
     zz[130] = f32::MAX;
@@ -1062,7 +1067,9 @@ fn bad_input_gets_errors_and_writes_nothing() {
     zz[131] = f32::INFINITY;
     assert_eq!(
         binary::loss_grad(&f, &zz, &yy, Reduction::Sum, &mut g),
-        Err(Error::NonFiniteLogit { index: 131 })
+        Err(Error::NonFiniteInput {
+            at: At::Element(131)
+        })
     );
     let mut pp = vec![0.25f32; 100];
     pp[9] = -0.0;
@@ -1072,7 +1079,9 @@ fn bad_input_gets_errors_and_writes_nothing() {
     pp[77] = 1.0 + f32::EPSILON;
     assert_eq!(
         Batch::probabilities(&pp, &yy[..100]).loss(&f, Reduction::Sum),
-        Err(Error::NonFiniteLogit { index: 77 })
+        Err(Error::ProbabilityOutOfRange {
+            at: At::Element(77)
+        })
     );
     // Configuration errors.
     for g in cases::BAD_GAMMAS {
@@ -1105,15 +1114,24 @@ fn bad_input_gets_errors_and_writes_nothing() {
     }
     assert_eq!(
         f.loss_grad(f32::NAN, 1.0),
-        Err(Error::NonFiniteLogit { index: 0 })
+        Err(Error::NonFiniteInput { at: At::Element(0) })
     );
     assert_eq!(
         f.loss_grad(0.0, -0.5),
-        Err(Error::TargetOutOfRange { index: 0 })
+        Err(Error::TargetOutOfRange { at: At::Element(0) })
     );
     // Errors print something useful.
-    let msg = format!("{}", Error::TargetOutOfRange { index: 6 });
-    assert!(msg.contains('6'));
+    let msg = format!("{}", Error::TargetOutOfRange { at: At::Element(6) });
+    assert!(msg.contains("element 6"), "{msg}");
+    let msg = format!("{}", Error::LabelOutOfRange { at: At::Row(3) });
+    assert!(msg.contains("row 3"), "{msg}");
+    let msg = format!("{}", Error::InvalidWeight { at: At::Class(2) });
+    assert!(msg.contains("class 2"), "{msg}");
+    let msg = format!("{}", Error::ProbabilityOutOfRange { at: At::Element(1) });
+    assert!(
+        msg.contains("outside [0, 1]") && !msg.contains("finite"),
+        "{msg}"
+    );
 }
 
 // ----------------------------------------------------------- property tests

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use tinyloss::class_balanced::{binary_alpha, weights, ClassCounter};
-use tinyloss::Error;
+use tinyloss::{At, Error};
 
 use tinyloss_reference::bounds::CLASS_BALANCED;
 use tinyloss_reference::class_balanced as cb;
@@ -162,10 +162,13 @@ fn class_counter_streams_and_saturates() {
     }
     assert_eq!(c.counts(), &[1, 2, 0, 3]);
     assert_eq!(c.total(), 6);
-    assert_eq!(c.observe(4), Err(Error::LabelOutOfRange { index: 0 }));
+    assert_eq!(
+        c.observe(4),
+        Err(Error::LabelOutOfRange { at: At::Element(0) })
+    );
     assert_eq!(
         c.observe_all(&[0, 1, 9, 2]),
-        Err(Error::LabelOutOfRange { index: 2 })
+        Err(Error::LabelOutOfRange { at: At::Element(2) })
     );
     assert_eq!(c.counts(), &[1, 2, 0, 3], "all-or-nothing");
     c.observe_all(&[2, 2]).unwrap();

@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 use tinyloss::softmax::{row_loss_grad, Rows, SoftmaxCe, SoftmaxFocal, Target, Targets};
-use tinyloss::{Error, Reduction, SigmoidCe};
+use tinyloss::{At, Error, Reduction, SigmoidCe};
 
 // The f64 references, bounds, error measure, bad inputs and RNG live in
 // `tinyloss-reference` (`reference/`), shared with the fuzz targets and the
@@ -122,13 +122,13 @@ fn check_rows(
     let mut losses = vec![f32::NAN; n];
     let total = if gamma == 0.0 && eps == 0.0 {
         let l = SoftmaxCe::new();
-        rows.loss_grad(&l, z, Reduction::None, &mut grad, Some(&mut losses))
+        rows.loss_grad(&l, z, Reduction::Sum, &mut grad, Some(&mut losses))
     } else {
         let l = SoftmaxFocal::new(gamma)
             .unwrap()
             .with_smoothing(eps)
             .unwrap();
-        rows.loss_grad(&l, z, Reduction::None, &mut grad, Some(&mut losses))
+        rows.loss_grad(&l, z, Reduction::Sum, &mut grad, Some(&mut losses))
     }
     .unwrap();
     let mut worst = Worst::default();
@@ -736,7 +736,7 @@ fn reductions() {
         .loss_grad(&fl, &z, Reduction::Mean, &mut gm, None)
         .unwrap();
     let none = rows
-        .loss_grad(&fl, &z, Reduction::None, &mut gn, Some(&mut ls))
+        .loss_grad(&fl, &z, Reduction::Sum, &mut gn, Some(&mut ls))
         .unwrap();
     let over = rows
         .loss_grad(&fl, &z, Reduction::MeanOver(4.0), &mut go, None)
@@ -906,7 +906,7 @@ fn bad_input_is_an_error_and_nothing_is_written() {
             6,
             None
         ),
-        Err(Error::LabelOutOfRange { index: 1 })
+        Err(Error::LabelOutOfRange { at: At::Row(1) })
     );
     assert_eq!(
         run(
@@ -916,14 +916,14 @@ fn bad_input_is_an_error_and_nothing_is_written() {
             6,
             None
         ),
-        Err(Error::LabelOutOfRange { index: 0 })
+        Err(Error::LabelOutOfRange { at: At::Row(0) })
     );
     for bad in cases::NON_FINITE {
         let mut zb = z;
         zb[4] = bad;
         assert_eq!(
             run(ok, &zb, Reduction::Mean, 6, None),
-            Err(Error::NonFiniteLogit { index: 1 })
+            Err(Error::NonFiniteInput { at: At::Row(1) })
         );
     }
     for bad in cases::BAD_TARGETS {
@@ -937,7 +937,7 @@ fn bad_input_is_an_error_and_nothing_is_written() {
                 6,
                 None
             ),
-            Err(Error::TargetOutOfRange { index: 1 })
+            Err(Error::TargetOutOfRange { at: At::Row(1) })
         );
     }
     // Class weights: length and values, checked when attached.
@@ -952,7 +952,7 @@ fn bad_input_is_an_error_and_nothing_is_written() {
     for bad in cases::BAD_WEIGHTS {
         assert_eq!(
             ok.class_weights(&[1.0, bad, 1.0]).unwrap_err(),
-            Error::InvalidWeight { index: 1 }
+            Error::InvalidWeight { at: At::Class(1) }
         );
     }
     // Configuration.
@@ -997,7 +997,7 @@ fn bad_input_is_an_error_and_nothing_is_written() {
     let mut g = [sentinel; 3];
     assert_eq!(
         row_loss_grad(&ce, &z[..3], Target::Label(3), None, &mut g),
-        Err(Error::LabelOutOfRange { index: 0 })
+        Err(Error::LabelOutOfRange { at: At::Row(0) })
     );
     assert_eq!(
         row_loss_grad(&ce, &z[..3], Target::Probs(&[0.5, 0.5]), None, &mut g),
@@ -1097,7 +1097,7 @@ proptest! {
         red in prop_oneof![
             Just(Reduction::Sum),
             Just(Reduction::Mean),
-            Just(Reduction::None),
+            Just(Reduction::Sum),
             Just(Reduction::MeanOver(1e-45)),
             Just(Reduction::MeanOver(f32::MAX)),
         ],

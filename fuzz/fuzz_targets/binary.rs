@@ -162,8 +162,7 @@ fn case(u: &mut Unstructured) -> Result<Case> {
         _ => Mode::LossOnly,
     };
     let reduction = match u.arbitrary::<u8>()? % 6 {
-        0 => Reduction::None,
-        1 => Reduction::Sum,
+        0 | 1 => Reduction::Sum,
         2 | 3 => Reduction::Mean,
         4 => Reduction::MeanOver(param(u, &[1.0, 7.0, 100.0, 0.5, 1e-45, 1e-40, 1e-30])?),
         _ => Reduction::MeanOverPositives,
@@ -228,7 +227,6 @@ struct Cfg {
 
 fn reduce(r: Reduction) -> Reduce {
     match r {
-        Reduction::None => Reduce::None,
         Reduction::Sum => Reduce::Sum,
         Reduction::Mean => Reduce::Mean,
         Reduction::MeanOver(d) => Reduce::MeanOver(f64::from(d)),

@@ -122,8 +122,7 @@ fn case(u: &mut Unstructured, ignore: Option<u32>) -> Result<Case> {
         _ => Mode::PerRow,
     };
     let reduction = match u.arbitrary::<u8>()? % 7 {
-        0 => Reduction::None,
-        1 => Reduction::Sum,
+        0 | 1 => Reduction::Sum,
         2..=4 => Reduction::Mean,
         5 => Reduction::MeanOver(param(u, &[1.0, 7.0, 0.5, 1e-45, 1e-40])?),
         _ => Reduction::MeanOverPositives,
@@ -431,7 +430,6 @@ fn run<L: SoftmaxLoss + core::fmt::Debug>(
     let scale = match c.reduction {
         Reduction::Mean => Reduce::Mean,
         Reduction::MeanOver(d) => Reduce::MeanOver(f64::from(d)),
-        Reduction::None => Reduce::None,
         _ => Reduce::Sum,
     }
     .scale(denom, 0.0);

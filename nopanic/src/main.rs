@@ -128,7 +128,6 @@ fn binary_static<L: BinaryLoss>(loss: &L) {
     let grad = bb(&mut grad[..]);
     let (x, t) = (opaque(&LOGITS), opaque(&TARGETS));
     for r in [
-        Reduction::None,
         Reduction::Sum,
         Reduction::Mean,
         Reduction::MeanOverPositives,

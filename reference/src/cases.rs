@@ -23,7 +23,7 @@ pub const BAD_TARGETS: [f32; 10] = [
 pub const EDGE_TARGETS: [f32; 4] = [-0.0, f32::from_bits(1), 0.0, 1.0];
 
 /// Probability inputs outside `[0, 1]` (or NaN): rejected (as
-/// `NonFiniteLogit`, the input's error).
+/// `NonFiniteInput` or `ProbabilityOutOfRange`, the input's error).
 pub const BAD_PROBS: [f32; 7] = [
     f32::NAN,
     1.5,

@@ -42,8 +42,6 @@ pub const PROB_EPS: f32 = 1e-7;
 /// A reduction, as the references apply it (tinyloss's `Reduction`, restated).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Reduce {
-    /// Per-element results; the total is their sum.
-    None,
     /// Sum.
     Sum,
     /// Mean over what counts (elements not ignored; for softmax labels, the
@@ -61,7 +59,7 @@ impl Reduce {
     /// elements that count.
     pub fn scale(self, count: f64, positives: f64) -> f64 {
         match self {
-            Reduce::None | Reduce::Sum => 1.0,
+            Reduce::Sum => 1.0,
             Reduce::Mean => {
                 if count == 0.0 {
                     0.0

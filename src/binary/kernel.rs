@@ -7,7 +7,7 @@
 
 use crate::lanes::{Lane, SOFT_FLOAT};
 use crate::math::Logit;
-use crate::{Error, LossGrad};
+use crate::{At, Error, LossGrad};
 
 /// Probabilities are clamped to `[PROB_EPS, 1 - PROB_EPS]` by the
 /// probability-input variants (Keras' `epsilon()`); the largest loss they can
@@ -140,6 +140,16 @@ pub(crate) fn input_ok(x: f32, prob: bool) -> bool {
     }
 }
 
+/// The error for an input that [`input_ok`] refused.
+#[cold]
+pub(crate) fn input_error(x: f32, at: At) -> Error {
+    if x.is_finite() {
+        Error::ProbabilityOutOfRange { at }
+    } else {
+        Error::NonFiniteInput { at }
+    }
+}
+
 #[inline]
 pub(crate) fn target_ok(y: f32) -> bool {
     unit_bits(y.to_bits())
@@ -148,10 +158,10 @@ pub(crate) fn target_ok(y: f32) -> bool {
 /// Checked evaluation of a single element (the per-element API).
 pub(crate) fn one<K: Kernel>(k: &K, x: f32, y: f32, prob: bool) -> Result<LossGrad, Error> {
     if !input_ok(x, prob) {
-        return Err(Error::NonFiniteLogit { index: 0 });
+        return Err(input_error(x, At::Element(0)));
     }
     if !target_ok(y) {
-        return Err(Error::TargetOutOfRange { index: 0 });
+        return Err(Error::TargetOutOfRange { at: At::Element(0) });
     }
     let mode = if prob {
         Mode::Prob

@@ -16,9 +16,9 @@
 use crate::error::check_len;
 use crate::lanes::{sat, Lane, Simd, SOFT_FLOAT};
 use crate::reduce::{Kahan, Reduction, Scale, Total, BLOCK};
-use crate::Error;
+use crate::{At, Error};
 
-use kernel::{eval, finite_bits, hard_bits, input_ok, target_ok, unit_bits, Mode};
+use kernel::{eval, finite_bits, hard_bits, input_error, input_ok, target_ok, unit_bits, Mode};
 pub use kernel::{BinaryLoss, PROB_EPS};
 #[doc(hidden)]
 pub use kernel::{Body, Kernel};
@@ -104,7 +104,7 @@ impl<'a> Batch<'a> {
     /// # Errors
     /// Every check runs before anything is written: [`Error::Empty`],
     /// [`Error::LengthMismatch`], [`Error::InvalidParameter`] (normaliser),
-    /// [`Error::NonFiniteLogit`], [`Error::TargetOutOfRange`],
+    /// [`Error::NonFiniteInput`], [`Error::ProbabilityOutOfRange`], [`Error::TargetOutOfRange`],
     /// [`Error::InvalidWeight`], each with the index of the first bad element.
     #[inline(always)]
     pub fn loss_grad<L: BinaryLoss>(
@@ -173,7 +173,7 @@ impl<'a> Batch<'a> {
         let (a, b) = loss.loss_bound(self.prob);
         let bound = a * sum_abs + b * sum_w;
         let denom = match reduction {
-            Reduction::None | Reduction::Sum => 1.0,
+            Reduction::Sum => 1.0,
             Reduction::MeanOver(d) => d,
             Reduction::Mean => match self.ignore {
                 None => n as f32,
@@ -222,7 +222,7 @@ impl<'a> Batch<'a> {
                 wi = w[i];
                 if wi.to_bits() > safe_bits {
                     if !(finite_bits(wi.to_bits()) && wi >= 0.0) {
-                        return Err(Error::InvalidWeight { index: i });
+                        return Err(Error::InvalidWeight { at: At::Element(i) });
                     }
                     // -0.0 lands here too, and is not big.
                     big |= wi > w_safe;
@@ -345,10 +345,10 @@ impl<'a> Batch<'a> {
                 continue;
             }
             if !input_ok(self.input[i], self.prob) {
-                return Error::NonFiniteLogit { index: i };
+                return input_error(self.input[i], At::Element(i));
             }
             if !target_ok(self.targets[i]) {
-                return Error::TargetOutOfRange { index: i };
+                return Error::TargetOutOfRange { at: At::Element(i) };
             }
         }
         Error::Empty

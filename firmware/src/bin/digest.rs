@@ -188,8 +188,7 @@ impl BinaryData {
     }
 }
 
-const REDUCTIONS: [Reduction; 5] = [
-    Reduction::None,
+const REDUCTIONS: [Reduction; 4] = [
     Reduction::Sum,
     Reduction::Mean,
     Reduction::MeanOver(37.5),
@@ -197,8 +196,7 @@ const REDUCTIONS: [Reduction; 5] = [
 ];
 
 /// The softmax losses' reductions (`MeanOverPositives` is binary only).
-const SOFTMAX_REDUCTIONS: [Reduction; 4] = [
-    Reduction::None,
+const SOFTMAX_REDUCTIONS: [Reduction; 3] = [
     Reduction::Sum,
     Reduction::Mean,
     Reduction::MeanOver(7.5),

@@ -14,7 +14,7 @@
 
 use tinyloss::softmax::{self, Target, Targets};
 use tinyloss::{
-    binary, Batch, Error, Focal, Reduction, SigmoidCe, SoftmaxCe, SoftmaxFocal, PROB_EPS,
+    binary, At, Batch, Error, Focal, Reduction, SigmoidCe, SoftmaxCe, SoftmaxFocal, PROB_EPS,
 };
 use tinyloss_firmware::{counter, exit, fx, out, BOARD, UNIT};
 
@@ -286,9 +286,8 @@ fn batch_inputs() -> ([f32; B], [f32; B], [f32; B], [bool; B]) {
 /// in-place, for focal γ=2 α=0.25, focal γ=1.5, and BCE.
 fn batches(s: &mut Suite) {
     let (z, y, w, m) = batch_inputs();
-    let mut c = Case::new("batch: 5 reductions x weights/ignore, losses buffer, in-place");
+    let mut c = Case::new("batch: 4 reductions x weights/ignore, losses buffer, in-place");
     let reds = [
-        Reduction::None,
         Reduction::Sum,
         Reduction::Mean,
         Reduction::MeanOver(7.5),
@@ -325,7 +324,7 @@ fn batches(s: &mut Suite) {
                     pos += y[i] as f64;
                 }
                 let scale = match red {
-                    Reduction::None | Reduction::Sum => 1.0,
+                    Reduction::Sum => 1.0,
                     Reduction::Mean => 1.0 / cnt,
                     Reduction::MeanOver(d) => 1.0 / d as f64,
                     _ => 1.0 / if pos > 1.0 { pos } else { 1.0 },
@@ -425,7 +424,6 @@ fn batches(s: &mut Suite) {
 
 fn red_code(r: Reduction) -> f32 {
     match r {
-        Reduction::None => 0.0,
         Reduction::Sum => 1.0,
         Reduction::Mean => 2.0,
         Reduction::MeanOver(_) => 3.0,
@@ -465,19 +463,24 @@ fn errors(s: &mut Suite) {
     let f = Focal::RETINANET;
     for bad in cases::NON_FINITE {
         c.ok(
-            f.loss_grad(bad, 1.0) == Err(Error::NonFiniteLogit { index: 0 }),
+            f.loss_grad(bad, 1.0) == Err(Error::NonFiniteInput { at: At::Element(0) }),
             "non-finite logit",
         );
     }
     for bad in cases::BAD_TARGETS {
         c.ok(
-            f.loss_grad(1.0, bad) == Err(Error::TargetOutOfRange { index: 0 }),
+            f.loss_grad(1.0, bad) == Err(Error::TargetOutOfRange { at: At::Element(0) }),
             "bad target",
         );
     }
     for bad in cases::BAD_PROBS {
         c.ok(
-            f.loss_grad_prob(bad, 1.0) == Err(Error::NonFiniteLogit { index: 0 }),
+            f.loss_grad_prob(bad, 1.0)
+                == Err(if bad.is_finite() {
+                    Error::ProbabilityOutOfRange { at: At::Element(0) }
+                } else {
+                    Error::NonFiniteInput { at: At::Element(0) }
+                }),
             "bad probability",
         );
     }
@@ -514,7 +517,7 @@ fn errors(s: &mut Suite) {
     chk(
         &mut c,
         r,
-        Error::NonFiniteLogit { index: 2 },
+        Error::NonFiniteInput { at: At::Element(2) },
         "inf logit",
         &g,
     );
@@ -525,7 +528,7 @@ fn errors(s: &mut Suite) {
     chk(
         &mut c,
         r,
-        Error::TargetOutOfRange { index: 3 },
+        Error::TargetOutOfRange { at: At::Element(3) },
         "bad target after ignored inf",
         &g,
     );
@@ -539,7 +542,7 @@ fn errors(s: &mut Suite) {
     chk(
         &mut c,
         r,
-        Error::InvalidWeight { index: 3 },
+        Error::InvalidWeight { at: At::Element(3) },
         "negative weight",
         &g,
     );
@@ -556,7 +559,7 @@ fn errors(s: &mut Suite) {
     let mut zz = z;
     let r = binary::loss_grad_in_place(&f, &mut zz, &y, Reduction::Sum, None);
     c.ok(
-        r == Err(Error::NonFiniteLogit { index: 2 }),
+        r == Err(Error::NonFiniteInput { at: At::Element(2) }),
         "in-place error",
     );
     c.ok(
@@ -699,7 +702,7 @@ fn softmax_cases(s: &mut Suite) {
         &mut gz,
     );
     c.ok(
-        r == Err(Error::LabelOutOfRange { index: 4 }),
+        r == Err(Error::LabelOutOfRange { at: At::Row(4) }),
         "label 10 of C = 10",
     );
     let r = softmax::loss_grad(

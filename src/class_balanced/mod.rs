@@ -69,9 +69,10 @@
 //! weight is finite and positive, at most `C` under `SumToClasses` and at most
 //! `1 / (1 - β) ≤ 2^24` under `MeanSampleWeight`.
 //!
-//! Cost: one `log1p` per call, one `expm1` per class with `n_c ≥ 2`, in f64
-//! (software f64 on Cortex-M: a few thousand cycles per class; this is meant
-//! to run once per re-balance, not per sample). No panic path links on any
+//! Cost: reading β back as a decimal (at most 17 steps of a few `u128`
+//! multiplies and compares), one `log1p` per call, and one `expm1` per class
+//! with `n_c ≥ 2`, in f64 (software f64 on Cortex-M: a few thousand cycles
+//! per class; this is meant to run once per re-balance, not per sample). No panic path links on any
 //! target or profile, overflow checks included (`tools/nopanic`).
 //!
 //! ```

@@ -208,6 +208,14 @@ fn documented_special_cases() {
             assert_eq!(out, [1.0; 4], "β={s} {norm:?}");
         }
     }
+    // The smallest β there is (subnormal): 1 - β is 1 in f64, ln β = -inf,
+    // and every weight is exactly 1 (no NaN from -inf · n or expm1(-inf)).
+    for (norm, _) in NORMS {
+        let mut out = [0.0f32; 4];
+        weights(&[0, 1, 2, u32::MAX], f32::from_bits(1), norm, &mut out).unwrap();
+        assert_eq!(out, [1.0; 4], "{norm:?}");
+    }
+    assert_eq!(binary_alpha(1, u32::MAX, f32::from_bits(1)).unwrap(), 0.5);
     // SumToClasses: a count of 0 is weighted as a count of 1.
     let mut a = [0.0f32; 3];
     let mut b = [0.0f32; 3];

@@ -61,8 +61,12 @@ const NO_LONG_MUL: bool = cfg!(all(target_arch = "arm", not(target_has_atomic = 
 fn umul_parts(a: u32, b: u32) -> u64 {
     let (ah, al) = (a >> 16, a & 0xffff);
     let (bh, bl) = (b >> 16, b & 0xffff);
-    let mid = (ah * bl) as u64 + (al * bh) as u64;
-    (((ah * bh) as u64) << 32) + (mid << 16) + (al * bl) as u64
+    // 16×16-bit products fit in 32 bits and the sum in 64: no wrap-around
+    // (wrapping ops, so that overflow checks link no panic path).
+    let mid = (ah.wrapping_mul(bl) as u64).wrapping_add(al.wrapping_mul(bh) as u64);
+    (((ah.wrapping_mul(bh)) as u64) << 32)
+        .wrapping_add(mid << 16)
+        .wrapping_add(al.wrapping_mul(bl) as u64)
 }
 
 /// `a · b` as u64: one `umull` on v7-M, [`umul_parts`] on v6-M.
@@ -71,7 +75,7 @@ fn umul<const PARTS: bool>(a: u32, b: u32) -> u64 {
     if PARTS {
         umul_parts(a, b)
     } else {
-        a as u64 * b as u64
+        (a as u64).wrapping_mul(b as u64)
     }
 }
 
@@ -84,44 +88,54 @@ fn mul<const PARTS: bool>(a: i32, b: i32, frac: u32) -> i32 {
     if PARTS {
         let m = (umul_parts(a.unsigned_abs(), b.unsigned_abs()) >> frac) as i32;
         if (a ^ b) < 0 {
-            -m
+            m.wrapping_neg()
         } else {
             m
         }
     } else {
-        ((a as i64 * b as i64) >> frac) as i32
+        ((a as i64).wrapping_mul(b as i64) >> frac) as i32
     }
 }
 
-/// Horner evaluation of `c` at `x` (Q30 coefficients, `x` in Q`frac`).
+/// Horner evaluation of `c` at `x` (Q30 coefficients, `x` in Q`frac`; the
+/// partial sums stay within `[-2^31, 2^31)` for the arguments used here, so
+/// the wrapping adds never wrap).
 #[inline(always)]
 fn horner<const PARTS: bool>(c: &[i32], x: i32, frac: u32) -> i32 {
-    let mut t = c[c.len() - 1];
-    for &ci in c[..c.len() - 1].iter().rev() {
-        t = ci + mul::<PARTS>(t, x, frac);
+    let Some((&last, rest)) = c.split_last() else {
+        return 0;
+    };
+    let mut t = last;
+    for &ci in rest.iter().rev() {
+        t = ci.wrapping_add(mul::<PARTS>(t, x, frac));
     }
     t
 }
 
 /// `m · 2^(e - 30)` as f32, for `m` in `[2^30, 2^31)`, rounded to nearest
-/// (ties away from zero), with gradual underflow.
+/// (ties away from zero), with gradual underflow. (`m + 64 < 2^32`,
+/// `e ∈ [-150, 7]`, `shift ∈ [1, 31]` where used: the wrapping ops never
+/// wrap.)
 #[inline(always)]
 fn pack(m: u32, e: i32) -> f32 {
     if e >= -126 {
-        let mut m = m + 64;
+        let mut m = m.wrapping_add(64);
         let mut e = e;
         if m >= 1 << 31 {
             m >>= 1;
-            e += 1;
+            e = e.wrapping_add(1);
         }
-        f32::from_bits((((e + 127) as u32) << 23) | ((m >> 7) & 0x007f_ffff))
+        f32::from_bits(((e.wrapping_add(127) as u32) << 23) | ((m >> 7) & 0x007f_ffff))
     } else {
-        let shift = (7 - 126 - e) as u32;
+        let shift = (-119i32).wrapping_sub(e) as u32;
         if shift >= 32 {
             0.0
         } else {
             // Rounding may carry into the smallest normal: still correct bits.
-            f32::from_bits((m + (1 << (shift - 1))) >> shift)
+            f32::from_bits(
+                m.wrapping_add(1u32.wrapping_shl(shift.wrapping_sub(1)))
+                    .wrapping_shr(shift),
+            )
         }
     }
 }
@@ -133,7 +147,7 @@ fn normalize(q: u32, e: i32) -> (u32, i32) {
     if q >= 1 << 30 {
         (q, e)
     } else {
-        (q << 1, e - 1)
+        (q << 1, e.wrapping_sub(1))
     }
 }
 
@@ -158,29 +172,47 @@ fn exp_log1p_with<const PARTS: bool>(a: f32) -> (f32, f32) {
         // a < 2^-31: e^{-a} rounds to 1 and log1p to ln 2.
         return (1.0, core::f32::consts::LN_2);
     }
-    let ex = (bits >> 23) as i32 - 127;
+    // The ranges in the comments make every shift amount and sum below fit;
+    // the wrapping forms are the same machine code without overflow checks
+    // and keep panic paths out of builds with them.
+    let ex = ((bits >> 23) as i32).wrapping_sub(127);
     let m24 = (bits & 0x007f_ffff) | 0x0080_0000;
     let (k, r) = if bits < 0x3eb0_0000 {
         // a < 0.34375 <= ln(2)/2: k = 0, r = a in Q31 (ex in [-31, -2]).
-        let s = ex + 8;
-        let r = if s >= 0 { m24 << s } else { m24 >> -s };
+        let s = ex.wrapping_add(8);
+        let r = if s >= 0 {
+            m24.wrapping_shl(s as u32)
+        } else {
+            m24.wrapping_shr(s.wrapping_neg() as u32)
+        };
         (0, r as i32)
     } else {
         // a in [0.34, 104): ex in [-2, 6]. a·2^24 fits in 31 bits.
-        let a24 = if ex >= -1 { m24 << (ex + 1) } else { m24 >> 1 };
-        let k = ((umul::<PARTS>(a24, INV_LN2_Q31) + (1 << 54)) >> 55) as u32;
+        let a24 = if ex >= -1 {
+            m24.wrapping_shl(ex.wrapping_add(1) as u32)
+        } else {
+            m24 >> 1
+        };
+        let k = (umul::<PARTS>(a24, INV_LN2_Q31).wrapping_add(1 << 54) >> 55) as u32;
         // k ln 2 in Q56 (k <= 150, so k·LN2_HI fits in 32 bits).
-        let kln2 = (((k * LN2_Q56_HI) as u64) << 32) + umul::<PARTS>(k, LN2_Q56_LO);
-        let r56 = ((m24 as i64) << (ex + 33)) - kln2 as i64;
+        let kln2 =
+            ((k.wrapping_mul(LN2_Q56_HI) as u64) << 32).wrapping_add(umul::<PARTS>(k, LN2_Q56_LO));
+        let r56 = (m24 as i64)
+            .wrapping_shl(ex.wrapping_add(33) as u32)
+            .wrapping_sub(kln2 as i64);
         let k = k as i32;
         (k, (r56 >> 25) as i32)
     };
     // e^{-r} in Q30, in [0.70, 1.42]·2^30.
     let q = horner::<PARTS>(&EXP_Q30, r, 31) as u32;
-    let (em, ee) = normalize(q, -k);
+    let (em, ee) = normalize(q, k.wrapping_neg());
     let e = pack(em, ee);
     // log1p(e) = e · P(e), with e in Q30 for P's argument.
-    let x = if k >= 31 { 0 } else { (q >> k) as i32 };
+    let x = if k >= 31 {
+        0
+    } else {
+        q.wrapping_shr(k as u32) as i32
+    };
     let p = horner::<PARTS>(&LOG1P_Q30, x, 30) as u32;
     let lm = (umul::<PARTS>(em, p) >> 30) as u32;
     let (lm, le) = normalize(lm, ee);

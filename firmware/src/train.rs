@@ -166,7 +166,12 @@ impl Labels {
 /// Those of [`tinyloss::class_balanced::weights`] (β ∉ [0, 1)).
 pub fn class_balanced(counts: [u32; 2], beta: f32) -> Result<[f32; 2], Error> {
     let mut w = [0.0f32; 2];
-    tinyloss::class_balanced::weights(&counts, beta, &mut w)?;
+    tinyloss::class_balanced::weights(
+        &counts,
+        beta,
+        tinyloss::class_balanced::Normalize::SumToClasses,
+        &mut w,
+    )?;
     Ok(w)
 }
 

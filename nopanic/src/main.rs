@@ -19,7 +19,7 @@
 #![allow(unused_must_use)]
 
 use core::hint::black_box as bb;
-use tinyloss::class_balanced::{self, ClassCounter};
+use tinyloss::class_balanced::{self, ClassCounter, Normalize};
 use tinyloss::softmax::{self, Rows, SoftmaxCe, SoftmaxFocal, Target, Targets};
 use tinyloss::{binary, Batch, BinaryLoss, Error, Focal, Reduction, SigmoidCe};
 
@@ -253,27 +253,55 @@ fn softmax_losses() {
     }
 }
 
+/// Both normalisations, as constants and as a value the optimiser cannot see.
+const NORMS: [Normalize; 2] = [Normalize::SumToClasses, Normalize::MeanSampleWeight];
+
 #[inline(never)]
 fn counter<const K: usize>() {
+    static LABELS8: [u8; N] = [3; N];
     let mut c = bb(ClassCounter::<K>::new());
     bb(c.observe(bb(3)));
     bb(c.observe_all(opaque(&LABELS)));
+    bb(c.observe_all(opaque(&LABELS16)));
+    bb(c.observe_all(opaque(&LABELS8)));
     bb(c.counts());
     bb(c.total());
     let mut w = [0.0f32; K];
-    bb(c.weights(bb(0.99), bb(&mut w)));
+    for norm in NORMS {
+        bb(c.weights(bb(0.99), norm, bb(&mut w[..])));
+    }
+    bb(c.weights(bb(0.99), bb(Normalize::SumToClasses), opaque_mut(&mut w)));
     c.reset();
     bb(&c);
     let d = bb(ClassCounter::<K>::from_counts(bb([5; K])));
-    bb(d.weights(bb(0.9), bb(&mut w)));
+    bb(d.weights(bb(0.9), bb(Normalize::MeanSampleWeight), bb(&mut w[..])));
     bb(ClassCounter::<K>::default());
+}
+
+/// A mutable slice whose address and length the optimiser cannot see.
+#[inline(always)]
+fn opaque_mut(s: &mut [f32]) -> &mut [f32] {
+    bb(s)
 }
 
 #[inline(never)]
 fn class_balanced_all() {
     let mut out = [0.0f32; N];
     let out = bb(&mut out[..]);
-    bb(class_balanced::weights(opaque(&COUNTS), bb(0.999), out));
+    for norm in NORMS {
+        bb(class_balanced::weights(
+            opaque(&COUNTS),
+            bb(0.999),
+            norm,
+            &mut *out,
+        ));
+    }
+    bb(class_balanced::weights(
+        opaque(&COUNTS),
+        bb(0.999),
+        bb(Normalize::MeanSampleWeight),
+        &mut *out,
+    ));
     bb(class_balanced::binary_alpha(bb(900), bb(100), bb(0.99)));
     counter::<4>();
     counter::<10>();

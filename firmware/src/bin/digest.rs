@@ -23,7 +23,7 @@
 //! for bit. Exits non-zero if a call returns an error (every input is valid).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
-use tinyloss::class_balanced::{self, ClassCounter};
+use tinyloss::class_balanced::{self, ClassCounter, Normalize};
 use tinyloss::softmax::{self, Rows, SoftmaxCe, SoftmaxFocal, SoftmaxLoss, Target, Targets};
 use tinyloss::{binary, Batch, BinaryLoss, Error, Focal, LossGrad, Reduction, SigmoidCe};
 use tinyloss_firmware::{exit, out, BOARD};
@@ -414,11 +414,13 @@ fn class_balanced_cases(h: &mut Digest) {
     let counts = [1u32, 2, 7, 40, 300, 1000, 0, 12_345];
     let mut w = [0.0f32; 8];
     for beta in [0.0, 0.9, 0.99, 0.999, 0.9999, 0.999_999] {
-        h.res(
-            "class_balanced",
-            class_balanced::weights(&counts, beta, &mut w).map(|()| 0.0),
-        );
-        h.all(&w);
+        for norm in [Normalize::SumToClasses, Normalize::MeanSampleWeight] {
+            h.res(
+                "class_balanced",
+                class_balanced::weights(&counts, beta, norm, &mut w).map(|()| 0.0),
+            );
+            h.all(&w);
+        }
         h.res(
             "class_balanced",
             class_balanced::binary_alpha(900, 37, beta),
@@ -426,14 +428,35 @@ fn class_balanced_cases(h: &mut Digest) {
     }
     let mut counter = ClassCounter::<4>::new();
     let mut w4 = [0.0f32; 4];
-    for (i, label) in [0usize, 0, 1, 0, 2, 0, 0, 3, 0, 1].into_iter().enumerate() {
+    for (i, label) in [0u32, 0, 1, 0, 2, 0, 0, 3, 0, 1].into_iter().enumerate() {
         h.res("class_balanced", counter.observe(label).map(|()| i as f32));
         h.res(
             "class_balanced",
-            counter.weights(0.99, &mut w4).map(|()| 0.0),
+            counter
+                .weights(0.99, Normalize::SumToClasses, &mut w4)
+                .map(|()| 0.0),
         );
         h.all(&w4);
     }
+    // All or nothing: the bad label's position goes into the digest.
+    let bad = match counter.observe_all(&[3u8, 2, 9]) {
+        Err(tinyloss::Error::LabelOutOfRange {
+            at: tinyloss::At::Element(i),
+        }) => i as f32,
+        _ => -1.0,
+    };
+    h.res("class_balanced", Ok(bad));
+    h.res(
+        "class_balanced",
+        counter.observe_all(&[3u16, 2, 1]).map(|()| 0.0),
+    );
+    h.res(
+        "class_balanced",
+        counter
+            .weights(0.999, Normalize::MeanSampleWeight, &mut w4)
+            .map(|()| 0.0),
+    );
+    h.all(&w4);
     h.end("class_balanced");
 }
 

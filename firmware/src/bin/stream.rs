@@ -22,7 +22,7 @@
 
 use core::cmp::Ordering;
 use heapless::binary_heap::{BinaryHeap, Min};
-use tinyloss::class_balanced::ClassCounter;
+use tinyloss::class_balanced::{ClassCounter, Normalize};
 use tinyloss::{Error, Focal};
 use tinyloss_firmware::counter::Stopwatch;
 use tinyloss_firmware::data::{Split, Task, N_TRAIN};
@@ -118,13 +118,13 @@ fn stream(task: Task, mode: Mode, ev: &mut Evaluator) -> Result<(f32, f32), Erro
     for _ in 0..PASSES {
         for &wine in order.iter() {
             let y = labels.get(wine as usize);
-            counter.observe(y as usize)?;
+            counter.observe(u32::from(y))?;
             seen += 1;
             // The batch: the new wine first, then the kept hard wines.
             batch[0] = wine;
             let mut n = 1;
             if mode == Mode::BalancedReplay {
-                counter.weights(CB_BETA, &mut cw)?;
+                counter.weights(CB_BETA, Normalize::SumToClasses, &mut cw)?;
                 trainer.set_class_weights(cw);
                 let mut m = 0;
                 while let Some(h) = heap.pop() {

@@ -1,7 +1,7 @@
 //! Sigmoid cross-entropy (binary cross-entropy with logits), with PyTorch's
 //! `pos_weight`.
 
-use crate::binary::kernel::{ce_hard, sealed, BinaryLoss, Kernel, PROB_EPS};
+use crate::binary::kernel::{binary_loss, ce_hard, Kernel, PROB_EPS};
 use crate::lanes::{sat, Lane};
 use crate::math::{ln, ln_one_minus, Logit};
 use crate::{Error, LossGrad};
@@ -104,8 +104,7 @@ impl SigmoidCe {
     }
 }
 
-impl sealed::Sealed for SigmoidCe {}
-impl BinaryLoss for SigmoidCe {}
+binary_loss!(SigmoidCe);
 
 impl Kernel for SigmoidCe {
     #[inline(always)]

@@ -1,6 +1,6 @@
 //! Sigmoid focal loss `FL = -α_t (1 - p_t)^γ log p_t` from logits or probabilities.
 
-use crate::binary::kernel::{alpha_t, ce_hard, sealed, BinaryLoss, Body, Kernel, PROB_EPS};
+use crate::binary::kernel::{alpha_t, binary_loss, ce_hard, Body, Kernel, PROB_EPS};
 use crate::lanes::{Lane, SOFT_FLOAT};
 use crate::math::{exp_hl, ln, ln_one_minus, Logit};
 use crate::power::{check_smoothing, Power};
@@ -351,8 +351,7 @@ impl<const P: u8> Kernel for Fixed<P> {
     }
 }
 
-impl sealed::Sealed for Focal {}
-impl BinaryLoss for Focal {}
+binary_loss!(Focal);
 
 impl Kernel for Focal {
     /// Hard labels: `α_t u^γ (u + γ p_t CE) ≤ 1 + γ/e`; soft targets and

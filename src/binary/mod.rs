@@ -686,11 +686,28 @@ fn chunks<K: Kernel, V: Lane, const KIND: u8, const OPT: bool>(
     plan: Plan,
     io: Io<'_, '_, KIND>,
 ) -> Total {
+    // `b.prob` is a constant where the batch was built, so logits-only
+    // callers link neither the probability loop nor its `one_by_one`.
+    if b.prob {
+        inputs::<K, V, KIND, OPT, true>(k, b, plan, io)
+    } else {
+        inputs::<K, V, KIND, OPT, false>(k, b, plan, io)
+    }
+}
+
+/// [`chunks`] for probability inputs (`P`) or logits.
+#[inline(always)]
+fn inputs<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const P: bool>(
+    k: &K,
+    b: &Batch<'_>,
+    plan: Plan,
+    io: Io<'_, '_, KIND>,
+) -> Total {
     if plan.huge {
-        return one_by_one::<K, V, KIND, OPT>(k, b, plan, io);
+        return one_by_one::<K, V, KIND, OPT, P>(k, b, plan, io);
     }
     let mut total = Total::default();
-    total.add(run_mode::<K, V, KIND, OPT>(k, b, plan, io));
+    total.add(run_mode::<K, V, KIND, OPT, P>(k, b, plan, io));
     total
 }
 
@@ -699,7 +716,7 @@ fn chunks<K: Kernel, V: Lane, const KIND: u8, const OPT: bool>(
 /// check (and this frame) out of the common call.
 #[cold]
 #[inline(never)]
-fn one_by_one<K: Kernel, V: Lane, const KIND: u8, const OPT: bool>(
+fn one_by_one<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const P: bool>(
     k: &K,
     b: &Batch<'_>,
     plan: Plan,
@@ -711,36 +728,35 @@ fn one_by_one<K: Kernel, V: Lane, const KIND: u8, const OPT: bool>(
         // f32::MAX still enters the sum exactly.
         let one = Batch {
             targets: core::slice::from_ref(y),
-            prob: b.prob,
+            prob: P,
             weights: None,
             ignore: b.ignore.map(|m| m.get(i..=i).unwrap_or(&[])),
         };
         let mut io1 = io.one(i);
-        let l = run_mode::<K, V, KIND, OPT>(k, &one, plan, io1.reborrow());
+        let l = run_mode::<K, V, KIND, OPT, P>(k, &one, plan, io1.reborrow());
+        // Without `OPT` there are no weights (the fast path has none).
         match b.weights {
-            None => total.add(l),
-            Some(w) => {
+            Some(w) if OPT => {
                 let w = w.get(i).copied().unwrap_or(0.0);
                 total.add_product(l, w);
                 let sc = |v: &mut f32| *v = if w == 0.0 { 0.0 } else { sat(*v * w) };
                 io1.grad.iter_mut().for_each(sc);
                 io1.losses.iter_mut().for_each(sc);
             }
+            _ => total.add(l),
         }
     }
     total
 }
 
 #[inline(always)]
-fn run_mode<K: Kernel, V: Lane, const KIND: u8, const OPT: bool>(
+fn run_mode<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const P: bool>(
     k: &K,
     b: &Batch<'_>,
     plan: Plan,
     io: Io<'_, '_, KIND>,
 ) -> f32 {
-    // `b.prob` is a constant where the batch was built, so logits-only
-    // callers do not link the probability loop.
-    if b.prob {
+    if P {
         pass::<K, V, KIND, OPT, PROB>(k, b, plan, io)
     } else if plan.mode == Mode::Hard {
         pass::<K, V, KIND, OPT, HARD>(k, b, plan, io)

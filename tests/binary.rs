@@ -1013,14 +1013,9 @@ fn bad_input_gets_errors_and_writes_nothing() {
     // Probability inputs must lie in [0, 1].
     let p = [0.5f32, 1.5];
     let mut g2 = [7.0f32; 2];
+    let probs = Batch::new(&[1.0, 0.0]).with_probabilities();
     assert_eq!(
-        Batch::new(&[1.0, 0.0]).with_probabilities().loss_grad(
-            &f,
-            &p,
-            Reduction::Sum,
-            &mut g2,
-            None
-        ),
+        probs.loss_grad(&f, &p, Reduction::Sum, &mut g2, None),
         Err(Error::ProbabilityOutOfRange { at: At::Element(1) })
     );
     assert_eq!(g2, [7.0; 2]);
@@ -1034,13 +1029,7 @@ fn bad_input_gets_errors_and_writes_nothing() {
             }
         };
         assert_eq!(
-            Batch::new(&[1.0, 0.0]).with_probabilities().loss_grad(
-                &f,
-                &p,
-                Reduction::Sum,
-                &mut g2,
-                None
-            ),
+            probs.loss_grad(&f, &p, Reduction::Sum, &mut g2, None),
             Err(want(At::Element(1))),
             "{bad}"
         );

@@ -688,26 +688,19 @@ fn chunks<K: Kernel, V: Lane, const KIND: u8, const OPT: bool>(
 ) -> Total {
     // `b.prob` is a constant where the batch was built, so logits-only
     // callers link neither the probability loop nor its `one_by_one`.
-    if b.prob {
-        inputs::<K, V, KIND, OPT, true>(k, b, plan, io)
-    } else {
-        inputs::<K, V, KIND, OPT, false>(k, b, plan, io)
-    }
-}
-
-/// [`chunks`] for probability inputs (`P`) or logits.
-#[inline(always)]
-fn inputs<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const P: bool>(
-    k: &K,
-    b: &Batch<'_>,
-    plan: Plan,
-    io: Io<'_, '_, KIND>,
-) -> Total {
     if plan.huge {
-        return one_by_one::<K, V, KIND, OPT, P>(k, b, plan, io);
+        return if b.prob {
+            one_by_one::<K, V, KIND, OPT, true>(k, b, plan, io)
+        } else {
+            one_by_one::<K, V, KIND, OPT, false>(k, b, plan, io)
+        };
     }
     let mut total = Total::default();
-    total.add(run_mode::<K, V, KIND, OPT, P>(k, b, plan, io));
+    total.add(if b.prob {
+        run_mode::<K, V, KIND, OPT, true>(k, b, plan, io)
+    } else {
+        run_mode::<K, V, KIND, OPT, false>(k, b, plan, io)
+    });
     total
 }
 

@@ -348,9 +348,10 @@ impl<'a> Batch<'a> {
     }
 }
 
-/// Branch-free screen of a whole batch (no weights, no mask), in blocks (64
-/// elements without an FPU, 4096 with one): `Ok(all targets hard)`, or
-/// `Err(start of the first block with a bad element)`.
+/// Branch-free screen of a whole batch (no weights, no mask): `Ok(all
+/// targets hard, a bound of Σ |x|)`, or `Err(start of the first block with a
+/// bad element)` (blocks of 64 elements without an FPU; with one, the batch
+/// is one block, and [`Batch::locate`] finds the element).
 ///
 /// With `t = v - v²`, which is `>= 0` exactly when `v ∈ [0, 1]` (the
 /// rounded `v²` never crosses `v`), every element adds `|t_y| - t_y` and
@@ -360,10 +361,11 @@ impl<'a> Batch<'a> {
 /// 0 exactly when every target is 0 or 1. No comparisons in the loop: on a
 /// Cortex-M4F this costs about 10 instructions per element. Because no
 /// term is negative, a sum can never return to 0 once a defect has
-/// entered it, so the lanes carry their sums across a whole block and
-/// are reduced and tested once per block (reducing and testing them every
-/// 64 elements made the whole fused focal call about 10 % dearer on an
-/// AVX-512 host).
+/// entered it, so the lanes carry their sums across the whole batch and
+/// are reduced and tested once (reducing and testing them every 64
+/// elements made the whole fused focal call about 10 % dearer on an AVX-512
+/// host; blocks of 4096 cost the M4F 176 B of flash and 0.3 instructions per
+/// element).
 #[inline(never)]
 fn screen<const PROB: bool>(xs: &[f32], ys: &[f32]) -> Result<(bool, f32), usize> {
     let mut hard = true;
@@ -392,29 +394,23 @@ fn screen<const PROB: bool>(xs: &[f32], ys: &[f32]) -> Result<(bool, f32), usize
         // n · max |x| bounds Σ |x|.
         return Ok((hard, xs.len() as f32 * f32::from_bits(top >> 1)));
     }
-    const CHUNK: usize = 4096;
-    let mut sum_abs = 0.0f32;
-    for (c, (xs, ys)) in xs.chunks(CHUNK).zip(ys.chunks(CHUNK)).enumerate() {
-        // Whole lane-vectors, then (SIMD only) the scalar remainder.
-        let (b1, s1, a1) = screen_lanes::<Simd, PROB>(xs, ys);
-        let (b2, s2, a2) = if Simd::N > 1 {
-            screen_lanes::<f32, PROB>(
-                xs.chunks_exact(Simd::N).remainder(),
-                ys.chunks_exact(Simd::N).remainder(),
-            )
-        } else {
-            (0.0, 0.0, 0.0)
-        };
-        let a = a1 + a2;
-        // Σ |x| is finite when every logit is; an ∞ (or NaN) sum is a
-        // bad logit, or finite logits whose sum overflowed.
-        if (b1 + b2) != 0.0 || (!PROB && !a.is_finite() && !all_finite(xs)) {
-            return Err(c.wrapping_mul(CHUNK));
-        }
-        sum_abs += a;
-        hard &= s1 + s2 == 0.0;
+    // Whole lane-vectors, then (SIMD only) the scalar remainder.
+    let (b1, s1, a1) = screen_lanes::<Simd, PROB>(xs, ys);
+    let (b2, s2, a2) = if Simd::N > 1 {
+        screen_lanes::<f32, PROB>(
+            xs.chunks_exact(Simd::N).remainder(),
+            ys.chunks_exact(Simd::N).remainder(),
+        )
+    } else {
+        (0.0, 0.0, 0.0)
+    };
+    let a = a1 + a2;
+    // Σ |x| is finite when every logit is; an ∞ (or NaN) sum is a bad
+    // logit, or finite logits whose sum overflowed (then the bound is ∞).
+    if (b1 + b2) != 0.0 || (!PROB && !a.is_finite() && !all_finite(xs)) {
+        return Err(0);
     }
-    Ok((hard, if PROB { xs.len() as f32 } else { sum_abs }))
+    Ok((s1 + s2 == 0.0, if PROB { xs.len() as f32 } else { a }))
 }
 
 /// `(Σ defects, Σ t_y, Σ |x|)` of [`screen`] over the whole lane-vectors

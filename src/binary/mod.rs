@@ -746,11 +746,11 @@ fn run_mode<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const P: bool>(
     io: Io<'_, '_, KIND>,
 ) -> f32 {
     if P {
-        pass::<K, V, KIND, OPT, PROB>(k, b, plan, io)
+        pass::<K, V, KIND, OPT, PROB>(k, b, plan.scale.pass(), plan.saturate, io)
     } else if plan.mode == Mode::Hard {
-        pass::<K, V, KIND, OPT, HARD>(k, b, plan, io)
+        pass::<K, V, KIND, OPT, HARD>(k, b, plan.scale.pass(), plan.saturate, io)
     } else {
-        pass::<K, V, KIND, OPT, SOFT>(k, b, plan, io)
+        pass::<K, V, KIND, OPT, SOFT>(k, b, plan.scale.pass(), plan.saturate, io)
     }
 }
 
@@ -773,10 +773,10 @@ const PROB: u8 = 2;
 fn pass<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const MODE: u8>(
     k: &K,
     b: &Batch<'_>,
-    plan: Plan,
+    scale: f32,
+    saturate: bool,
     io: Io<'_, '_, KIND>,
 ) -> f32 {
-    let saturate = plan.saturate;
     let mode = match MODE {
         HARD => Mode::Hard,
         SOFT => Mode::Soft,
@@ -806,7 +806,7 @@ fn pass<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const MODE: u8>(
         _ => &[],
     };
     let (m_on, ls_on) = (!ig.is_empty(), OPT && !losses.is_empty());
-    let scale = V::splat(plan.scale.pass());
+    let scale = V::splat(scale);
     let zero = V::splat(0.0);
     let full = n - n % V::N;
     let mut sum = Kahan::default();

@@ -673,8 +673,9 @@ impl<V: Lane, const KIND: u8> Body for Run<'_, '_, '_, '_, V, KIND> {
     }
 }
 
-/// The whole batch in one pass, or, when the sum of its losses could
-/// overflow f32 ([`Plan::huge`], logits near `f32::MAX`), [`one_by_one`].
+/// The whole batch in one pass (each loss to the overflow-safe total on its
+/// own when their sum could overflow f32: [`Plan::huge`], logits near
+/// `f32::MAX`), or a weighted huge batch [`one_by_one`].
 #[inline(always)]
 fn chunks<K: Kernel, V: Lane, const KIND: u8, const OPT: bool>(
     k: &K,
@@ -684,25 +685,24 @@ fn chunks<K: Kernel, V: Lane, const KIND: u8, const OPT: bool>(
 ) -> Total {
     // `b.prob` is a constant where the batch was built, so logits-only
     // callers link neither the probability loop nor its `one_by_one`.
-    if plan.huge {
+    if OPT && plan.huge && b.weights.is_some() {
         return if b.prob {
             one_by_one::<K, V, KIND, OPT, true>(k, b, plan, io)
         } else {
             one_by_one::<K, V, KIND, OPT, false>(k, b, plan, io)
         };
     }
-    let mut total = Total::default();
-    total.add(if b.prob {
+    if b.prob {
         run_mode::<K, V, KIND, OPT, true>(k, b, plan, io)
     } else {
         run_mode::<K, V, KIND, OPT, false>(k, b, plan, io)
-    });
-    total
+    }
 }
 
-/// One element per pass, each loss going to the overflow-safe [`Total`] on
-/// its own: slow, but it runs the passes already linked and keeps every
-/// check (and this frame) out of the common call.
+/// A weighted batch whose loss sum could overflow, one element per pass, so
+/// that each `w ℓ` (which may pass f32::MAX) enters the overflow-safe
+/// [`Total`] exactly: slow, but it runs the passes already linked and keeps
+/// every check (and this frame) out of the common call.
 #[cold]
 #[inline(never)]
 fn one_by_one<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const P: bool>(
@@ -722,7 +722,8 @@ fn one_by_one<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const P: bool
             ignore: b.ignore.map(|m| m.get(i..=i).unwrap_or(&[])),
         };
         let mut io1 = io.one(i);
-        let l = run_mode::<K, V, KIND, OPT, P>(k, &one, plan, io1.reborrow());
+        let l =
+            run_mode::<K, V, KIND, OPT, P>(k, &one, plan, io1.reborrow()).scaled(Scale::of(1.0));
         // Without `OPT` there are no weights (the fast path has none).
         match b.weights {
             Some(w) if OPT => {
@@ -744,14 +745,18 @@ fn run_mode<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const P: bool>(
     b: &Batch<'_>,
     plan: Plan,
     io: Io<'_, '_, KIND>,
-) -> f32 {
-    if P {
-        pass::<K, V, KIND, OPT, PROB>(k, b, plan.scale.pass(), plan.saturate, io)
+) -> Total {
+    let mut total = Total::default();
+    let huge = plan.huge.then_some(&mut total);
+    let sum = if P {
+        pass::<K, V, KIND, OPT, PROB>(k, b, plan.scale.pass(), plan.saturate, huge, io)
     } else if plan.mode == Mode::Hard {
-        pass::<K, V, KIND, OPT, HARD>(k, b, plan.scale.pass(), plan.saturate, io)
+        pass::<K, V, KIND, OPT, HARD>(k, b, plan.scale.pass(), plan.saturate, huge, io)
     } else {
-        pass::<K, V, KIND, OPT, SOFT>(k, b, plan.scale.pass(), plan.saturate, io)
-    }
+        pass::<K, V, KIND, OPT, SOFT>(k, b, plan.scale.pass(), plan.saturate, huge, io)
+    };
+    total.add(sum);
+    total
 }
 
 const HARD: u8 = 0;
@@ -759,8 +764,9 @@ const SOFT: u8 = 1;
 const PROB: u8 = 2;
 
 /// One pass over the batch: `BLOCK` lane-vectors are summed in f32 lanes,
-/// then combined with Kahan compensation. Its sum is below `2^120` unless
-/// [`Plan::huge`]; then [`chunks`] calls it one element at a time.
+/// then combined with Kahan compensation (their sum is then below
+/// `2^120`), or, when [`Plan::huge`], each loss goes to the overflow-safe
+/// `huge` total on its own (a test per block, never per element).
 ///
 /// Each (kernel, options, mode) combination is its own function, never
 /// inlined: the dispatch above inlines into the caller, so firmware that uses
@@ -775,6 +781,7 @@ fn pass<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const MODE: u8>(
     b: &Batch<'_>,
     scale: f32,
     saturate: bool,
+    mut huge: Option<&mut Total>,
     io: Io<'_, '_, KIND>,
 ) -> f32 {
     let mode = match MODE {
@@ -809,10 +816,17 @@ fn pass<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const MODE: u8>(
     let scale = V::splat(scale);
     let zero = V::splat(0.0);
     let full = n - n % V::N;
+    // A huge batch's blocks are one lane-vector each, whose lanes go to
+    // `total` one by one.
+    let block = if huge.is_some() {
+        V::N
+    } else {
+        BLOCK as usize * V::N
+    };
     let mut sum = Kahan::default();
     let mut i = 0;
     'blocks: while i < full {
-        let end = full.min(i.saturating_add(BLOCK as usize * V::N));
+        let end = full.min(i.saturating_add(block));
         let mut acc = zero;
         while i < end {
             let xs: &[f32] = if KIND == IN_PLACE { &*grad } else { x };
@@ -848,7 +862,10 @@ fn pass<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const MODE: u8>(
             }
             i = i.wrapping_add(V::N);
         }
-        sum.add(acc.reduce_add());
+        match &mut huge {
+            Some(t) => add_lanes(t, acc),
+            None => sum.add(acc.reduce_add()),
+        }
     }
     if full < n {
         // Remainder (SIMD only): padded lanes evaluate (x, y) = (0, 0) and
@@ -881,9 +898,22 @@ fn pass<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const MODE: u8>(
         if ls_on {
             store_part(l, losses, full, len);
         }
-        sum.add(l.reduce_add());
+        match &mut huge {
+            Some(t) => add_lanes(t, l),
+            None => sum.add(l.reduce_add()),
+        }
     }
     sum.total()
+}
+
+/// Adds each lane of `v` (in element order) to the overflow-safe total: the
+/// blocks of a huge batch ([`Plan::huge`]), out of the hot loop's way.
+#[cold]
+#[inline(never)]
+fn add_lanes<V: Lane>(total: &mut Total, v: V) {
+    let mut buf = [0.0f32; 16];
+    v.store(&mut buf[..V::N]);
+    buf.iter().take(V::N).for_each(|&l| total.add(l));
 }
 
 #[cfg(test)]

@@ -198,7 +198,9 @@ impl Blocked {
     pub fn add(&mut self, v: f32) {
         if v <= PLAIN_MAX {
             self.part += v;
-            self.count += 1;
+            // Below BLOCK (reset there): the wrapping add never wraps, and
+            // links no overflow check.
+            self.count = self.count.wrapping_add(1);
             if self.count == BLOCK {
                 self.total.add(self.part);
                 self.part = 0.0;

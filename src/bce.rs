@@ -27,7 +27,7 @@ use crate::{Error, LossGrad};
 /// `max(|∂ℓ/∂z|, max(1, w⁺))` for soft targets.
 ///
 /// **Cost** (batch API, per element, validation included; `tools/costs`):
-/// Cortex-M4F 85 instructions (naive port 167), Cortex-M3 711 (naive
+/// Cortex-M4F 83 instructions (naive port 167), Cortex-M3 711 (naive
 /// 4,927), Cortex-M0 1,412 (naive 8,341). Host AVX-512: about 0.8 ns.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

@@ -214,12 +214,12 @@ impl<'a> Batch<'a> {
         reduction.validate()?;
         let (all_hard, saturate, sum_abs, sum_w) =
             if self.weights.is_none() && self.ignore.is_none() {
+                let ys = self.targets;
                 let (hard, sum_abs) = if self.prob {
-                    screen::<true>(x, self.targets)
+                    screen::<true>(x, ys).map_err(|i| locate::<true>(x, ys, i))
                 } else {
-                    screen::<false>(x, self.targets)
-                }
-                .map_err(|i| self.locate(x, i))?;
+                    screen::<false>(x, ys).map_err(|i| locate::<false>(x, ys, i))
+                }?;
                 (hard, false, sum_abs, n as f32)
             } else {
                 // `w · g` can pass f32::MAX only for a weight above this (the
@@ -278,7 +278,7 @@ impl<'a> Batch<'a> {
                 continue;
             }
             if !(input_ok(x, self.prob) & target_ok(y)) {
-                return Err(self.locate(xs, i));
+                return Err(element_error(x, self.prob, At::Element(i)));
             }
             let mut wi = 1.0;
             if let Some(w) = self.weights {
@@ -326,32 +326,38 @@ impl<'a> Batch<'a> {
     fn keep(&self, i: usize) -> bool {
         self.ignore.is_none_or(|m| m.get(i) != Some(&true))
     }
+}
 
-    /// The error of the first bad element at or after `from` (which exists).
-    #[cold]
-    fn locate(&self, xs: &[f32], from: usize) -> Error {
-        for i in from..xs.len() {
-            let (Some(&x), Some(&y)) = (xs.get(i), self.targets.get(i)) else {
-                break;
-            };
-            if !self.keep(i) {
-                continue;
-            }
-            if !input_ok(x, self.prob) {
-                return input_error(x, At::Element(i));
-            }
-            if !target_ok(y) {
-                return Error::TargetOutOfRange { at: At::Element(i) };
-            }
+/// The error of the first bad element at or after `from` (which exists) of
+/// a batch without mask, inputs probabilities (`PROB`) or logits.
+#[cold]
+fn locate<const PROB: bool>(xs: &[f32], ys: &[f32], from: usize) -> Error {
+    for i in from..xs.len() {
+        let (Some(&x), Some(&y)) = (xs.get(i), ys.get(i)) else {
+            break;
+        };
+        if !(input_ok(x, PROB) & target_ok(y)) {
+            return element_error(x, PROB, At::Element(i));
         }
-        Error::Empty
+    }
+    Error::Empty
+}
+
+/// The error of a bad element whose input is `x`: the input's, or else the
+/// target's.
+#[cold]
+fn element_error(x: f32, prob: bool, at: At) -> Error {
+    if input_ok(x, prob) {
+        Error::TargetOutOfRange { at }
+    } else {
+        input_error(x, at)
     }
 }
 
 /// Branch-free screen of a whole batch (no weights, no mask): `Ok(all
 /// targets hard, a bound of Σ |x|)`, or `Err(start of the first block with a
 /// bad element)` (blocks of 64 elements without an FPU; with one, the batch
-/// is one block, and [`Batch::locate`] finds the element).
+/// is one block, and [`locate`] finds the element).
 ///
 /// With `t = v - v²`, which is `>= 0` exactly when `v ∈ [0, 1]` (the
 /// rounded `v²` never crosses `v`), every element adds `|t_y| - t_y` and

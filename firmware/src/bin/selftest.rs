@@ -509,11 +509,11 @@ fn errors(s: &mut Suite) {
         &mut c,
         r,
         Error::LengthMismatch {
-            what: "targets",
-            expected: 2,
-            found: 3,
+            what: "inputs",
+            expected: 3,
+            found: 2,
         },
-        "targets length",
+        "inputs length",
         &g,
     );
     let r = Batch::new(&y).loss_grad(&f, &z, Reduction::Mean, &mut g, None);

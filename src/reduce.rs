@@ -272,8 +272,9 @@ impl Scale {
         self.p != 1.0 || self.m > 1.0
     }
 
-    /// `x · s` saturated at `±f32::MAX`.
-    #[inline(always)]
+    /// `x · s` saturated at `±f32::MAX`. Once per call (and per element of
+    /// the rare [`Scale::scale_up`]): out of line, so that the two share it.
+    #[inline(never)]
     pub fn apply(self, x: f32) -> f32 {
         let v = crate::lanes::sat(x * self.m);
         if self.p == 1.0 {

@@ -169,7 +169,8 @@ impl Total {
     pub fn scaled(self, s: Scale) -> f32 {
         let v = s.apply(self.sum - self.c);
         if self.shifted {
-            crate::lanes::sat(crate::lanes::sat(v) * UP)
+            // `sat(sat(v) · 2^64)`, through the one out-of-line `apply`.
+            Scale { m: 1.0, p: UP }.apply(v)
         } else {
             v
         }

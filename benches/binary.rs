@@ -17,7 +17,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Duration;
-use tinyloss::{binary, BinaryLoss, Focal, Reduction, SigmoidCe};
+use tinyloss::{Batch, BinaryLoss, Focal, Reduction, SigmoidCe};
 
 mod common;
 use common::{detector_batch, naive_bce, naive_focal, streaming_floor};
@@ -46,14 +46,9 @@ fn group<L: BinaryLoss>(c: &mut Criterion, name: &str, loss: &L, naive: Naive, s
 
         g.bench_with_input(BenchmarkId::new("ours", n), &n, |b, _| {
             b.iter(|| {
-                binary::loss_grad(
-                    loss,
-                    black_box(&z),
-                    black_box(&y),
-                    Reduction::Mean,
-                    &mut grad,
-                )
-                .unwrap()
+                Batch::new(black_box(&y))
+                    .loss_grad(loss, black_box(&z), Reduction::Mean, &mut grad, None)
+                    .unwrap()
             });
             black_box(&grad);
         });
@@ -89,11 +84,15 @@ fn check_references() {
     let mut l = vec![0.0f32; n];
     for gamma in [2.0f32, 1.5, 0.5] {
         let focal = Focal::new(gamma, Some(0.25)).unwrap();
-        let ours = binary::loss_grad(&focal, &z, &y, Reduction::Mean, &mut g_ours).unwrap();
+        let ours = Batch::new(&y)
+            .loss_grad(&focal, &z, Reduction::Mean, &mut g_ours, None)
+            .unwrap();
         let naive = naive_focal(gamma, 0.25, &z, &y, &mut l, &mut g_naive);
         agree(&format!("focal γ={gamma}"), ours, naive, &g_ours, &g_naive);
     }
-    let ours = binary::loss_grad(&SigmoidCe::PLAIN, &z, &y, Reduction::Mean, &mut g_ours).unwrap();
+    let ours = Batch::new(&y)
+        .loss_grad(&SigmoidCe::PLAIN, &z, Reduction::Mean, &mut g_ours, None)
+        .unwrap();
     let naive = naive_bce(&z, &y, &mut l, &mut g_naive);
     agree("sigmoid CE", ours, naive, &g_ours, &g_naive);
 }

@@ -1,7 +1,7 @@
 //! Sigmoid cross-entropy (binary cross-entropy with logits), with PyTorch's
 //! `pos_weight`.
 
-use crate::binary::kernel::{ce_hard, sealed, BinaryLoss, Kernel, PROB_EPS};
+use crate::binary::kernel::{binary_loss, ce_hard, Kernel, PROB_EPS};
 use crate::lanes::{sat, Lane};
 use crate::math::{ln, ln_one_minus, Logit};
 use crate::{Error, LossGrad};
@@ -27,7 +27,7 @@ use crate::{Error, LossGrad};
 /// `max(|∂ℓ/∂z|, max(1, w⁺))` for soft targets.
 ///
 /// **Cost** (batch API, per element, validation included; `tools/costs`):
-/// Cortex-M4F 85 instructions (naive port 167), Cortex-M3 711 (naive
+/// Cortex-M4F 83 instructions (naive port 167), Cortex-M3 711 (naive
 /// 4,927), Cortex-M0 1,412 (naive 8,341). Host AVX-512: about 0.8 ns.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -104,8 +104,7 @@ impl SigmoidCe {
     }
 }
 
-impl sealed::Sealed for SigmoidCe {}
-impl BinaryLoss for SigmoidCe {}
+binary_loss!(SigmoidCe);
 
 impl Kernel for SigmoidCe {
     #[inline(always)]

@@ -1,6 +1,6 @@
 //! Sigmoid focal loss `FL = -α_t (1 - p_t)^γ log p_t` from logits or probabilities.
 
-use crate::binary::kernel::{alpha_t, ce_hard, sealed, BinaryLoss, Body, Kernel, PROB_EPS};
+use crate::binary::kernel::{alpha_t, binary_loss, ce_hard, Body, Kernel, PROB_EPS};
 use crate::lanes::{Lane, SOFT_FLOAT};
 use crate::math::{exp_hl, ln, ln_one_minus, Logit};
 use crate::power::{check_smoothing, Power};
@@ -39,7 +39,7 @@ use core::any::Any;
 /// and of `max(|∂FL/∂z|, α_t)` for soft targets (where `p - y` cancels).
 ///
 /// **Cost** (batch API, per element, validation included; QEMU instruction
-/// counts, `tools/costs`): Cortex-M4F 94 instructions for γ = 2 and 150 for
+/// counts, `tools/costs`): Cortex-M4F 92 instructions for γ = 2 and 147 for
 /// a general γ (a naive `expf`/`powf`/`logf` port: 186 and 386); Cortex-M3
 /// 1,175 (naive 4,315); Cortex-M0 2,310 (naive 7,475). Host AVX-512: about
 /// 1 ns per element.
@@ -351,8 +351,7 @@ impl<const P: u8> Kernel for Fixed<P> {
     }
 }
 
-impl sealed::Sealed for Focal {}
-impl BinaryLoss for Focal {}
+binary_loss!(Focal);
 
 impl Kernel for Focal {
     /// Hard labels: `α_t u^γ (u + γ p_t CE) ≤ 1 + γ/e`; soft targets and

@@ -16,13 +16,13 @@
 //! | class-balanced weights (effective number of samples) and an on-device class counter | — | [`class_balanced`] |
 //!
 //! ```
-//! use tinyloss::{binary, Focal, Reduction};
+//! use tinyloss::{Batch, Focal, Reduction};
 //! let logits = [3.1, -0.4, -2.2, 0.9];
 //! let targets = [1.0, 0.0, 0.0, 1.0];
 //! let mut grad = [0.0; 4];
 //! // RetinaNet: γ = 2, α = 0.25, normalised by the number of positives.
-//! let loss = binary::loss_grad(&Focal::RETINANET, &logits, &targets,
-//!                              Reduction::MeanOverPositives, &mut grad)?;
+//! let loss = Batch::new(&targets).loss_grad(&Focal::RETINANET, &logits,
+//!                                           Reduction::MeanOverPositives, &mut grad, None)?;
 //! assert!(loss > 0.0 && grad[0] < 0.0 && grad[1] > 0.0);
 //! # Ok::<(), tinyloss::Error>(())
 //! ```
@@ -53,7 +53,7 @@
 //! `y(1 - ε) + ε/2` in `p_t` and `CE`, *after* `α_t` has been taken from the
 //! unsmoothed target, so smoothing never moves weight between the classes.
 //!
-//! **Probability inputs** ([`Batch::probabilities`], `loss_grad_prob`) for
+//! **Probability inputs** ([`Batch::with_probabilities`], `loss_grad_prob`) for
 //! models that end in a sigmoid: `p` is clamped to
 //! `[PROB_EPS, 1 - PROB_EPS]` (`1e-7`, Keras' ε; the upper bound is the f32
 //! value `1 - 1e-7`), and the gradient `∂ℓ/∂p` is that of the formula at the

@@ -19,23 +19,37 @@ const ROUND_MAGIC: f32 = 12_582_912.0;
 /// Coefficients read through `black_box` so that LLVM keeps them in memory:
 /// on the Cortex-M4F, hoisting all of them into registers made the register
 /// allocator rotate ~30 registers per element (measured: 125 → 96
-/// instructions per element for focal γ = 2).
-static EXP_P: [f32; 5] = [
+/// instructions per element for focal γ = 2). `exp`'s five (`P`), then
+/// `log1p`'s four (`Q`), in one table, so that [`exp_log1p`] passes one
+/// pointer through `black_box` per element, not two (each costs a store and
+/// a load on the Cortex-M4F).
+static COEF: Coef = [
     1.381_468_1e-3,
     8.368_711e-3,
     4.166_838_5e-2,
     1.666_652_1e-1,
     0.499_999_94,
+    0.134_306_09,
+    0.141_178_73,
+    0.200_037_73,
+    0.333_333_2,
 ];
-static LOG1P_Q: [f32; 4] = [0.134_306_09, 0.141_178_73, 0.200_037_73, 0.333_333_2];
+
+/// [`COEF`]'s type.
+type Coef = [f32; 9];
+
+/// [`COEF`], opaque to the optimiser.
+#[inline(always)]
+fn coef() -> &'static Coef {
+    core::hint::black_box(&COEF)
+}
 
 /// `e^r` for `|r| <= ln(2)/2`, times `2^k` where `t = k + ROUND_MAGIC`
 /// carries `k` in its low mantissa bits. The polynomial is a degree-4
 /// minimax fit of `(e^r - 1 - r)/r²` (relative error 3.1e-9; 1.2 u when
 /// evaluated in f32).
 #[inline(always)]
-fn exp_reduced<V: Lane>(r: V, t: V) -> V {
-    let c = core::hint::black_box(&EXP_P);
+fn exp_reduced<V: Lane>(c: &Coef, r: V, t: V) -> V {
     let z = r * r;
     let mut p = V::splat(c[0]);
     p = p.mul_add(r, V::splat(c[1]));
@@ -52,12 +66,17 @@ fn exp_reduced<V: Lane>(r: V, t: V) -> V {
 /// subnormal results are rounded once. Within 2 ULP (tested).
 #[inline(always)]
 pub fn exp_neg<V: Lane>(v: V) -> V {
+    exp_neg_with(coef(), v)
+}
+
+#[inline(always)]
+fn exp_neg_with<V: Lane>(c: &Coef, v: V) -> V {
     let v = v.max(V::splat(-104.0));
     let t = v.mul_add(V::splat(LOG2E), V::splat(ROUND_MAGIC));
     let k = t - V::splat(ROUND_MAGIC);
     let r = k.mul_add(V::splat(-LN2_HI), v);
     let r = k.mul_add(V::splat(-LN2_LO), r);
-    exp_reduced(r, t)
+    exp_reduced(c, r, t)
 }
 
 /// `e^(hi + lo)` for `hi + lo <= 0`, where `hi` may be large and `lo` carries
@@ -75,7 +94,7 @@ pub fn exp_hl<V: Lane>(hi: V, lo: V) -> V {
     // hi - k ln2_hi is exact (Cody-Waite); lo joins after the cancellation.
     let r = k.mul_add(V::splat(-LN2_HI), hi) + lo;
     let r = k.mul_add(V::splat(-LN2_LO), r);
-    V::select(under, V::splat(0.0), exp_reduced(r, t))
+    V::select(under, V::splat(0.0), exp_reduced(coef(), r, t))
 }
 
 /// Cephes' logf kernel: `log(1 + f)` for `f` in `[sqrt(1/2) - 1, sqrt(2) - 1]`,
@@ -106,14 +125,18 @@ fn log_kernel<V: Lane>(f: V, k: V) -> V {
 /// for tiny `e` (no `1 + e` is rounded), no branch, one divide: within 2 ULP.
 #[inline(always)]
 pub fn log1p_unit<V: Lane>(e: V) -> V {
+    log1p_unit_with(coef(), e)
+}
+
+#[inline(always)]
+fn log1p_unit_with<V: Lane>(c: &Coef, e: V) -> V {
     let s = e / (V::splat(2.0) + e);
     let s2 = s + s;
     let z = s * s;
-    let c = core::hint::black_box(&LOG1P_Q);
-    let mut q = V::splat(c[0]);
-    q = q.mul_add(z, V::splat(c[1]));
-    q = q.mul_add(z, V::splat(c[2]));
-    q = q.mul_add(z, V::splat(c[3]));
+    let mut q = V::splat(c[5]);
+    q = q.mul_add(z, V::splat(c[6]));
+    q = q.mul_add(z, V::splat(c[7]));
+    q = q.mul_add(z, V::splat(c[8]));
     (s2 * z).mul_add(q, s2)
 }
 
@@ -161,8 +184,9 @@ pub fn exp_log1p<V: Lane>(a: V) -> (V, V) {
         let (e, l) = crate::soft::exp_log1p(b[0]);
         return (V::splat(e), V::splat(l));
     }
-    let e = exp_neg(-a);
-    (e, log1p_unit(e))
+    let c = coef();
+    let e = exp_neg_with(c, -a);
+    (e, log1p_unit_with(c, e))
 }
 
 impl<V: Lane> Logit<V> {

@@ -169,7 +169,8 @@ impl Total {
     pub fn scaled(self, s: Scale) -> f32 {
         let v = s.apply(self.sum - self.c);
         if self.shifted {
-            crate::lanes::sat(crate::lanes::sat(v) * UP)
+            // `sat(sat(v) · 2^64)`, through the one out-of-line `apply`.
+            Scale { m: 1.0, p: UP }.apply(v)
         } else {
             v
         }
@@ -198,7 +199,9 @@ impl Blocked {
     pub fn add(&mut self, v: f32) {
         if v <= PLAIN_MAX {
             self.part += v;
-            self.count += 1;
+            // Below BLOCK (reset there): the wrapping add never wraps, and
+            // links no overflow check.
+            self.count = self.count.wrapping_add(1);
             if self.count == BLOCK {
                 self.total.add(self.part);
                 self.part = 0.0;
@@ -270,8 +273,9 @@ impl Scale {
         self.p != 1.0 || self.m > 1.0
     }
 
-    /// `x · s` saturated at `±f32::MAX`.
-    #[inline(always)]
+    /// `x · s` saturated at `±f32::MAX`. Once per call (and per element of
+    /// the rare [`Scale::scale_up`]): out of line, so that the two share it.
+    #[inline(never)]
     pub fn apply(self, x: f32) -> f32 {
         let v = crate::lanes::sat(x * self.m);
         if self.p == 1.0 {

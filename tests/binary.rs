@@ -5,7 +5,7 @@
 //! and property tests.
 
 use proptest::prelude::*;
-use tinyloss::{binary, At, Batch, Error, Focal, Reduction, SigmoidCe, PROB_EPS};
+use tinyloss::{At, Batch, Error, Focal, Reduction, SigmoidCe, PROB_EPS};
 
 // ---------------------------------------------------------------- references
 
@@ -146,8 +146,8 @@ fn batch_kernels_sweep_against_f64() {
             let f = Focal::new(g, a).unwrap();
             for &y in &TARGETS {
                 let ys = vec![y; n];
-                Batch::logits(&grid, &ys)
-                    .loss_grad(&f, Reduction::Sum, &mut grad, Some(&mut losses))
+                Batch::new(&ys)
+                    .loss_grad(&f, &grid, Reduction::Sum, &mut grad, Some(&mut losses))
                     .unwrap();
                 let hard = y == 0.0 || y == 1.0;
                 let at = a.map_or(1.0, |a| (a * y + (1.0 - a) * (1.0 - y)) as f64);
@@ -165,8 +165,8 @@ fn batch_kernels_sweep_against_f64() {
         let c = SigmoidCe::with_pos_weight(pw).unwrap();
         for &y in &TARGETS {
             let ys = vec![y; n];
-            Batch::logits(&grid, &ys)
-                .loss_grad(&c, Reduction::Sum, &mut grad, Some(&mut losses))
+            Batch::new(&ys)
+                .loss_grad(&c, &grid, Reduction::Sum, &mut grad, Some(&mut losses))
                 .unwrap();
             let hard = y == 0.0 || y == 1.0;
             for (i, &z) in grid.iter().enumerate() {
@@ -491,10 +491,10 @@ fn batch_reductions_weights_and_mask_against_f64() {
         ] {
             let mut grad = vec![f32::NAN; n];
             let mut losses = vec![f32::NAN; n];
-            let l = Batch::logits(&z, &y)
-                .weights(&w)
-                .ignore(&ig)
-                .loss_grad(&f, red, &mut grad, Some(&mut losses))
+            let l = Batch::new(&y)
+                .with_weights(&w)
+                .with_ignore(&ig)
+                .loss_grad(&f, &z, red, &mut grad, Some(&mut losses))
                 .unwrap();
             let want = if denom == 0.0 { 0.0 } else { sum / denom };
             assert!(
@@ -521,10 +521,10 @@ fn batch_reductions_weights_and_mask_against_f64() {
                 );
             }
             // Loss-only agrees with the fused call.
-            let lo = Batch::logits(&z, &y)
-                .weights(&w)
-                .ignore(&ig)
-                .loss(&f, red)
+            let lo = Batch::new(&y)
+                .with_weights(&w)
+                .with_ignore(&ig)
+                .loss(&f, &z, red)
                 .unwrap();
             assert_eq!(lo, l);
         }
@@ -542,12 +542,13 @@ fn in_place_equals_separate_buffers() {
         ] {
             let mut g = vec![0.0; n];
             let mut l1 = vec![0.0; n];
-            let a = Batch::logits(&z, &y)
-                .loss_grad(&Focal::RETINANET, red, &mut g, Some(&mut l1))
+            let a = Batch::new(&y)
+                .loss_grad(&Focal::RETINANET, &z, red, &mut g, Some(&mut l1))
                 .unwrap();
             let mut zz = z.clone();
             let mut l2 = vec![0.0; n];
-            let b = binary::loss_grad_in_place(&Focal::RETINANET, &mut zz, &y, red, Some(&mut l2))
+            let b = Batch::new(&y)
+                .loss_grad_in_place(&Focal::RETINANET, &mut zz, red, Some(&mut l2))
                 .unwrap();
             assert_eq!(a, b);
             assert_eq!(g, zz);
@@ -564,7 +565,9 @@ fn mean_of_2_pow_20_elements_is_accurate() {
     for (name, got, refl) in [
         (
             "focal",
-            binary::loss_grad(&Focal::RETINANET, &z, &y, Reduction::Mean, &mut grad).unwrap(),
+            Batch::new(&y)
+                .loss_grad(&Focal::RETINANET, &z, Reduction::Mean, &mut grad, None)
+                .unwrap(),
             (0..n)
                 .map(|i| focal_ref(z[i] as f64, y[i] as f64, 2.0, Some(0.25), 0.0).0)
                 .sum::<f64>()
@@ -572,7 +575,9 @@ fn mean_of_2_pow_20_elements_is_accurate() {
         ),
         (
             "bce",
-            binary::loss_grad(&SigmoidCe::PLAIN, &z, &y, Reduction::Mean, &mut grad).unwrap(),
+            Batch::new(&y)
+                .loss_grad(&SigmoidCe::PLAIN, &z, Reduction::Mean, &mut grad, None)
+                .unwrap(),
             (0..n)
                 .map(|i| bce_ref(z[i] as f64, y[i] as f64, 1.0, 0.0).0)
                 .sum::<f64>()
@@ -612,9 +617,9 @@ fn all_ignored_mean_is_zero() {
     let z = [1.0f32, -2.0, 3.0];
     let y = [1.0f32, 0.0, 1.0];
     let mut g = [9.0f32; 3];
-    let l = Batch::logits(&z, &y)
-        .ignore(&[true; 3])
-        .loss_grad(&Focal::RETINANET, Reduction::Mean, &mut g, None)
+    let l = Batch::new(&y)
+        .with_ignore(&[true; 3])
+        .loss_grad(&Focal::RETINANET, &z, Reduction::Mean, &mut g, None)
         .unwrap();
     assert_eq!(l, 0.0);
     assert_eq!(g, [0.0; 3]);
@@ -717,9 +722,9 @@ fn weighted_gradients_saturate() {
     let w = [f32::MAX, 1.0, 1e37];
     for r in [Reduction::Sum, Reduction::Mean, Reduction::MeanOver(1e-3)] {
         let mut g = [0.0f32; 3];
-        let loss = Batch::logits(&z, &y)
-            .weights(&w)
-            .loss_grad(&bce, r, &mut g, None)
+        let loss = Batch::new(&y)
+            .with_weights(&w)
+            .loss_grad(&bce, &z, r, &mut g, None)
             .unwrap();
         assert!(loss.is_finite() && loss > 0.0, "{r:?}: loss {loss}");
         assert!(g.iter().all(|v| v.is_finite()), "{r:?}: {g:?}");
@@ -760,15 +765,17 @@ fn tiny_normalisers_give_finite_saturated_gradients() {
         let y = [0.0f32, 0.0, 1.0, 1.0, 0.0, 0.3, 1.0, 0.0, 1.0];
         let mut g = vec![0.0f32; z.len()];
         let b = match w {
-            Some(w) => Batch::logits(&z, &y).weights(w),
-            None => Batch::logits(&z, &y),
+            Some(w) => Batch::new(&y).with_weights(w),
+            None => Batch::new(&y),
         };
-        let loss = b.loss_grad(l, r, &mut g, None).unwrap();
+        let loss = b.loss_grad(l, &z, r, &mut g, None).unwrap();
         assert!(!loss.is_nan());
         if w.is_none() {
             // In place: the same gradient, written over the logits.
             let mut zg = z;
-            binary::loss_grad_in_place(l, &mut zg, &y, r, None).unwrap();
+            Batch::new(&y)
+                .loss_grad_in_place(l, &mut zg, r, None)
+                .unwrap();
             assert!(zg.iter().zip(&g).all(|(a, b)| a.to_bits() == b.to_bits()));
         }
         g
@@ -827,7 +834,7 @@ fn screen_blocks_locate_errors_and_soft_targets() {
             let mut zz = z.clone();
             zz[i] = bad;
             assert_eq!(
-                binary::loss_grad(&f, &zz, &y, Reduction::Mean, &mut g),
+                Batch::new(&y).loss_grad(&f, &zz, Reduction::Mean, &mut g, None),
                 Err(Error::NonFiniteInput { at: At::Element(i) })
             );
         }
@@ -835,7 +842,7 @@ fn screen_blocks_locate_errors_and_soft_targets() {
             let mut yy = y.clone();
             yy[i] = bad;
             assert_eq!(
-                binary::loss_grad(&f, &z, &yy, Reduction::Mean, &mut g),
+                Batch::new(&yy).loss_grad(&f, &z, Reduction::Mean, &mut g, None),
                 Err(Error::TargetOutOfRange { at: At::Element(i) })
             );
         }
@@ -848,7 +855,7 @@ fn screen_blocks_locate_errors_and_soft_targets() {
     let mut zz = z.clone();
     zz[4999] = f32::INFINITY;
     assert_eq!(
-        binary::loss_grad(&f, &zz, &yy, Reduction::Mean, &mut g),
+        Batch::new(&yy).loss_grad(&f, &zz, Reduction::Mean, &mut g, None),
         Err(Error::NonFiniteInput {
             at: At::Element(4999)
         })
@@ -859,12 +866,16 @@ fn screen_blocks_locate_errors_and_soft_targets() {
     zz[4101] = -f32::MAX;
     yy[4102] = f32::from_bits(1);
     yy[4103] = -0.0;
-    assert!(binary::loss_grad(&f, &zz, &yy, Reduction::Mean, &mut g).is_ok());
+    assert!(Batch::new(&yy)
+        .loss_grad(&f, &zz, Reduction::Mean, &mut g, None)
+        .is_ok());
     // One soft target in the third block: the batch result is the mean of the
     // per-element results (the soft kernel is picked), not the hard kernel's.
     let mut yy = y.clone();
     yy[2 * 4096 + 5] = 0.3;
-    let got = binary::loss_grad(&f, &z, &yy, Reduction::Sum, &mut g).unwrap();
+    let got = Batch::new(&yy)
+        .loss_grad(&f, &z, Reduction::Sum, &mut g, None)
+        .unwrap();
     let want: f64 = z
         .iter()
         .zip(&yy)
@@ -891,11 +902,11 @@ fn bad_input_gets_errors_and_writes_nothing() {
     let call = |z: &[f32], y: &[f32], red, w: Option<&[f32]>, gl: usize| {
         let mut g = vec![42.0f32; gl];
         let mut l = vec![43.0f32; z.len()];
-        let mut b = Batch::logits(z, y);
+        let mut b = Batch::new(y);
         if let Some(w) = w {
-            b = b.weights(w);
+            b = b.with_weights(w);
         }
-        let r = b.loss_grad(&f, red, &mut g, Some(&mut l));
+        let r = b.loss_grad(&f, z, red, &mut g, Some(&mut l));
         if r.is_err() {
             assert!(
                 g.iter().all(|&v| v == 42.0) && l.iter().all(|&v| v == 43.0),
@@ -908,9 +919,9 @@ fn bad_input_gets_errors_and_writes_nothing() {
     assert_eq!(
         call(&z, &y[..9], Reduction::Mean, None, 10),
         Err(Error::LengthMismatch {
-            what: "targets",
-            expected: 10,
-            found: 9
+            what: "inputs",
+            expected: 9,
+            found: 10
         })
     );
     assert_eq!(
@@ -994,16 +1005,17 @@ fn bad_input_gets_errors_and_writes_nothing() {
     ig[1] = true;
     ig[2] = true;
     let mut g = [0.0f32; 10];
-    assert!(Batch::logits(&zz, &yy)
-        .ignore(&ig)
-        .loss_grad(&f, Reduction::Mean, &mut g, None)
+    assert!(Batch::new(&yy)
+        .with_ignore(&ig)
+        .loss_grad(&f, &zz, Reduction::Mean, &mut g, None)
         .is_ok());
     assert!(g.iter().all(|v| v.is_finite()) && g[1] == 0.0 && g[2] == 0.0);
     // Probability inputs must lie in [0, 1].
     let p = [0.5f32, 1.5];
     let mut g2 = [7.0f32; 2];
+    let probs = Batch::new(&[1.0, 0.0]).with_probabilities();
     assert_eq!(
-        Batch::probabilities(&p, &[1.0, 0.0]).loss_grad(&f, Reduction::Sum, &mut g2, None),
+        probs.loss_grad(&f, &p, Reduction::Sum, &mut g2, None),
         Err(Error::ProbabilityOutOfRange { at: At::Element(1) })
     );
     assert_eq!(g2, [7.0; 2]);
@@ -1017,7 +1029,7 @@ fn bad_input_gets_errors_and_writes_nothing() {
             }
         };
         assert_eq!(
-            Batch::probabilities(&p, &[1.0, 0.0]).loss_grad(&f, Reduction::Sum, &mut g2, None),
+            probs.loss_grad(&f, &p, Reduction::Sum, &mut g2, None),
             Err(want(At::Element(1))),
             "{bad}"
         );
@@ -1035,7 +1047,7 @@ fn bad_input_gets_errors_and_writes_nothing() {
     let mut yy = y;
     yy[6] = 2.0;
     assert_eq!(
-        binary::loss_grad_in_place(&f, &mut zz, &yy, Reduction::Mean, None),
+        Batch::new(&yy).loss_grad_in_place(&f, &mut zz, Reduction::Mean, None),
         Err(Error::TargetOutOfRange { at: At::Element(6) })
     );
     assert_eq!(zz, z);
@@ -1048,7 +1060,9 @@ fn bad_input_gets_errors_and_writes_nothing() {
     yy[4] = f32::from_bits(1);
     yy[5] = 1.0;
     let mut g = vec![0.0f32; 200];
-    assert!(binary::loss_grad(&f, &zz, &yy, Reduction::Sum, &mut g).is_ok());
+    assert!(Batch::new(&yy)
+        .loss_grad(&f, &zz, Reduction::Sum, &mut g, None)
+        .is_ok());
     for (i, bad) in [
         (150usize, 1.0 + f32::EPSILON),
         (70, -f32::from_bits(1)),
@@ -1058,27 +1072,32 @@ fn bad_input_gets_errors_and_writes_nothing() {
         let mut y2 = yy.clone();
         y2[i] = bad;
         assert_eq!(
-            binary::loss_grad(&f, &zz, &y2, Reduction::Sum, &mut g),
+            Batch::new(&y2).loss_grad(&f, &zz, Reduction::Sum, &mut g, None),
             Err(Error::TargetOutOfRange { at: At::Element(i) })
         );
     }
     zz[130] = f32::MAX;
-    assert!(binary::loss_grad(&f, &zz, &yy, Reduction::Sum, &mut g).is_ok());
+    assert!(Batch::new(&yy)
+        .loss_grad(&f, &zz, Reduction::Sum, &mut g, None)
+        .is_ok());
     zz[131] = f32::INFINITY;
     assert_eq!(
-        binary::loss_grad(&f, &zz, &yy, Reduction::Sum, &mut g),
+        Batch::new(&yy).loss_grad(&f, &zz, Reduction::Sum, &mut g, None),
         Err(Error::NonFiniteInput {
             at: At::Element(131)
         })
     );
     let mut pp = vec![0.25f32; 100];
     pp[9] = -0.0;
-    assert!(Batch::probabilities(&pp, &yy[..100])
-        .loss(&f, Reduction::Sum)
+    assert!(Batch::new(&yy[..100])
+        .with_probabilities()
+        .loss(&f, &pp, Reduction::Sum)
         .is_ok());
     pp[77] = 1.0 + f32::EPSILON;
     assert_eq!(
-        Batch::probabilities(&pp, &yy[..100]).loss(&f, Reduction::Sum),
+        Batch::new(&yy[..100])
+            .with_probabilities()
+            .loss(&f, &pp, Reduction::Sum),
         Err(Error::ProbabilityOutOfRange {
             at: At::Element(77)
         })
@@ -1169,11 +1188,87 @@ proptest! {
         let f = Focal::new(g, Some(0.25)).unwrap();
         let mut grad = vec![0.0; zs.len()];
         let mut losses = vec![0.0; zs.len()];
-        Batch::logits(&zs, &ys).loss_grad(&f, Reduction::Sum, &mut grad, Some(&mut losses)).unwrap();
+        Batch::new(&ys).loss_grad(&f, &zs, Reduction::Sum, &mut grad, Some(&mut losses)).unwrap();
         for i in 0..zs.len() {
             let r = f.loss_grad(zs[i], ys[i]).unwrap();
             prop_assert!((r.loss - losses[i]).abs() <= 1e-6 * r.loss.abs() + 1e-37);
             prop_assert!((r.grad - grad[i]).abs() <= 1e-6 * r.grad.abs() + 1e-37);
+        }
+    }
+}
+
+/// `AnyLoss` runs the loops of the loss it holds: every batch call, option
+/// and the per-element methods give the concrete type's bits.
+#[test]
+fn any_loss_is_bit_identical_to_the_concrete_losses() {
+    use tinyloss::binary::AnyLoss;
+    let n = 37;
+    let z: Vec<f32> = (0..n).map(|i| (i as f32 - 18.0) * 0.61).collect();
+    let p: Vec<f32> = z.iter().map(|&v| 1.0 / (1.0 + (-v).exp())).collect();
+    let y: Vec<f32> = (0..n).map(|i| [1.0, 0.0, 0.0, 0.3][i % 4]).collect();
+    let w: Vec<f32> = (0..n).map(|i| 0.25 * (i % 5) as f32).collect();
+    let m: Vec<bool> = (0..n).map(|i| i % 7 == 3).collect();
+    fn all<L: tinyloss::BinaryLoss>(l: &L, b: Batch<'_>, x: &[f32]) -> Vec<u32> {
+        let mut out = Vec::new();
+        for r in [
+            Reduction::Sum,
+            Reduction::Mean,
+            Reduction::MeanOver(3.5),
+            Reduction::MeanOverPositives,
+        ] {
+            let (mut g, mut ls) = (vec![0.0f32; x.len()], vec![0.0f32; x.len()]);
+            out.push(b.loss_grad(l, x, r, &mut g, None).unwrap().to_bits());
+            out.push(
+                b.loss_grad(l, x, r, &mut g, Some(&mut ls))
+                    .unwrap()
+                    .to_bits(),
+            );
+            out.extend(g.iter().chain(&ls).map(|v| v.to_bits()));
+            let mut xg = x.to_vec();
+            out.push(b.loss_grad_in_place(l, &mut xg, r, None).unwrap().to_bits());
+            out.extend(xg.iter().map(|v| v.to_bits()));
+            // In place gives the separate-buffer gradient, weights and mask included.
+            assert_eq!(
+                xg.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                g.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
+            out.push(b.loss(l, x, r).unwrap().to_bits());
+        }
+        out
+    }
+    let losses: [AnyLoss; 4] = [
+        SigmoidCe::PLAIN.into(),
+        SigmoidCe::with_pos_weight(2.5).unwrap().into(),
+        Focal::RETINANET.into(),
+        Focal::new(1.5, None)
+            .unwrap()
+            .with_smoothing(0.1)
+            .unwrap()
+            .into(),
+    ];
+    for any in losses {
+        let batches = [
+            (Batch::new(&y), &z),
+            (Batch::new(&y).with_weights(&w), &z),
+            (Batch::new(&y).with_ignore(&m), &z),
+            (Batch::new(&y).with_weights(&w).with_ignore(&m), &z),
+            (Batch::new(&y).with_probabilities(), &p),
+        ];
+        for (b, x) in batches {
+            let got = all(&any, b, x);
+            let want = match any {
+                AnyLoss::SigmoidCe(c) => all(&c, b, x),
+                AnyLoss::Focal(f) => all(&f, b, x),
+            };
+            assert_eq!(got, want, "{any:?}");
+        }
+        for (&zi, &yi) in z.iter().zip(&y) {
+            let (a, c) = match any {
+                AnyLoss::SigmoidCe(c) => (c.loss_grad(zi, yi), c.loss_grad_prob(0.3, yi)),
+                AnyLoss::Focal(f) => (f.loss_grad(zi, yi), f.loss_grad_prob(0.3, yi)),
+            };
+            assert_eq!(any.loss_grad(zi, yi), a);
+            assert_eq!(any.loss_grad_prob(0.3, yi), c);
         }
     }
 }

@@ -15,7 +15,7 @@
 //!   `Rows::loss` agrees with `Rows::loss_grad`.
 
 use tinyloss::softmax::{Rows, SoftmaxCe, SoftmaxFocal, Targets};
-use tinyloss::{binary, Batch, Error, Focal, Reduction, SigmoidCe, MAX_GAMMA};
+use tinyloss::{Batch, Error, Focal, Reduction, SigmoidCe, MAX_GAMMA};
 
 use tinyloss_reference::binary::{focal_prob, sigmoid, softplus};
 use tinyloss_reference::softmax::{row as softmax_row, RowTarget};
@@ -54,7 +54,9 @@ fn binary_mean_survives_an_overflowing_sum() {
     let z = [3e38f32, 3e38, 0.0, 0.0];
     let y = [0.0f32; 4];
     let mut g = [0.0f32; 4];
-    let l = binary::loss_grad(&SigmoidCe::PLAIN, &z, &y, Reduction::Mean, &mut g).unwrap();
+    let l = Batch::new(&y)
+        .loss_grad(&SigmoidCe::PLAIN, &z, Reduction::Mean, &mut g, None)
+        .unwrap();
     let want = (2.0 * 3e38f32 as f64 + 2.0 * 2f64.ln()) / 4.0;
     close(l, want, 1e-6, "CE mean");
     // Long batches reach the SIMD blocks and the tail, weights and mask the
@@ -89,14 +91,14 @@ fn binary_mean_survives_an_overflowing_sum() {
             count += 1.0;
         }
         let b = if weighted {
-            Batch::logits(&z, &y).weights(&w).ignore(&ignore)
+            Batch::new(&y).with_weights(&w).with_ignore(&ignore)
         } else {
-            Batch::logits(&z, &y)
+            Batch::new(&y)
         };
         let mut g = vec![0.0f32; n];
         let mut ls = vec![0.0f32; n];
         let l = b
-            .loss_grad(&focal, Reduction::Mean, &mut g, Some(&mut ls))
+            .loss_grad(&focal, &z, Reduction::Mean, &mut g, Some(&mut ls))
             .unwrap();
         close(
             l,
@@ -104,13 +106,15 @@ fn binary_mean_survives_an_overflowing_sum() {
             1e-6,
             &format!("focal mean, weighted {weighted}"),
         );
-        let l2 = b.loss(&focal, Reduction::Mean).unwrap();
+        let l2 = b.loss(&focal, &z, Reduction::Mean).unwrap();
         close(l2, sum / count, 1e-6, "focal mean, loss only");
-        let l3 = b.loss_grad(&focal, Reduction::Mean, &mut g, None).unwrap();
+        let l3 = b
+            .loss_grad(&focal, &z, Reduction::Mean, &mut g, None)
+            .unwrap();
         close(l3, sum / count, 1e-6, "focal mean, fast path");
         assert!(g.iter().chain(&ls).all(|v| v.is_finite()));
         // The sum itself is beyond f32: it saturates.
-        assert_eq!(b.loss(&focal, Reduction::Sum).unwrap(), f32::MAX);
+        assert_eq!(b.loss(&focal, &z, Reduction::Sum).unwrap(), f32::MAX);
     }
 }
 
@@ -154,14 +158,15 @@ fn mean_over_subnormal_normaliser_is_exact_or_saturates() {
     for d in [1e-45f32, 1e-41, 3e-39, 1e-30] {
         // Binary: the case, one CE element at z = -20, y = 0.
         let mut g = [0.0f32];
-        let l = binary::loss_grad(
-            &SigmoidCe::PLAIN,
-            &[-20.0],
-            &[0.0],
-            Reduction::MeanOver(d),
-            &mut g,
-        )
-        .unwrap();
+        let l = Batch::new(&[0.0])
+            .loss_grad(
+                &SigmoidCe::PLAIN,
+                &[-20.0],
+                Reduction::MeanOver(d),
+                &mut g,
+                None,
+            )
+            .unwrap();
         close(l, softplus(-20.0) / d as f64, 16.0 * U, "binary loss");
         close(g[0], sigmoid(-20.0) / d as f64, 16.0 * U, "binary gradient");
         // Softmax: a confident row.
@@ -187,14 +192,16 @@ fn zero_weight_and_ignored_elements_are_exact_zeros() {
     let mut g = [9.0f32; 2];
     let mut ls = [9.0f32; 2];
     for red in [Reduction::Sum, Reduction::Mean, Reduction::MeanOver(1e-3)] {
-        let l = Batch::probabilities(&p, &y)
-            .weights(&[0.0, 0.0])
-            .loss_grad(&huge, red, &mut g, Some(&mut ls))
+        let l = Batch::new(&y)
+            .with_probabilities()
+            .with_weights(&[0.0, 0.0])
+            .loss_grad(&huge, &p, red, &mut g, Some(&mut ls))
             .unwrap();
         assert_eq!((l, g, ls), (0.0, [0.0; 2], [0.0; 2]), "{red:?}");
-        let l = Batch::probabilities(&p, &y)
-            .ignore(&[true, false])
-            .loss_grad(&huge, red, &mut g, Some(&mut ls))
+        let l = Batch::new(&y)
+            .with_probabilities()
+            .with_ignore(&[true, false])
+            .loss_grad(&huge, &p, red, &mut g, Some(&mut ls))
             .unwrap();
         assert!(l.is_finite() && g[1].is_finite() && ls[1].is_finite());
         assert_eq!((g[0], ls[0]), (0.0, 0.0), "{red:?}");
@@ -202,9 +209,9 @@ fn zero_weight_and_ignored_elements_are_exact_zeros() {
     // Logits near f32::MAX next to a zero weight.
     let z = [f32::MAX, -f32::MAX, 1.0];
     let mut g = [9.0f32; 3];
-    let l = Batch::logits(&z, &[0.0, 1.0, 1.0])
-        .weights(&[0.0, 0.0, 1.0])
-        .loss_grad(&huge, Reduction::Sum, &mut g, None)
+    let l = Batch::new(&[0.0, 1.0, 1.0])
+        .with_weights(&[0.0, 0.0, 1.0])
+        .loss_grad(&huge, &z, Reduction::Sum, &mut g, None)
         .unwrap();
     close(l, 1e38 * softplus(-1.0), 16.0 * U, "the kept element");
     assert_eq!(&g[..2], &[0.0, 0.0]);
@@ -240,14 +247,17 @@ fn finite_inputs_give_finite_outputs_on_every_path() {
         let mut g = [0.0f32; 4];
         let mut ls = [0.0f32; 4];
         for red in [Reduction::Sum, Reduction::Mean, Reduction::MeanOver(1e-45)] {
-            let l = Batch::probabilities(&p, &y)
-                .loss_grad(&bce, red, &mut g, Some(&mut ls))
+            let l = Batch::new(&y)
+                .with_probabilities()
+                .loss_grad(&bce, &p, red, &mut g, Some(&mut ls))
                 .unwrap();
             assert!(l.is_finite(), "w⁺ {pw} {red:?}: loss {l}");
             assert!(g.iter().chain(&ls).all(|v| v.is_finite()), "{g:?} {ls:?}");
         }
         let mut one = [0.0f32; 1];
-        let l = binary::loss_grad(&bce, &[-f32::MAX], &[1.0], Reduction::Sum, &mut one).unwrap();
+        let l = Batch::new(&[1.0])
+            .loss_grad(&bce, &[-f32::MAX], Reduction::Sum, &mut one, None)
+            .unwrap();
         assert!(l.is_finite() && one[0].is_finite());
     }
     // Softmax probability rows that do not sum to 1, huge class weights,

@@ -76,7 +76,7 @@ pub fn blocked_sum(xs: &[f32]) -> f32 {
 /// Streaming floor: reads the logits and the targets, writes one gradient per
 /// element and returns a reduced value, with trivial arithmetic
 /// (`g = (z y + c) / n`, `Σ z`). This is the memory traffic of
-/// `binary::loss_grad` (two input streams, one output stream) and nothing
+/// `Batch::loss_grad` (two input streams, one output stream) and nothing
 /// else; no loss kernel can be faster than it.
 #[inline(never)]
 pub fn streaming_floor(z: &[f32], y: &[f32], grad: &mut [f32]) -> f32 {

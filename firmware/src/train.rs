@@ -409,14 +409,14 @@ impl Trainer {
             Some(l) => Some(&mut l[..n]),
             None => None,
         };
-        let plain = Batch::logits(z, y);
-        let weighted = plain.weights(&self.w[..n]);
+        let plain = Batch::new(y);
+        let weighted = plain.with_weights(&self.w[..n]);
         let mean = Reduction::Mean;
         let loss = match obj {
-            Objective::Ce => plain.loss_grad(&SigmoidCe::PLAIN, mean, dz, losses)?,
-            Objective::BalancedCe => weighted.loss_grad(&SigmoidCe::PLAIN, mean, dz, losses)?,
-            Objective::Focal(f) => plain.loss_grad(f, mean, dz, losses)?,
-            Objective::BalancedFocal(f) => weighted.loss_grad(f, mean, dz, losses)?,
+            Objective::Ce => plain.loss_grad(&SigmoidCe::PLAIN, z, mean, dz, losses)?,
+            Objective::BalancedCe => weighted.loss_grad(&SigmoidCe::PLAIN, z, mean, dz, losses)?,
+            Objective::Focal(f) => plain.loss_grad(f, z, mean, dz, losses)?,
+            Objective::BalancedFocal(f) => weighted.loss_grad(f, z, mean, dz, losses)?,
         };
         // Backward: ∂L/∂θ = Σ_k ∂L/∂z_k ∂z_k/∂θ.
         self.grad = [0.0; N_PARAMS];
@@ -544,8 +544,7 @@ impl Evaluator {
                 (false, false) => {}
             }
         }
-        m.ce =
-            Batch::logits(&self.z[..n], &self.y[..n]).loss(&SigmoidCe::PLAIN, Reduction::Mean)?;
+        m.ce = Batch::new(&self.y[..n]).loss(&SigmoidCe::PLAIN, &self.z[..n], Reduction::Mean)?;
         m.precision = ratio(m.tp, m.tp + m.fp);
         m.recall = ratio(m.tp, m.tp + m.fn_);
         m.f1 = if m.precision + m.recall > 0.0 {

@@ -1,5 +1,5 @@
-//! Fuzzes the binary batch API (`Batch::logits`/`probabilities` with weights
-//! and ignore mask, `binary::loss_grad`, `loss_grad_in_place`, `Batch::loss`)
+//! Fuzzes the binary batch API (`Batch::new` with probability inputs, weights
+//! and ignore mask, `loss_grad_in_place`, `Batch::loss`, through `AnyLoss` too)
 //! and the per-element API with random configurations (γ, α, smoothing,
 //! pos_weight, reduction, including invalid values), random data (specials,
 //! raw bit patterns, extreme magnitudes) and occasionally mismatched lengths.
@@ -26,7 +26,8 @@
 
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use tinyloss::{binary, Batch, BinaryLoss, Error, Focal, Reduction, SigmoidCe};
+use tinyloss::binary::AnyLoss;
+use tinyloss::{Batch, BinaryLoss, Error, Focal, Reduction, SigmoidCe};
 use tinyloss_reference::binary::Loss;
 use tinyloss_reference::bounds::{
     binary_element, BATCH_SCALED_GRAD, BATCH_TOTAL, BATCH_WEIGHTED_LOSS, MEAN_2_20,
@@ -131,7 +132,7 @@ fn param(u: &mut Unstructured, typical: &[f32]) -> Result<f32> {
 enum Mode {
     Logits,
     Probabilities,
-    Shorthand,
+    Plain,
     InPlace,
     LossOnly,
 }
@@ -157,7 +158,7 @@ fn case(u: &mut Unstructured) -> Result<Case> {
     let mode = match u.arbitrary::<u8>()? % 5 {
         0 => Mode::Logits,
         1 => Mode::Probabilities,
-        2 => Mode::Shorthand,
+        2 => Mode::Plain,
         3 => Mode::InPlace,
         _ => Mode::LossOnly,
     };
@@ -172,7 +173,7 @@ fn case(u: &mut Unstructured) -> Result<Case> {
         1..=5 => usize::from(u.arbitrary::<u8>()? % 40),
         _ => usize::from(u.arbitrary::<u16>()? % 600),
     };
-    let batch_mode = matches!(mode, Mode::Logits | Mode::Probabilities | Mode::LossOnly);
+    let batch_mode = !matches!(mode, Mode::Plain);
     let with_w = batch_mode && u.arbitrary::<u8>()? % 3 == 0;
     let with_ig = batch_mode && u.arbitrary::<u8>()? % 3 == 0;
     let mut x = Vec::with_capacity(n);
@@ -245,7 +246,7 @@ fn close(got: f32, want: f64, floor: f64, bound: f64, what: &str, ctx: &dyn core
     );
 }
 
-fn run<L: BinaryLoss + core::fmt::Debug>(
+fn run<L: BinaryLoss + Copy + Into<AnyLoss> + core::fmt::Debug>(
     loss: &L,
     cfg: &Cfg,
     c: &Case,
@@ -258,29 +259,29 @@ fn run<L: BinaryLoss + core::fmt::Debug>(
 
     let build = || {
         let mut b = match c.mode {
-            Mode::Probabilities => Batch::probabilities(&c.x, &c.y),
-            _ => Batch::logits(&c.x, &c.y),
+            Mode::Probabilities => Batch::new(&c.y).with_probabilities(),
+            _ => Batch::new(&c.y),
         };
         if let Some(w) = &c.w {
-            b = b.weights(w);
+            b = b.with_weights(w);
         }
         if let Some(ig) = &c.ig {
-            b = b.ignore(ig);
+            b = b.with_ignore(ig);
         }
         b
     };
     let r: core::result::Result<f32, Error> = match c.mode {
         Mode::Logits | Mode::Probabilities => {
-            build().loss_grad(loss, c.reduction, &mut grad, losses.as_deref_mut())
+            build().loss_grad(loss, &c.x, c.reduction, &mut grad, losses.as_deref_mut())
         }
-        Mode::Shorthand => binary::loss_grad(loss, &c.x, &c.y, c.reduction, &mut grad),
+        Mode::Plain => Batch::new(&c.y).loss_grad(loss, &c.x, c.reduction, &mut grad, None),
         Mode::InPlace => {
-            binary::loss_grad_in_place(loss, &mut xs, &c.y, c.reduction, losses.as_deref_mut())
+            build().loss_grad_in_place(loss, &mut xs, c.reduction, losses.as_deref_mut())
         }
-        Mode::LossOnly => build().loss(loss, c.reduction),
+        Mode::LossOnly => build().loss(loss, &c.x, c.reduction),
     };
     // Which buffers the call was allowed to write.
-    let wrote_grad = matches!(c.mode, Mode::Logits | Mode::Probabilities | Mode::Shorthand);
+    let wrote_grad = matches!(c.mode, Mode::Logits | Mode::Probabilities | Mode::Plain);
     let wrote_losses = matches!(c.mode, Mode::Logits | Mode::Probabilities | Mode::InPlace);
     let wrote_x = matches!(c.mode, Mode::InPlace);
 
@@ -455,10 +456,11 @@ fn run<L: BinaryLoss + core::fmt::Debug>(
         "reduced loss {total:e} vs f64 {want:e} ({e:.1} u > {bound:.1} u): {loss:?} {c:?}"
     );
 
-    // The entry points agree exactly on the same data: loss-only with the
-    // fused call (weights and mask included), in place with separate buffers.
+    // The entry points agree exactly on the same data: loss-only and in
+    // place with the fused call (weights and mask included), and an
+    // `AnyLoss` with the concrete loss.
     if matches!(c.mode, Mode::Logits | Mode::Probabilities) {
-        let lo = build().loss(loss, c.reduction);
+        let lo = build().loss(loss, &c.x, c.reduction);
         assert_eq!(
             lo.map(f32::to_bits),
             Ok(total.to_bits()),
@@ -466,32 +468,37 @@ fn run<L: BinaryLoss + core::fmt::Debug>(
             c.w.is_some(),
             c.ig.is_some()
         );
+        let mut zz = c.x.clone();
+        let t2 = build().loss_grad_in_place(loss, &mut zz, c.reduction, None);
+        assert_eq!(
+            t2.map(f32::to_bits),
+            Ok(total.to_bits()),
+            "in-place differs"
+        );
+        assert!(
+            zz.iter()
+                .zip(&grad)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "in-place gradient differs"
+        );
+        let any: AnyLoss = (*loss).into();
+        let mut ga = vec![0.0f32; n];
+        let ta = build().loss_grad(&any, &c.x, c.reduction, &mut ga, None);
+        assert_eq!(ta.map(f32::to_bits), Ok(total.to_bits()), "AnyLoss differs");
+        assert!(
+            ga.iter()
+                .zip(&grad)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "AnyLoss gradient differs"
+        );
     }
-    if matches!(c.mode, Mode::Logits | Mode::Shorthand | Mode::InPlace)
-        && c.w.is_none()
-        && c.ig.is_none()
-    {
-        let lo = Batch::logits(&c.x, &c.y).loss(loss, c.reduction);
+    if matches!(c.mode, Mode::Plain | Mode::InPlace) && c.w.is_none() && c.ig.is_none() {
+        let lo = Batch::new(&c.y).loss(loss, &c.x, c.reduction);
         assert_eq!(
             lo.map(f32::to_bits),
             Ok(total.to_bits()),
             "loss-only differs"
         );
-        if !matches!(c.mode, Mode::InPlace) {
-            let mut zz = c.x.clone();
-            let t2 = binary::loss_grad_in_place(loss, &mut zz, &c.y, c.reduction, None);
-            assert_eq!(
-                t2.map(f32::to_bits),
-                Ok(total.to_bits()),
-                "in-place differs"
-            );
-            assert!(
-                zz.iter()
-                    .zip(&grad)
-                    .all(|(a, b)| a.to_bits() == b.to_bits()),
-                "in-place gradient differs"
-            );
-        }
     }
 }
 

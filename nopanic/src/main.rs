@@ -19,9 +19,10 @@
 #![allow(unused_must_use)]
 
 use core::hint::black_box as bb;
+use tinyloss::binary::AnyLoss;
 use tinyloss::class_balanced::{self, ClassCounter, Normalize};
 use tinyloss::softmax::{self, Rows, SoftmaxCe, SoftmaxFocal, Target, Targets};
-use tinyloss::{binary, Batch, BinaryLoss, Error, Focal, Reduction, SigmoidCe};
+use tinyloss::{Batch, BinaryLoss, Error, Focal, Reduction, SigmoidCe};
 
 const N: usize = 48;
 const C: usize = 4;
@@ -66,22 +67,20 @@ fn reduction() -> Reduction {
 /// combination is reachable).
 #[inline(always)]
 fn batch() -> Batch<'static> {
-    let (x, t) = (opaque(&LOGITS), opaque(&TARGETS));
-    let mut b = if bb(false) {
-        Batch::probabilities(x, t)
-    } else {
-        Batch::logits(x, t)
-    };
-    if bb(true) {
-        b = b.weights(opaque(&WEIGHTS));
+    let mut b = Batch::new(opaque(&TARGETS));
+    if bb(false) {
+        b = b.with_probabilities();
     }
     if bb(true) {
-        b = b.ignore(opaque(&MASK));
+        b = b.with_weights(opaque(&WEIGHTS));
+    }
+    if bb(true) {
+        b = b.with_ignore(opaque(&MASK));
     }
     b
 }
 
-/// Every binary batch entry point for one loss type.
+/// Every binary batch entry point for one loss type, on any batch.
 #[inline(never)]
 fn binary_all<L: BinaryLoss>(loss: &L) {
     let mut grad = [0.0f32; N];
@@ -90,34 +89,16 @@ fn binary_all<L: BinaryLoss>(loss: &L) {
     let grad = bb(&mut grad[..]);
     let losses = bb(&mut losses[..]);
     let z = bb(&mut z[..]);
+    let x = opaque(&LOGITS);
     let b = bb(batch());
     bb(b.len());
     bb(b.is_empty());
     // Both `losses` options, any reduction, any batch.
-    bb(b.loss_grad(loss, reduction(), &mut *grad, None));
-    bb(b.loss_grad(loss, reduction(), &mut *grad, Some(&mut *losses)));
-    bb(b.loss(loss, reduction()));
-    bb(binary::loss_grad(
-        loss,
-        opaque(&LOGITS),
-        opaque(&TARGETS),
-        reduction(),
-        &mut *grad,
-    ));
-    bb(binary::loss_grad_in_place(
-        loss,
-        &mut *z,
-        opaque(&TARGETS),
-        reduction(),
-        None,
-    ));
-    bb(binary::loss_grad_in_place(
-        loss,
-        &mut *z,
-        opaque(&TARGETS),
-        reduction(),
-        Some(&mut *losses),
-    ));
+    bb(b.loss_grad(loss, x, reduction(), &mut *grad, None));
+    bb(b.loss_grad(loss, x, reduction(), &mut *grad, Some(&mut *losses)));
+    bb(b.loss_grad_in_place(loss, &mut *z, reduction(), None));
+    bb(b.loss_grad_in_place(loss, &mut *z, reduction(), Some(&mut *losses)));
+    bb(b.loss(loss, x, reduction()));
 }
 
 /// The same with the options known at the call site (the inlined
@@ -126,20 +107,36 @@ fn binary_all<L: BinaryLoss>(loss: &L) {
 fn binary_static<L: BinaryLoss>(loss: &L) {
     let mut grad = [0.0f32; N];
     let grad = bb(&mut grad[..]);
+    let mut z = LOGITS;
+    let z = bb(&mut z[..]);
     let (x, t) = (opaque(&LOGITS), opaque(&TARGETS));
     for r in [
         Reduction::Sum,
         Reduction::Mean,
         Reduction::MeanOverPositives,
     ] {
-        bb(binary::loss_grad(loss, x, t, r, &mut *grad));
-        bb(Batch::probabilities(x, t).loss_grad(loss, r, &mut *grad, None));
-        bb(Batch::logits(x, t)
-            .weights(opaque(&WEIGHTS))
-            .loss_grad(loss, r, &mut *grad, None));
-        bb(Batch::logits(x, t)
-            .ignore(opaque(&MASK))
-            .loss_grad(loss, r, &mut *grad, None));
+        let plain = Batch::new(t);
+        bb(plain.loss_grad(loss, x, r, &mut *grad, None));
+        bb(plain.loss_grad_in_place(loss, &mut *z, r, None));
+        bb(plain.loss(loss, x, r));
+        let prob = Batch::new(t).with_probabilities();
+        bb(prob.loss_grad(loss, x, r, &mut *grad, None));
+        let weighted = Batch::new(t).with_weights(opaque(&WEIGHTS));
+        bb(weighted.loss_grad(loss, x, r, &mut *grad, None));
+        bb(weighted.loss_grad_in_place(loss, &mut *z, r, None));
+        let masked = Batch::new(t).with_ignore(opaque(&MASK));
+        bb(masked.loss_grad(loss, x, r, &mut *grad, None));
+        bb(masked.loss(loss, x, r));
+    }
+}
+
+/// A loss chosen at run time.
+#[inline(always)]
+fn any_loss() -> AnyLoss {
+    if bb(true) {
+        AnyLoss::from(bb(Focal::RETINANET))
+    } else {
+        AnyLoss::from(bb(SigmoidCe::PLAIN))
     }
 }
 
@@ -162,6 +159,9 @@ fn per_element() {
     if let Ok(f) = Focal::new(bb(1.5), bb(Some(0.75))) {
         bb(f.with_smoothing(bb(0.05)));
     }
+    let any = any_loss();
+    bb(any.loss_grad(z, y));
+    bb(any.loss_grad_prob(z, y));
 }
 
 /// The multi-class batch API for one loss type: any targets kind, with and
@@ -341,17 +341,19 @@ fn planted() {
 pub extern "C" fn _start() -> ! {
     binary_all(&bb(SigmoidCe::PLAIN));
     binary_all(&bb(Focal::RETINANET));
+    binary_all(&any_loss());
     binary_static(&SigmoidCe::PLAIN);
     binary_static(&Focal::RETINANET);
+    binary_static(&any_loss());
     per_element();
     softmax_losses();
     class_balanced_all();
-    let e = error_of(binary::loss_grad(
+    let e = error_of(Batch::new(opaque(&TARGETS)).loss_grad(
         &SigmoidCe::PLAIN,
         opaque(&LOGITS),
-        opaque(&TARGETS),
         reduction(),
         &mut [],
+        None,
     ));
     display(bb(e));
     #[cfg(feature = "planted")]

@@ -58,9 +58,29 @@ pub trait Kernel: Copy {
     fn loss_bound(&self, prob: bool) -> (f32, f32);
 }
 
-/// A binary loss the batch kernels accept: [`Focal`](crate::Focal) or
-/// [`SigmoidCe`](crate::SigmoidCe). Sealed.
-pub trait BinaryLoss: Kernel + sealed::Sealed {}
+/// A binary loss the batch calls accept: [`Focal`](crate::Focal),
+/// [`SigmoidCe`](crate::SigmoidCe), or either chosen at run time
+/// ([`AnyLoss`](crate::binary::AnyLoss)). Sealed.
+pub trait BinaryLoss: sealed::Sealed {
+    /// Runs `body` with the concrete loss (an `AnyLoss` matches once here,
+    /// so the batch's loops are those of the loss it holds).
+    #[doc(hidden)]
+    fn dispatch<B: Body>(&self, body: B) -> B::Out;
+}
+
+/// [`BinaryLoss`] for a loss that is its own kernel.
+macro_rules! binary_loss {
+    ($t:ty) => {
+        impl $crate::binary::kernel::sealed::Sealed for $t {}
+        impl $crate::binary::kernel::BinaryLoss for $t {
+            #[inline(always)]
+            fn dispatch<B: $crate::binary::kernel::Body>(&self, body: B) -> B::Out {
+                body.call(self)
+            }
+        }
+    };
+}
+pub(crate) use binary_loss;
 
 /// `α_t = α y + (1 - α)(1 - y)`, or 1 when α is off. Both terms are
 /// non-negative, so there is no cancellation (the shorter

@@ -12,7 +12,7 @@
 
 use core::hint::black_box;
 use tinyloss::softmax::{self, Targets};
-use tinyloss::{binary, Batch, Error, Focal, Reduction, SigmoidCe, SoftmaxCe, SoftmaxFocal};
+use tinyloss::{Batch, Error, Focal, Reduction, SigmoidCe, SoftmaxCe, SoftmaxFocal};
 use tinyloss_firmware::{counter, exit, fx, out, stack_use, BOARD, UNIT};
 
 /// Elements per batch.
@@ -29,35 +29,37 @@ const REPS: u32 = 2;
 #[no_mangle]
 #[inline(never)]
 pub fn tl_focal_g2(z: &[f32], y: &[f32], g: &mut [f32]) -> Result<f32, Error> {
-    binary::loss_grad(&Focal::RETINANET, z, y, Reduction::Mean, g)
+    Batch::new(y).loss_grad(&Focal::RETINANET, z, Reduction::Mean, g, None)
 }
 
 /// Sigmoid cross-entropy, mean.
 #[no_mangle]
 #[inline(never)]
 pub fn tl_bce(z: &[f32], y: &[f32], g: &mut [f32]) -> Result<f32, Error> {
-    binary::loss_grad(&SigmoidCe::PLAIN, z, y, Reduction::Mean, g)
+    Batch::new(y).loss_grad(&SigmoidCe::PLAIN, z, Reduction::Mean, g, None)
 }
 
 /// Any focal configuration (γ, α chosen at run time), mean.
 #[no_mangle]
 #[inline(never)]
 pub fn tl_focal_any(f: &Focal, z: &[f32], y: &[f32], g: &mut [f32]) -> Result<f32, Error> {
-    binary::loss_grad(f, z, y, Reduction::Mean, g)
+    Batch::new(y).loss_grad(f, z, Reduction::Mean, g, None)
 }
 
 /// Probability-input focal, γ = 2, α = 0.25, mean.
 #[no_mangle]
 #[inline(never)]
 pub fn tl_focal_prob_g2(p: &[f32], y: &[f32], g: &mut [f32]) -> Result<f32, Error> {
-    Batch::probabilities(p, y).loss_grad(&Focal::RETINANET, Reduction::Mean, g, None)
+    Batch::new(y)
+        .with_probabilities()
+        .loss_grad(&Focal::RETINANET, p, Reduction::Mean, g, None)
 }
 
 /// Focal γ = 2 with the gradient written over the logits.
 #[no_mangle]
 #[inline(never)]
 pub fn tl_focal_g2_in_place(zg: &mut [f32], y: &[f32]) -> Result<f32, Error> {
-    binary::loss_grad_in_place(&Focal::RETINANET, zg, y, Reduction::Mean, None)
+    Batch::new(y).loss_grad_in_place(&Focal::RETINANET, zg, Reduction::Mean, None)
 }
 
 /// Focal γ = 2 through the per-element API, summed by the caller.

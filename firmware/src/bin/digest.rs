@@ -25,7 +25,7 @@
 
 use tinyloss::class_balanced::{self, ClassCounter, Normalize};
 use tinyloss::softmax::{self, Rows, SoftmaxCe, SoftmaxFocal, SoftmaxLoss, Target, Targets};
-use tinyloss::{binary, Batch, BinaryLoss, Error, Focal, LossGrad, Reduction, SigmoidCe};
+use tinyloss::{Batch, BinaryLoss, Error, Focal, LossGrad, Reduction, SigmoidCe};
 use tinyloss_firmware::{exit, out, BOARD};
 
 /// Binary batch length: not a multiple of 8 or 16, above one reduction
@@ -196,11 +196,8 @@ const REDUCTIONS: [Reduction; 4] = [
 ];
 
 /// The softmax losses' reductions (`MeanOverPositives` is binary only).
-const SOFTMAX_REDUCTIONS: [Reduction; 3] = [
-    Reduction::Sum,
-    Reduction::Mean,
-    Reduction::MeanOver(7.5),
-];
+const SOFTMAX_REDUCTIONS: [Reduction; 3] =
+    [Reduction::Sum, Reduction::Mean, Reduction::MeanOver(7.5)];
 
 /// The per-element API of a binary loss.
 trait Elem: BinaryLoss {
@@ -233,7 +230,7 @@ fn binary_cases<L: Elem>(h: &mut Digest, name: &str, loss: &L, d: &BinaryData) {
     // Logits, hard and soft targets, every reduction, with per-element losses.
     for ys in [&d.hard, &d.soft] {
         for r in REDUCTIONS {
-            let v = Batch::logits(&d.z, ys).loss_grad(loss, r, &mut g, Some(&mut l));
+            let v = Batch::new(ys).loss_grad(loss, &d.z, r, &mut g, Some(&mut l));
             h.res(name, v);
             h.all(&g);
             h.all(&l);
@@ -242,30 +239,33 @@ fn binary_cases<L: Elem>(h: &mut Digest, name: &str, loss: &L, d: &BinaryData) {
     // Weights and an ignore mask.
     for ys in [&d.hard, &d.soft] {
         for r in REDUCTIONS {
-            let b = Batch::logits(&d.z, ys).weights(&d.w).ignore(&d.mask);
-            h.res(name, b.loss_grad(loss, r, &mut g, Some(&mut l)));
+            let b = Batch::new(ys).with_weights(&d.w).with_ignore(&d.mask);
+            h.res(name, b.loss_grad(loss, &d.z, r, &mut g, Some(&mut l)));
             h.all(&g);
             h.all(&l);
         }
-        let b = Batch::logits(&d.z, ys).ignore(&d.mask);
-        h.res(name, b.loss_grad(loss, Reduction::Mean, &mut g, None));
+        let b = Batch::new(ys).with_ignore(&d.mask);
+        h.res(name, b.loss_grad(loss, &d.z, Reduction::Mean, &mut g, None));
         h.all(&g);
-        let b = Batch::logits(&d.z, ys).weights(&d.w);
-        h.res(name, b.loss_grad(loss, Reduction::Sum, &mut g, None));
+        let b = Batch::new(ys).with_weights(&d.w);
+        h.res(name, b.loss_grad(loss, &d.z, Reduction::Sum, &mut g, None));
         h.all(&g);
     }
     // Probability inputs.
     for ys in [&d.hard, &d.soft] {
         for r in [Reduction::Mean, Reduction::MeanOverPositives] {
-            let b = Batch::probabilities(&d.p, ys);
-            h.res(name, b.loss_grad(loss, r, &mut g, Some(&mut l)));
+            let b = Batch::new(ys).with_probabilities();
+            h.res(name, b.loss_grad(loss, &d.p, r, &mut g, Some(&mut l)));
             h.all(&g);
             h.all(&l);
         }
-        let b = Batch::probabilities(&d.p, ys).weights(&d.w).ignore(&d.mask);
+        let b = Batch::new(ys)
+            .with_probabilities()
+            .with_weights(&d.w)
+            .with_ignore(&d.mask);
         h.res(
             name,
-            b.loss_grad(loss, Reduction::Sum, &mut g, Some(&mut l)),
+            b.loss_grad(loss, &d.p, Reduction::Sum, &mut g, Some(&mut l)),
         );
         h.all(&g);
         h.all(&l);
@@ -273,16 +273,16 @@ fn binary_cases<L: Elem>(h: &mut Digest, name: &str, loss: &L, d: &BinaryData) {
     // In place, the shorthand, loss only.
     for ys in [&d.hard, &d.soft] {
         let mut zg = d.z;
-        let v = binary::loss_grad_in_place(loss, &mut zg, ys, Reduction::Mean, Some(&mut l));
+        let v = Batch::new(ys).loss_grad_in_place(loss, &mut zg, Reduction::Mean, Some(&mut l));
         h.res(name, v);
         h.all(&zg);
         h.all(&l);
-        let v = binary::loss_grad(loss, &d.z, ys, Reduction::MeanOverPositives, &mut g);
+        let v = Batch::new(ys).loss_grad(loss, &d.z, Reduction::MeanOverPositives, &mut g, None);
         h.res(name, v);
         h.all(&g);
-        h.res(name, Batch::logits(&d.z, ys).loss(loss, Reduction::Mean));
-        let b = Batch::probabilities(&d.p, ys).weights(&d.w);
-        h.res(name, b.loss(loss, Reduction::Sum));
+        h.res(name, Batch::new(ys).loss(loss, &d.z, Reduction::Mean));
+        let b = Batch::new(ys).with_probabilities().with_weights(&d.w);
+        h.res(name, b.loss(loss, &d.p, Reduction::Sum));
     }
     // Per element.
     for i in 0..N {

@@ -82,19 +82,20 @@ fn kernel_cost(obj: &Objective) -> f64 {
         let z = core::hint::black_box(&z);
         let r = match obj {
             Objective::Ce => {
-                Batch::logits(z, &y).loss_grad(&SigmoidCe::PLAIN, Reduction::Mean, &mut g, None)
+                Batch::new(&y).loss_grad(&SigmoidCe::PLAIN, z, Reduction::Mean, &mut g, None)
             }
-            Objective::BalancedCe => Batch::logits(z, &y).weights(&w).loss_grad(
+            Objective::BalancedCe => Batch::new(&y).with_weights(&w).loss_grad(
                 &SigmoidCe::PLAIN,
+                z,
                 Reduction::Mean,
                 &mut g,
                 None,
             ),
-            Objective::Focal(f) => Batch::logits(z, &y).loss_grad(f, Reduction::Mean, &mut g, None),
+            Objective::Focal(f) => Batch::new(&y).loss_grad(f, z, Reduction::Mean, &mut g, None),
             Objective::BalancedFocal(f) => {
-                Batch::logits(z, &y)
-                    .weights(&w)
-                    .loss_grad(f, Reduction::Mean, &mut g, None)
+                Batch::new(&y)
+                    .with_weights(&w)
+                    .loss_grad(f, z, Reduction::Mean, &mut g, None)
             }
         };
         let _ = core::hint::black_box((r, &g));

@@ -13,9 +13,7 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 use tinyloss::softmax::{self, Target, Targets};
-use tinyloss::{
-    binary, At, Batch, Error, Focal, Reduction, SigmoidCe, SoftmaxCe, SoftmaxFocal, PROB_EPS,
-};
+use tinyloss::{At, Batch, Error, Focal, Reduction, SigmoidCe, SoftmaxCe, SoftmaxFocal, PROB_EPS};
 use tinyloss_firmware::{counter, exit, fx, out, BOARD, UNIT};
 
 // ------------------------------------------------- references and bounds
@@ -329,19 +327,19 @@ fn batches(s: &mut Suite) {
                     Reduction::MeanOver(d) => 1.0 / d as f64,
                     _ => 1.0 / if pos > 1.0 { pos } else { 1.0 },
                 };
-                let mut b = Batch::logits(&z, &y);
+                let mut b = Batch::new(&y);
                 if weights {
-                    b = b.weights(&w);
+                    b = b.with_weights(&w);
                 }
                 if ignore {
-                    b = b.ignore(&m);
+                    b = b.with_ignore(&m);
                 }
                 let mut g = [f32::NAN; B];
                 let mut ls = [f32::NAN; B];
                 let got = match kind {
-                    0 => b.loss_grad(&Focal::RETINANET, red, &mut g, Some(&mut ls)),
-                    1 => b.loss_grad(&f15, red, &mut g, Some(&mut ls)),
-                    _ => b.loss_grad(&SigmoidCe::PLAIN, red, &mut g, Some(&mut ls)),
+                    0 => b.loss_grad(&Focal::RETINANET, &z, red, &mut g, Some(&mut ls)),
+                    1 => b.loss_grad(&f15, &z, red, &mut g, Some(&mut ls)),
+                    _ => b.loss_grad(&SigmoidCe::PLAIN, &z, red, &mut g, Some(&mut ls)),
                 };
                 let Ok(got) = got else {
                     c.ok(false, "batch returned Err");
@@ -373,9 +371,9 @@ fn batches(s: &mut Suite) {
                 }
                 // The reduced loss alone agrees with the fused pass.
                 let alone = match kind {
-                    0 => b.loss(&Focal::RETINANET, red),
-                    1 => b.loss(&f15, red),
-                    _ => b.loss(&SigmoidCe::PLAIN, red),
+                    0 => b.loss(&Focal::RETINANET, &z, red),
+                    1 => b.loss(&f15, &z, red),
+                    _ => b.loss(&SigmoidCe::PLAIN, &z, red),
                 };
                 c.ok(
                     alone == Ok(got),
@@ -387,8 +385,8 @@ fn batches(s: &mut Suite) {
     // In place: the gradient overwrites the logits, same values as loss_grad.
     let mut zg = z;
     let mut g = [0.0; B];
-    let a = binary::loss_grad_in_place(&Focal::RETINANET, &mut zg, &y, Reduction::Mean, None);
-    let b = binary::loss_grad(&Focal::RETINANET, &z, &y, Reduction::Mean, &mut g);
+    let a = Batch::new(&y).loss_grad_in_place(&Focal::RETINANET, &mut zg, Reduction::Mean, None);
+    let b = Batch::new(&y).loss_grad(&Focal::RETINANET, &z, Reduction::Mean, &mut g, None);
     c.ok(
         a.is_ok() && a == b && zg == g,
         "in-place result differs from loss_grad",
@@ -399,8 +397,13 @@ fn batches(s: &mut Suite) {
         p[i] = PROBS[i % PROBS.len()];
     }
     let mut g = [0.0; B];
-    let got =
-        Batch::probabilities(&p, &y).loss_grad(&Focal::RETINANET, Reduction::Sum, &mut g, None);
+    let got = Batch::new(&y).with_probabilities().loss_grad(
+        &Focal::RETINANET,
+        &p,
+        Reduction::Sum,
+        &mut g,
+        None,
+    );
     let mut sum = 0.0;
     let mut mag = 0.0;
     for i in 0..B {
@@ -499,21 +502,21 @@ fn errors(s: &mut Suite) {
         c.ok(r == Err(want), what);
         c.ok(g.iter().all(|&v| v == 7.0), "output written on Err");
     };
-    let r = binary::loss_grad(&f, &z[..0], &y[..0], Reduction::Mean, &mut g[..0]);
+    let r = Batch::new(&y[..0]).loss_grad(&f, &z[..0], Reduction::Mean, &mut g[..0], None);
     chk(&mut c, r, Error::Empty, "empty", &g);
-    let r = binary::loss_grad(&f, &z[..2], &y[..3], Reduction::Mean, &mut g[..2]);
+    let r = Batch::new(&y[..3]).loss_grad(&f, &z[..2], Reduction::Mean, &mut g[..2], None);
     chk(
         &mut c,
         r,
         Error::LengthMismatch {
-            what: "targets",
-            expected: 2,
-            found: 3,
+            what: "inputs",
+            expected: 3,
+            found: 2,
         },
-        "targets length",
+        "inputs length",
         &g,
     );
-    let r = binary::loss_grad(&f, &z, &y, Reduction::Mean, &mut g);
+    let r = Batch::new(&y).loss_grad(&f, &z, Reduction::Mean, &mut g, None);
     chk(
         &mut c,
         r,
@@ -522,9 +525,9 @@ fn errors(s: &mut Suite) {
         &g,
     );
     let ign = [false, false, true, false];
-    let r = Batch::logits(&z, &y)
-        .ignore(&ign)
-        .loss_grad(&f, Reduction::Mean, &mut g, None);
+    let r = Batch::new(&y)
+        .with_ignore(&ign)
+        .loss_grad(&f, &z, Reduction::Mean, &mut g, None);
     chk(
         &mut c,
         r,
@@ -533,12 +536,10 @@ fn errors(s: &mut Suite) {
         &g,
     );
     let y2 = [1.0, 0.0, 0.0, 0.5];
-    let r = Batch::logits(&z, &y2).ignore(&ign).weights(&w).loss_grad(
-        &f,
-        Reduction::Mean,
-        &mut g,
-        None,
-    );
+    let r = Batch::new(&y2)
+        .with_ignore(&ign)
+        .with_weights(&w)
+        .loss_grad(&f, &z, Reduction::Mean, &mut g, None);
     chk(
         &mut c,
         r,
@@ -547,7 +548,8 @@ fn errors(s: &mut Suite) {
         &g,
     );
     for d in cases::BAD_NORMALIZERS {
-        let r = binary::loss_grad(&f, &z[..2], &y[..2], Reduction::MeanOver(d), &mut g[..2]);
+        let r =
+            Batch::new(&y[..2]).loss_grad(&f, &z[..2], Reduction::MeanOver(d), &mut g[..2], None);
         chk(
             &mut c,
             r,
@@ -557,7 +559,7 @@ fn errors(s: &mut Suite) {
         );
     }
     let mut zz = z;
-    let r = binary::loss_grad_in_place(&f, &mut zz, &y, Reduction::Sum, None);
+    let r = Batch::new(&y).loss_grad_in_place(&f, &mut zz, Reduction::Sum, None);
     c.ok(
         r == Err(Error::NonFiniteInput { at: At::Element(2) }),
         "in-place error",

@@ -1,0 +1,81 @@
+//! A binary loss chosen at run time.
+
+use super::kernel::{sealed, BinaryLoss, Body};
+use crate::{Error, Focal, LossGrad, SigmoidCe};
+
+/// Either binary loss, chosen at run time, so that training code (and a
+/// configuration read from flash or a host) is written once, not once per
+/// loss type. A batch call matches it once, at its entry, and then runs the
+/// same loops as the loss it holds, with bit-identical results.
+///
+/// ```
+/// use tinyloss::binary::AnyLoss;
+/// use tinyloss::{Batch, Focal, Reduction, SigmoidCe};
+/// let targets = [1.0, 0.0, 0.0];
+/// let logits = [1.5, -0.5, 2.0];
+/// let mut grad = [0.0; 3];
+/// for loss in [AnyLoss::from(SigmoidCe::PLAIN), Focal::RETINANET.into()] {
+///     let l = Batch::new(&targets).loss_grad(&loss, &logits, Reduction::Mean, &mut grad, None)?;
+///     assert!(l > 0.0);
+/// }
+/// # Ok::<(), tinyloss::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum AnyLoss {
+    /// Sigmoid cross-entropy.
+    SigmoidCe(SigmoidCe),
+    /// Sigmoid focal loss.
+    Focal(Focal),
+}
+
+impl From<SigmoidCe> for AnyLoss {
+    fn from(l: SigmoidCe) -> Self {
+        AnyLoss::SigmoidCe(l)
+    }
+}
+
+impl From<Focal> for AnyLoss {
+    fn from(l: Focal) -> Self {
+        AnyLoss::Focal(l)
+    }
+}
+
+impl AnyLoss {
+    /// Loss and gradient `∂ℓ/∂z` for one logit `z` and target `y`
+    /// ([`Focal::loss_grad`], [`SigmoidCe::loss_grad`]).
+    ///
+    /// # Errors
+    /// [`Error::NonFiniteInput`] or [`Error::TargetOutOfRange`] at element 0.
+    pub fn loss_grad(&self, z: f32, y: f32) -> Result<LossGrad, Error> {
+        match self {
+            AnyLoss::SigmoidCe(l) => l.loss_grad(z, y),
+            AnyLoss::Focal(l) => l.loss_grad(z, y),
+        }
+    }
+
+    /// Loss and gradient `∂ℓ/∂p` for one probability `p` and target `y`
+    /// ([`Focal::loss_grad_prob`], [`SigmoidCe::loss_grad_prob`]).
+    ///
+    /// # Errors
+    /// [`Error::NonFiniteInput`], [`Error::ProbabilityOutOfRange`] or
+    /// [`Error::TargetOutOfRange`], at element 0.
+    pub fn loss_grad_prob(&self, p: f32, y: f32) -> Result<LossGrad, Error> {
+        match self {
+            AnyLoss::SigmoidCe(l) => l.loss_grad_prob(p, y),
+            AnyLoss::Focal(l) => l.loss_grad_prob(p, y),
+        }
+    }
+}
+
+impl sealed::Sealed for AnyLoss {}
+
+impl BinaryLoss for AnyLoss {
+    #[inline(always)]
+    fn dispatch<B: Body>(&self, body: B) -> B::Out {
+        match self {
+            AnyLoss::SigmoidCe(l) => body.call(l),
+            AnyLoss::Focal(l) => body.call(l),
+        }
+    }
+}

@@ -132,9 +132,9 @@ fn softmax_mean_survives_an_overflowing_sum() {
         Some([1.78, 1.78]),
         Some([1e38, 1e38]),
     ] {
-        let mut rows = Rows::new(2, Targets::Labels(&labels));
+        let mut rows = Rows::new(2, Targets::from(&labels[..]));
         if let Some(w) = &w {
-            rows = rows.class_weights(w).unwrap();
+            rows = rows.with_class_weights(w).unwrap();
         }
         let l = rows
             .loss_grad(&SoftmaxCe::new(), &z, Reduction::Mean, &mut g, None)
@@ -169,7 +169,7 @@ fn mean_over_subnormal_normaliser_is_exact_or_saturates() {
         let mut gs = [0.0f32; 2];
         let mut gr = [0.0f64; 2];
         let want = softmax_ref(&z, 0, 0.0, 1.0, &mut gr) / d as f64;
-        let l = Rows::new(2, Targets::Labels(&[0]))
+        let l = Rows::new(2, Targets::from(&[0u32][..]))
             .loss_grad(&SoftmaxCe::new(), &z, Reduction::MeanOver(d), &mut gs, None)
             .unwrap();
         close(l, want, 16.0 * U, "softmax loss");
@@ -212,8 +212,8 @@ fn zero_weight_and_ignored_elements_are_exact_zeros() {
     let z = [3e38f32, -3e38, 0.0, 1.0];
     let mut g = [9.0f32; 4];
     let mut ls = [9.0f32; 2];
-    let l = Rows::new(2, Targets::Labels(&[1, 0]))
-        .class_weights(&[1.0, 0.0])
+    let l = Rows::new(2, Targets::from(&[1u32, 0][..]))
+        .with_class_weights(&[1.0, 0.0])
         .unwrap()
         .loss_grad(
             &SoftmaxFocal::new(0.5).unwrap(),
@@ -259,7 +259,9 @@ fn finite_inputs_give_finite_outputs_on_every_path() {
     let ce = SoftmaxCe::new().with_smoothing(0.1).unwrap();
     let focal = SoftmaxFocal::new(1.5).unwrap().with_smoothing(0.1).unwrap();
     for red in [Reduction::Sum, Reduction::Mean, Reduction::MeanOver(1e-45)] {
-        let rows = Rows::new(c, Targets::Probs(&y)).class_weights(&w).unwrap();
+        let rows = Rows::new(c, Targets::Probs(&y))
+            .with_class_weights(&w)
+            .unwrap();
         let mut g = [0.0f32; 6];
         let mut ls = [0.0f32; 2];
         let a = rows.loss_grad(&ce, &z, red, &mut g, Some(&mut ls)).unwrap();
@@ -274,8 +276,8 @@ fn finite_inputs_give_finite_outputs_on_every_path() {
             b.is_finite() && g.iter().chain(&ls).all(|v| v.is_finite()),
             "{red:?}"
         );
-        let rows = Rows::new(c, Targets::Labels(&[0, 1]))
-            .class_weights(&w)
+        let rows = Rows::new(c, Targets::from(&[0u32, 1][..]))
+            .with_class_weights(&w)
             .unwrap();
         let l = rows
             .loss_grad(&focal, &z, red, &mut g, Some(&mut ls))
@@ -299,8 +301,8 @@ fn class_weighted_mean_returns_the_loss_of_its_gradient() {
         let z = [0.0f32, 0.0, 1.5, -0.5];
         let mut g = [0.0f32; 4];
         let mut ls = [0.0f32; 2];
-        let l = Rows::new(2, Targets::Labels(&labels))
-            .class_weights(&w)
+        let l = Rows::new(2, Targets::from(&labels[..]))
+            .with_class_weights(&w)
             .unwrap()
             .loss_grad(
                 &SoftmaxCe::new(),
@@ -368,7 +370,7 @@ fn gamma_is_accepted_up_to_max_gamma_with_its_bound() {
         let fl = SoftmaxFocal::new(gamma).unwrap();
         let mut g = vec![0.0f32; z.len()];
         let mut ls = vec![0.0f32; rows];
-        let r = Rows::new(c, Targets::Labels(&labels));
+        let r = Rows::new(c, Targets::from(&labels[..]));
         let l = r
             .loss_grad(&fl, &z, Reduction::Sum, &mut g, Some(&mut ls))
             .unwrap();

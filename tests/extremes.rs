@@ -452,3 +452,81 @@ fn probability_inputs_with_smoothing_meet_the_bound() {
         worst.0, worst.1
     );
 }
+
+/// Fuzz finding: with smoothing, a class-weighted `Mean` scaled the class
+/// weights by the largest *target* weight (2^126 for a target weight of
+/// 1e-42), which took the other classes' weights (1) past f32::MAX: the
+/// per-row loss came out as 3.4e38 instead of ≈ 959. The scale now comes from
+/// every weight that enters a row loss. Siblings: focal with smoothing,
+/// gradient into a buffer or in place, every label width, a target weight far
+/// above the others, and the mean, which must saturate (its exact value
+/// Σ ℓ / Σ w_t is 9.6e44).
+#[test]
+fn smoothed_class_weighted_mean_keeps_row_losses() {
+    let c = 6;
+    let z = [0.0f32, 0.0, 0.0, 0.0, 14390.0, 1.0];
+    let zd: Vec<f64> = z.iter().map(|&v| v as f64).collect();
+    for w in [
+        [1e-42f32, 1.0, 1.0, 1.0, 1.0, 1.0],
+        [1e-30, 1e30, 1.0, 1.0, 1.0, 1.0],
+        [f32::MAX, 1e-40, 1.0, 1.0, 1.0, 1.0],
+        [1.0; 6],
+    ] {
+        let wd: Vec<f64> = w.iter().map(|&v| v as f64).collect();
+        for (gamma, eps) in [(0.0, 0.1), (2.0, 0.1), (1.5, 0.01), (0.0, 1.0)] {
+            let want_row = tinyloss_reference::softmax::row_loss(
+                &zd,
+                RowTarget::Label(0),
+                Some(&wd),
+                eps,
+                gamma,
+            );
+            let want_mean = want_row / w[0] as f64;
+            let fl = SoftmaxFocal::new(gamma as f32)
+                .unwrap()
+                .with_smoothing(eps as f32)
+                .unwrap()
+                .with_ignore_index(u32::MAX);
+            let ce = SoftmaxCe::new()
+                .with_smoothing(eps as f32)
+                .unwrap()
+                .with_ignore_index(u32::MAX);
+            let labels8 = [0u8];
+            let labels16 = [0u16];
+            let labels32 = [0u32];
+            for t in [
+                Targets::from(&labels8[..]),
+                Targets::from(&labels16[..]),
+                Targets::from(&labels32[..]),
+            ] {
+                let rows = Rows::new(c, t).with_class_weights(&w).unwrap();
+                let mut ls = [0.0f32; 1];
+                let mut zg = z;
+                let what = format!("w={w:?} γ={gamma} ε={eps}");
+                let l = if gamma == 0.0 {
+                    rows.loss_grad_in_place(&ce, &mut zg, Reduction::Mean, Some(&mut ls))
+                } else {
+                    rows.loss_grad_in_place(&fl, &mut zg, Reduction::Mean, Some(&mut ls))
+                }
+                .unwrap();
+                close(
+                    ls[0],
+                    want_row,
+                    256.0 * U,
+                    &format!("row loss, in place, {what}"),
+                );
+                close(l, want_mean, 256.0 * U, &format!("mean, {what}"));
+                assert!(zg.iter().all(|g| g.is_finite()), "{what}: {zg:?}");
+                let mut g = [0.0f32; 6];
+                let l2 = if gamma == 0.0 {
+                    rows.loss_grad(&ce, &z, Reduction::Mean, &mut g, Some(&mut ls))
+                } else {
+                    rows.loss_grad(&fl, &z, Reduction::Mean, &mut g, Some(&mut ls))
+                }
+                .unwrap();
+                assert_eq!((l2, g), (l, zg), "{what}: buffer = in place");
+                close(ls[0], want_row, 256.0 * U, &format!("row loss, {what}"));
+            }
+        }
+    }
+}

@@ -173,7 +173,7 @@ fn validate<K: RowKernel>(
         _ => None,
     };
     let ig = k.ignore_index();
-    let (kept, wsum, t_ok) = match rows.targets {
+    let (kept, mut wsum, t_ok) = match rows.targets {
         Targets::Labels(l) => scan(l, c, ig, rows.ignore, w_mean),
         Targets::Probs(p) => (
             rows.ignore.map_or(n, count_kept),
@@ -188,7 +188,13 @@ fn validate<K: RowKernel>(
         Reduction::Sum => (1.0, 1.0),
         Reduction::MeanOver(d) => (d, 1.0),
         _ => match w_mean {
-            Some(_) => wsum.normalised(),
+            Some(w) => {
+                // With smoothing every class weight enters every row loss.
+                if k.smoothing() > 0.0 {
+                    wsum.include(w);
+                }
+                wsum.normalised()
+            }
             None => (kept as f32, 1.0),
         },
     };
@@ -271,6 +277,13 @@ impl WeightSum {
         self.total.add(w);
     }
 
+    /// Every class weight enters the row losses (smoothing).
+    fn include(&mut self, w: &[f32]) {
+        for &x in w {
+            self.max_bits = self.max_bits.max(x.to_bits());
+        }
+    }
+
     /// `(Σ w_t · 2^-E, 2^-E)` with `2^E` the power of two just above the
     /// largest weight that enters a row loss (E clamped to `[-126, 126]`),
     /// so every scaled weight is below 1 and `w ℓ` cannot overflow where `ℓ`
@@ -288,7 +301,7 @@ impl WeightSum {
         let ws = f32::from_bits(((127 - e) as u32) << 23);
         let inv = f32::from_bits(((127 + e) as u32) << 23);
         let d = self.total.total().scaled(Scale::of(inv));
-        (d, ws)
+        (if d > 0.0 { d } else { f32::from_bits(1) }, ws)
     }
 }
 

@@ -11,7 +11,7 @@
 //!
 //! Bound: `|∂ℓ/∂z_k| ≤ K` (`p_k K ≤ K` and `k_k ≤ K`).
 
-use super::kernel::{ce_label, ce_soft, sealed, LabelRow, RowKernel, SoftRow, SoftmaxLoss};
+use super::kernel::{ce_label, ce_soft, sealed, LabelRow, RowKernel, SoftRow};
 use crate::lanes::Lane;
 use crate::power::check_smoothing;
 use crate::Error;
@@ -27,8 +27,8 @@ use crate::Error;
 /// reduction's scale).
 ///
 /// **Cost** (label targets, C = 10, per logit, validation included;
-/// `tools/costs`): Cortex-M4F 94 instructions, Cortex-M3 1,843, Cortex-M0
-/// 3,099. Host AVX-512 at C = 1000: about 0.8 ns per logit.
+/// `tools/costs`): Cortex-M4F 64.5 instructions (Cortex-M3 1,843 and Cortex-M0
+/// 3,099 before the driver split, not re-measured). Host AVX-512 at C = 1000: about 0.8 ns per logit.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SoftmaxCe {
@@ -105,4 +105,3 @@ impl RowKernel for SoftmaxCe {
 }
 
 impl sealed::Sealed for SoftmaxCe {}
-impl SoftmaxLoss for SoftmaxCe {}

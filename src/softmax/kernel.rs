@@ -59,11 +59,6 @@ pub trait RowKernel: Copy {
     fn grad_bound(&self) -> f32;
 }
 
-/// A multi-class loss the row kernels accept: [`SoftmaxCe`](super::SoftmaxCe),
-/// [`SoftmaxFocal`](super::SoftmaxFocal) or [`AnyLoss`](super::AnyLoss).
-/// Sealed.
-pub trait SoftmaxLoss: RowKernel + sealed::Sealed {}
-
 /// The softmax statistics of a label row, lane-wise (one row per lane in
 /// the driver's row blocks). `u` and `p_t` are formed with [`LabelRow::over_s`],
 /// which a loss uses for any other division by `S`, so that every path

@@ -1,6 +1,7 @@
-//! Fuzzes the multi-class API (`softmax::Rows` with label, `u16` label and
-//! probability targets, class weights, `loss_grad`, `loss_grad_in_place`,
-//! `loss`, the `softmax::loss_grad` shorthand and `row_loss_grad`) with random
+//! Fuzzes the multi-class API (`softmax::Rows` with `u32` label, `u16` label
+//! and probability targets, class weights, `loss_grad`, `loss_grad_in_place`,
+//! `loss`, the same call through `AnyLoss`, and the per-row method
+//! `loss_grad_row`, or a one-row `Rows` when class weights are given) with random
 //! configurations (`SoftmaxCe` / `SoftmaxFocal`, γ, smoothing, ignore index,
 //! reductions, valid and invalid), random data and wrong lengths.
 //!
@@ -29,17 +30,17 @@
 
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use tinyloss::softmax::{self, Rows, SoftmaxLoss, Target, Targets};
+use tinyloss::softmax::{AnyLoss, Rows, SoftmaxLoss, Target, Targets};
 use tinyloss::{Error, Reduction, SoftmaxCe, SoftmaxFocal};
 use tinyloss_reference::bounds::{
     BATCH_SCALED_GRAD, ORDINARY_LOSS, SOFTMAX_BATCH_MEAN, SOFTMAX_CE_GRAD, SOFTMAX_CE_LOSS,
     SOFTMAX_CE_LOSS_ORDINARY, SOFTMAX_FOCAL_GRAD, SOFTMAX_FOCAL_LOSS, SOFTMAX_FOCAL_LOSS_ORDINARY,
     SOFTMAX_LOSS_FLOOR,
 };
+use tinyloss_reference::cases;
 use tinyloss_reference::measure::{sat_abs_err, sat_rel_err, U};
 use tinyloss_reference::softmax::{self as sref, RowTarget};
 use tinyloss_reference::Reduce;
-use tinyloss_reference::cases;
 
 const SENTINEL: f32 = 1234.5;
 const SENTINEL_LOSS: f32 = -777.25;
@@ -89,7 +90,7 @@ enum Mode {
     Batch,
     InPlace,
     LossOnly,
-    Shorthand,
+    Any,
     PerRow,
 }
 
@@ -118,7 +119,7 @@ fn case(u: &mut Unstructured, ignore: Option<u32>) -> Result<Case> {
         0 => Mode::Batch,
         1 => Mode::InPlace,
         2 => Mode::LossOnly,
-        3 => Mode::Shorthand,
+        3 => Mode::Any,
         _ => Mode::PerRow,
     };
     let reduction = match u.arbitrary::<u8>()? % 7 {
@@ -209,10 +210,35 @@ fn case(u: &mut Unstructured, ignore: Option<u32>) -> Result<Case> {
 
 fn targets(t: &Tg) -> Targets<'_> {
     match t {
-        Tg::Labels(l) => Targets::Labels(l),
-        Tg::U16(l) => Targets::LabelsU16(l),
+        Tg::Labels(l) => Targets::from(&l[..]),
+        Tg::U16(l) => Targets::from(&l[..]),
         Tg::Probs(p) => Targets::Probs(p),
     }
+}
+
+/// One row through the per-row API: the loss's method, or a one-row `Rows`
+/// with `Sum` when class weights are given.
+fn row_api<L: SoftmaxLoss>(
+    loss: &L,
+    z: &[f32],
+    target: Target<'_>,
+    w: Option<&[f32]>,
+    g: &mut [f32],
+) -> core::result::Result<f32, Error> {
+    let Some(w) = w else {
+        return loss.loss_grad_row(z, target, g);
+    };
+    let label;
+    let t = match target {
+        Target::Label(l) => {
+            label = [l];
+            Targets::from(&label[..])
+        }
+        Target::Probs(p) => Targets::Probs(p),
+    };
+    Rows::new(z.len(), t)
+        .with_class_weights(w)?
+        .loss_grad(loss, z, Reduction::Sum, g, None)
 }
 
 fn label_of(t: &Tg, r: usize) -> Option<u32> {
@@ -223,7 +249,7 @@ fn label_of(t: &Tg, r: usize) -> Option<u32> {
     }
 }
 
-fn run<L: SoftmaxLoss + core::fmt::Debug>(
+fn run<L: SoftmaxLoss + Into<AnyLoss> + core::fmt::Debug>(
     loss: &L,
     gamma: f32,
     eps: f32,
@@ -239,7 +265,7 @@ fn run<L: SoftmaxLoss + core::fmt::Debug>(
     // Class weights are validated by the builder.
     let mut rows = Rows::new(cl, targets(&c.t));
     if let Some(w) = &c.w {
-        match rows.class_weights(w) {
+        match rows.with_class_weights(w) {
             Ok(r) => {
                 assert!(
                     w.len() == cl && w.iter().all(|v| v.is_finite() && *v >= 0.0),
@@ -261,11 +287,9 @@ fn run<L: SoftmaxLoss + core::fmt::Debug>(
         Mode::Batch => rows.loss_grad(loss, &c.z, c.reduction, &mut grad, losses.as_deref_mut()),
         Mode::InPlace => rows.loss_grad_in_place(loss, &mut zz, c.reduction, losses.as_deref_mut()),
         Mode::LossOnly => rows.loss(loss, &c.z, c.reduction, &mut scratch),
-        Mode::Shorthand => {
-            if c.w.is_some() {
-                return;
-            }
-            softmax::loss_grad(loss, &c.z, cl, targets(&c.t), c.reduction, &mut grad)
+        Mode::Any => {
+            let any: AnyLoss = (*loss).into();
+            rows.loss_grad(&any, &c.z, c.reduction, &mut grad, losses.as_deref_mut())
         }
         Mode::PerRow => {
             // First row only, through the per-row API.
@@ -281,7 +305,7 @@ fn run<L: SoftmaxLoss + core::fmt::Debug>(
                 },
             };
             let g = &mut grad[..c.grad_len.min(cl)];
-            let r = softmax::row_loss_grad(loss, &c.z[..cl], target, c.w.as_deref(), g);
+            let r = row_api(loss, &c.z[..cl], target, c.w.as_deref(), g);
             match r {
                 Err(e) => assert!(
                     grad.iter().all(|&v| v == SENTINEL),
@@ -356,12 +380,12 @@ fn run<L: SoftmaxLoss + core::fmt::Debug>(
     }
 
     let g_out: Option<&[f32]> = match c.mode {
-        Mode::Batch | Mode::Shorthand => Some(&grad),
+        Mode::Batch | Mode::Any => Some(&grad),
         Mode::InPlace => Some(&zz),
         _ => None,
     };
     let l_out = match c.mode {
-        Mode::Batch | Mode::InPlace => losses.as_deref(),
+        Mode::Batch | Mode::InPlace | Mode::Any => losses.as_deref(),
         _ => None,
     };
     let live = |r: usize| !ignored(r);
@@ -488,7 +512,7 @@ fn run<L: SoftmaxLoss + core::fmt::Debug>(
             }
         }
         // The per-row API on this row, against the batch.
-        let lr = softmax::row_loss_grad(
+        let lr = row_api(
             loss,
             &c.z[r * cl..(r + 1) * cl],
             target,

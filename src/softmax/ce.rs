@@ -84,12 +84,8 @@ impl SoftmaxCe {
 
 impl RowKernel for SoftmaxCe {
     #[inline(always)]
-    fn smoothing(&self) -> f32 {
-        self.smoothing
-    }
-    #[inline(always)]
-    fn ignore_index(&self) -> Option<u32> {
-        self.ignore_index
+    fn options(&self) -> (f32, Option<u32>) {
+        (self.smoothing, self.ignore_index)
     }
     #[inline(always)]
     fn label<V: Lane>(&self, st: &LabelRow<V>, w_t: V) -> (V, V, V) {

@@ -148,12 +148,8 @@ fn power<V: Lane>(p: Power, gamma: f32, u: V, ln_u: impl FnOnce() -> V) -> V {
 
 impl RowKernel for SoftmaxFocal {
     #[inline(always)]
-    fn smoothing(&self) -> f32 {
-        self.smoothing
-    }
-    #[inline(always)]
-    fn ignore_index(&self) -> Option<u32> {
-        self.ignore_index
+    fn options(&self) -> (f32, Option<u32>) {
+        (self.smoothing, self.ignore_index)
     }
 
     #[inline(always)]

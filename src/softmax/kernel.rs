@@ -42,10 +42,19 @@ pub trait RowKernel: Copy {
     fn specialize<B: Body>(&self, body: B) -> B::Out {
         body.call(self)
     }
+    /// `(ε, ignore index)`: the label smoothing and the ignore index, the
+    /// options the driver reads.
+    fn options(&self) -> (f32, Option<u32>);
     /// Label smoothing ε.
-    fn smoothing(&self) -> f32;
+    #[inline(always)]
+    fn smoothing(&self) -> f32 {
+        self.options().0
+    }
     /// The ignore index, if any.
-    fn ignore_index(&self) -> Option<u32>;
+    #[inline(always)]
+    fn ignore_index(&self) -> Option<u32> {
+        self.options().1
+    }
     /// A label row without smoothing: `(ℓ, ∂ℓ/∂z_t, a)` for target weight
     /// `w_t`, where every other class gets `∂ℓ/∂z_c = a e_c`. The gradient and
     /// `a` are saturated at `±f32::MAX`; `ℓ` is 0 where `w_t` is, `a` where

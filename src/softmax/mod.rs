@@ -350,16 +350,10 @@ impl RowKernel for AnyLoss {
             AnyLoss::Focal(l) => body.call(l),
         }
     }
-    fn smoothing(&self) -> f32 {
+    fn options(&self) -> (f32, Option<u32>) {
         match self {
-            AnyLoss::Ce(l) => l.smoothing(),
-            AnyLoss::Focal(l) => l.smoothing(),
-        }
-    }
-    fn ignore_index(&self) -> Option<u32> {
-        match self {
-            AnyLoss::Ce(l) => l.ignore_index(),
-            AnyLoss::Focal(l) => l.ignore_index(),
+            AnyLoss::Ce(l) => l.options(),
+            AnyLoss::Focal(l) => l.options(),
         }
     }
     // Reached only through `specialize`'s concrete kernels; kept for the

@@ -602,6 +602,93 @@ fn run<L: SoftmaxLoss + Into<AnyLoss> + core::fmt::Debug>(
             (t3 - total).abs() <= 1e-5 * total.abs() + 1e-30,
             "loss-only {t3} vs {total}"
         );
+        if let Some(l1) = losses.as_deref() {
+            row_weights_and_mask(loss, &rows, c, l1, &grad, ignored);
+        }
+    }
+}
+
+/// Row weights and a mask on a batch that passed (`l1`, `g1`: its per-row
+/// losses and gradient): a masked row or a row of weight 0 gives exact
+/// zeros; the others give `v ℓ` and (where the normaliser does not change,
+/// `Sum` and `MeanOver`) `v ∂ℓ`, and the reduced loss `Σ v ℓ · scale`.
+fn row_weights_and_mask<L: SoftmaxLoss + core::fmt::Debug>(
+    loss: &L,
+    rows: &Rows<'_>,
+    c: &Case,
+    l1: &[f32],
+    g1: &[f32],
+    ignored: impl Fn(usize) -> bool,
+) {
+    let cl = c.classes;
+    let nrows = l1.len();
+    let v: Vec<f32> = (0..nrows)
+        .map(|r| [1.0, 0.0, 0.5, 3.0, 1e-30, 1e30][(r + c.z.len()) % 6])
+        .collect();
+    let mask: Vec<bool> = (0..nrows).map(|r| (r + cl) % 5 == 4).collect();
+    let rw = rows
+        .with_ignore(&mask)
+        .with_row_weights(&v)
+        .expect("valid row weights refused");
+    let mut g3 = vec![SENTINEL; c.z.len()];
+    let mut l3 = vec![SENTINEL_LOSS; nrows];
+    let t = rw
+        .loss_grad(loss, &c.z, c.reduction, &mut g3, Some(&mut l3))
+        .expect("row weights and a mask refused a valid batch");
+    assert!(
+        t.is_finite() && g3.iter().chain(&l3).all(|x| x.is_finite()),
+        "row weights: non-finite output: {loss:?} {c:?}"
+    );
+    let same_norm = !matches!(c.reduction, Reduction::Mean);
+    let scale = match c.reduction {
+        Reduction::MeanOver(d) => 1.0 / f64::from(d),
+        _ => 1.0,
+    };
+    let mut want_t = 0.0f64;
+    let mut exact_t = true;
+    for r in 0..nrows {
+        let row = &g3[r * cl..(r + 1) * cl];
+        if mask[r] || v[r] == 0.0 || ignored(r) {
+            assert!(
+                l3[r] == 0.0 && row.iter().all(|&x| x == 0.0),
+                "row {r} (masked, weight 0 or ignored) not zero: {loss:?} {c:?}"
+            );
+            continue;
+        }
+        let vr = f64::from(v[r]);
+        if l1[r] == f32::MAX {
+            exact_t = false;
+            continue;
+        }
+        let want = (vr * f64::from(l1[r])).min(f64::from(f32::MAX));
+        want_t += vr * f64::from(l1[r]);
+        assert!(
+            (f64::from(l3[r]) - want).abs() <= 1e-5 * want + 1e-36 * vr.max(1.0),
+            "row {r}: weighted loss {:e} vs {want:e} (v = {vr:e}): {loss:?} {c:?}",
+            l3[r]
+        );
+        if !same_norm {
+            continue;
+        }
+        let g1r = &g1[r * cl..(r + 1) * cl];
+        if g1r.iter().any(|x| x.abs() == f32::MAX) {
+            continue;
+        }
+        for (j, (&a, &b)) in row.iter().zip(g1r).enumerate() {
+            let want = (vr * f64::from(b)).clamp(-f64::from(f32::MAX), f64::from(f32::MAX));
+            assert!(
+                (f64::from(a) - want).abs() <= 1e-5 * want.abs() + 1e-36 * vr.max(1.0),
+                "row {r} grad[{j}]: {a:e} vs v·g = {want:e}: {loss:?} {c:?}"
+            );
+        }
+    }
+    if same_norm && exact_t {
+        let want = want_t * scale;
+        let e = sat_rel_err(t, want, 0.0);
+        assert!(
+            e <= 1e-5 / U || (f64::from(t) - want).abs() <= 1e-30,
+            "row-weighted total {t:e} vs {want:e}: {loss:?} {c:?}"
+        );
     }
 }
 

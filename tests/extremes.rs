@@ -530,3 +530,59 @@ fn smoothed_class_weighted_mean_keeps_row_losses() {
         }
     }
 }
+
+/// Fuzz finding: a row spanning more than f32::MAX (`z = [-MAX, MAX]`) has
+/// `CE_0 = 2·MAX`, beyond f32, but a row loss `k_0 CE_0` that fits when the
+/// target mass is below 1/2: `d` was clamped at `-MAX`, so the loss came out
+/// halved (7.47e37 instead of 1.49e38 for probability targets 0.2196, focal
+/// γ = 3). `CE` is now taken from `d/2`. Labels with a class weight below
+/// 1/2 had the same gap.
+#[test]
+fn rows_spanning_beyond_f32_keep_their_loss() {
+    let z = [-f32::MAX, f32::MAX, f32::MAX, -f32::MAX];
+    let zd: Vec<f64> = z.iter().map(|&v| v as f64).collect();
+    let p = [0.219_607_84f32, 0.219_607_84, 0.3, 0.0];
+    let w = [0.3f32, 1.0];
+    let wd = [0.3f64, 1.0];
+    for gamma in [0.0f32, 1.0, 3.0, 0.5] {
+        let fl = SoftmaxFocal::new(gamma).unwrap();
+        let pd: Vec<f64> = p.iter().map(|&v| v as f64).collect();
+        // Probability targets.
+        let mut ls = [0.0f32; 2];
+        let mut g = [0.0f32; 4];
+        let l = Rows::new(2, Targets::Probs(&p))
+            .loss_grad(&fl, &z, Reduction::Sum, &mut g, Some(&mut ls))
+            .unwrap();
+        let mut want = 0.0;
+        for r in 0..2 {
+            let wr = tinyloss_reference::softmax::row_loss(
+                &zd[2 * r..2 * r + 2],
+                RowTarget::Probs(&pd[2 * r..2 * r + 2]),
+                None,
+                0.0,
+                gamma as f64,
+            );
+            close(ls[r], wr, 256.0 * U, &format!("probs row {r}, γ={gamma}"));
+            want += wr;
+        }
+        close(l, want, 256.0 * U, &format!("probs sum, γ={gamma}"));
+        // Labels, class weight 0.3 on the far class.
+        let labels = [0u32, 1];
+        let l = Rows::new(2, Targets::from(&labels[..]))
+            .with_class_weights(&w)
+            .unwrap()
+            .loss_grad(&fl, &z, Reduction::Sum, &mut g, Some(&mut ls))
+            .unwrap();
+        let w0 = tinyloss_reference::softmax::row_loss(
+            &zd[..2],
+            RowTarget::Label(0),
+            Some(&wd),
+            0.0,
+            gamma as f64,
+        );
+        close(ls[0], w0, 256.0 * U, &format!("label row, γ={gamma}"));
+        assert_eq!(ls[1], f32::MAX, "row 1's exact loss 2·MAX saturates");
+        assert_eq!(l, f32::MAX);
+        assert!(g.iter().all(|v| v.is_finite()));
+    }
+}

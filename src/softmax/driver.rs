@@ -631,9 +631,8 @@ fn label_lanes<K: RowKernel>(
     }
     let ties = s1.ties.reduce_add() + s2.ties;
     let r_max = (s1.r.total() + s2.r.total()) + (ties - 1.0);
-    let d_t = Lane::max(z_t - m, -f32::MAX);
     // `row[t]` holds e_t = exp(d_t) (1 when t is a maximum).
-    label_finish(k, kp, row, main, t, r_max, d_t)
+    label_finish(k, kp, row, main, t, r_max, z_t, m)
 }
 
 /// [`label_lanes`] for short rows and scalar lanes (Cortex-M): the first
@@ -695,8 +694,7 @@ fn label_scalar<K: RowKernel>(
         exp_blocks(right, zr, m, &mut sum);
     }
     let r_max = sum.total();
-    let d_t = Lane::max(z_t - m, -f32::MAX);
-    label_finish(k, kp, row, 0, t, r_max, d_t)
+    label_finish(k, kp, row, 0, t, r_max, z_t, m)
 }
 
 /// `out = exp(z - m)` in blocks of 32 summed in f32, each block added to
@@ -733,6 +731,7 @@ fn exp_blocks(out: &mut [f32], src: Option<&[f32]>, m: f32, sum: &mut ClassSum<f
 /// is known: the loss's kernel, then the gradient over `row`
 /// (`row[..main]` in lanes, the rest scalar).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn label_finish<K: RowKernel>(
     k: &K,
     kp: &Pass<'_>,
@@ -740,14 +739,19 @@ fn label_finish<K: RowKernel>(
     main: usize,
     t: usize,
     r_max: f32,
-    d_t: f32,
+    z_t: f32,
+    m: f32,
 ) -> f32 {
     let c = row.len();
     let Some(&e_t) = row.get(t) else {
         return 0.0;
     };
-    let st = LabelRow::new(r_max, d_t, e_t, log1p_pos(r_max), true);
-    let (loss, g_t, a) = k.label(&st, kp.w_t(t));
+    let st = LabelRow::new(r_max, z_t, m, e_t, log1p_pos(r_max), true);
+    let w_t = kp.w_t(t);
+    let (mut loss, g_t, a) = k.label(&st, w_t);
+    if st.d_t == -f32::MAX {
+        loss = huge_loss(k, [r_max, z_t, m, e_t, st.ln_s], true, w_t, loss);
+    }
     if kp.grad {
         if Simd::N > 1 {
             grad_pass::<Simd>(row, 0, main, a, None, kp.scale);
@@ -758,6 +762,26 @@ fn label_finish<K: RowKernel>(
         }
     }
     loss
+}
+
+/// The loss of label rows (lanes) whose `d_t` is clamped at `-f32::MAX`
+/// (rows spanning more than f32): twice that of the halved row, saturated,
+/// where `CE` alone is beyond f32 but the weighted loss need not be; `loss`
+/// elsewhere. Takes the row's inputs by value, so that the common row's
+/// statistics stay in registers.
+#[cold]
+#[inline(never)]
+fn huge_loss<K: RowKernel, V: Lane>(
+    k: &K,
+    [r_max, z_t, m, e_t, ln_s]: [V; 5],
+    div: bool,
+    w_t: V,
+    loss: V,
+) -> V {
+    let st = LabelRow::new(r_max, z_t, m, e_t, ln_s, div);
+    let (half, _, _) = k.label(&st.halved(), w_t);
+    let clamped = st.d_t.eq(V::splat(-f32::MAX));
+    V::select(clamped, sat(V::splat(2.0) * half), loss)
 }
 
 /// `Simd::N` label rows from row `r` at once, one row per lane (label
@@ -868,9 +892,12 @@ fn block_lanes<K: RowKernel, V: Lane>(
         ln(V::select(big, s, V::splat(2.0))),
         log1p_unit(r_max.min(one)),
     );
-    let d_t = (z_t - m).max(floor);
-    let st = LabelRow::new(r_max, d_t, exp_neg(d_t), ln_s, false);
-    let (loss, g_t, a) = k.label(&st, w_t);
+    let st = LabelRow::new(r_max, z_t, m, exp_neg((z_t - m).max(floor)), ln_s, false);
+    let (mut loss, g_t, a) = k.label(&st, w_t);
+    if !V::all(st.d_t.gt(floor)) {
+        let e_t = st.e_t;
+        loss = huge_loss(k, [r_max, z_t, m, e_t, ln_s], false, w_t, loss);
+    }
     let sc = V::splat(kp.scale);
     let a = sat(a * sc);
     for col in cols.iter_mut() {

@@ -178,8 +178,8 @@ impl RowKernel for SoftmaxFocal {
         (loss, g_t, a)
     }
 
-    /// Probability targets or smoothing: three passes, the row holding `d`
-    /// between them.
+    /// Probability targets or smoothing: three passes, the row holding `d/2`
+    /// between them (so that `CE` is exact for rows spanning beyond f32).
     #[inline(always)]
     fn soft(&self, row: &mut SoftRow<'_>) -> f32 {
         if self.power == Power::Zero {
@@ -196,11 +196,11 @@ impl RowKernel for SoftmaxFocal {
             gamma: self.gamma,
             h: 0.0,
         };
-        let (loss, h) = row.sum2(&f);
+        let (loss_half, h) = row.sum2(&f);
         if row.grad {
             row.store(&FocalRow { h: sat(h), ..f });
         }
-        loss
+        sat(2.0 * loss_half)
     }
 
     fn grad_bound(&self) -> f32 {
@@ -223,11 +223,13 @@ struct FocalRow {
 }
 
 impl FocalRow {
-    /// `(e, k u^γ CE, hr, G)` for classes holding `d`, with weighted target `k`.
+    /// `(e, k u^γ CE / 2, hr, G)` for classes holding `d/2`, with weighted
+    /// target `k`.
     #[inline(always)]
-    fn lanes<V: Lane>(&self, d: V, kk: V) -> (V, V, V, V) {
+    fn lanes<V: Lane>(&self, dh: V, kk: V) -> (V, V, V, V) {
         let zero = V::splat(0.0);
         let one = V::splat(1.0);
+        let d = (dh + dh).max(V::splat(-f32::MAX));
         let e = exp_neg(d);
         let top = d.eq(zero);
         let r = V::select(top, V::splat(self.r_max), V::splat(self.s) - e);
@@ -248,16 +250,17 @@ impl FocalRow {
             sat(pg * (pce / V::select(r0, one, r)) + pw * inv_s),
         );
         let big_g = sat(pg.mul_add(pce, pw * u));
-        let lce = V::select(kk.eq(zero), zero, kk * (pw * ce));
+        let ce_half = V::splat(self.ln_s) * V::splat(0.5) - dh;
+        let lce = V::select(kk.eq(zero), zero, kk * (pw * ce_half));
         (e, lce, hr, big_g)
     }
 }
 
 impl ClassTerms for FocalRow {
-    /// `(k u^γ CE, k hr)`.
+    /// `(k u^γ CE / 2, k hr)`.
     #[inline(always)]
-    fn terms<V: Lane>(&self, d: V, k: V) -> (V, V) {
-        let (_, lce, hr, _) = self.lanes(d, k);
+    fn terms<V: Lane>(&self, dh: V, k: V) -> (V, V) {
+        let (_, lce, hr, _) = self.lanes(dh, k);
         (lce, k * hr)
     }
 }
@@ -265,8 +268,8 @@ impl ClassTerms for FocalRow {
 impl ClassGrad for FocalRow {
     /// `e (H - k hr) - k G`.
     #[inline(always)]
-    fn grad<V: Lane>(&self, d: V, k: V) -> V {
-        let (e, _, hr, big_g) = self.lanes(d, k);
+    fn grad<V: Lane>(&self, dh: V, k: V) -> V {
+        let (e, _, hr, big_g) = self.lanes(dh, k);
         // Saturated products: finite factors, so no ∞ · 0 below.
         e * (V::splat(self.h) - sat(k * hr)) - sat(k * big_g)
     }

@@ -56,7 +56,9 @@ pub trait RowKernel: Copy {
         self.options().1
     }
     /// A label row without smoothing: `(ℓ, ∂ℓ/∂z_t, a)` for target weight
-    /// `w_t`, where every other class gets `∂ℓ/∂z_c = a e_c`. The gradient and
+    /// `w_t`, where every other class gets `∂ℓ/∂z_c = a e_c`. `ℓ` must be
+    /// linear in `st.ce` (the driver doubles the loss of a halved row where
+    /// `CE` is beyond f32). The gradient and
     /// `a` are saturated at `±f32::MAX`; `ℓ` is 0 where `w_t` is, `a` where
     /// `R_t` is. Before the reduction's scale.
     fn label<V: Lane>(&self, st: &LabelRow<V>, w_t: V) -> (V, V, V);
@@ -73,7 +75,7 @@ pub trait RowKernel: Copy {
 /// which a loss uses for any other division by `S`, so that every path
 /// rounds as the driver's.
 #[derive(Clone, Copy)]
-pub struct LabelRow<V> {
+pub struct LabelRow<V: Lane> {
     /// `S = 1 + R`.
     pub s: V,
     /// `ln S` (from `log1p(R)`, full relative accuracy for small `R`).
@@ -88,19 +90,26 @@ pub struct LabelRow<V> {
     pub u: V,
     /// `p_t = e_t / S`.
     pub p_t: V,
-    /// `CE = ln S - d_t = -ln p_t`.
+    /// `CE = ln S - d_t = -ln p_t` (at most about `f32::MAX`: `d_t` is
+    /// clamped there, and the driver takes such rows' loss from
+    /// [`LabelRow::halved`]).
     pub ce: V,
+    /// `z_t` and `m`, for [`LabelRow::halved`].
+    z_t: V,
+    m: V,
     /// `1 / S` when the row divides by multiplying (row blocks).
     inv_s: V,
     div: bool,
 }
 
 impl<V: Lane> LabelRow<V> {
-    /// The statistics from `R`, `d_t`, `e_t` and `ln S`; `div` selects
-    /// `x / S` (one row) or `x · (1/S)` (a row block).
+    /// The statistics from `R`, `z_t`, the maximum `m`, `e_t` and `ln S`
+    /// (`d_t = max(z_t - m, -f32::MAX)`); `div` selects `x / S` (one row)
+    /// or `x · (1/S)` (a row block).
     #[inline(always)]
-    pub(crate) fn new(r_max: V, d_t: V, e_t: V, ln_s: V, div: bool) -> Self {
+    pub(crate) fn new(r_max: V, z_t: V, m: V, e_t: V, ln_s: V, div: bool) -> Self {
         let one = V::splat(1.0);
+        let d_t = (z_t - m).max(V::splat(-f32::MAX));
         let s = one + r_max;
         let r_t = V::select(d_t.eq(V::splat(0.0)), r_max, s - e_t);
         let inv_s = if div { one } else { one / s };
@@ -113,12 +122,26 @@ impl<V: Lane> LabelRow<V> {
             u: r_t,
             p_t: e_t,
             ce: ln_s - d_t,
+            z_t,
+            m,
             inv_s,
             div,
         };
         st.u = st.over_s(r_t);
         st.p_t = st.over_s(e_t);
         st
+    }
+
+    /// The same row with `CE / 2` in place of `CE`, exact where `d_t` is
+    /// clamped at `-f32::MAX` (`z_t / 2 - m / 2`): the driver evaluates such
+    /// rows' loss from it and doubles it (a loss is linear in `CE`).
+    #[inline(always)]
+    pub(crate) fn halved(&self) -> Self {
+        let h = V::splat(0.5);
+        LabelRow {
+            ce: self.ln_s * h - (self.z_t * h - self.m * h),
+            ..*self
+        }
     }
 
     /// `x / S`, rounded as the driver's path does.
@@ -151,11 +174,26 @@ pub(crate) fn ce_soft(row: &mut SoftRow<'_>) -> f32 {
     let e = row.exp(false, true);
     let ln_s = log1p_pos(e.r_max);
     let y_sum = sat(e.k);
-    let loss = if y_sum == 0.0 { 0.0 } else { y_sum * ln_s } - e.kd;
+    // `Σ k d` from its half, which is exact for rows spanning beyond f32.
+    let loss = sat(if y_sum == 0.0 { 0.0 } else { y_sum * ln_s } - 2.0 * e.kd_half);
     if row.grad {
         row.grad_linear(y_sum / (1.0 + e.r_max));
     }
     loss
+}
+
+/// `(d, d/2)` for `d = z - m ≤ 0`: `d` clamped at `-f32::MAX` (a row that
+/// spans more than `f32::MAX`), `d/2` exact there too (`z/2 - m/2`), and
+/// `(z - m)/2`, the same bits as `d` halved, everywhere else.
+#[inline(always)]
+pub(crate) fn shift<V: Lane>(z: V, m: V) -> (V, V) {
+    let raw = z - m;
+    let half = V::splat(0.5);
+    let d = raw.max(V::splat(-f32::MAX));
+    (
+        d,
+        V::select(raw.is_finite(), raw * half, z * half - m * half),
+    )
 }
 
 /// `ln(1 + r)` for `r ≥ 0`, full relative accuracy for small `r`.
@@ -288,7 +326,7 @@ pub(crate) struct Sums<V> {
     pub r: ClassSum<V>,
     /// Number of entries equal to the max.
     pub ties: V,
-    /// `Σ k_j d_j` and `Σ k_j` (soft cross-entropy).
+    /// `Σ k_j d_j / 2` and `Σ k_j` (soft cross-entropy).
     pub kd: ClassSum<V>,
     pub k: ClassSum<V>,
 }
@@ -307,7 +345,8 @@ impl<V: Lane> Sums<V> {
 
 /// The exponential pass over `row[lo..hi]` (`hi - lo` a multiple of `V::N`):
 /// `d = max(z - m, -MAX)` with `z` read from `src` (or from `row` itself),
-/// `e = exp(d)`; stores `e` (or `d` when `keep_d`) into `row`.
+/// `e = exp(d)`; stores `e` (or `d/2`, exact for rows spanning beyond f32,
+/// when `keep_d`) into `row`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn exp_pass<V: Lane>(
@@ -323,7 +362,6 @@ pub(crate) fn exp_pass<V: Lane>(
     let zero = V::splat(0.0);
     let one = V::splat(1.0);
     let mv = V::splat(m);
-    let floor = V::splat(-f32::MAX);
     let mut i = lo;
     while i < hi {
         let Some(o) = row.get_mut(i..).and_then(|s| s.get_mut(..V::N)) else {
@@ -333,17 +371,17 @@ pub(crate) fn exp_pass<V: Lane>(
             Some(s) => vec_at::<V>(s, i),
             None => V::load(o),
         };
-        let d = (z - mv).max(floor);
+        let (d, dh) = shift(z, mv);
         let e = exp_neg(d);
         let top = d.eq(zero);
         s.r.add(V::select(top, zero, e));
         s.ties = s.ties + V::select(top, one, zero);
         if let Some(g) = coef {
             let k: V = g.at(i);
-            s.kd.add(V::select(k.eq(zero), zero, k * d));
+            s.kd.add(V::select(k.eq(zero), zero, k * dh));
             s.k.add(k);
         }
-        let out = if keep_d { d } else { e };
+        let out = if keep_d { dh } else { e };
         out.store(o);
         i = i.wrapping_add(V::N);
     }
@@ -389,21 +427,22 @@ pub struct ExpSums {
     pub r_max: f32,
     /// `K = Σ_c k_c` (0 unless asked for).
     pub k: f32,
-    /// `Σ_c k_c d_c` (0 unless asked for).
-    pub kd: f32,
+    /// `Σ_c k_c d_c / 2` (0 unless asked for; exact for rows spanning
+    /// beyond f32).
+    pub kd_half: f32,
 }
 
-/// Per-class terms of a soft row's sum pass: `(a_c, b_c)` from `d_c` and
+/// Per-class terms of a soft row's sum pass: `(a_c, b_c)` from `d_c / 2` and
 /// `k_c`, lane-wise; [`SoftRow::sum2`] returns `(Σ a, Σ b)`.
 pub trait ClassTerms {
-    /// The two terms of classes `i .. i + V::N`.
-    fn terms<V: Lane>(&self, d: V, k: V) -> (V, V);
+    /// The two terms of classes `i .. i + V::N`, from `d/2`.
+    fn terms<V: Lane>(&self, d_half: V, k: V) -> (V, V);
 }
 
 /// Per-class gradient of a soft row, lane-wise, before the reduction's scale.
 pub trait ClassGrad {
-    /// `∂ℓ/∂z` of classes `i .. i + V::N`.
-    fn grad<V: Lane>(&self, d: V, k: V) -> V;
+    /// `∂ℓ/∂z` of classes `i .. i + V::N`, from `d/2`.
+    fn grad<V: Lane>(&self, d_half: V, k: V) -> V;
 }
 
 /// One row with probability targets or smoothing, as the driver hands it to
@@ -424,8 +463,8 @@ pub struct SoftRow<'a> {
 }
 
 impl SoftRow<'_> {
-    /// The exponential pass: leaves `e` (or `d` with `keep_d`) in the row,
-    /// returns `R`, and with `coef` also `K` and `Σ k d`.
+    /// The exponential pass: leaves `e` (or `d/2` with `keep_d`) in the
+    /// row, returns `R`, and with `coef` also `K` and `Σ k d / 2`.
     #[inline(always)]
     pub fn exp(&mut self, keep_d: bool, coef: bool) -> ExpSums {
         let c = self.row.len();
@@ -444,7 +483,7 @@ impl SoftRow<'_> {
         ExpSums {
             r_max: (s1.r.total() + s2.r.total()) + (ties - 1.0),
             k: s1.k.total() + s2.k.total(),
-            kd: s1.kd.total() + s2.kd.total(),
+            kd_half: s1.kd.total() + s2.kd.total(),
         }
     }
 
@@ -458,7 +497,7 @@ impl SoftRow<'_> {
         }
     }
 
-    /// `(Σ_c a_c, Σ_c b_c)` of `f`'s terms over the row holding `d`.
+    /// `(Σ_c a_c, Σ_c b_c)` of `f`'s terms over the row holding `d/2`.
     #[inline(always)]
     pub fn sum2<F: ClassTerms>(&self, f: &F) -> (f32, f32) {
         let (a1, b1) = self.sum2_lanes::<Simd, F>(f, 0, self.main);
@@ -487,7 +526,7 @@ impl SoftRow<'_> {
         (sa.total(), sb.total())
     }
 
-    /// `row ← f's gradient · scale` over the row holding `d`.
+    /// `row ← f's gradient · scale` over the row holding `d/2`.
     #[inline(always)]
     pub fn store<F: ClassGrad>(&mut self, f: &F) {
         let c = self.row.len();

@@ -27,7 +27,7 @@ use crate::Error;
 /// reduction's scale).
 ///
 /// **Cost** (label targets, C = 10, per logit, validation included;
-/// `tools/costs`): Cortex-M4F 64.5 instructions (Cortex-M3 1,843 and Cortex-M0
+/// `tools/costs`): Cortex-M4F 65.2 instructions (Cortex-M3 1,843 and Cortex-M0
 /// 3,099 before the driver split, not re-measured). Host AVX-512 at C = 1000: about 0.8 ns per logit.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

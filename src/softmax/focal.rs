@@ -40,7 +40,7 @@ use crate::Error;
 /// `32u·(1 + γ) Σ_c w_c y'_c` absolute, before the reduction's scale.
 ///
 /// **Cost** (label targets, γ = 2, C = 10, per logit; `tools/costs`):
-/// Cortex-M4F 70.3 instructions (Cortex-M3 1,858 and Cortex-M0 3,139
+/// Cortex-M4F 70.9 instructions (Cortex-M3 1,858 and Cortex-M0 3,139
 /// before the driver split, not re-measured). Host
 /// AVX-512 at C = 1000: about 0.5 ns per logit.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -93,7 +93,7 @@
 //! vectors). On Cortex-M the lane type is
 //! `f32` and label rows take a scalar loop that finds the arg-max with the
 //! maximum: about 65 instructions per logit on a Cortex-M4F at `C = 10`
-//! (CE; 70 for focal γ = 2; QEMU, exact count), against 127 for a naive port that takes the log of
+//! (CE; 71 for focal γ = 2; QEMU, exact count), against 127 for a naive port that takes the log of
 //! every probability. Measured against a naive port
 //! (softmax, then `ln`, then the gradient, in separate passes) on 4096 rows
 //! on an x86-64 host: 2.7× (CE) to 3.4× (focal) faster at `C = 10` and

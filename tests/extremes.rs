@@ -584,5 +584,85 @@ fn rows_spanning_beyond_f32_keep_their_loss() {
         assert_eq!(ls[1], f32::MAX, "row 1's exact loss 2·MAX saturates");
         assert_eq!(l, f32::MAX);
         assert!(g.iter().all(|v| v.is_finite()));
+        // A row loss beyond f32 whose mean fits (second fuzz finding: the
+        // mean came out as MAX / 7 instead of 1.76 MAX / 7): the row's half
+        // enters the overflow-safe total.
+        let w1 = [1.0f32, 1.0];
+        for (red, d) in [
+            (Reduction::MeanOver(4.0), 4.0),
+            (Reduction::MeanOver(1e30), 1e30),
+        ] {
+            let l = Rows::new(2, Targets::from(&labels[..1]))
+                .with_class_weights(&w1)
+                .unwrap()
+                .loss_grad(&fl, &z[..2], red, &mut g[..2], Some(&mut ls[..1]))
+                .unwrap();
+            let exact = tinyloss_reference::softmax::row_loss(
+                &zd[..2],
+                RowTarget::Label(0),
+                None,
+                0.0,
+                gamma as f64,
+            );
+            assert_eq!(ls[0], f32::MAX, "the row loss itself saturates");
+            close(
+                l,
+                exact / d,
+                256.0 * U,
+                &format!("label mean of a row beyond f32, γ={gamma}"),
+            );
+        }
+    }
+    let c = 12;
+    let mut z = [-2.296_667_8e-28f32; 12];
+    z[8..].fill(f32::MAX);
+    let zd: Vec<f64> = z.iter().map(|&v| v as f64).collect();
+    let p = [0.219_607_84f32; 12];
+    let pd: Vec<f64> = p.iter().map(|&v| v as f64).collect();
+    for gamma in [0.0f32, 2.0, 0.5] {
+        let fl = SoftmaxFocal::new(gamma).unwrap();
+        let ce = SoftmaxCe::new();
+        let exact = tinyloss_reference::softmax::row_loss(
+            &zd,
+            RowTarget::Probs(&pd),
+            None,
+            0.0,
+            gamma as f64,
+        );
+        let mut g = [0.0f32; 12];
+        let mut ls = [0.0f32; 1];
+        let rows = Rows::new(c, Targets::Probs(&p));
+        let l = if gamma == 0.0 {
+            rows.loss_grad(&ce, &z, Reduction::MeanOver(7.0), &mut g, Some(&mut ls))
+        } else {
+            rows.loss_grad(&fl, &z, Reduction::MeanOver(7.0), &mut g, Some(&mut ls))
+        }
+        .unwrap();
+        assert_eq!(ls[0], f32::MAX);
+        close(
+            l,
+            exact / 7.0,
+            256.0 * U,
+            &format!("probs mean of a row beyond f32, γ={gamma}"),
+        );
+        // With row weights: the weighted row's half enters the total too.
+        let l2 = rows
+            .with_row_weights(&[0.25])
+            .unwrap()
+            .loss_grad(&fl, &z, Reduction::Sum, &mut g, Some(&mut ls))
+            .unwrap();
+        let exact_fl = tinyloss_reference::softmax::row_loss(
+            &zd,
+            RowTarget::Probs(&pd),
+            None,
+            0.0,
+            gamma as f64,
+        );
+        close(
+            l2,
+            0.25 * exact_fl,
+            256.0 * U,
+            &format!("row-weighted row beyond f32, γ={gamma}"),
+        );
     }
 }

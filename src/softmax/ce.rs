@@ -11,7 +11,7 @@
 //!
 //! Bound: `|∂ℓ/∂z_k| ≤ K` (`p_k K ≤ K` and `k_k ≤ K`).
 
-use super::kernel::{ce_label, ce_soft, sealed, LabelRow, RowKernel, SoftRow};
+use super::kernel::{ce_label, ce_soft, sealed, LabelRow, RowKernel, RowLoss, SoftRow};
 use crate::lanes::Lane;
 use crate::power::check_smoothing;
 use crate::Error;
@@ -27,7 +27,7 @@ use crate::Error;
 /// reduction's scale).
 ///
 /// **Cost** (label targets, C = 10, per logit, validation included;
-/// `tools/costs`): Cortex-M4F 65.2 instructions (Cortex-M3 1,843 and Cortex-M0
+/// `tools/costs`): Cortex-M4F 65.5 instructions (Cortex-M3 1,843 and Cortex-M0
 /// 3,099 before the driver split, not re-measured). Host AVX-512 at C = 1000: about 0.8 ns per logit.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -92,7 +92,7 @@ impl RowKernel for SoftmaxCe {
         ce_label(st, w_t)
     }
     #[inline(always)]
-    fn soft(&self, row: &mut SoftRow<'_>) -> f32 {
+    fn soft(&self, row: &mut SoftRow<'_>) -> RowLoss {
         ce_soft(row)
     }
     fn grad_bound(&self) -> f32 {

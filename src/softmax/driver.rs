@@ -12,8 +12,8 @@
 
 use super::input::{Rows, Targets};
 use super::kernel::{
-    exp_pass, grad_pass, log1p_pos, vec_at, ClassSum, LabelRow, Mass, RowKernel, SoftRow, Sums,
-    MAX_LANES,
+    exp_pass, grad_pass, log1p_pos, vec_at, ClassSum, LabelRow, Mass, RowKernel, RowLoss, SoftRow,
+    Sums, MAX_LANES,
 };
 use crate::error::check_len;
 use crate::lanes::{sat, Lane, Simd};
@@ -422,8 +422,9 @@ fn run<K: RowKernel>(
     // The per-row losses the caller sees are not scaled by `wscale`.
     let unscale = 1.0 / plan.wscale;
     let mut acc = Blocked::default();
-    // Weighted row losses beyond `PLAIN` (row weights only).
+    // Weighted row losses beyond `PLAIN`, and row losses beyond f32.
     let mut huge = Total::default();
+    let mut any_huge = false;
     // Small C, label targets without smoothing, no row weights: lanes
     // across rows.
     let blocked = grad
@@ -465,27 +466,34 @@ fn run<K: RowKernel>(
             },
             None => None,
         };
-        let l = match target(rows, ig, r) {
+        let rl = match target(rows, ig, r) {
             Tgt::Ignored => {
                 if grad {
                     row.fill(0.0);
                 }
-                0.0
+                RowLoss::of(0.0)
             }
             t => one_row(k, &kp, row, zr, t),
         };
         match rows.row_weights {
-            None => {
-                acc.add(l);
+            None if rl.over == 0.0 => {
+                acc.add(rl.l);
                 if let Some(x) = losses.get_mut(r) {
-                    *x = sat(l * unscale);
+                    *x = sat(rl.l * unscale);
+                }
+            }
+            None => {
+                any_huge = true;
+                let x = beyond_f32(rl.over, 1.0, unscale, &mut huge);
+                if let Some(o) = losses.get_mut(r) {
+                    *o = x;
                 }
             }
             Some(vs) => {
                 let v = vs.get(r).copied().unwrap_or(0.0);
                 row_weight(
                     row,
-                    l,
+                    rl,
                     v,
                     unscale,
                     grad,
@@ -509,7 +517,7 @@ fn run<K: RowKernel>(
         plan.scale.scale_up(out);
     }
     let total = acc.total().scaled(plan.scale);
-    if rows.row_weights.is_some() {
+    if any_huge || rows.row_weights.is_some() {
         sat(total + huge.scaled(plan.scale))
     } else {
         total
@@ -525,7 +533,7 @@ fn run<K: RowKernel>(
 #[allow(clippy::too_many_arguments)]
 fn row_weight(
     row: &mut [f32],
-    l: f32,
+    rl: RowLoss,
     v: f32,
     unscale: f32,
     grad: bool,
@@ -548,6 +556,14 @@ fn row_weight(
             *g = sat(*g * v);
         }
     }
+    if rl.over > 0.0 {
+        let x = beyond_f32(rl.over, v, unscale, huge);
+        if let Some(o) = out {
+            *o = x;
+        }
+        return;
+    }
+    let l = rl.l;
     let lv = l * v;
     if lv <= PLAIN {
         acc.add(lv);
@@ -563,6 +579,17 @@ fn row_weight(
     }
 }
 
+/// A row loss `2 · over · v` beyond f32 (`over` its half) into the
+/// overflow-safe total; returns the per-row loss to report (unscaled by the
+/// class weights' scale), saturated.
+#[cold]
+#[inline(never)]
+fn beyond_f32(over: f32, v: f32, unscale: f32, huge: &mut Total) -> f32 {
+    huge.add_product(over, v);
+    huge.add_product(over, v);
+    sat(sat(sat(over * unscale) * v) * 2.0)
+}
+
 /// One row: the logits are `src`, or `row` itself when `src` is `None`;
 /// `row` holds the scaled gradient on exit (when `kp.grad`); returns the
 /// weighted row loss.
@@ -573,12 +600,12 @@ fn one_row<K: RowKernel>(
     row: &mut [f32],
     src: Option<&[f32]>,
     tgt: Tgt<'_>,
-) -> f32 {
+) -> RowLoss {
     let c = row.len();
     let (t, y) = match tgt {
         Tgt::Hard(t) => (t, None),
         Tgt::Soft(y) => (usize::MAX, Some(y)),
-        Tgt::Ignored => return 0.0,
+        Tgt::Ignored => return RowLoss::of(0.0),
     };
     let soft = y.is_some() || kp.eps > 0.0;
     if !soft && (Simd::N == 1 || c < 2 * Simd::N) {
@@ -618,10 +645,10 @@ fn label_lanes<K: RowKernel>(
     main: usize,
     m: f32,
     t: usize,
-) -> f32 {
+) -> RowLoss {
     let c = row.len();
     let Some(&z_t) = src.unwrap_or(row).get(t) else {
-        return 0.0;
+        return RowLoss::of(0.0);
     };
     let mut s1 = Sums::<Simd>::new();
     let mut s2 = Sums::<f32>::new();
@@ -645,22 +672,22 @@ fn label_scalar<K: RowKernel>(
     row: &mut [f32],
     src: Option<&[f32]>,
     t: usize,
-) -> f32 {
+) -> RowLoss {
     let c = row.len();
     let src = match src {
         Some(s) => match s.get(..c) {
             Some(s) => Some(s),
-            None => return 0.0,
+            None => return RowLoss::of(0.0),
         },
         None => None,
     };
     let (m, a, z_t) = {
         let zs: &[f32] = src.unwrap_or(row);
         let Some((&z0, rest)) = zs.split_first() else {
-            return 0.0;
+            return RowLoss::of(0.0);
         };
         let Some(&z_t) = zs.get(t) else {
-            return 0.0;
+            return RowLoss::of(0.0);
         };
         let mut m = z0;
         let mut a = 0;
@@ -677,16 +704,16 @@ fn label_scalar<K: RowKernel>(
     // over the entries before and after the arg-max.
     {
         let Some((left, right)) = row.split_at_mut_checked(a) else {
-            return 0.0;
+            return RowLoss::of(0.0);
         };
         let Some((top, right)) = right.split_first_mut() else {
-            return 0.0;
+            return RowLoss::of(0.0);
         };
         *top = 1.0;
         let (zl, zr) = match src {
             Some(s) => match s.split_at_checked(a) {
                 Some((zl, zr)) => (Some(zl), zr.get(1..)),
-                None => return 0.0,
+                None => return RowLoss::of(0.0),
             },
             None => (None, None),
         };
@@ -741,17 +768,20 @@ fn label_finish<K: RowKernel>(
     r_max: f32,
     z_t: f32,
     m: f32,
-) -> f32 {
+) -> RowLoss {
     let c = row.len();
     let Some(&e_t) = row.get(t) else {
-        return 0.0;
+        return RowLoss::of(0.0);
     };
     let st = LabelRow::new(r_max, z_t, m, e_t, log1p_pos(r_max), true);
     let w_t = kp.w_t(t);
-    let (mut loss, g_t, a) = k.label(&st, w_t);
-    if st.d_t == -f32::MAX {
-        loss = huge_loss(k, [r_max, z_t, m, e_t, st.ln_s], true, w_t, loss);
-    }
+    let (loss, g_t, a) = k.label(&st, w_t);
+    let rl = if st.d_t == -f32::MAX {
+        let (l, over) = huge_loss(k, [r_max, z_t, m, e_t, st.ln_s], true, w_t, loss);
+        RowLoss { l, over }
+    } else {
+        RowLoss::of(loss)
+    };
     if kp.grad {
         if Simd::N > 1 {
             grad_pass::<Simd>(row, 0, main, a, None, kp.scale);
@@ -761,14 +791,14 @@ fn label_finish<K: RowKernel>(
             *g = g_t * kp.scale;
         }
     }
-    loss
+    rl
 }
 
-/// The loss of label rows (lanes) whose `d_t` is clamped at `-f32::MAX`
-/// (rows spanning more than f32): twice that of the halved row, saturated,
-/// where `CE` alone is beyond f32 but the weighted loss need not be; `loss`
-/// elsewhere. Takes the row's inputs by value, so that the common row's
-/// statistics stay in registers.
+/// The loss of a label row whose `d_t` is clamped at `-f32::MAX` (a row
+/// spanning more than f32): `(ℓ, ℓ/2 where ℓ saturates, else 0)` with `ℓ`
+/// twice that of the halved row, where `CE` alone is beyond f32 but the
+/// weighted loss need not be. Takes the row's inputs by value, so that the
+/// common row's statistics stay in registers.
 #[cold]
 #[inline(never)]
 fn huge_loss<K: RowKernel, V: Lane>(
@@ -777,11 +807,13 @@ fn huge_loss<K: RowKernel, V: Lane>(
     div: bool,
     w_t: V,
     loss: V,
-) -> V {
+) -> (V, V) {
     let st = LabelRow::new(r_max, z_t, m, e_t, ln_s, div);
     let (half, _, _) = k.label(&st.halved(), w_t);
     let clamped = st.d_t.eq(V::splat(-f32::MAX));
-    V::select(clamped, sat(V::splat(2.0) * half), loss)
+    let l = V::select(clamped, sat(V::splat(2.0) * half), loss);
+    let over = V::select(l.eq(V::splat(f32::MAX)), half, V::splat(0.0));
+    (l, V::select(clamped, over, V::splat(0.0)))
 }
 
 /// `Simd::N` label rows from row `r` at once, one row per lane (label
@@ -836,7 +868,8 @@ fn block<K: RowKernel>(
         Some(_) => vec_at(&wt, 0),
         None => Simd::splat(1.0),
     };
-    let (lv, gt) = block_lanes(k, kp, cols, z_t, w_t);
+    // A row spanning more than f32 takes the one-row path (`huge_loss`).
+    let (lv, gt) = block_lanes(k, kp, cols, z_t, w_t)?;
     for (col, b) in cols.iter().zip(tb.iter_mut()) {
         col.store(&mut b[..n8]);
     }
@@ -856,7 +889,8 @@ fn block<K: RowKernel>(
 
 /// The lane arithmetic of [`block`]: `cols[j]` holds logit `j` of the rows
 /// on entry and their scaled gradient on exit, except at the target classes;
-/// returns `(losses, target gradients)`.
+/// returns `(losses, target gradients)`, or `None` when a row spans more than
+/// f32 (`d_t` clamped).
 #[inline(always)]
 fn block_lanes<K: RowKernel, V: Lane>(
     k: &K,
@@ -864,7 +898,7 @@ fn block_lanes<K: RowKernel, V: Lane>(
     cols: &mut [V],
     z_t: V,
     w_t: V,
-) -> (V, V) {
+) -> Option<(V, V)> {
     let zero = V::splat(0.0);
     let one = V::splat(1.0);
     let mut m = V::splat(f32::NEG_INFINITY);
@@ -893,17 +927,16 @@ fn block_lanes<K: RowKernel, V: Lane>(
         log1p_unit(r_max.min(one)),
     );
     let st = LabelRow::new(r_max, z_t, m, exp_neg((z_t - m).max(floor)), ln_s, false);
-    let (mut loss, g_t, a) = k.label(&st, w_t);
     if !V::all(st.d_t.gt(floor)) {
-        let e_t = st.e_t;
-        loss = huge_loss(k, [r_max, z_t, m, e_t, ln_s], false, w_t, loss);
+        return None;
     }
+    let (loss, g_t, a) = k.label(&st, w_t);
     let sc = V::splat(kp.scale);
     let a = sat(a * sc);
     for col in cols.iter_mut() {
         *col = *col * a;
     }
-    (loss, g_t * sc)
+    Some((loss, g_t * sc))
 }
 
 /// `max(row)`, lanes over `row[..main]`, scalar over the rest.

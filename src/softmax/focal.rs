@@ -14,7 +14,8 @@
 //! Bound: `|∂ℓ/∂z_k| ≤ (1 + γ) K` (`G ≤ u^γ (u + γ/e)`).
 
 use super::kernel::{
-    ce_label, ce_soft, log1p_pos, sealed, ClassGrad, ClassTerms, LabelRow, RowKernel, SoftRow,
+    ce_label, ce_soft, log1p_pos, sealed, ClassGrad, ClassTerms, LabelRow, RowKernel, RowLoss,
+    SoftRow,
 };
 use crate::lanes::{sat, Lane};
 use crate::math::{exp_neg, ln, ln_one_minus};
@@ -181,7 +182,7 @@ impl RowKernel for SoftmaxFocal {
     /// Probability targets or smoothing: three passes, the row holding `d/2`
     /// between them (so that `CE` is exact for rows spanning beyond f32).
     #[inline(always)]
-    fn soft(&self, row: &mut SoftRow<'_>) -> f32 {
+    fn soft(&self, row: &mut SoftRow<'_>) -> RowLoss {
         if self.power == Power::Zero {
             return ce_soft(row);
         }
@@ -200,7 +201,7 @@ impl RowKernel for SoftmaxFocal {
         if row.grad {
             row.store(&FocalRow { h: sat(h), ..f });
         }
-        sat(2.0 * loss_half)
+        RowLoss::from_half(loss_half)
     }
 
     fn grad_bound(&self) -> f32 {

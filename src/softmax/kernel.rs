@@ -62,9 +62,9 @@ pub trait RowKernel: Copy {
     /// `a` are saturated at `±f32::MAX`; `ℓ` is 0 where `w_t` is, `a` where
     /// `R_t` is. Before the reduction's scale.
     fn label<V: Lane>(&self, st: &LabelRow<V>, w_t: V) -> (V, V, V);
-    /// A row with probability targets or smoothing: returns `ℓ`, and writes
-    /// the scaled gradient through the row view when `row.grad()`.
-    fn soft(&self, row: &mut SoftRow<'_>) -> f32;
+    /// A row with probability targets or smoothing: returns its loss, and
+    /// writes the scaled gradient through the row view when `row.grad`.
+    fn soft(&self, row: &mut SoftRow<'_>) -> RowLoss;
     /// `b` with `|∂ℓ/∂z_k| ≤ b · K` for every row (before the reduction's
     /// scale). Tested against sweeps (`tests/multiclass.rs`).
     fn grad_bound(&self) -> f32;
@@ -167,19 +167,57 @@ pub(crate) fn ce_label<V: Lane>(st: &LabelRow<V>, w_t: V) -> (V, V, V) {
     (loss, g_t, a)
 }
 
+/// A row's loss `ℓ`, saturated at `f32::MAX`, and `over = ℓ / 2` where it
+/// saturated (0 elsewhere): the driver sums such a row exactly
+/// (`Total::add_product`), so a mean whose exact value fits is returned
+/// within its bound even when one row's loss is beyond f32.
+#[derive(Clone, Copy, Debug)]
+pub struct RowLoss {
+    /// `ℓ`, saturated.
+    pub l: f32,
+    /// `ℓ / 2` where `l` saturated, else 0.
+    pub over: f32,
+}
+
+impl RowLoss {
+    /// A loss that is exact in f32 (or saturated without a half to offer).
+    #[inline(always)]
+    pub fn of(l: f32) -> Self {
+        RowLoss { l, over: 0.0 }
+    }
+
+    /// `ℓ = 2 · half`.
+    #[inline(always)]
+    pub fn from_half(half: f32) -> Self {
+        let l = sat(2.0 * half);
+        RowLoss {
+            l,
+            over: if l == f32::MAX { half } else { 0.0 },
+        }
+    }
+}
+
 /// Weighted cross-entropy of a soft row, shared like [`ce_label`]:
 /// `ℓ = K ln S - Σ_c k_c d_c`, `∂ℓ/∂z_k = e_k K / S - k_k`.
 #[inline(always)]
-pub(crate) fn ce_soft(row: &mut SoftRow<'_>) -> f32 {
+pub(crate) fn ce_soft(row: &mut SoftRow<'_>) -> RowLoss {
     let e = row.exp(false, true);
     let ln_s = log1p_pos(e.r_max);
     let y_sum = sat(e.k);
+    let y_ln_s = if y_sum == 0.0 { 0.0 } else { y_sum * ln_s };
     // `Σ k d` from its half, which is exact for rows spanning beyond f32.
-    let loss = sat(if y_sum == 0.0 { 0.0 } else { y_sum * ln_s } - 2.0 * e.kd_half);
+    let l = sat(y_ln_s - 2.0 * e.kd_half);
     if row.grad {
         row.grad_linear(y_sum / (1.0 + e.r_max));
     }
-    loss
+    RowLoss {
+        l,
+        over: if l == f32::MAX {
+            0.5 * y_ln_s - e.kd_half
+        } else {
+            0.0
+        },
+    }
 }
 
 /// `(d, d/2)` for `d = z - m ≤ 0`: `d` clamped at `-f32::MAX` (a row that

@@ -135,7 +135,7 @@ use crate::lanes::Lane;
 use crate::reduce::Reduction;
 use crate::Error;
 use driver::Out;
-use kernel::{sealed, LabelRow, SoftRow};
+use kernel::{sealed, LabelRow, RowLoss, SoftRow};
 
 /// A call of the driver, run once the loss is concrete ([`RowKernel::specialize`]).
 struct Call<'c, 'o> {
@@ -364,7 +364,7 @@ impl RowKernel for AnyLoss {
             AnyLoss::Focal(l) => l.label(st, w_t),
         }
     }
-    fn soft(&self, row: &mut SoftRow<'_>) -> f32 {
+    fn soft(&self, row: &mut SoftRow<'_>) -> RowLoss {
         match self {
             AnyLoss::Ce(l) => l.soft(row),
             AnyLoss::Focal(l) => l.soft(row),

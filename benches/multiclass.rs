@@ -127,7 +127,7 @@ fn group<L: SoftmaxLoss>(cr: &mut Criterion, name: &str, loss: &L, gamma: Option
         let mut grad = vec![0.0f32; ROWS * c];
         let mut naive = Naive::new(c);
         g.throughput(Throughput::Elements((ROWS * c) as u64));
-        let rows = Rows::new(c, Targets::Labels(&y));
+        let rows = Rows::new(c, Targets::from(&y[..]));
         // Both compute the same thing (checked once, before timing).
         let mut g_naive = vec![0.0f32; ROWS * c];
         let l_ours = rows

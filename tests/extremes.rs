@@ -136,9 +136,9 @@ fn softmax_mean_survives_an_overflowing_sum() {
         Some([1.78, 1.78]),
         Some([1e38, 1e38]),
     ] {
-        let mut rows = Rows::new(2, Targets::Labels(&labels));
+        let mut rows = Rows::new(2, Targets::from(&labels[..]));
         if let Some(w) = &w {
-            rows = rows.class_weights(w).unwrap();
+            rows = rows.with_class_weights(w).unwrap();
         }
         let l = rows
             .loss_grad(&SoftmaxCe::new(), &z, Reduction::Mean, &mut g, None)
@@ -174,7 +174,7 @@ fn mean_over_subnormal_normaliser_is_exact_or_saturates() {
         let mut gs = [0.0f32; 2];
         let mut gr = [0.0f64; 2];
         let want = softmax_ref(&z, 0, 0.0, 1.0, &mut gr) / d as f64;
-        let l = Rows::new(2, Targets::Labels(&[0]))
+        let l = Rows::new(2, Targets::from(&[0u32][..]))
             .loss_grad(&SoftmaxCe::new(), &z, Reduction::MeanOver(d), &mut gs, None)
             .unwrap();
         close(l, want, 16.0 * U, "softmax loss");
@@ -219,8 +219,8 @@ fn zero_weight_and_ignored_elements_are_exact_zeros() {
     let z = [3e38f32, -3e38, 0.0, 1.0];
     let mut g = [9.0f32; 4];
     let mut ls = [9.0f32; 2];
-    let l = Rows::new(2, Targets::Labels(&[1, 0]))
-        .class_weights(&[1.0, 0.0])
+    let l = Rows::new(2, Targets::from(&[1u32, 0][..]))
+        .with_class_weights(&[1.0, 0.0])
         .unwrap()
         .loss_grad(
             &SoftmaxFocal::new(0.5).unwrap(),
@@ -269,7 +269,9 @@ fn finite_inputs_give_finite_outputs_on_every_path() {
     let ce = SoftmaxCe::new().with_smoothing(0.1).unwrap();
     let focal = SoftmaxFocal::new(1.5).unwrap().with_smoothing(0.1).unwrap();
     for red in [Reduction::Sum, Reduction::Mean, Reduction::MeanOver(1e-45)] {
-        let rows = Rows::new(c, Targets::Probs(&y)).class_weights(&w).unwrap();
+        let rows = Rows::new(c, Targets::Probs(&y))
+            .with_class_weights(&w)
+            .unwrap();
         let mut g = [0.0f32; 6];
         let mut ls = [0.0f32; 2];
         let a = rows.loss_grad(&ce, &z, red, &mut g, Some(&mut ls)).unwrap();
@@ -284,8 +286,8 @@ fn finite_inputs_give_finite_outputs_on_every_path() {
             b.is_finite() && g.iter().chain(&ls).all(|v| v.is_finite()),
             "{red:?}"
         );
-        let rows = Rows::new(c, Targets::Labels(&[0, 1]))
-            .class_weights(&w)
+        let rows = Rows::new(c, Targets::from(&[0u32, 1][..]))
+            .with_class_weights(&w)
             .unwrap();
         let l = rows
             .loss_grad(&focal, &z, red, &mut g, Some(&mut ls))
@@ -309,8 +311,8 @@ fn class_weighted_mean_returns_the_loss_of_its_gradient() {
         let z = [0.0f32, 0.0, 1.5, -0.5];
         let mut g = [0.0f32; 4];
         let mut ls = [0.0f32; 2];
-        let l = Rows::new(2, Targets::Labels(&labels))
-            .class_weights(&w)
+        let l = Rows::new(2, Targets::from(&labels[..]))
+            .with_class_weights(&w)
             .unwrap()
             .loss_grad(
                 &SoftmaxCe::new(),
@@ -378,7 +380,7 @@ fn gamma_is_accepted_up_to_max_gamma_with_its_bound() {
         let fl = SoftmaxFocal::new(gamma).unwrap();
         let mut g = vec![0.0f32; z.len()];
         let mut ls = vec![0.0f32; rows];
-        let r = Rows::new(c, Targets::Labels(&labels));
+        let r = Rows::new(c, Targets::from(&labels[..]));
         let l = r
             .loss_grad(&fl, &z, Reduction::Sum, &mut g, Some(&mut ls))
             .unwrap();
@@ -459,4 +461,211 @@ fn probability_inputs_with_smoothing_meet_the_bound() {
         "probability inputs with smoothing: worst loss {:.1}u, gradient {:.1}u",
         worst.0, worst.1
     );
+}
+
+/// Fuzz finding: with smoothing, a class-weighted `Mean` scaled the class
+/// weights by the largest *target* weight (2^126 for a target weight of
+/// 1e-42), which took the other classes' weights (1) past f32::MAX: the
+/// per-row loss came out as 3.4e38 instead of ≈ 959. The scale now comes from
+/// every weight that enters a row loss. Siblings: focal with smoothing,
+/// gradient into a buffer or in place, every label width, a target weight far
+/// above the others, and the mean, which must saturate (its exact value
+/// Σ ℓ / Σ w_t is 9.6e44).
+#[test]
+fn smoothed_class_weighted_mean_keeps_row_losses() {
+    let c = 6;
+    let z = [0.0f32, 0.0, 0.0, 0.0, 14390.0, 1.0];
+    let zd: Vec<f64> = z.iter().map(|&v| v as f64).collect();
+    for w in [
+        [1e-42f32, 1.0, 1.0, 1.0, 1.0, 1.0],
+        [1e-30, 1e30, 1.0, 1.0, 1.0, 1.0],
+        [f32::MAX, 1e-40, 1.0, 1.0, 1.0, 1.0],
+        [1.0; 6],
+    ] {
+        let wd: Vec<f64> = w.iter().map(|&v| v as f64).collect();
+        for (gamma, eps) in [(0.0, 0.1), (2.0, 0.1), (1.5, 0.01), (0.0, 1.0)] {
+            let want_row = tinyloss_reference::softmax::row_loss(
+                &zd,
+                RowTarget::Label(0),
+                Some(&wd),
+                eps,
+                gamma,
+            );
+            let want_mean = want_row / w[0] as f64;
+            let fl = SoftmaxFocal::new(gamma as f32)
+                .unwrap()
+                .with_smoothing(eps as f32)
+                .unwrap()
+                .with_ignore_index(u32::MAX);
+            let ce = SoftmaxCe::new()
+                .with_smoothing(eps as f32)
+                .unwrap()
+                .with_ignore_index(u32::MAX);
+            let labels8 = [0u8];
+            let labels16 = [0u16];
+            let labels32 = [0u32];
+            for t in [
+                Targets::from(&labels8[..]),
+                Targets::from(&labels16[..]),
+                Targets::from(&labels32[..]),
+            ] {
+                let rows = Rows::new(c, t).with_class_weights(&w).unwrap();
+                let mut ls = [0.0f32; 1];
+                let mut zg = z;
+                let what = format!("w={w:?} γ={gamma} ε={eps}");
+                let l = if gamma == 0.0 {
+                    rows.loss_grad_in_place(&ce, &mut zg, Reduction::Mean, Some(&mut ls))
+                } else {
+                    rows.loss_grad_in_place(&fl, &mut zg, Reduction::Mean, Some(&mut ls))
+                }
+                .unwrap();
+                close(
+                    ls[0],
+                    want_row,
+                    256.0 * U,
+                    &format!("row loss, in place, {what}"),
+                );
+                close(l, want_mean, 256.0 * U, &format!("mean, {what}"));
+                assert!(zg.iter().all(|g| g.is_finite()), "{what}: {zg:?}");
+                let mut g = [0.0f32; 6];
+                let l2 = if gamma == 0.0 {
+                    rows.loss_grad(&ce, &z, Reduction::Mean, &mut g, Some(&mut ls))
+                } else {
+                    rows.loss_grad(&fl, &z, Reduction::Mean, &mut g, Some(&mut ls))
+                }
+                .unwrap();
+                assert_eq!((l2, g), (l, zg), "{what}: buffer = in place");
+                close(ls[0], want_row, 256.0 * U, &format!("row loss, {what}"));
+            }
+        }
+    }
+}
+
+/// Fuzz finding: a row spanning more than f32::MAX (`z = [-MAX, MAX]`) has
+/// `CE_0 = 2·MAX`, beyond f32, but a row loss `k_0 CE_0` that fits when the
+/// target mass is below 1/2: `d` was clamped at `-MAX`, so the loss came out
+/// halved (7.47e37 instead of 1.49e38 for probability targets 0.2196, focal
+/// γ = 3). `CE` is now taken from `d/2`. Labels with a class weight below
+/// 1/2 had the same gap.
+#[test]
+fn rows_spanning_beyond_f32_keep_their_loss() {
+    let z = [-f32::MAX, f32::MAX, f32::MAX, -f32::MAX];
+    let zd: Vec<f64> = z.iter().map(|&v| v as f64).collect();
+    let p = [0.219_607_84f32, 0.219_607_84, 0.3, 0.0];
+    let w = [0.3f32, 1.0];
+    let wd = [0.3f64, 1.0];
+    for gamma in [0.0f32, 1.0, 3.0, 0.5] {
+        let fl = SoftmaxFocal::new(gamma).unwrap();
+        let pd: Vec<f64> = p.iter().map(|&v| v as f64).collect();
+        // Probability targets.
+        let mut ls = [0.0f32; 2];
+        let mut g = [0.0f32; 4];
+        let l = Rows::new(2, Targets::Probs(&p))
+            .loss_grad(&fl, &z, Reduction::Sum, &mut g, Some(&mut ls))
+            .unwrap();
+        let mut want = 0.0;
+        for r in 0..2 {
+            let wr = tinyloss_reference::softmax::row_loss(
+                &zd[2 * r..2 * r + 2],
+                RowTarget::Probs(&pd[2 * r..2 * r + 2]),
+                None,
+                0.0,
+                gamma as f64,
+            );
+            close(ls[r], wr, 256.0 * U, &format!("probs row {r}, γ={gamma}"));
+            want += wr;
+        }
+        close(l, want, 256.0 * U, &format!("probs sum, γ={gamma}"));
+        // Labels, class weight 0.3 on the far class.
+        let labels = [0u32, 1];
+        let l = Rows::new(2, Targets::from(&labels[..]))
+            .with_class_weights(&w)
+            .unwrap()
+            .loss_grad(&fl, &z, Reduction::Sum, &mut g, Some(&mut ls))
+            .unwrap();
+        let w0 = tinyloss_reference::softmax::row_loss(
+            &zd[..2],
+            RowTarget::Label(0),
+            Some(&wd),
+            0.0,
+            gamma as f64,
+        );
+        close(ls[0], w0, 256.0 * U, &format!("label row, γ={gamma}"));
+        assert_eq!(ls[1], f32::MAX, "row 1's exact loss 2·MAX saturates");
+        assert_eq!(l, f32::MAX);
+        assert!(g.iter().all(|v| v.is_finite()));
+        // A row loss beyond f32 whose mean fits (second fuzz finding: the
+        // mean came out as MAX / 7 instead of 1.76 MAX / 7): the row's half
+        // enters the overflow-safe total.
+        let w1 = [1.0f32, 1.0];
+        for (red, d) in [
+            (Reduction::MeanOver(4.0), 4.0),
+            (Reduction::MeanOver(1e30), 1e30),
+        ] {
+            let l = Rows::new(2, Targets::from(&labels[..1]))
+                .with_class_weights(&w1)
+                .unwrap()
+                .loss_grad(&fl, &z[..2], red, &mut g[..2], Some(&mut ls[..1]))
+                .unwrap();
+            let exact = tinyloss_reference::softmax::row_loss(
+                &zd[..2],
+                RowTarget::Label(0),
+                None,
+                0.0,
+                gamma as f64,
+            );
+            assert_eq!(ls[0], f32::MAX, "the row loss itself saturates");
+            close(
+                l,
+                exact / d,
+                256.0 * U,
+                &format!("label mean of a row beyond f32, γ={gamma}"),
+            );
+        }
+    }
+    let c = 12;
+    let mut z = [-2.296_667_8e-28f32; 12];
+    z[8..].fill(f32::MAX);
+    let zd: Vec<f64> = z.iter().map(|&v| v as f64).collect();
+    let p = [0.219_607_84f32; 12];
+    let pd: Vec<f64> = p.iter().map(|&v| v as f64).collect();
+    for gamma in [0.0f32, 2.0, 0.5] {
+        let fl = SoftmaxFocal::new(gamma).unwrap();
+        let ce = SoftmaxCe::new();
+        let exact = tinyloss_reference::softmax::row_loss(
+            &zd,
+            RowTarget::Probs(&pd),
+            None,
+            0.0,
+            gamma as f64,
+        );
+        let mut g = [0.0f32; 12];
+        let mut ls = [0.0f32; 1];
+        let rows = Rows::new(c, Targets::Probs(&p));
+        let l = if gamma == 0.0 {
+            rows.loss_grad(&ce, &z, Reduction::MeanOver(7.0), &mut g, Some(&mut ls))
+        } else {
+            rows.loss_grad(&fl, &z, Reduction::MeanOver(7.0), &mut g, Some(&mut ls))
+        }
+        .unwrap();
+        assert_eq!(ls[0], f32::MAX);
+        close(
+            l,
+            exact / 7.0,
+            256.0 * U,
+            &format!("probs mean of a row beyond f32, γ={gamma}"),
+        );
+        // With row weights: the weighted row's half enters the total too.
+        let l2 = rows
+            .with_row_weights(&[0.25])
+            .unwrap()
+            .loss_grad(&fl, &z, Reduction::Sum, &mut g, Some(&mut ls))
+            .unwrap();
+        close(
+            l2,
+            0.25 * exact,
+            256.0 * U,
+            &format!("row-weighted row beyond f32, γ={gamma}"),
+        );
+    }
 }

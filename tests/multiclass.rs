@@ -3,7 +3,7 @@
 //! references). Run with `cargo test --release --test multiclass`.
 
 use proptest::prelude::*;
-use tinyloss::softmax::{row_loss_grad, Rows, SoftmaxCe, SoftmaxFocal, Target, Targets};
+use tinyloss::softmax::{AnyLoss, Rows, SoftmaxCe, SoftmaxFocal, Target, Targets};
 use tinyloss::{At, Error, Reduction, SigmoidCe};
 
 // The f64 references, bounds, error measure, bad inputs and RNG live in
@@ -110,13 +110,13 @@ fn check_rows(
         &mut rl,
     );
     let targets = match (labels, probs) {
-        (Some(l), _) => Targets::Labels(l),
+        (Some(l), _) => Targets::from(l),
         (None, Some(p)) => Targets::Probs(p),
         _ => unreachable!(),
     };
     let mut rows = Rows::new(c, targets);
     if let Some(w) = w {
-        rows = rows.class_weights(w).unwrap();
+        rows = rows.with_class_weights(w).unwrap();
     }
     let mut grad = vec![f32::NAN; z.len()];
     let mut losses = vec![f32::NAN; n];
@@ -449,7 +449,7 @@ fn confident_rows_keep_tiny_losses() {
             z[1] = g;
             let mut grad = vec![0.0; c];
             let l = SoftmaxCe::new()
-                .loss_grad_row(&z, Target::Label(1), None, &mut grad)
+                .loss_grad_row(&z, Target::Label(1), &mut grad)
                 .unwrap();
             let want = ((c - 1) as f64 * (-(g as f64)).exp()).ln_1p();
             assert!(l > 0.0, "C={c} g={g}: loss rounded to 0");
@@ -473,16 +473,12 @@ fn huge_logits_stay_finite() {
         let mut grad = vec![0.0; c];
         for gamma in [0.0f32, 0.5, 2.0] {
             let l = SoftmaxFocal::new(gamma).unwrap();
-            let loss = l
-                .loss_grad_row(&z, Target::Label(1), None, &mut grad)
-                .unwrap();
+            let loss = l.loss_grad_row(&z, Target::Label(1), &mut grad).unwrap();
             assert!(loss.is_finite() && loss > 1e38, "C={c} γ={gamma}: {loss}");
             assert!(grad.iter().all(|g| g.is_finite()));
             assert_eq!(grad[0], 1.0);
             assert_eq!(grad[1], -1.0);
-            let loss = l
-                .loss_grad_row(&z, Target::Label(0), None, &mut grad)
-                .unwrap();
+            let loss = l.loss_grad_row(&z, Target::Label(0), &mut grad).unwrap();
             assert_eq!(loss, 0.0);
             assert!(grad.iter().all(|g| *g == 0.0));
         }
@@ -505,20 +501,20 @@ fn row_blocks_match_single_rows() {
         let w: Vec<f32> = (0..c).map(|_| (0.5 + rng.f()) as f32).collect();
         for gamma in [0.0f32, 0.7, 2.0] {
             let fl = SoftmaxFocal::new(gamma).unwrap().with_ignore_index(999);
-            let rows = Rows::new(c, Targets::Labels(&y)).class_weights(&w).unwrap();
+            let rows = Rows::new(c, Targets::from(&y[..]))
+                .with_class_weights(&w)
+                .unwrap();
             let mut g = vec![0.0; n * c];
             let mut ls = vec![0.0; n];
             rows.loss_grad(&fl, &z, Reduction::Sum, &mut g, Some(&mut ls))
                 .unwrap();
             let mut gr = vec![0.0; c];
             for r in 0..n {
-                let lr = fl
-                    .loss_grad_row(
-                        &z[r * c..(r + 1) * c],
-                        Target::Label(y[r]),
-                        Some(&w),
-                        &mut gr,
-                    )
+                // One weighted row: a one-row `Rows` with `Sum`.
+                let lr = Rows::new(c, Targets::from(&y[r..r + 1]))
+                    .with_class_weights(&w)
+                    .unwrap()
+                    .loss_grad(&fl, &z[r * c..(r + 1) * c], Reduction::Sum, &mut gr, None)
                     .unwrap();
                 assert!(
                     (ls[r] - lr).abs() <= 1e-6 * lr + 1e-37,
@@ -548,7 +544,7 @@ fn gradient_rows_sum_to_zero() {
             let mut grad = vec![0.0; z.len()];
             SoftmaxFocal::new(gamma)
                 .and_then(|l| {
-                    Rows::new(c, Targets::Labels(&y)).loss_grad(
+                    Rows::new(c, Targets::from(&y[..])).loss_grad(
                         &l,
                         &z,
                         Reduction::Sum,
@@ -577,7 +573,9 @@ fn gamma_zero_is_cross_entropy_bit_for_bit() {
         let (z, y) = random_rows(&mut rng, 30, c, 12.0);
         let w: Vec<f32> = (0..c).map(|_| rng.f() as f32).collect();
         for eps in [0.0f32, 0.2] {
-            let rows = Rows::new(c, Targets::Labels(&y)).class_weights(&w).unwrap();
+            let rows = Rows::new(c, Targets::from(&y[..]))
+                .with_class_weights(&w)
+                .unwrap();
             let mut g1 = vec![0.0; z.len()];
             let mut g2 = vec![0.0; z.len()];
             let ce = SoftmaxCe::new().with_smoothing(eps).unwrap();
@@ -602,7 +600,7 @@ fn two_classes_equal_binary_sigmoid_ce() {
         let t = rng.below(2);
         let mut g = [0.0f32; 2];
         let l = SoftmaxCe::new()
-            .loss_grad_row(&z, Target::Label(t as u32), None, &mut g)
+            .loss_grad_row(&z, Target::Label(t as u32), &mut g)
             .unwrap();
         // f64: BCE(x, y) with x = z1 - z0 is softplus(x) for y = 0 and
         // softplus(-x) for y = 1.
@@ -663,7 +661,9 @@ fn pytorch_weighted_smoothed_ignored_mean() {
         }
     }
     let want = num / den;
-    let rows = Rows::new(c, Targets::Labels(&y)).class_weights(&w).unwrap();
+    let rows = Rows::new(c, Targets::from(&y[..]))
+        .with_class_weights(&w)
+        .unwrap();
     let ce = SoftmaxCe::new()
         .with_smoothing(0.1)
         .unwrap()
@@ -701,16 +701,16 @@ fn pytorch_weighted_smoothed_ignored_mean() {
     let l3 = loss_of(&ce3, &z, c, &y3, &mut g3);
     let mut g4 = [0.0f32; 4];
     let l4 = ce3
-        .loss_grad_row(&z[..4], Target::Label(1), None, &mut g4)
+        .loss_grad_row(&z[..4], Target::Label(1), &mut g4)
         .unwrap();
     let l5 = ce3
-        .loss_grad_row(&z[8..], Target::Label(0), None, &mut g4)
+        .loss_grad_row(&z[8..], Target::Label(0), &mut g4)
         .unwrap();
     assert!((l3 - (l4 + l5) / 2.0).abs() <= 1e-6 * l3);
 }
 
 fn loss_of(l: &SoftmaxCe, z: &[f32], c: usize, y: &[u32], g: &mut [f32]) -> f32 {
-    Rows::new(c, Targets::Labels(y))
+    Rows::new(c, Targets::from(y))
         .loss_grad(l, z, Reduction::Mean, g, None)
         .unwrap()
 }
@@ -722,7 +722,9 @@ fn reductions() {
     let n = 37;
     let (z, y) = random_rows(&mut rng, n, c, 5.0);
     let w: Vec<f32> = (0..c).map(|_| (0.5 + rng.f()) as f32).collect();
-    let rows = Rows::new(c, Targets::Labels(&y)).class_weights(&w).unwrap();
+    let rows = Rows::new(c, Targets::from(&y[..]))
+        .with_class_weights(&w)
+        .unwrap();
     let fl = SoftmaxFocal::new(1.5).unwrap();
     let mut gs = vec![0.0; n * c];
     let mut gm = vec![0.0; n * c];
@@ -756,7 +758,9 @@ fn reductions() {
     }
     // Probability targets: mean divides by the number of rows.
     let p = random_probs(&mut rng, n, c);
-    let pr = Rows::new(c, Targets::Probs(&p)).class_weights(&w).unwrap();
+    let pr = Rows::new(c, Targets::Probs(&p))
+        .with_class_weights(&w)
+        .unwrap();
     let s = pr
         .loss_grad(&fl, &z, Reduction::Sum, &mut gs, None)
         .unwrap();
@@ -767,7 +771,7 @@ fn reductions() {
     // Every row ignored: Mean is 0 with a zero gradient.
     let ign = vec![7u32; n];
     let ce = SoftmaxCe::new().with_ignore_index(7);
-    let l = Rows::new(c, Targets::Labels(&ign))
+    let l = Rows::new(c, Targets::from(&ign[..]))
         .loss_grad(&ce, &z, Reduction::Mean, &mut gm, None)
         .unwrap();
     assert_eq!(l, 0.0);
@@ -786,8 +790,8 @@ fn reductions() {
     assert_eq!(zi, gm_of(&rows, &fl, &z));
     // u16 labels give the same result as u32 labels.
     let y16: Vec<u16> = y.iter().map(|&t| t as u16).collect();
-    let r16 = Rows::new(c, Targets::LabelsU16(&y16))
-        .class_weights(&w)
+    let r16 = Rows::new(c, Targets::from(&y16[..]))
+        .with_class_weights(&w)
         .unwrap();
     let mut g16 = vec![0.0; n * c];
     let l16 = r16
@@ -823,11 +827,11 @@ fn bad_input_is_an_error_and_nothing_is_written() {
         }
         r
     };
-    let ok = Rows::new(c, Targets::Labels(&y));
+    let ok = Rows::new(c, Targets::from(&y[..]));
     assert!(run(ok, &z, Reduction::Mean, 6, Some(2)).is_ok());
     assert_eq!(
         run(
-            Rows::new(4, Targets::Labels(&y)),
+            Rows::new(4, Targets::from(&y[..])),
             &z,
             Reduction::Mean,
             6,
@@ -837,7 +841,7 @@ fn bad_input_is_an_error_and_nothing_is_written() {
     );
     assert_eq!(
         run(
-            Rows::new(1, Targets::Labels(&y)),
+            Rows::new(1, Targets::from(&y[..])),
             &z,
             Reduction::Mean,
             6,
@@ -848,7 +852,7 @@ fn bad_input_is_an_error_and_nothing_is_written() {
     assert_eq!(run(ok, &[], Reduction::Mean, 0, None), Err(Error::Empty));
     assert_eq!(
         run(
-            Rows::new(c, Targets::Labels(&[0])),
+            Rows::new(c, Targets::from(&[0u32][..])),
             &z,
             Reduction::Mean,
             6,
@@ -900,7 +904,7 @@ fn bad_input_is_an_error_and_nothing_is_written() {
     );
     assert_eq!(
         run(
-            Rows::new(c, Targets::Labels(&[0, 3])),
+            Rows::new(c, Targets::from(&[0u32, 3][..])),
             &z,
             Reduction::Mean,
             6,
@@ -910,7 +914,7 @@ fn bad_input_is_an_error_and_nothing_is_written() {
     );
     assert_eq!(
         run(
-            Rows::new(c, Targets::LabelsU16(&[5, 0])),
+            Rows::new(c, Targets::from(&[5u16, 0][..])),
             &z,
             Reduction::Mean,
             6,
@@ -942,19 +946,58 @@ fn bad_input_is_an_error_and_nothing_is_written() {
     }
     // Class weights: length and values, checked when attached.
     assert_eq!(
-        ok.class_weights(&[1.0, 1.0]).unwrap_err(),
+        ok.with_class_weights(&[1.0, 1.0]).unwrap_err(),
         Error::LengthMismatch {
-            what: "weights",
+            what: "class_weights",
             expected: 3,
             found: 2
         }
     );
     for bad in cases::BAD_WEIGHTS {
         assert_eq!(
-            ok.class_weights(&[1.0, bad, 1.0]).unwrap_err(),
+            ok.with_class_weights(&[1.0, bad, 1.0]).unwrap_err(),
             Error::InvalidWeight { at: At::Class(1) }
         );
+        // Row weights: values when attached, at the row.
+        assert_eq!(
+            ok.with_row_weights(&[1.0, bad]).unwrap_err(),
+            Error::InvalidWeight { at: At::Row(1) }
+        );
     }
+    // Row weights and mask: lengths, checked against the logits' rows.
+    assert_eq!(
+        run(
+            ok.with_row_weights(&[1.0]).unwrap(),
+            &z,
+            Reduction::Mean,
+            6,
+            None
+        ),
+        Err(Error::LengthMismatch {
+            what: "row_weights",
+            expected: 2,
+            found: 1
+        })
+    );
+    assert_eq!(
+        run(ok.with_ignore(&[false; 3]), &z, Reduction::Mean, 6, None),
+        Err(Error::LengthMismatch {
+            what: "ignore",
+            expected: 2,
+            found: 3
+        })
+    );
+    // A masked row is not validated.
+    let zbad = [0.5f32, 1.0, -1.0, f32::NAN, 0.0, 0.0];
+    let yb = [0u32, 7];
+    assert!(run(
+        Rows::new(c, Targets::from(&yb[..])).with_ignore(&[false, true]),
+        &zbad,
+        Reduction::Mean,
+        6,
+        Some(2)
+    )
+    .is_ok());
     // Configuration.
     for g in cases::BAD_GAMMAS {
         assert_eq!(
@@ -979,7 +1022,7 @@ fn bad_input_is_an_error_and_nothing_is_written() {
     let mut zi = z;
     zi[1] = f32::NAN;
     let before = zi;
-    assert!(Rows::new(c, Targets::Labels(&y))
+    assert!(Rows::new(c, Targets::from(&y[..]))
         .loss_grad_in_place(&ce, &mut zi, Reduction::Sum, None)
         .is_err());
     assert_eq!(zi.map(f32::to_bits), before.map(f32::to_bits));
@@ -996,11 +1039,11 @@ fn bad_input_is_an_error_and_nothing_is_written() {
     // Per-row API.
     let mut g = [sentinel; 3];
     assert_eq!(
-        row_loss_grad(&ce, &z[..3], Target::Label(3), None, &mut g),
+        ce.loss_grad_row(&z[..3], Target::Label(3), &mut g),
         Err(Error::LabelOutOfRange { at: At::Row(0) })
     );
     assert_eq!(
-        row_loss_grad(&ce, &z[..3], Target::Probs(&[0.5, 0.5]), None, &mut g),
+        ce.loss_grad_row(&z[..3], Target::Probs(&[0.5, 0.5]), &mut g),
         Err(Error::LengthMismatch {
             what: "targets",
             expected: 3,
@@ -1042,7 +1085,11 @@ proptest! {
         let w: Vec<f32> = (0..c).map(|j| if j == t as usize { wt } else { 1.0 + (j % 3) as f32 }).collect();
         let fl = SoftmaxFocal::new(gamma).unwrap().with_smoothing(eps).unwrap();
         let mut g = vec![0.0; c];
-        let l = fl.loss_grad_row(&z, Target::Label(t), Some(&w), &mut g).unwrap();
+        let l = Rows::new(c, Targets::from(&[t][..]))
+            .with_class_weights(&w)
+            .unwrap()
+            .loss_grad(&fl, &z, Reduction::Sum, &mut g, None)
+            .unwrap();
         prop_assert!(l >= 0.0 && !l.is_nan());
         let wmax = w.iter().cloned().fold(0.0f32, f32::max);
         // Σ_c |∂ℓ/∂z_c| ≤ 2 (1 + γ) Σ_c w_c y'_c ≤ 2 (1 + γ) w_max.
@@ -1064,8 +1111,8 @@ proptest! {
         let ce = SoftmaxCe::new();
         let mut g1 = vec![0.0; c];
         let mut g2 = vec![0.0; c];
-        let l1 = ce.loss_grad_row(&z, Target::Label(t), None, &mut g1).unwrap();
-        let l2 = ce.loss_grad_row(&zs, Target::Label(t), None, &mut g2).unwrap();
+        let l1 = ce.loss_grad_row(&z, Target::Label(t), &mut g1).unwrap();
+        let l2 = ce.loss_grad_row(&zs, Target::Label(t), &mut g2).unwrap();
         // Shifting rounds each logit by up to ulp(|z| + |shift|) / 2.
         let tol = 2e-4 * (1.0 + l1);
         prop_assert!((l1 - l2).abs() <= tol, "{l1} vs {l2}");
@@ -1078,8 +1125,8 @@ proptest! {
         let fl = SoftmaxFocal::new(gamma).unwrap();
         let mut g1 = vec![0.0; c];
         let mut g2 = vec![0.0; c];
-        let l1 = fl.loss_grad_row(&z, Target::Label(t), None, &mut g1).unwrap();
-        let l2 = fl.loss_grad_row(&z, Target::Probs(&p), None, &mut g2).unwrap();
+        let l1 = fl.loss_grad_row(&z, Target::Label(t), &mut g1).unwrap();
+        let l2 = fl.loss_grad_row(&z, Target::Probs(&p), &mut g2).unwrap();
         prop_assert!((l1 - l2).abs() <= 1e-5 * l1 + 1e-37, "{l1} vs {l2}");
         for k in 0..c {
             prop_assert!((g1[k] - g2[k]).abs() <= 1e-5 * (1.0 + gamma), "{k}: {} vs {}", g1[k], g2[k]);
@@ -1111,8 +1158,8 @@ proptest! {
         let w: Vec<f32> = (0..c).map(|_| pick(&mut rng, &wv)).collect();
         let y: Vec<u32> = (0..rows).map(|_| rng.below(c) as u32).collect();
         let p: Vec<f32> = (0..rows * c).map(|_| pick(&mut rng, &[0.0, 1e-40, 0.5, 1.0])).collect();
-        let targets = if probs { Targets::Probs(&p) } else { Targets::Labels(&y) };
-        let r = Rows::new(c, targets).class_weights(&w).unwrap();
+        let targets = if probs { Targets::Probs(&p) } else { Targets::from(&y[..]) };
+        let r = Rows::new(c, targets).with_class_weights(&w).unwrap();
         let fl = SoftmaxFocal::new(gamma).unwrap().with_smoothing(eps).unwrap();
         let mut g = vec![0.0; rows * c];
         let mut ls = vec![0.0; rows];
@@ -1123,5 +1170,117 @@ proptest! {
         let ce = SoftmaxCe::new().with_smoothing(eps).unwrap();
         let l = r.loss_grad(&ce, &z, red, &mut g, None).unwrap();
         prop_assert!(!l.is_nan() && g.iter().all(|v| !v.is_nan()));
+    }
+}
+
+// ------------------------------------------------ row weights, mask, AnyLoss
+
+/// Row weights only rescale (`Mean`'s normaliser is unchanged), a masked row
+/// is an ignored row, and `AnyLoss` gives the bits of the loss it holds.
+#[test]
+fn row_weights_mask_and_any_loss() {
+    let mut rng = Rng(77);
+    for &c in &[3usize, 10, 40, 100] {
+        let n = 37;
+        let (z, y) = random_rows(&mut rng, n, c, 8.0);
+        let cw: Vec<f32> = (0..c).map(|_| (0.25 + rng.f()) as f32).collect();
+        let v: Vec<f32> = (0..n)
+            .map(|r| {
+                if r % 5 == 0 {
+                    0.0
+                } else {
+                    (0.5 + 2.0 * rng.f()) as f32
+                }
+            })
+            .collect();
+        let mask: Vec<bool> = (0..n).map(|r| r % 7 == 3).collect();
+        // The same rows with the masked ones given the ignore index.
+        let yi: Vec<u32> = y
+            .iter()
+            .zip(&mask)
+            .map(|(&t, &m)| if m { u32::MAX } else { t })
+            .collect();
+        let losses: [AnyLoss; 3] = [
+            SoftmaxCe::new().into(),
+            SoftmaxFocal::new(2.0).unwrap().into(),
+            SoftmaxFocal::new(1.5)
+                .unwrap()
+                .with_smoothing(0.1)
+                .unwrap()
+                .into(),
+        ];
+        for any in losses {
+            let ig = match any {
+                AnyLoss::Ce(l) => AnyLoss::from(l.with_ignore_index(u32::MAX)),
+                AnyLoss::Focal(l) => AnyLoss::from(l.with_ignore_index(u32::MAX)),
+            };
+            for red in [Reduction::Mean, Reduction::Sum, Reduction::MeanOver(3.0)] {
+                let base = Rows::new(c, Targets::from(&y[..]))
+                    .with_class_weights(&cw)
+                    .unwrap();
+                let masked = base.with_ignore(&mask);
+                let by_index = Rows::new(c, Targets::from(&yi[..]))
+                    .with_class_weights(&cw)
+                    .unwrap();
+                let (mut g1, mut g2) = (vec![0.0; n * c], vec![0.0; n * c]);
+                let (mut l1, mut l2) = (vec![0.0; n], vec![0.0; n]);
+                let a = masked
+                    .loss_grad(&any, &z, red, &mut g1, Some(&mut l1))
+                    .unwrap();
+                let b = by_index
+                    .loss_grad(&ig, &z, red, &mut g2, Some(&mut l2))
+                    .unwrap();
+                assert_eq!(
+                    (a, &g1, &l1),
+                    (b, &g2, &l2),
+                    "mask = ignore index, C={c} {red:?}"
+                );
+                // AnyLoss = the loss it holds, bit for bit.
+                let direct = match any {
+                    AnyLoss::Ce(l) => masked.loss_grad(&l, &z, red, &mut g2, Some(&mut l2)),
+                    AnyLoss::Focal(l) => masked.loss_grad(&l, &z, red, &mut g2, Some(&mut l2)),
+                }
+                .unwrap();
+                assert_eq!((a.to_bits(), &g1, &l1), (direct.to_bits(), &g2, &l2));
+                // Row weights: v_r ℓ_r and v_r ∂ℓ_r, the normaliser unchanged.
+                let weighted = masked.with_row_weights(&v).unwrap();
+                let (mut g3, mut l3) = (vec![0.0; n * c], vec![0.0; n]);
+                let w = weighted
+                    .loss_grad(&any, &z, red, &mut g3, Some(&mut l3))
+                    .unwrap();
+                let want: f64 = (0..n).map(|r| v[r] as f64 * l1[r] as f64).sum::<f64>()
+                    * (a as f64 / l1.iter().map(|&x| x as f64).sum::<f64>());
+                assert!(
+                    (w as f64 - want).abs() <= 1e-5 * want.abs() + 1e-30,
+                    "C={c} {red:?}: {w} vs {want}"
+                );
+                for r in 0..n {
+                    if v[r] == 0.0 {
+                        assert_eq!(l3[r], 0.0);
+                        assert!(g3[r * c..(r + 1) * c].iter().all(|&x| x == 0.0));
+                    }
+                    assert!((l3[r] - v[r] * l1[r]).abs() <= 1e-6 * l3[r].abs());
+                    for k in 0..c {
+                        let e = v[r] * g1[r * c + k];
+                        assert!((g3[r * c + k] - e).abs() <= 1e-6 * e.abs() + 1e-37);
+                    }
+                }
+                // In place and loss-only agree.
+                let mut zg = z.clone();
+                let ip = weighted
+                    .loss_grad_in_place(&any, &mut zg, red, None)
+                    .unwrap();
+                assert_eq!((ip, &zg), (w, &g3));
+                let mut scratch = vec![0.0; c];
+                let lo = weighted.loss(&any, &z, red, &mut scratch).unwrap();
+                assert!((lo - w).abs() <= 1e-6 * w.abs(), "{lo} vs {w}");
+            }
+            // Per-row method.
+            let mut g = vec![0.0; c];
+            let l = any
+                .loss_grad_row(&z[..c], Target::Label(y[0]), &mut g)
+                .unwrap();
+            assert!(l > 0.0);
+        }
     }
 }

@@ -1,6 +1,7 @@
-//! Fuzzes the multi-class API (`softmax::Rows` with label, `u16` label and
-//! probability targets, class weights, `loss_grad`, `loss_grad_in_place`,
-//! `loss`, the `softmax::loss_grad` shorthand and `row_loss_grad`) with random
+//! Fuzzes the multi-class API (`softmax::Rows` with `u32` label, `u16` label
+//! and probability targets, class weights, `loss_grad`, `loss_grad_in_place`,
+//! `loss`, the same call through `AnyLoss`, and the per-row method
+//! `loss_grad_row`, or a one-row `Rows` when class weights are given) with random
 //! configurations (`SoftmaxCe` / `SoftmaxFocal`, γ, smoothing, ignore index,
 //! reductions, valid and invalid), random data and wrong lengths.
 //!
@@ -29,17 +30,17 @@
 
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use tinyloss::softmax::{self, Rows, SoftmaxLoss, Target, Targets};
+use tinyloss::softmax::{AnyLoss, Rows, SoftmaxLoss, Target, Targets};
 use tinyloss::{Error, Reduction, SoftmaxCe, SoftmaxFocal};
 use tinyloss_reference::bounds::{
     BATCH_SCALED_GRAD, ORDINARY_LOSS, SOFTMAX_BATCH_MEAN, SOFTMAX_CE_GRAD, SOFTMAX_CE_LOSS,
     SOFTMAX_CE_LOSS_ORDINARY, SOFTMAX_FOCAL_GRAD, SOFTMAX_FOCAL_LOSS, SOFTMAX_FOCAL_LOSS_ORDINARY,
     SOFTMAX_LOSS_FLOOR,
 };
+use tinyloss_reference::cases;
 use tinyloss_reference::measure::{sat_abs_err, sat_rel_err, U};
 use tinyloss_reference::softmax::{self as sref, RowTarget};
 use tinyloss_reference::Reduce;
-use tinyloss_reference::cases;
 
 const SENTINEL: f32 = 1234.5;
 const SENTINEL_LOSS: f32 = -777.25;
@@ -89,7 +90,7 @@ enum Mode {
     Batch,
     InPlace,
     LossOnly,
-    Shorthand,
+    Any,
     PerRow,
 }
 
@@ -118,7 +119,7 @@ fn case(u: &mut Unstructured, ignore: Option<u32>) -> Result<Case> {
         0 => Mode::Batch,
         1 => Mode::InPlace,
         2 => Mode::LossOnly,
-        3 => Mode::Shorthand,
+        3 => Mode::Any,
         _ => Mode::PerRow,
     };
     let reduction = match u.arbitrary::<u8>()? % 7 {
@@ -209,10 +210,35 @@ fn case(u: &mut Unstructured, ignore: Option<u32>) -> Result<Case> {
 
 fn targets(t: &Tg) -> Targets<'_> {
     match t {
-        Tg::Labels(l) => Targets::Labels(l),
-        Tg::U16(l) => Targets::LabelsU16(l),
+        Tg::Labels(l) => Targets::from(&l[..]),
+        Tg::U16(l) => Targets::from(&l[..]),
         Tg::Probs(p) => Targets::Probs(p),
     }
+}
+
+/// One row through the per-row API: the loss's method, or a one-row `Rows`
+/// with `Sum` when class weights are given.
+fn row_api<L: SoftmaxLoss>(
+    loss: &L,
+    z: &[f32],
+    target: Target<'_>,
+    w: Option<&[f32]>,
+    g: &mut [f32],
+) -> core::result::Result<f32, Error> {
+    let Some(w) = w else {
+        return loss.loss_grad_row(z, target, g);
+    };
+    let label;
+    let t = match target {
+        Target::Label(l) => {
+            label = [l];
+            Targets::from(&label[..])
+        }
+        Target::Probs(p) => Targets::Probs(p),
+    };
+    Rows::new(z.len(), t)
+        .with_class_weights(w)?
+        .loss_grad(loss, z, Reduction::Sum, g, None)
 }
 
 fn label_of(t: &Tg, r: usize) -> Option<u32> {
@@ -223,7 +249,7 @@ fn label_of(t: &Tg, r: usize) -> Option<u32> {
     }
 }
 
-fn run<L: SoftmaxLoss + core::fmt::Debug>(
+fn run<L: SoftmaxLoss + Into<AnyLoss> + core::fmt::Debug>(
     loss: &L,
     gamma: f32,
     eps: f32,
@@ -239,7 +265,7 @@ fn run<L: SoftmaxLoss + core::fmt::Debug>(
     // Class weights are validated by the builder.
     let mut rows = Rows::new(cl, targets(&c.t));
     if let Some(w) = &c.w {
-        match rows.class_weights(w) {
+        match rows.with_class_weights(w) {
             Ok(r) => {
                 assert!(
                     w.len() == cl && w.iter().all(|v| v.is_finite() && *v >= 0.0),
@@ -261,11 +287,9 @@ fn run<L: SoftmaxLoss + core::fmt::Debug>(
         Mode::Batch => rows.loss_grad(loss, &c.z, c.reduction, &mut grad, losses.as_deref_mut()),
         Mode::InPlace => rows.loss_grad_in_place(loss, &mut zz, c.reduction, losses.as_deref_mut()),
         Mode::LossOnly => rows.loss(loss, &c.z, c.reduction, &mut scratch),
-        Mode::Shorthand => {
-            if c.w.is_some() {
-                return;
-            }
-            softmax::loss_grad(loss, &c.z, cl, targets(&c.t), c.reduction, &mut grad)
+        Mode::Any => {
+            let any: AnyLoss = (*loss).into();
+            rows.loss_grad(&any, &c.z, c.reduction, &mut grad, losses.as_deref_mut())
         }
         Mode::PerRow => {
             // First row only, through the per-row API.
@@ -281,7 +305,7 @@ fn run<L: SoftmaxLoss + core::fmt::Debug>(
                 },
             };
             let g = &mut grad[..c.grad_len.min(cl)];
-            let r = softmax::row_loss_grad(loss, &c.z[..cl], target, c.w.as_deref(), g);
+            let r = row_api(loss, &c.z[..cl], target, c.w.as_deref(), g);
             match r {
                 Err(e) => assert!(
                     grad.iter().all(|&v| v == SENTINEL),
@@ -356,12 +380,12 @@ fn run<L: SoftmaxLoss + core::fmt::Debug>(
     }
 
     let g_out: Option<&[f32]> = match c.mode {
-        Mode::Batch | Mode::Shorthand => Some(&grad),
+        Mode::Batch | Mode::Any => Some(&grad),
         Mode::InPlace => Some(&zz),
         _ => None,
     };
     let l_out = match c.mode {
-        Mode::Batch | Mode::InPlace => losses.as_deref(),
+        Mode::Batch | Mode::InPlace | Mode::Any => losses.as_deref(),
         _ => None,
     };
     let live = |r: usize| !ignored(r);
@@ -488,7 +512,7 @@ fn run<L: SoftmaxLoss + core::fmt::Debug>(
             }
         }
         // The per-row API on this row, against the batch.
-        let lr = softmax::row_loss_grad(
+        let lr = row_api(
             loss,
             &c.z[r * cl..(r + 1) * cl],
             target,
@@ -577,6 +601,93 @@ fn run<L: SoftmaxLoss + core::fmt::Debug>(
         assert!(
             (t3 - total).abs() <= 1e-5 * total.abs() + 1e-30,
             "loss-only {t3} vs {total}"
+        );
+        if let Some(l1) = losses.as_deref() {
+            row_weights_and_mask(loss, &rows, c, l1, &grad, ignored);
+        }
+    }
+}
+
+/// Row weights and a mask on a batch that passed (`l1`, `g1`: its per-row
+/// losses and gradient): a masked row or a row of weight 0 gives exact
+/// zeros; the others give `v ℓ` and (where the normaliser does not change,
+/// `Sum` and `MeanOver`) `v ∂ℓ`, and the reduced loss `Σ v ℓ · scale`.
+fn row_weights_and_mask<L: SoftmaxLoss + core::fmt::Debug>(
+    loss: &L,
+    rows: &Rows<'_>,
+    c: &Case,
+    l1: &[f32],
+    g1: &[f32],
+    ignored: impl Fn(usize) -> bool,
+) {
+    let cl = c.classes;
+    let nrows = l1.len();
+    let v: Vec<f32> = (0..nrows)
+        .map(|r| [1.0, 0.0, 0.5, 3.0, 1e-30, 1e30][(r + c.z.len()) % 6])
+        .collect();
+    let mask: Vec<bool> = (0..nrows).map(|r| (r + cl) % 5 == 4).collect();
+    let rw = rows
+        .with_ignore(&mask)
+        .with_row_weights(&v)
+        .expect("valid row weights refused");
+    let mut g3 = vec![SENTINEL; c.z.len()];
+    let mut l3 = vec![SENTINEL_LOSS; nrows];
+    let t = rw
+        .loss_grad(loss, &c.z, c.reduction, &mut g3, Some(&mut l3))
+        .expect("row weights and a mask refused a valid batch");
+    assert!(
+        t.is_finite() && g3.iter().chain(&l3).all(|x| x.is_finite()),
+        "row weights: non-finite output: {loss:?} {c:?}"
+    );
+    let same_norm = !matches!(c.reduction, Reduction::Mean);
+    let scale = match c.reduction {
+        Reduction::MeanOver(d) => 1.0 / f64::from(d),
+        _ => 1.0,
+    };
+    let mut want_t = 0.0f64;
+    let mut exact_t = true;
+    for r in 0..nrows {
+        let row = &g3[r * cl..(r + 1) * cl];
+        if mask[r] || v[r] == 0.0 || ignored(r) {
+            assert!(
+                l3[r] == 0.0 && row.iter().all(|&x| x == 0.0),
+                "row {r} (masked, weight 0 or ignored) not zero: {loss:?} {c:?}"
+            );
+            continue;
+        }
+        let vr = f64::from(v[r]);
+        if l1[r] == f32::MAX {
+            exact_t = false;
+            continue;
+        }
+        let want = (vr * f64::from(l1[r])).min(f64::from(f32::MAX));
+        want_t += vr * f64::from(l1[r]);
+        assert!(
+            (f64::from(l3[r]) - want).abs() <= 1e-5 * want + 1e-36 * vr.max(1.0),
+            "row {r}: weighted loss {:e} vs {want:e} (v = {vr:e}): {loss:?} {c:?}",
+            l3[r]
+        );
+        if !same_norm {
+            continue;
+        }
+        let g1r = &g1[r * cl..(r + 1) * cl];
+        if g1r.iter().any(|x| x.abs() == f32::MAX) {
+            continue;
+        }
+        for (j, (&a, &b)) in row.iter().zip(g1r).enumerate() {
+            let want = (vr * f64::from(b)).clamp(-f64::from(f32::MAX), f64::from(f32::MAX));
+            assert!(
+                (f64::from(a) - want).abs() <= 1e-5 * want.abs() + 1e-36 * vr.max(1.0),
+                "row {r} grad[{j}]: {a:e} vs v·g = {want:e}: {loss:?} {c:?}"
+            );
+        }
+    }
+    if same_norm && exact_t {
+        let want = want_t * scale;
+        let e = sat_rel_err(t, want, 0.0);
+        assert!(
+            e <= 1e-5 / U || (f64::from(t) - want).abs() <= 1e-30,
+            "row-weighted total {t:e} vs {want:e}: {loss:?} {c:?}"
         );
     }
 }

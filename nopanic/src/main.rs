@@ -19,10 +19,9 @@
 #![allow(unused_must_use)]
 
 use core::hint::black_box as bb;
-use tinyloss::binary::AnyLoss;
 use tinyloss::class_balanced::{self, ClassCounter, Normalize};
-use tinyloss::softmax::{self, Rows, SoftmaxCe, SoftmaxFocal, Target, Targets};
-use tinyloss::{Batch, BinaryLoss, Error, Focal, Reduction, SigmoidCe};
+use tinyloss::softmax::{self, Rows, SoftmaxCe, SoftmaxFocal, SoftmaxLoss, Target, Targets};
+use tinyloss::{binary, Batch, BinaryLoss, Error, Focal, Reduction, SigmoidCe};
 
 const N: usize = 48;
 const C: usize = 4;
@@ -49,6 +48,7 @@ static WEIGHTS: [f32; N] = [1.0; N];
 static MASK: [bool; N] = [false; N];
 static LABELS: [u32; N] = [1; N];
 static LABELS16: [u16; N] = [2; N];
+static LABELS8: [u8; N] = [3; N];
 static COUNTS: [u32; N] = [7; N];
 
 /// A slice whose address and length the optimiser cannot see.
@@ -132,11 +132,11 @@ fn binary_static<L: BinaryLoss>(loss: &L) {
 
 /// A loss chosen at run time.
 #[inline(always)]
-fn any_loss() -> AnyLoss {
+fn any_loss() -> binary::AnyLoss {
     if bb(true) {
-        AnyLoss::from(bb(Focal::RETINANET))
+        binary::AnyLoss::from(bb(Focal::RETINANET))
     } else {
-        AnyLoss::from(bb(SigmoidCe::PLAIN))
+        binary::AnyLoss::from(bb(SigmoidCe::PLAIN))
     }
 }
 
@@ -165,7 +165,7 @@ fn per_element() {
 }
 
 /// The multi-class batch API for one loss type: any targets kind, with and
-/// without class weights, every entry point.
+/// without class weights, row weights and mask, every entry point.
 #[inline(never)]
 fn softmax_all<L: softmax::SoftmaxLoss>(loss: &L) {
     let mut grad = [0.0f32; N];
@@ -178,18 +178,30 @@ fn softmax_all<L: softmax::SoftmaxLoss>(loss: &L) {
     let scratch = bb(&mut scratch[..]);
     let classes = bb(C);
     let targets = match bb(0u8) {
-        0 => Targets::Labels(opaque(&LABELS)),
-        1 => Targets::LabelsU16(opaque(&LABELS16)),
+        0 => Targets::from(opaque(&LABELS)),
+        1 => Targets::from(opaque(&LABELS16)),
+        2 => Targets::from(opaque(&LABELS8)),
         _ => Targets::Probs(opaque(&TARGETS)),
     };
     let mut rows = Rows::new(classes, targets);
     if bb(true) {
-        match rows.class_weights(opaque(&WEIGHTS)) {
+        match rows.with_class_weights(opaque(&WEIGHTS)) {
             Ok(r) => rows = r,
             Err(e) => {
                 bb(e);
             }
         }
+    }
+    if bb(true) {
+        match rows.with_row_weights(opaque(&WEIGHTS)) {
+            Ok(r) => rows = r,
+            Err(e) => {
+                bb(e);
+            }
+        }
+    }
+    if bb(true) {
+        rows = rows.with_ignore(opaque(&MASK));
     }
     let rows = bb(rows);
     bb(rows.classes());
@@ -199,25 +211,13 @@ fn softmax_all<L: softmax::SoftmaxLoss>(loss: &L) {
     bb(rows.loss_grad_in_place(loss, &mut *z, reduction(), None));
     bb(rows.loss_grad_in_place(loss, &mut *z, reduction(), Some(&mut *losses)));
     bb(rows.loss(loss, x, reduction(), &mut *scratch));
-    bb(softmax::loss_grad(
-        loss,
-        x,
-        classes,
-        targets,
-        reduction(),
-        &mut *grad,
-    ));
     let target = if bb(true) {
         Target::Label(bb(1))
     } else {
         Target::Probs(opaque(&TARGETS))
     };
-    let w = if bb(true) {
-        Some(opaque(&WEIGHTS))
-    } else {
-        None
-    };
-    bb(softmax::row_loss_grad(loss, x, target, w, &mut *grad));
+    // The per-row method through the trait (generic code).
+    bb(SoftmaxLoss::loss_grad_row(loss, x, target, &mut *grad));
 }
 
 #[inline(never)]
@@ -230,25 +230,29 @@ fn softmax_losses() {
     } else {
         Target::Probs(opaque(&TARGETS))
     };
-    let w = if bb(true) {
-        Some(opaque(&WEIGHTS))
-    } else {
-        None
-    };
     let ce = SoftmaxCe::new().with_ignore_index(bb(u32::MAX));
     bb((ce.smoothing(), ce.ignore_index()));
     let ce = match bb(ce).with_smoothing(bb(0.1)) {
         Ok(c) => c,
         Err(_) => SoftmaxCe::default(),
     };
-    bb(ce.loss_grad_row(x, target, w, &mut *grad));
+    bb(ce.loss_grad_row(x, target, &mut *grad));
     softmax_all(&bb(ce));
     if let Ok(f) = SoftmaxFocal::new(bb(2.0)) {
         let f = f.with_ignore_index(bb(7));
         bb((f.gamma(), f.smoothing(), f.ignore_index()));
         if let Ok(f) = f.with_smoothing(bb(0.05)) {
-            bb(f.loss_grad_row(x, target, w, &mut *grad));
+            bb(f.loss_grad_row(x, target, &mut *grad));
             softmax_all(&bb(f));
+            // The loss chosen at run time.
+            let any = bb(if bb(true) {
+                softmax::AnyLoss::from(f)
+            } else {
+                softmax::AnyLoss::from(ce)
+            });
+            bb((any.smoothing(), any.ignore_index()));
+            bb(any.loss_grad_row(x, target, &mut *grad));
+            softmax_all(&any);
         }
     }
 }

@@ -11,7 +11,7 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 use core::hint::black_box;
-use tinyloss::softmax::{self, Targets};
+use tinyloss::softmax::{Rows, Targets};
 use tinyloss::{Batch, Error, Focal, Reduction, SigmoidCe, SoftmaxCe, SoftmaxFocal};
 use tinyloss_firmware::{counter, exit, fx, out, stack_use, BOARD, UNIT};
 
@@ -83,14 +83,7 @@ const C: usize = 10;
 #[no_mangle]
 #[inline(never)]
 pub fn tl_softmax_ce(z: &[f32], t: &[u32], g: &mut [f32]) -> Result<f32, Error> {
-    softmax::loss_grad(
-        &SoftmaxCe::new(),
-        z,
-        C,
-        Targets::Labels(t),
-        Reduction::Mean,
-        g,
-    )
+    Rows::new(C, Targets::from(t)).loss_grad(&SoftmaxCe::new(), z, Reduction::Mean, g, None)
 }
 
 /// Softmax focal loss (γ = 2) over rows of C = 10 logits, label targets, mean.
@@ -102,7 +95,7 @@ pub fn tl_softmax_focal(
     t: &[u32],
     g: &mut [f32],
 ) -> Result<f32, Error> {
-    softmax::loss_grad(f, z, C, Targets::Labels(t), Reduction::Mean, g)
+    Rows::new(C, Targets::from(t)).loss_grad(f, z, Reduction::Mean, g, None)
 }
 
 /// Naive port of torchvision's sigmoid_focal_loss (γ, α) forward + backward

@@ -24,8 +24,8 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 use tinyloss::class_balanced::{self, ClassCounter, Normalize};
-use tinyloss::softmax::{self, Rows, SoftmaxCe, SoftmaxFocal, SoftmaxLoss, Target, Targets};
-use tinyloss::{Batch, BinaryLoss, Error, Focal, LossGrad, Reduction, SigmoidCe};
+use tinyloss::softmax::{Rows, SoftmaxCe, SoftmaxFocal, SoftmaxLoss, Target, Targets};
+use tinyloss::{binary, Batch, BinaryLoss, Error, Focal, LossGrad, Reduction, SigmoidCe};
 use tinyloss_firmware::{exit, out, BOARD};
 
 /// Binary batch length: not a multiple of 8 or 16, above one reduction
@@ -300,6 +300,9 @@ struct SoftmaxData {
     labels16: [u16; MAX_ROWS],
     labels_ig: [u32; MAX_ROWS],
     w: [f32; 64],
+    /// Row weights and mask (hard-example mining).
+    rw: [f32; MAX_ROWS],
+    mask: [bool; MAX_ROWS],
 }
 
 impl SoftmaxData {
@@ -311,6 +314,8 @@ impl SoftmaxData {
             labels16: [0; MAX_ROWS],
             labels_ig: [0; MAX_ROWS],
             w: [0.0; 64],
+            rw: [0.0; MAX_ROWS],
+            mask: [false; MAX_ROWS],
         };
         for (i, z) in d.z.iter_mut().enumerate() {
             *z = if i % 29 == 7 {
@@ -331,6 +336,8 @@ impl SoftmaxData {
             d.labels[r] = t;
             d.labels16[r] = (rng.next() % c as u32) as u16;
             d.labels_ig[r] = if r % 5 == 2 { IGNORE } else { t };
+            d.rw[r] = if r % 6 == 1 { 0.0 } else { rng.unit() * 3.0 };
+            d.mask[r] = r % 4 == 3;
         }
         for (k, w) in d.w.iter_mut().enumerate() {
             *w = if k % 7 == 6 {
@@ -366,8 +373,8 @@ fn softmax_cases<L: SoftmaxLoss>(
     let mut l = [0.0f32; MAX_ROWS];
     let (g, l) = (&mut g[..n], &mut l[..rows]);
     let targets = [
-        Targets::Labels(labels),
-        Targets::LabelsU16(&d.labels16[..rows]),
+        Targets::from(labels),
+        Targets::from(&d.labels16[..rows]),
         Targets::Probs(p),
     ];
     for t in targets {
@@ -377,7 +384,7 @@ fn softmax_cases<L: SoftmaxLoss>(
             h.all(g);
             h.all(l);
         }
-        match Rows::new(c, t).class_weights(w) {
+        match Rows::new(c, t).with_class_weights(w) {
             Ok(rw) => {
                 for r in [Reduction::Sum, Reduction::Mean, Reduction::MeanOver(7.5)] {
                     h.res(name, rw.loss_grad(loss, z, r, g, Some(l)));
@@ -393,18 +400,39 @@ fn softmax_cases<L: SoftmaxLoss>(
             }
             Err(e) => h.res(name, Err(e)),
         }
-        h.res(name, softmax::loss_grad(loss, z, c, t, Reduction::Mean, g));
+        h.res(
+            name,
+            Rows::new(c, t).loss_grad(loss, z, Reduction::Mean, g, None),
+        );
         h.all(g);
+        // Row weights and mask, with and without class weights.
+        let masked = Rows::new(c, t).with_ignore(&d.mask[..rows]);
+        for mw in [Ok(masked), masked.with_class_weights(w)] {
+            match mw.and_then(|m| m.with_row_weights(&d.rw[..rows])) {
+                Ok(m) => {
+                    for r in [Reduction::Sum, Reduction::Mean] {
+                        h.res(name, m.loss_grad(loss, z, r, g, Some(l)));
+                        h.all(g);
+                        h.all(l);
+                    }
+                }
+                Err(e) => h.res(name, Err(e)),
+            }
+        }
     }
     // Single rows.
     let g = &mut g[..c];
     for r in 0..rows.min(8) {
         let row = &z[r * c..(r + 1) * c];
         let t = Target::Label(labels[r]);
-        h.res(name, softmax::row_loss_grad(loss, row, t, None, g));
+        h.res(name, loss.loss_grad_row(row, t, g));
         h.all(g);
-        let t = Target::Probs(&p[r * c..(r + 1) * c]);
-        h.res(name, softmax::row_loss_grad(loss, row, t, Some(w), g));
+        // One class-weighted row: a one-row `Rows` with `Sum`.
+        let one = Rows::new(c, Targets::Probs(&p[r * c..(r + 1) * c])).with_class_weights(w);
+        h.res(
+            name,
+            one.and_then(|o| o.loss_grad(loss, row, Reduction::Sum, g, None)),
+        );
         h.all(g);
     }
     h.end(name);

@@ -12,8 +12,10 @@
 //! compared with a bound in those units.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
-use tinyloss::softmax::{self, Target, Targets};
-use tinyloss::{At, Batch, Error, Focal, Reduction, SigmoidCe, SoftmaxCe, SoftmaxFocal, PROB_EPS};
+use tinyloss::softmax::{AnyLoss, Rows, Target, Targets};
+use tinyloss::{
+    binary, At, Batch, Error, Focal, Reduction, SigmoidCe, SoftmaxCe, SoftmaxFocal, PROB_EPS,
+};
 use tinyloss_firmware::{counter, exit, fx, out, BOARD, UNIT};
 
 // ------------------------------------------------- references and bounds
@@ -609,13 +611,7 @@ fn softmax_cases(s: &mut Suite) {
         for n in [10usize, 3] {
             let z = &row[..n];
             for t in 0..n {
-                let l = softmax::row_loss_grad(
-                    &SoftmaxCe::new(),
-                    z,
-                    Target::Label(t as u32),
-                    None,
-                    &mut g[..n],
-                );
+                let l = SoftmaxCe::new().loss_grad_row(z, Target::Label(t as u32), &mut g[..n]);
                 let lw = softmax_ref(z, t, 0.0, &mut want[..n]);
                 match l {
                     Ok(l) => {
@@ -630,9 +626,9 @@ fn softmax_cases(s: &mut Suite) {
                     Err(_) => c.ok(false, "softmax CE returned Err"),
                 }
                 for &gamma in &[0.5f32, 1.0, 2.0, 3.5] {
-                    let f = SoftmaxFocal::new(gamma).unwrap();
-                    let l =
-                        softmax::row_loss_grad(&f, z, Target::Label(t as u32), None, &mut g[..n]);
+                    // Through `AnyLoss`: the loss chosen at run time.
+                    let f = AnyLoss::from(SoftmaxFocal::new(gamma).unwrap());
+                    let l = f.loss_grad_row(z, Target::Label(t as u32), &mut g[..n]);
                     let lw = softmax_ref(z, t, gamma as f64, &mut want[..n]);
                     match l {
                         Ok(l) => {
@@ -659,14 +655,8 @@ fn softmax_cases(s: &mut Suite) {
     }
     let mut gb = [0.0f32; 60];
     let f2 = SoftmaxFocal::new(2.0).unwrap();
-    let got = softmax::loss_grad(
-        &f2,
-        &z,
-        10,
-        Targets::Labels(&labels),
-        Reduction::Mean,
-        &mut gb,
-    );
+    let got =
+        Rows::new(10, Targets::from(&labels)).loss_grad(&f2, &z, Reduction::Mean, &mut gb, None);
     let mut sum = 0.0;
     for r in 0..6 {
         let l = softmax_ref(&z[r * 10..r * 10 + 10], labels[r] as usize, 2.0, &mut want);
@@ -695,25 +685,23 @@ fn softmax_cases(s: &mut Suite) {
     // Errors, nothing written.
     let mut gz = [7.0f32; 60];
     labels[4] = 10;
-    let r = softmax::loss_grad(
+    let r = Rows::new(10, Targets::from(&labels)).loss_grad(
         &SoftmaxCe::new(),
         &z,
-        10,
-        Targets::Labels(&labels),
         Reduction::Mean,
         &mut gz,
+        None,
     );
     c.ok(
         r == Err(Error::LabelOutOfRange { at: At::Row(4) }),
         "label 10 of C = 10",
     );
-    let r = softmax::loss_grad(
+    let r = Rows::new(10, Targets::from(&labels)).loss_grad(
         &SoftmaxCe::new(),
         &z[..59],
-        10,
-        Targets::Labels(&labels),
         Reduction::Mean,
         &mut gz[..59],
+        None,
     );
     c.ok(
         matches!(r, Err(Error::RaggedRows { .. })),

@@ -1,0 +1,961 @@
+//! The row driver: validation (shapes, parameters, data, the reduction's
+//! normaliser and the class weights' power-of-two scale), then one pass over
+//! the rows in one of three output modes (gradient into a buffer, in place,
+//! loss only). Per row it applies the ignore index and mask, class and row
+//! weights and the saturation rule, runs the label rows itself (SIMD lanes
+//! and scalar tail, or one row per lane for small `C`) with the loss's
+//! [`RowKernel::label`], and hands soft rows to [`RowKernel::soft`]. Rows are
+//! summed through `crate::reduce`.
+//!
+//! Every access is a `get` (or an iterator) so that no panic path links:
+//! validation proves them all in range, and the neutral fallbacks never run.
+
+use super::input::{Rows, Targets};
+use super::kernel::{
+    exp_pass, grad_pass, log1p_pos, vec_at, ClassSum, LabelRow, Mass, RowKernel, RowLoss, SoftRow,
+    Sums, MAX_LANES,
+};
+use crate::error::check_len;
+use crate::lanes::{sat, Lane, Simd};
+use crate::math::{exp_neg, ln, log1p_unit};
+use crate::reduce::{Blocked, Reduction, Scale, Total};
+use crate::{At, Error, Labels};
+
+/// Largest `C` for which label rows are processed `Simd::N` rows at a time
+/// (one row per lane) rather than one row at a time (classes in the lanes).
+const BLOCK_MAX_C: usize = 64;
+
+/// Length of the column buffer of the row-block path.
+const COLS: usize = if <Simd as Lane>::N > 1 {
+    BLOCK_MAX_C
+} else {
+    1
+};
+
+/// Row losses (times row weights) above this go to the overflow-safe
+/// [`Total::add_product`] instead of the f32 blocks.
+const PLAIN: f32 = 1e36;
+
+/// Where a call reads the logits and writes its results.
+pub(crate) enum Out<'o> {
+    /// Gradient into its own buffer (`rows × C`).
+    Split { z: &'o [f32], grad: &'o mut [f32] },
+    /// Gradient over the logits.
+    InPlace(&'o mut [f32]),
+    /// Loss only: one row of scratch (`≥ C`).
+    Scratch { z: &'o [f32], row: &'o mut [f32] },
+}
+
+/// The whole call: every check, then the pass.
+#[inline(always)]
+pub(crate) fn call<K: RowKernel>(
+    k: &K,
+    rows: &Rows<'_>,
+    red: Reduction,
+    out: Out<'_>,
+    losses: Option<&mut [f32]>,
+) -> Result<f32, Error> {
+    let plan = {
+        let z: &[f32] = match &out {
+            Out::Split { z, .. } | Out::Scratch { z, .. } => z,
+            Out::InPlace(z) => z,
+        };
+        let plan = validate(k, rows, z, red)?;
+        match &out {
+            Out::Split { grad, .. } => check_len("grad", z.len(), grad.len())?,
+            Out::Scratch { row, .. } if row.len() < rows.classes => {
+                return Err(Error::LengthMismatch {
+                    what: "scratch",
+                    expected: rows.classes,
+                    found: row.len(),
+                })
+            }
+            _ => {}
+        }
+        plan
+    };
+    if let Some(l) = &losses {
+        check_len("losses", plan.rows, l.len())?;
+    }
+    Ok(run(k, rows, plan, out, losses))
+}
+
+/// A row's target after the ignore index and mask.
+#[derive(Clone, Copy)]
+enum Tgt<'a> {
+    Ignored,
+    Hard(usize),
+    Soft(&'a [f32]),
+}
+
+/// Row `r`'s target.
+#[inline(always)]
+fn target<'a>(rows: &Rows<'a>, ignore: Option<u32>, r: usize) -> Tgt<'a> {
+    if let Some(m) = rows.ignore {
+        if m.get(r) != Some(&false) {
+            return Tgt::Ignored;
+        }
+    }
+    match rows.targets {
+        Targets::Probs(p) => {
+            let c = rows.classes;
+            match p.get(r.wrapping_mul(c)..).and_then(|s| s.get(..c)) {
+                Some(y) => Tgt::Soft(y),
+                None => Tgt::Ignored,
+            }
+        }
+        Targets::Labels(l) => match l.get(r) {
+            Some(t) if ignore != Some(t) => Tgt::Hard(t as usize),
+            _ => Tgt::Ignored,
+        },
+    }
+}
+
+/// What validation hands to the row pass.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Plan {
+    pub rows: usize,
+    /// The reduction's factor (`1/rows`, `1/Σ w_t`, `1/d`, ...).
+    scale: Scale,
+    /// A power of two the class weights are multiplied by: 1 but for a
+    /// class-weighted `Mean` of labels, where it brings the largest class
+    /// weight that enters a row loss (the target weights, every weight with
+    /// smoothing) to `[1/2, 1)`. `Σ w_t ℓ / Σ w_t` does not depend on it,
+    /// and neither the weighted row losses nor `Σ w_t` can overflow.
+    wscale: f32,
+}
+
+/// Checks shapes, parameters and data (rows the ignore index or the mask
+/// drop are not validated); returns the row count, the reduction's factor
+/// and the class weights' scale.
+#[inline(always)]
+fn validate<K: RowKernel>(
+    k: &K,
+    rows: &Rows<'_>,
+    logits: &[f32],
+    red: Reduction,
+) -> Result<Plan, Error> {
+    let c = rows.classes;
+    if c < 2 || !logits.len().is_multiple_of(c) {
+        return Err(Error::RaggedRows {
+            len: logits.len(),
+            classes: c,
+        });
+    }
+    if logits.is_empty() {
+        return Err(Error::Empty);
+    }
+    let n = logits.len() / c;
+    match rows.targets {
+        Targets::Labels(l) => check_len("targets", n, l.len())?,
+        Targets::Probs(p) => check_len("targets", logits.len(), p.len())?,
+    }
+    if let Some(w) = rows.class_weights {
+        check_len("class_weights", c, w.len())?;
+    }
+    if let Some(v) = rows.row_weights {
+        check_len("row_weights", n, v.len())?;
+    }
+    if let Some(m) = rows.ignore {
+        check_len("ignore", n, m.len())?;
+    }
+    if red == Reduction::MeanOverPositives {
+        return Err(Error::InvalidParameter { name: "reduction" });
+    }
+    red.validate()?;
+    // Fast scans of the whole batch (branch-free over the logits, one
+    // compare per label); rows are examined one by one only when a scan
+    // finds something, to report the first bad row.
+    let z_ok = all_finite(logits);
+    // Σ w_t is only needed by a class-weighted `Mean` of labels.
+    let w_mean = match (red, rows.targets) {
+        (Reduction::Mean, Targets::Labels(_)) => rows.class_weights,
+        _ => None,
+    };
+    let ig = k.ignore_index();
+    let (kept, mut wsum, t_ok) = match rows.targets {
+        Targets::Labels(l) => scan(l, c, ig, rows.ignore, w_mean),
+        Targets::Probs(p) => (
+            rows.ignore.map_or(n, count_kept),
+            WeightSum::default(),
+            all_probs(p),
+        ),
+    };
+    if !(z_ok && t_ok) {
+        first_bad_row(rows, ig, logits, n)?;
+    }
+    let (denom, wscale) = match red {
+        Reduction::Sum => (1.0, 1.0),
+        Reduction::MeanOver(d) => (d, 1.0),
+        _ => match w_mean {
+            Some(w) => {
+                // With smoothing every class weight enters every row loss.
+                if k.smoothing() > 0.0 {
+                    wsum.include(w);
+                }
+                wsum.normalised()
+            }
+            None => (kept as f32, 1.0),
+        },
+    };
+    Ok(Plan {
+        rows: n,
+        scale: Scale::of(denom),
+        wscale,
+    })
+}
+
+/// The per-row checks, in row order: the first bad row's error, or `Ok`
+/// when the only bad values are in dropped rows.
+#[cold]
+#[inline(never)]
+fn first_bad_row(rows: &Rows<'_>, ig: Option<u32>, logits: &[f32], n: usize) -> Result<(), Error> {
+    let c = rows.classes;
+    for (r, z) in logits.chunks(c.max(1)).take(n).enumerate() {
+        match target(rows, ig, r) {
+            Tgt::Ignored => {}
+            Tgt::Hard(t) => {
+                if t >= c {
+                    return Err(Error::LabelOutOfRange { at: At::Row(r) });
+                }
+                if !all_finite(z) {
+                    return Err(Error::NonFiniteInput { at: At::Row(r) });
+                }
+            }
+            Tgt::Soft(y) => {
+                if !all_finite(z) {
+                    return Err(Error::NonFiniteInput { at: At::Row(r) });
+                }
+                if !all_probs(y) {
+                    return Err(Error::TargetOutOfRange { at: At::Row(r) });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[inline]
+fn all_finite(z: &[f32]) -> bool {
+    let mut bad = 0u32;
+    for x in z {
+        bad |= (x.to_bits() & 0x7f80_0000 == 0x7f80_0000) as u32;
+    }
+    bad == 0
+}
+
+/// Every entry in `[0, 1]` (NaN fails).
+#[inline]
+fn all_probs(y: &[f32]) -> bool {
+    let mut ok = true;
+    for v in y {
+        ok &= (0.0..=1.0).contains(v);
+    }
+    ok
+}
+
+/// Number of `false` entries of a mask.
+#[inline(never)]
+fn count_kept(m: &[bool]) -> usize {
+    m.iter().fold(0usize, |n, &ig| n.wrapping_add(!ig as usize))
+}
+
+/// `Σ w_t` over the kept rows (overflow-safe), the largest `w_t`, and the
+/// largest class weight that enters a row loss.
+#[derive(Default, Clone, Copy)]
+struct WeightSum {
+    total: Blocked,
+    target_bits: u32,
+    max_bits: u32,
+}
+
+impl WeightSum {
+    #[inline(always)]
+    fn add(&mut self, w: f32) {
+        // Non-negative floats order like their bits.
+        self.target_bits = self.target_bits.max(w.to_bits());
+        self.total.add(w);
+    }
+
+    /// Every class weight enters the row losses (smoothing).
+    fn include(&mut self, w: &[f32]) {
+        for &x in w {
+            self.max_bits = self.max_bits.max(x.to_bits());
+        }
+    }
+
+    /// `(Σ w_t · 2^-E, 2^-E)` with `2^E` the power of two just above the
+    /// largest weight that enters a row loss (E clamped to `[-126, 126]`),
+    /// so every scaled weight is below 1 and `w ℓ` cannot overflow where `ℓ`
+    /// does not (for weights up to `2^126`; above, the clamp leaves them
+    /// below 4); `(0, 1)` when every target weight is 0. A positive `Σ w_t`
+    /// that the scale takes below f32 (target weights `2^149` times smaller
+    /// than another class's, with smoothing) becomes the smallest subnormal:
+    /// the mean then saturates, as its exact value does.
+    fn normalised(self) -> (f32, f32) {
+        if self.target_bits == 0 {
+            return (0.0, 1.0);
+        }
+        let top = self.max_bits.max(self.target_bits);
+        let e = ((top >> 23) as i32 - 126).clamp(-126, 126);
+        let ws = f32::from_bits(((127 - e) as u32) << 23);
+        let inv = f32::from_bits(((127 + e) as u32) << 23);
+        let d = self.total.total().scaled(Scale::of(inv));
+        (if d > 0.0 { d } else { f32::from_bits(1) }, ws)
+    }
+}
+
+/// One pass over the labels: `(rows kept, Σ w_t over them when `weights`
+/// are given, all kept labels valid)`.
+#[inline(always)]
+fn scan(
+    labels: Labels<'_>,
+    c: usize,
+    ignore: Option<u32>,
+    mask: Option<&[bool]>,
+    weights: Option<&[f32]>,
+) -> (usize, WeightSum, bool) {
+    match (labels, mask) {
+        (Labels::U8(l), None) => {
+            scan_labels(l.iter().map(|&t| (u32::from(t), false)), c, ignore, weights)
+        }
+        (Labels::U16(l), None) => {
+            scan_labels(l.iter().map(|&t| (u32::from(t), false)), c, ignore, weights)
+        }
+        (Labels::U32(l), None) => scan_labels(l.iter().map(|&t| (t, false)), c, ignore, weights),
+        (Labels::U8(l), Some(m)) => scan_labels(
+            l.iter().map(|&t| u32::from(t)).zip(m.iter().copied()),
+            c,
+            ignore,
+            weights,
+        ),
+        (Labels::U16(l), Some(m)) => scan_labels(
+            l.iter().map(|&t| u32::from(t)).zip(m.iter().copied()),
+            c,
+            ignore,
+            weights,
+        ),
+        (Labels::U32(l), Some(m)) => {
+            scan_labels(l.iter().copied().zip(m.iter().copied()), c, ignore, weights)
+        }
+    }
+}
+
+#[inline(always)]
+fn scan_labels(
+    labels: impl Iterator<Item = (u32, bool)>,
+    c: usize,
+    ignore: Option<u32>,
+    weights: Option<&[f32]>,
+) -> (usize, WeightSum, bool) {
+    let mut kept = 0usize;
+    let mut ok = true;
+    let mut wsum = WeightSum::default();
+    for (t, masked) in labels {
+        if masked || ignore == Some(t) {
+            continue;
+        }
+        let valid = (t as usize) < c;
+        ok &= valid;
+        kept = kept.wrapping_add(1);
+        if let (Some(w), true) = (weights, valid) {
+            wsum.add(w.get(t as usize).copied().unwrap_or(0.0));
+        }
+    }
+    (kept, wsum, ok)
+}
+
+/// The per-call constants of the row pass.
+struct Pass<'a> {
+    eps: f32,
+    weights: Option<&'a [f32]>,
+    /// Power-of-two factor of the class weights (see [`Plan::wscale`]).
+    wscale: f32,
+    scale: f32,
+    grad: bool,
+}
+
+impl Pass<'_> {
+    /// `w_t` (scaled), 1 without class weights.
+    #[inline(always)]
+    fn w_t(&self, t: usize) -> f32 {
+        match self.weights {
+            Some(w) => w.get(t).copied().unwrap_or(0.0) * self.wscale,
+            None => 1.0,
+        }
+    }
+}
+
+/// The pass over rows; everything is validated.
+fn run<K: RowKernel>(
+    k: &K,
+    rows: &Rows<'_>,
+    plan: Plan,
+    out: Out<'_>,
+    losses: Option<&mut [f32]>,
+) -> f32 {
+    let c = rows.classes;
+    if c < 2 {
+        return 0.0;
+    }
+    let n = plan.rows;
+    let (src, out, grad): (Option<&[f32]>, &mut [f32], bool) = match out {
+        Out::Split { z, grad } => (Some(z), grad, true),
+        Out::InPlace(zg) => (None, zg, true),
+        Out::Scratch { z, row } => (Some(z), row, false),
+    };
+    let losses: &mut [f32] = match losses {
+        Some(l) => match l.get_mut(..n) {
+            Some(l) => l,
+            None => return 0.0,
+        },
+        None => &mut [],
+    };
+    let kp = Pass {
+        eps: k.smoothing(),
+        weights: rows.class_weights,
+        wscale: plan.wscale,
+        scale: plan.scale.pass(),
+        grad,
+    };
+    let ig = k.ignore_index();
+    // The per-row losses the caller sees are not scaled by `wscale`.
+    let unscale = 1.0 / plan.wscale;
+    let mut acc = Blocked::default();
+    // Weighted row losses beyond `PLAIN`, and row losses beyond f32.
+    let mut huge = Total::default();
+    let mut any_huge = false;
+    // Small C, label targets without smoothing, no row weights: lanes
+    // across rows.
+    let blocked = grad
+        && Simd::N > 1
+        && c <= BLOCK_MAX_C
+        && kp.eps == 0.0
+        && rows.row_weights.is_none()
+        && matches!(rows.targets, Targets::Labels(_));
+    // Columns of one block of rows (a single element where the block path
+    // is compiled out).
+    let mut cols = [Simd::splat(0.0); COLS];
+    let mut r = 0;
+    while r < n {
+        if blocked && n - r >= Simd::N {
+            if let Some(lv) = block(k, &kp, rows, ig, r, src, out, &mut cols) {
+                let mut lb = [0.0f32; MAX_LANES];
+                lv.store(&mut lb[..Simd::N]);
+                for (l, &v) in lb[..Simd::N].iter().enumerate() {
+                    acc.add(v);
+                    if let Some(x) = losses.get_mut(r.wrapping_add(l)) {
+                        *x = sat(v * unscale);
+                    }
+                }
+                r = r.wrapping_add(Simd::N);
+                continue;
+            }
+        }
+        let lo = r.wrapping_mul(c);
+        let row = if grad {
+            out.get_mut(lo..).and_then(|s| s.get_mut(..c))
+        } else {
+            out.get_mut(..c)
+        };
+        let Some(row) = row else { break };
+        let zr = match src {
+            Some(z) => match z.get(lo..).and_then(|s| s.get(..c)) {
+                Some(z) => Some(z),
+                None => break,
+            },
+            None => None,
+        };
+        let rl = match target(rows, ig, r) {
+            Tgt::Ignored => {
+                if grad {
+                    row.fill(0.0);
+                }
+                RowLoss::of(0.0)
+            }
+            t => one_row(k, &kp, row, zr, t),
+        };
+        match rows.row_weights {
+            None if rl.over == 0.0 => {
+                acc.add(rl.l);
+                if let Some(x) = losses.get_mut(r) {
+                    *x = sat(rl.l * unscale);
+                }
+            }
+            None => {
+                any_huge = true;
+                let x = beyond_f32(rl.over, 1.0, unscale, &mut huge);
+                if let Some(o) = losses.get_mut(r) {
+                    *o = x;
+                }
+            }
+            Some(vs) => {
+                let v = vs.get(r).copied().unwrap_or(0.0);
+                row_weight(
+                    row,
+                    rl,
+                    v,
+                    unscale,
+                    grad,
+                    &mut acc,
+                    &mut huge,
+                    losses.get_mut(r),
+                );
+            }
+        }
+        r = r.wrapping_add(1);
+    }
+    if plan.scale == Scale::of(0.0) {
+        // `Mean` over nothing (every row dropped, or Σ w_t = 0): 0, and a
+        // zero gradient (not ∞ · 0 where a row loss overflowed).
+        if grad {
+            out.fill(0.0);
+        }
+        return 0.0;
+    }
+    if grad && plan.scale.needs_up() {
+        plan.scale.scale_up(out);
+    }
+    let total = acc.total().scaled(plan.scale);
+    if any_huge || rows.row_weights.is_some() {
+        sat(total + huge.scaled(plan.scale))
+    } else {
+        total
+    }
+}
+
+/// Applies row weight `v` to a row whose loss is `l` and whose gradient
+/// (when `grad`) is in `row`: exact zeros for `v = 0`, saturation beyond
+/// f32, and the weighted loss into the sum (through `huge` when it is
+/// beyond the f32 blocks) and into `out` (unscaled by the class weights'
+/// scale).
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn row_weight(
+    row: &mut [f32],
+    rl: RowLoss,
+    v: f32,
+    unscale: f32,
+    grad: bool,
+    acc: &mut Blocked,
+    huge: &mut Total,
+    out: Option<&mut f32>,
+) {
+    if v == 0.0 {
+        if grad {
+            row.fill(0.0);
+        }
+        if let Some(x) = out {
+            *x = 0.0;
+        }
+        acc.add(0.0);
+        return;
+    }
+    if grad && v != 1.0 {
+        for g in row.iter_mut() {
+            *g = sat(*g * v);
+        }
+    }
+    if rl.over > 0.0 {
+        let x = beyond_f32(rl.over, v, unscale, huge);
+        if let Some(o) = out {
+            *o = x;
+        }
+        return;
+    }
+    let l = rl.l;
+    let lv = l * v;
+    if lv <= PLAIN {
+        acc.add(lv);
+    } else {
+        huge.add_product(sat(l), v);
+    }
+    if let Some(x) = out {
+        *x = if v <= 1.0 {
+            sat(lv * unscale)
+        } else {
+            sat(sat(l * unscale) * v)
+        };
+    }
+}
+
+/// A row loss `2 · over · v` beyond f32 (`over` its half) into the
+/// overflow-safe total; returns the per-row loss to report (unscaled by the
+/// class weights' scale), saturated.
+#[cold]
+#[inline(never)]
+fn beyond_f32(over: f32, v: f32, unscale: f32, huge: &mut Total) -> f32 {
+    huge.add_product(over, v);
+    huge.add_product(over, v);
+    sat(sat(sat(over * unscale) * v) * 2.0)
+}
+
+/// One row: the logits are `src`, or `row` itself when `src` is `None`;
+/// `row` holds the scaled gradient on exit (when `kp.grad`); returns the
+/// weighted row loss.
+#[inline(always)]
+fn one_row<K: RowKernel>(
+    k: &K,
+    kp: &Pass<'_>,
+    row: &mut [f32],
+    src: Option<&[f32]>,
+    tgt: Tgt<'_>,
+) -> RowLoss {
+    let c = row.len();
+    let (t, y) = match tgt {
+        Tgt::Hard(t) => (t, None),
+        Tgt::Soft(y) => (usize::MAX, Some(y)),
+        Tgt::Ignored => return RowLoss::of(0.0),
+    };
+    let soft = y.is_some() || kp.eps > 0.0;
+    if !soft && (Simd::N == 1 || c < 2 * Simd::N) {
+        return label_scalar(k, kp, row, src, t);
+    }
+    let main = c / Simd::N * Simd::N;
+    let m = row_max(src.unwrap_or(row), main);
+    if !soft {
+        // Unreachable where the lane type is `f32` (Cortex-M).
+        return label_lanes(k, kp, row, src, main, m, t);
+    }
+    let mut sr = SoftRow {
+        row,
+        src,
+        main,
+        m,
+        mass: Mass {
+            weights: kp.weights,
+            y,
+            t,
+            a: (1.0 - kp.eps) * kp.wscale,
+            b: kp.eps / c as f32 * kp.wscale,
+        },
+        scale: kp.scale,
+        grad: kp.grad,
+    };
+    k.soft(&mut sr)
+}
+
+/// Label row, no smoothing, classes in the lanes (SIMD, long rows).
+#[inline(always)]
+fn label_lanes<K: RowKernel>(
+    k: &K,
+    kp: &Pass<'_>,
+    row: &mut [f32],
+    src: Option<&[f32]>,
+    main: usize,
+    m: f32,
+    t: usize,
+) -> RowLoss {
+    let c = row.len();
+    let Some(&z_t) = src.unwrap_or(row).get(t) else {
+        return RowLoss::of(0.0);
+    };
+    let mut s1 = Sums::<Simd>::new();
+    let mut s2 = Sums::<f32>::new();
+    exp_pass(row, src, 0, main, m, false, None, &mut s1);
+    if Simd::N > 1 {
+        exp_pass(row, src, main, c, m, false, None, &mut s2);
+    }
+    let ties = s1.ties.reduce_add() + s2.ties;
+    let r_max = (s1.r.total() + s2.r.total()) + (ties - 1.0);
+    // `row[t]` holds e_t = exp(d_t) (1 when t is a maximum).
+    label_finish(k, kp, row, main, t, r_max, z_t, m)
+}
+
+/// [`label_lanes`] for short rows and scalar lanes (Cortex-M): the first
+/// arg-max `a` is found with the maximum, so `R = Σ_{j≠a} e_j` needs no
+/// per-entry test (other maxima add `e = 1` each, as they should).
+#[inline(always)]
+fn label_scalar<K: RowKernel>(
+    k: &K,
+    kp: &Pass<'_>,
+    row: &mut [f32],
+    src: Option<&[f32]>,
+    t: usize,
+) -> RowLoss {
+    let c = row.len();
+    let src = match src {
+        Some(s) => match s.get(..c) {
+            Some(s) => Some(s),
+            None => return RowLoss::of(0.0),
+        },
+        None => None,
+    };
+    let (m, a, z_t) = {
+        let zs: &[f32] = src.unwrap_or(row);
+        let Some((&z0, rest)) = zs.split_first() else {
+            return RowLoss::of(0.0);
+        };
+        let Some(&z_t) = zs.get(t) else {
+            return RowLoss::of(0.0);
+        };
+        let mut m = z0;
+        let mut a = 0;
+        for (j, &v) in rest.iter().enumerate() {
+            if v > m {
+                m = v;
+                a = j.wrapping_add(1);
+            }
+        }
+        (m, a, z_t)
+    };
+    let mut sum = ClassSum::<f32>::new();
+    // Blocks of 32 terms summed in f32, combined by Kahan (as `ClassSum`),
+    // over the entries before and after the arg-max.
+    {
+        let Some((left, right)) = row.split_at_mut_checked(a) else {
+            return RowLoss::of(0.0);
+        };
+        let Some((top, right)) = right.split_first_mut() else {
+            return RowLoss::of(0.0);
+        };
+        *top = 1.0;
+        let (zl, zr) = match src {
+            Some(s) => match s.split_at_checked(a) {
+                Some((zl, zr)) => (Some(zl), zr.get(1..)),
+                None => return RowLoss::of(0.0),
+            },
+            None => (None, None),
+        };
+        exp_blocks(left, zl, m, &mut sum);
+        exp_blocks(right, zr, m, &mut sum);
+    }
+    let r_max = sum.total();
+    label_finish(k, kp, row, 0, t, r_max, z_t, m)
+}
+
+/// `out = exp(z - m)` in blocks of 32 summed in f32, each block added to
+/// `sum`; `z` is `src`, or `out` itself.
+#[inline(always)]
+fn exp_blocks(out: &mut [f32], src: Option<&[f32]>, m: f32, sum: &mut ClassSum<f32>) {
+    match src {
+        Some(s) => {
+            for (ob, zb) in out.chunks_mut(32).zip(s.chunks(32)) {
+                let mut part = 0.0f32;
+                for (o, &z) in ob.iter_mut().zip(zb) {
+                    let e = exp_neg(z - m);
+                    *o = e;
+                    part += e;
+                }
+                sum.add_partial(part);
+            }
+        }
+        None => {
+            for ob in out.chunks_mut(32) {
+                let mut part = 0.0f32;
+                for o in ob.iter_mut() {
+                    let e = exp_neg(*o - m);
+                    *o = e;
+                    part += e;
+                }
+                sum.add_partial(part);
+            }
+        }
+    }
+}
+
+/// The rest of a label row once `row` holds `e_j` and `R = Σ_j e_j - 1`
+/// is known: the loss's kernel, then the gradient over `row`
+/// (`row[..main]` in lanes, the rest scalar).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn label_finish<K: RowKernel>(
+    k: &K,
+    kp: &Pass<'_>,
+    row: &mut [f32],
+    main: usize,
+    t: usize,
+    r_max: f32,
+    z_t: f32,
+    m: f32,
+) -> RowLoss {
+    let c = row.len();
+    let Some(&e_t) = row.get(t) else {
+        return RowLoss::of(0.0);
+    };
+    let st = LabelRow::new(r_max, z_t, m, e_t, log1p_pos(r_max), true);
+    let w_t = kp.w_t(t);
+    let (loss, g_t, a) = k.label(&st, w_t);
+    let rl = if st.d_t == -f32::MAX {
+        let (l, over) = huge_loss(k, [r_max, z_t, m, e_t, st.ln_s], true, w_t, loss);
+        RowLoss { l, over }
+    } else {
+        RowLoss::of(loss)
+    };
+    if kp.grad {
+        if Simd::N > 1 {
+            grad_pass::<Simd>(row, 0, main, a, None, kp.scale);
+        }
+        grad_pass::<f32>(row, main, c, a, None, kp.scale);
+        if let Some(g) = row.get_mut(t) {
+            *g = g_t * kp.scale;
+        }
+    }
+    rl
+}
+
+/// The loss of a label row whose `d_t` is clamped at `-f32::MAX` (a row
+/// spanning more than f32): `(ℓ, ℓ/2 where ℓ saturates, else 0)` with `ℓ`
+/// twice that of the halved row, where `CE` alone is beyond f32 but the
+/// weighted loss need not be. Takes the row's inputs by value, so that the
+/// common row's statistics stay in registers.
+#[cold]
+#[inline(never)]
+fn huge_loss<K: RowKernel, V: Lane>(
+    k: &K,
+    [r_max, z_t, m, e_t, ln_s]: [V; 5],
+    div: bool,
+    w_t: V,
+    loss: V,
+) -> (V, V) {
+    let st = LabelRow::new(r_max, z_t, m, e_t, ln_s, div);
+    let (half, _, _) = k.label(&st.halved(), w_t);
+    let clamped = st.d_t.eq(V::splat(-f32::MAX));
+    let l = V::select(clamped, sat(V::splat(2.0) * half), loss);
+    let over = V::select(l.eq(V::splat(f32::MAX)), half, V::splat(0.0));
+    (l, V::select(clamped, over, V::splat(0.0)))
+}
+
+/// `Simd::N` label rows from row `r` at once, one row per lane (label
+/// targets, no smoothing, small `C`): the same arithmetic as
+/// [`label_lanes`] with the class loop outside and the rows in the lanes.
+/// Writes their scaled gradient rows; returns their losses, or `None` (and
+/// writes nothing) when a row of the block is dropped.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn block<K: RowKernel>(
+    k: &K,
+    kp: &Pass<'_>,
+    rows: &Rows<'_>,
+    ig: Option<u32>,
+    r: usize,
+    src: Option<&[f32]>,
+    out: &mut [f32],
+    cols: &mut [Simd; COLS],
+) -> Option<Simd> {
+    let c = rows.classes;
+    let n8 = Simd::N;
+    let mut ts = [0usize; MAX_LANES];
+    for (l, t) in ts.iter_mut().take(n8).enumerate() {
+        match target(rows, ig, r.wrapping_add(l)) {
+            Tgt::Hard(h) if h < c => *t = h,
+            _ => return None,
+        }
+    }
+    let cols = cols.get_mut(..c)?;
+    let lo = r.wrapping_mul(c);
+    let len = n8.wrapping_mul(c);
+    // Transposed through a buffer: `tb[j][l]` is logit `j` of row `l`.
+    let mut tb = [[0.0f32; MAX_LANES]; COLS];
+    let mut zt = [0.0f32; MAX_LANES];
+    let mut wt = [1.0f32; MAX_LANES];
+    {
+        let src: &[f32] = src.unwrap_or(out);
+        let sb = src.get(lo..)?.get(..len)?;
+        for (l, zr) in sb.chunks_exact(c).take(n8).enumerate() {
+            for (&v, col) in zr.iter().zip(tb.iter_mut()) {
+                col[l] = v;
+            }
+            zt[l] = zr.get(ts[l]).copied().unwrap_or(0.0);
+            wt[l] = kp.w_t(ts[l]);
+        }
+    }
+    for (col, b) in cols.iter_mut().zip(tb.iter()) {
+        *col = vec_at(b, 0);
+    }
+    let z_t: Simd = vec_at(&zt, 0);
+    let w_t: Simd = match kp.weights {
+        Some(_) => vec_at(&wt, 0),
+        None => Simd::splat(1.0),
+    };
+    // A row spanning more than f32 takes the one-row path (`huge_loss`).
+    let (lv, gt) = block_lanes(k, kp, cols, z_t, w_t)?;
+    for (col, b) in cols.iter().zip(tb.iter_mut()) {
+        col.store(&mut b[..n8]);
+    }
+    let mut gb = [0.0f32; MAX_LANES];
+    gt.store(&mut gb[..n8]);
+    let blk = out.get_mut(lo..)?.get_mut(..len)?;
+    for (l, orow) in blk.chunks_exact_mut(c).take(n8).enumerate() {
+        for (o, b) in orow.iter_mut().zip(tb.iter()) {
+            *o = b[l];
+        }
+        if let Some(o) = orow.get_mut(ts[l]) {
+            *o = gb[l];
+        }
+    }
+    Some(lv)
+}
+
+/// The lane arithmetic of [`block`]: `cols[j]` holds logit `j` of the rows
+/// on entry and their scaled gradient on exit, except at the target classes;
+/// returns `(losses, target gradients)`, or `None` when a row spans more than
+/// f32 (`d_t` clamped).
+#[inline(always)]
+fn block_lanes<K: RowKernel, V: Lane>(
+    k: &K,
+    kp: &Pass<'_>,
+    cols: &mut [V],
+    z_t: V,
+    w_t: V,
+) -> Option<(V, V)> {
+    let zero = V::splat(0.0);
+    let one = V::splat(1.0);
+    let mut m = V::splat(f32::NEG_INFINITY);
+    for &z in cols.iter() {
+        m = m.max(z);
+    }
+    let floor = V::splat(-f32::MAX);
+    // At most BLOCK_MAX_C / 2 = 32 terms per lane and accumulator: each
+    // has the error of one `ClassSum` block.
+    let mut rs = [zero; 2];
+    let mut ties = zero;
+    for (j, col) in cols.iter_mut().enumerate() {
+        let d = (*col - m).max(floor);
+        let e = exp_neg(d);
+        let top = d.eq(zero);
+        rs[j & 1] = rs[j & 1] + V::select(top, zero, e);
+        ties = ties + V::select(top, one, zero);
+        *col = e;
+    }
+    let r_max = (rs[0] + rs[1]) + (ties - one);
+    let s = one + r_max;
+    let big = r_max.gt(one);
+    let ln_s = V::select(
+        big,
+        ln(V::select(big, s, V::splat(2.0))),
+        log1p_unit(r_max.min(one)),
+    );
+    let st = LabelRow::new(r_max, z_t, m, exp_neg((z_t - m).max(floor)), ln_s, false);
+    if !V::all(st.d_t.gt(floor)) {
+        return None;
+    }
+    let (loss, g_t, a) = k.label(&st, w_t);
+    let sc = V::splat(kp.scale);
+    let a = sat(a * sc);
+    for col in cols.iter_mut() {
+        *col = *col * a;
+    }
+    Some((loss, g_t * sc))
+}
+
+/// `max(row)`, lanes over `row[..main]`, scalar over the rest.
+#[inline(always)]
+fn row_max(row: &[f32], main: usize) -> f32 {
+    let (head, tail) = row.split_at_checked(main).unwrap_or((row, &[]));
+    let mut mv = Simd::splat(f32::NEG_INFINITY);
+    for v in head.chunks_exact(Simd::N) {
+        // `Lane::max`, not `f32::max` (a libm call on Cortex-M).
+        mv = Lane::max(mv, Simd::load(v));
+    }
+    let mut buf = [f32::NEG_INFINITY; MAX_LANES];
+    mv.store(&mut buf[..Simd::N]);
+    let mut m = f32::NEG_INFINITY;
+    for &v in buf[..Simd::N].iter().chain(tail) {
+        // Inputs are finite (validated): no NaN handling needed.
+        if v > m {
+            m = v;
+        }
+    }
+    m
+}

@@ -5,8 +5,8 @@
 //! Why vendored: Cargo applies a profile's `overflow-checks` to dependencies
 //! too, and libm's integer steps (`hu += 0x3ff00000 - 0x3fe6a09e` in `log1p`,
 //! `(0x3ff + k) as u64` in `expm1`) then link an overflow panic on paths its
-//! own range reduction excludes, which LLVM cannot see (nopanic/DIAGNOSIS.md,
-//! root cause 3). Here every such integer step is `wrapping_*`: the same
+//! own range reduction excludes, which LLVM cannot see (nopanic/README.md,
+//! cause 3). Here every such integer step is `wrapping_*`: the same
 //! machine code as libm without overflow checks, so the same results bit for
 //! bit. The only other change is that `force_eval!` (which raises the
 //! floating-point underflow flag on subnormal inputs) is dropped.

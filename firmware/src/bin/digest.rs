@@ -25,7 +25,7 @@
 
 use tinyloss::class_balanced::{self, ClassCounter, Normalize};
 use tinyloss::softmax::{Rows, SoftmaxCe, SoftmaxFocal, SoftmaxLoss, Target, Targets};
-use tinyloss::{binary, Batch, BinaryLoss, Error, Focal, LossGrad, Reduction, SigmoidCe};
+use tinyloss::{Batch, BinaryLoss, Error, Focal, LossGrad, Reduction, SigmoidCe};
 use tinyloss_firmware::{exit, out, BOARD};
 
 /// Binary batch length: not a multiple of 8 or 16, above one reduction

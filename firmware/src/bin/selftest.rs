@@ -13,9 +13,7 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 use tinyloss::softmax::{AnyLoss, Rows, Target, Targets};
-use tinyloss::{
-    binary, At, Batch, Error, Focal, Reduction, SigmoidCe, SoftmaxCe, SoftmaxFocal, PROB_EPS,
-};
+use tinyloss::{At, Batch, Error, Focal, Reduction, SigmoidCe, SoftmaxCe, SoftmaxFocal, PROB_EPS};
 use tinyloss_firmware::{counter, exit, fx, out, BOARD, UNIT};
 
 // ------------------------------------------------- references and bounds

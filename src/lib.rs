@@ -105,7 +105,9 @@
 //!   whatever their intermediate values.
 //! * **Class weights cancel under `Mean`** (PyTorch's convention for label
 //!   targets: `Σ w_t ℓ / Σ w_t`), exactly, for any positive weights however
-//!   small or large: the weights are scaled by a power of two first. The
+//!   small or large: the weights are scaled by a power of two first (with
+//!   label smoothing every class weight enters a row's loss, and weights
+//!   more than `2^126` apart lose the exact cancellation). The
 //!   trap for streaming use: with **one row per call**, `Mean` returns the
 //!   unweighted loss `ℓ` and the class weight has no effect at all. Use
 //!   `Sum` (or `MeanOver(d)` with a running normaliser) to make the weights

@@ -115,11 +115,15 @@ impl Kahan {
 }
 
 impl Total {
-    /// Adds a finite `v ≥ 0`. Called once per block, never per element.
-    #[inline(always)]
+    /// Adds a finite `v ≥ 0`. Called once per block (and per lane of a
+    /// huge batch's blocks), never per element of a common pass: one small
+    /// leaf out of line, which every caller shares (the shifted sum's slow
+    /// add is folded in, so no caller's stack holds a frame below it).
+    #[inline(never)]
     pub fn add(&mut self, v: f32) {
         if self.shifted || v + self.sum > BIG {
-            return self.add_big(v * DOWN);
+            self.add_big(v * DOWN);
+            return;
         }
         let y = v - self.c;
         let t = self.sum + y;
@@ -144,8 +148,7 @@ impl Total {
 
     /// Adds `v` (already shifted down) to the shifted sum, saturating a sum
     /// beyond f32 (the exact total is then beyond `2^192`).
-    #[cold]
-    #[inline(never)]
+    #[inline(always)]
     fn add_big(&mut self, v: f32) {
         if !self.shifted {
             self.sum *= DOWN;
@@ -163,12 +166,26 @@ impl Total {
         }
     }
 
+    /// The compensated sum (still to be shifted up by `2^64` when the flag
+    /// is set): what [`Total::scale_parts`] takes, as two scalars.
+    #[inline(always)]
+    pub fn parts(self) -> (f32, bool) {
+        (self.sum - self.c, self.shifted)
+    }
+
     /// `total · s`, exact to one rounding (plus the sum's own error), or
     /// `±f32::MAX` when the exact value is beyond it.
     #[inline(always)]
     pub fn scaled(self, s: Scale) -> f32 {
-        let v = s.apply(self.sum - self.c);
-        if self.shifted {
+        let (v, shifted) = self.parts();
+        Total::scale_parts(v, shifted, s)
+    }
+
+    /// [`Total::scaled`] of the [`Total::parts`] `(v, shifted)`.
+    #[inline(always)]
+    pub fn scale_parts(v: f32, shifted: bool, s: Scale) -> f32 {
+        let v = s.apply(v);
+        if shifted {
             // `sat(sat(v) · 2^64)`, through the one out-of-line `apply`.
             Scale { m: 1.0, p: UP }.apply(v)
         } else {

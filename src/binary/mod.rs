@@ -647,19 +647,23 @@ fn run<K: Kernel, V: Lane, const KIND: u8>(
     } else {
         chunks::<K, V, KIND, true>(k, b, plan, io.reborrow())
     };
-    finish(io.grad, plan.scale, total)
+    let (v, shifted) = total.parts();
+    finish(io.grad, plan.scale, v, shifted)
 }
 
 /// The reduced loss `total · s`; when `s > 1` (the pass then ran with
 /// scale 1), also `g ← g · s`, both exact or saturated at `±f32::MAX`. Its
 /// own function so that no float lives across a call in the caller's frame
 /// (8 B of stack on a Cortex-M4F).
+///
+/// The total comes as its two scalar [`Total::parts`], in registers: a
+/// `Total` by value would be a copy in the caller's frame.
 #[inline(never)]
-fn finish(grad: &mut [f32], s: Scale, total: Total) -> f32 {
+fn finish(grad: &mut [f32], s: Scale, v: f32, shifted: bool) -> f32 {
     if s.needs_up() {
         s.scale_up(grad);
     }
-    total.scaled(s)
+    Total::scale_parts(v, shifted, s)
 }
 
 /// [`run`]'s fast path, generic over the (specialised) kernel.
@@ -869,6 +873,8 @@ fn pass<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const MODE: u8>(
             i = i.wrapping_add(V::N);
         }
         match &mut huge {
+            // One lane: the total's own add, no buffer.
+            Some(t) if V::N == 1 => t.add(acc.reduce_add()),
             Some(t) => add_lanes(t, acc),
             None => sum.add(acc.reduce_add()),
         }
@@ -905,6 +911,7 @@ fn pass<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const MODE: u8>(
             store_part(l, losses, full, len);
         }
         match &mut huge {
+            Some(t) if V::N == 1 => t.add(l.reduce_add()),
             Some(t) => add_lanes(t, l),
             None => sum.add(l.reduce_add()),
         }

@@ -292,14 +292,15 @@ impl Scale {
 
     /// `x · s` saturated at `±f32::MAX`. Once per call (and per element of
     /// the rare [`Scale::scale_up`]): out of line, so that the two share it.
+    ///
+    /// Without a branch on `p`: when `p = 1`, `v · 1 = v` and `sat` of the
+    /// already saturated `v` is `v` (NaN included: `sat` maps it to
+    /// `-f32::MAX`), so both multiplies always run and the bits are those of
+    /// the two-armed form.
     #[inline(never)]
     pub fn apply(self, x: f32) -> f32 {
         let v = crate::lanes::sat(x * self.m);
-        if self.p == 1.0 {
-            v
-        } else {
-            crate::lanes::sat(v * self.p)
-        }
+        crate::lanes::sat(v * self.p)
     }
 
     /// `g ← g · s` over a gradient written with scale 1, saturated at

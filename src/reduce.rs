@@ -115,14 +115,26 @@ impl Kahan {
 }
 
 impl Total {
-    /// Adds a finite `v ≥ 0`. Called once per block (and per lane of a
-    /// huge batch's blocks), never per element of a common pass: one small
-    /// leaf out of line, which every caller shares (the shifted sum's slow
-    /// add is folded in, so no caller's stack holds a frame below it).
-    #[inline(never)]
+    /// Adds a finite `v ≥ 0`. Called once per block, never per element.
+    #[inline(always)]
     pub fn add(&mut self, v: f32) {
         if self.shifted || v + self.sum > BIG {
-            self.add_big(v * DOWN);
+            return self.add_big(v * DOWN);
+        }
+        let y = v - self.c;
+        let t = self.sum + y;
+        self.c = (t - self.sum) - y;
+        self.sum = t;
+    }
+
+    /// [`Total::add`] as one small leaf out of line, the shifted sum's slow
+    /// add folded in: for a caller that adds once per call (and per lane of
+    /// a huge batch's blocks), whose stack then holds no frame below it.
+    /// The same operations, so the same bits.
+    #[inline(never)]
+    pub fn add_leaf(&mut self, v: f32) {
+        if self.shifted || v + self.sum > BIG {
+            self.shift_add(v * DOWN);
             return;
         }
         let y = v - self.c;
@@ -146,10 +158,18 @@ impl Total {
         }
     }
 
+    /// [`Total::shift_add`], out of line: the rare path of the inlined
+    /// [`Total::add`].
+    #[cold]
+    #[inline(never)]
+    fn add_big(&mut self, v: f32) {
+        self.shift_add(v);
+    }
+
     /// Adds `v` (already shifted down) to the shifted sum, saturating a sum
     /// beyond f32 (the exact total is then beyond `2^192`).
     #[inline(always)]
-    fn add_big(&mut self, v: f32) {
+    fn shift_add(&mut self, v: f32) {
         if !self.shifted {
             self.sum *= DOWN;
             self.c *= DOWN;

@@ -875,7 +875,7 @@ fn run_mode<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const P: bool>(
     } else {
         pass::<K, V, KIND, OPT, SOFT>(k, b, plan.scale.pass(), plan.saturate, huge, io)
     };
-    total.add(sum);
+    total.add_leaf(sum);
     total
 }
 
@@ -984,7 +984,7 @@ fn pass<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const MODE: u8>(
         }
         match &mut huge {
             // One lane: the total's own add, no buffer.
-            Some(t) if V::N == 1 => t.add(acc.reduce_add()),
+            Some(t) if V::N == 1 => t.add_leaf(acc.reduce_add()),
             Some(t) => add_lanes(t, acc),
             None => sum.add(acc.reduce_add()),
         }
@@ -1021,7 +1021,7 @@ fn pass<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const MODE: u8>(
             store_part(l, losses, full, len);
         }
         match &mut huge {
-            Some(t) if V::N == 1 => t.add(l.reduce_add()),
+            Some(t) if V::N == 1 => t.add_leaf(l.reduce_add()),
             Some(t) => add_lanes(t, l),
             None => sum.add(l.reduce_add()),
         }
@@ -1036,7 +1036,7 @@ fn pass<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const MODE: u8>(
 fn add_lanes<V: Lane>(total: &mut Total, v: V) {
     let mut buf = [0.0f32; 16];
     v.store(&mut buf[..V::N]);
-    buf.iter().take(V::N).for_each(|&l| total.add(l));
+    buf.iter().take(V::N).for_each(|&l| total.add_leaf(l));
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ use core::any::Any;
 /// and of `max(|∂FL/∂z|, α_t)` for soft targets (where `p - y` cancels).
 ///
 /// **Cost** (batch API, per element, validation included; QEMU instruction
-/// counts, `tools/costs`): Cortex-M4F 92 instructions for γ = 2 and 147 for
+/// counts, `tools/costs`): Cortex-M4F 92 instructions for γ = 2 and 148 for
 /// a general γ (a naive `expf`/`powf`/`logf` port: 186 and 386); Cortex-M3
 /// 1,175 (naive 4,315); Cortex-M0 2,310 (naive 7,475). Host AVX-512: about
 /// 1 ns per element.

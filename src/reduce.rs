@@ -127,6 +127,22 @@ impl Total {
         self.sum = t;
     }
 
+    /// [`Total::add`] as one small leaf out of line, the shifted sum's slow
+    /// add folded in: for a caller that adds once per call (and per lane of
+    /// a huge batch's blocks), whose stack then holds no frame below it.
+    /// The same operations, so the same bits.
+    #[inline(never)]
+    pub fn add_leaf(&mut self, v: f32) {
+        if self.shifted || v + self.sum > BIG {
+            self.shift_add(v * DOWN);
+            return;
+        }
+        let y = v - self.c;
+        let t = self.sum + y;
+        self.c = (t - self.sum) - y;
+        self.sum = t;
+    }
+
     /// Adds `v · w` for finite `v, w ≥ 0` of any size (a weighted loss
     /// whose product may pass f32::MAX): rare, so out of line.
     #[cold]
@@ -142,11 +158,18 @@ impl Total {
         }
     }
 
-    /// Adds `v` (already shifted down) to the shifted sum, saturating a sum
-    /// beyond f32 (the exact total is then beyond `2^192`).
+    /// [`Total::shift_add`], out of line: the rare path of the inlined
+    /// [`Total::add`].
     #[cold]
     #[inline(never)]
     fn add_big(&mut self, v: f32) {
+        self.shift_add(v);
+    }
+
+    /// Adds `v` (already shifted down) to the shifted sum, saturating a sum
+    /// beyond f32 (the exact total is then beyond `2^192`).
+    #[inline(always)]
+    fn shift_add(&mut self, v: f32) {
         if !self.shifted {
             self.sum *= DOWN;
             self.c *= DOWN;
@@ -163,12 +186,26 @@ impl Total {
         }
     }
 
+    /// The compensated sum (still to be shifted up by `2^64` when the flag
+    /// is set): what [`Total::scale_parts`] takes, as two scalars.
+    #[inline(always)]
+    pub fn parts(self) -> (f32, bool) {
+        (self.sum - self.c, self.shifted)
+    }
+
     /// `total · s`, exact to one rounding (plus the sum's own error), or
     /// `±f32::MAX` when the exact value is beyond it.
     #[inline(always)]
     pub fn scaled(self, s: Scale) -> f32 {
-        let v = s.apply(self.sum - self.c);
-        if self.shifted {
+        let (v, shifted) = self.parts();
+        Total::scale_parts(v, shifted, s)
+    }
+
+    /// [`Total::scaled`] of the [`Total::parts`] `(v, shifted)`.
+    #[inline(always)]
+    pub fn scale_parts(v: f32, shifted: bool, s: Scale) -> f32 {
+        let v = s.apply(v);
+        if shifted {
             // `sat(sat(v) · 2^64)`, through the one out-of-line `apply`.
             Scale { m: 1.0, p: UP }.apply(v)
         } else {
@@ -275,14 +312,15 @@ impl Scale {
 
     /// `x · s` saturated at `±f32::MAX`. Once per call (and per element of
     /// the rare [`Scale::scale_up`]): out of line, so that the two share it.
+    ///
+    /// Without a branch on `p`: when `p = 1`, `v · 1 = v` and `sat` of the
+    /// already saturated `v` is `v` (NaN included: `sat` maps it to
+    /// `-f32::MAX`), so both multiplies always run and the bits are those of
+    /// the two-armed form.
     #[inline(never)]
     pub fn apply(self, x: f32) -> f32 {
         let v = crate::lanes::sat(x * self.m);
-        if self.p == 1.0 {
-            v
-        } else {
-            crate::lanes::sat(v * self.p)
-        }
+        crate::lanes::sat(v * self.p)
     }
 
     /// `g ← g · s` over a gradient written with scale 1, saturated at

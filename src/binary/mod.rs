@@ -14,7 +14,6 @@
 //! # Ok::<(), tinyloss::Error>(())
 //! ```
 
-use crate::error::check_len;
 use crate::lanes::{sat, Lane, Simd, SOFT_FLOAT};
 use crate::reduce::{Kahan, Reduction, Scale, Total, BLOCK};
 use crate::{At, Error};
@@ -185,41 +184,42 @@ impl<'a> Batch<'a> {
         })
     }
 
-    /// Checks shapes (of the inputs, the options, then the outputs `outs`:
-    /// name and length), parameters and data; returns the gradient scale and
-    /// the kernel to run. Inlined: with the options known at the call site,
-    /// only the checks that can apply are linked.
+    /// Checks shapes (of the inputs, the options, then the outputs: the
+    /// lengths `g_len` of the gradient and `l_len` of the losses, each the
+    /// batch's length when absent), parameters and data; returns the
+    /// gradient scale and the kernel to run, or `None` when a check fails
+    /// (then the cold [`reject`] finds which, so that no error is
+    /// built in the entry, nor mixed with the plan). Inlined: with the
+    /// options known at the call site, only the checks that can apply are
+    /// linked, and every length is tested in one branch.
     #[inline(always)]
     fn validate<K: Kernel>(
         &self,
         k: &K,
         x: &[f32],
-        outs: [Option<(&'static str, usize)>; 2],
+        g_len: usize,
+        l_len: usize,
         reduction: Reduction,
-    ) -> Result<Plan, Error> {
+    ) -> Option<Plan> {
         let n = self.len();
-        if n == 0 {
-            return Err(Error::Empty);
+        let lens_ok = (n != 0)
+            & (x.len() == n)
+            & self.weights.is_none_or(|w| w.len() == n)
+            & self.ignore.is_none_or(|m| m.len() == n)
+            & (g_len == n)
+            & (l_len == n);
+        if !(lens_ok && reduction.validate().is_ok()) {
+            return None;
         }
-        check_len("inputs", n, x.len())?;
-        if let Some(w) = self.weights {
-            check_len("weights", n, w.len())?;
-        }
-        if let Some(m) = self.ignore {
-            check_len("ignore", n, m.len())?;
-        }
-        for (what, len) in outs.into_iter().flatten() {
-            check_len(what, n, len)?;
-        }
-        reduction.validate()?;
         let (all_hard, saturate, sum_abs, sum_w) =
             if self.weights.is_none() && self.ignore.is_none() {
                 let ys = self.targets;
                 let (hard, sum_abs) = if self.prob {
-                    screen::<true>(x, ys).map_err(|i| locate::<true>(x, ys, i))
+                    screen::<true>(x, ys)
                 } else {
-                    screen::<false>(x, ys).map_err(|i| locate::<false>(x, ys, i))
-                }?;
+                    screen::<false>(x, ys)
+                }
+                .ok()?;
                 (hard, false, sum_abs, n as f32)
             } else {
                 // `w · g` can pass f32::MAX only for a weight above this (the
@@ -246,7 +246,7 @@ impl<'a> Batch<'a> {
         } else {
             Mode::Soft
         };
-        Ok(Plan {
+        Some(Plan {
             saturate,
             scale: Scale::of(denom),
             mode,
@@ -256,13 +256,14 @@ impl<'a> Batch<'a> {
     }
 
     /// Element-by-element validation when weights or a mask are given:
-    /// `Ok((all targets hard, some kept weight above w_safe, Σ w |x|, Σ w))`
-    /// over the kept elements, or the first error. Non-negative floats order like their bit patterns, so one
+    /// `Some((all targets hard, some kept weight above w_safe, Σ w |x|, Σ w))`
+    /// over the kept elements, or `None` at a bad one ([`reject`]
+    /// names it). Non-negative floats order like their bit patterns, so one
     /// unsigned compare with `w_safe`'s bits passes every weight in
     /// `[0, w_safe]`; anything else (negative, non-finite, or huge) takes
     /// the slow test.
     #[inline(never)]
-    fn check_each(&self, xs: &[f32], w_safe: f32) -> Result<(bool, bool, f32, f32), Error> {
+    fn check_each(&self, xs: &[f32], w_safe: f32) -> Option<(bool, bool, f32, f32)> {
         let mut all_hard = true;
         let mut big = false;
         let (mut sum_abs, mut sum_w) = (0.0f32, 0.0f32);
@@ -278,7 +279,7 @@ impl<'a> Batch<'a> {
                 continue;
             }
             if !(input_ok(x, self.prob) & target_ok(y)) {
-                return Err(element_error(x, self.prob, At::Element(i)));
+                return None;
             }
             let mut wi = 1.0;
             if let Some(w) = self.weights {
@@ -286,7 +287,7 @@ impl<'a> Batch<'a> {
                 wi = w.get(i).copied().unwrap_or(0.0);
                 if wi.to_bits() > safe_bits {
                     if !(finite_bits(wi.to_bits()) && wi >= 0.0) {
-                        return Err(Error::InvalidWeight { at: At::Element(i) });
+                        return None;
                     }
                     // -0.0 lands here too, and is not big.
                     big |= wi > w_safe;
@@ -297,7 +298,7 @@ impl<'a> Batch<'a> {
             sum_w += wi;
             all_hard &= hard_bits(y.to_bits());
         }
-        Ok((all_hard, big, sum_abs, sum_w))
+        Some((all_hard, big, sum_abs, sum_w))
     }
 
     /// `max(1, Σ y)` over the elements that are not ignored.
@@ -328,16 +329,103 @@ impl<'a> Batch<'a> {
     }
 }
 
-/// The error of the first bad element at or after `from` (which exists) of
-/// a batch without mask, inputs probabilities (`PROB`) or logits.
+/// What [`reject`] reads of a batch besides its targets: the input form and
+/// the options. The common call (no weights, no mask) passes the constant
+/// [`Opts::NONE`], so its entry keeps no copy of the batch in its frame.
+struct Opts<'a> {
+    prob: bool,
+    weights: Option<&'a [f32]>,
+    ignore: Option<&'a [bool]>,
+}
+
+impl Opts<'_> {
+    /// No options: what a batch without weights or mask passes (a promoted
+    /// constant; its input form is [`reject`]'s `PROB`).
+    const NONE: Opts<'static> = Opts {
+        prob: false,
+        weights: None,
+        ignore: None,
+    };
+}
+
+/// The error of a call whose [`Batch::validate`] failed, in the order the
+/// checks are documented: [`Error::Empty`], each length (inputs `xs`,
+/// weights, ignore, then the gradient's `g_len` and the losses' `l_len`,
+/// the batch's length when absent), the normaliser `d` (1 for reductions
+/// without one), then the first bad element. Cold and generic over none of
+/// the kernel, the call's kind or the outputs: every loss shares it (its
+/// rescan of the batch runs only on an error). `OPT` links the weights' and
+/// the mask's checks, which a batch without either (the common call) never
+/// needs; without them the input form is `PROB`'s (with them, `o.prob`'s).
+/// Scalars and one pointer, no batch by reference: the entry's frame holds
+/// no copy of the batch for it.
 #[cold]
-fn locate<const PROB: bool>(xs: &[f32], ys: &[f32], from: usize) -> Error {
-    for i in from..xs.len() {
-        let (Some(&x), Some(&y)) = (xs.get(i), ys.get(i)) else {
-            break;
+#[inline(never)]
+fn reject<const OPT: bool, const PROB: bool>(
+    o: &Opts<'_>,
+    xs: &[f32],
+    ys: &[f32],
+    g_len: usize,
+    l_len: usize,
+    d: f32,
+) -> Error {
+    let n = ys.len();
+    if n == 0 {
+        return Error::Empty;
+    }
+    let (weights, ignore) = if OPT {
+        (o.weights, o.ignore)
+    } else {
+        (None, None)
+    };
+    let (w_len, m_len) = (
+        weights.map_or(n, <[f32]>::len),
+        ignore.map_or(n, <[bool]>::len),
+    );
+    // The first length that differs, as one error site.
+    let (what, found) = if xs.len() != n {
+        ("inputs", xs.len())
+    } else if w_len != n {
+        ("weights", w_len)
+    } else if m_len != n {
+        ("ignore", m_len)
+    } else if g_len != n {
+        ("grad", g_len)
+    } else {
+        ("losses", l_len)
+    };
+    if found != n {
+        return Error::LengthMismatch {
+            what,
+            expected: n,
+            found,
         };
-        if !(input_ok(x, PROB) & target_ok(y)) {
-            return element_error(x, PROB, At::Element(i));
+    }
+    if !(d.is_finite() && d > 0.0) {
+        return Error::InvalidParameter { name: "normalizer" };
+    }
+    // A wrapping count, as in `check_each`.
+    let mut next = 0usize;
+    for (&x, &y) in xs.iter().zip(ys) {
+        let i = next;
+        next = next.wrapping_add(1);
+        // With options, opaque each time: LLVM cannot hoist their tests and
+        // copy the loop once per combination (the loop is cold; its size is
+        // what counts).
+        let (prob, weights, ignore) = if OPT {
+            core::hint::black_box((o.prob, weights, ignore))
+        } else {
+            (PROB, None, None)
+        };
+        if ignore.is_some_and(|m| m.get(i) == Some(&true)) {
+            continue;
+        }
+        if !(input_ok(x, prob) & target_ok(y)) {
+            return element_error(x, prob, At::Element(i));
+        }
+        let w = weights.and_then(|w| w.get(i)).copied().unwrap_or(0.0);
+        if !(finite_bits(w.to_bits()) && w >= 0.0) {
+            return Error::InvalidWeight { at: At::Element(i) };
         }
     }
     Error::Empty
@@ -357,7 +445,7 @@ fn element_error(x: f32, prob: bool, at: At) -> Error {
 /// Branch-free screen of a whole batch (no weights, no mask): `Ok(all
 /// targets hard, a bound of Σ |x|)`, or `Err(start of the first block with a
 /// bad element)` (blocks of 64 elements without an FPU; with one, the batch
-/// is one block, and [`locate`] finds the element).
+/// is one block; [`reject`] finds the element).
 ///
 /// With `t = v - v²`, which is `>= 0` exactly when `v ∈ [0, 1]` (the
 /// rounded `v²` never crosses `v`), every element adds `|t_y| - t_y` and
@@ -603,12 +691,29 @@ impl<const KIND: u8> Body for Call<'_, '_, '_, '_, KIND> {
             grad,
             losses,
         } = self;
-        let outs = [
-            (KIND == SPLIT).then_some(("grad", grad.len())),
-            losses.as_ref().map(|l| ("losses", l.len())),
-        ];
+        let n = b.len();
+        let g_len = if KIND == SPLIT { grad.len() } else { n };
+        let l_len = losses.as_ref().map_or(n, |l| l.len());
         let x_in: &[f32] = if KIND == IN_PLACE { grad } else { x };
-        let plan = b.validate(k, x_in, outs, reduction)?;
+        let Some(plan) = b.validate(k, x_in, g_len, l_len, reduction) else {
+            let d = match reduction {
+                Reduction::MeanOver(d) => d,
+                _ => 1.0,
+            };
+            let (ys, none) = (b.targets, &Opts::NONE);
+            return Err(match (b.weights, b.ignore, b.prob) {
+                (None, None, false) => reject::<false, false>(none, x_in, ys, g_len, l_len, d),
+                (None, None, true) => reject::<false, true>(none, x_in, ys, g_len, l_len, d),
+                (weights, ignore, prob) => {
+                    let o = Opts {
+                        prob,
+                        weights,
+                        ignore,
+                    };
+                    reject::<true, false>(&o, x_in, ys, g_len, l_len, d)
+                }
+            });
+        };
         let io = Io::<KIND> {
             x,
             grad,
@@ -647,19 +752,28 @@ fn run<K: Kernel, V: Lane, const KIND: u8>(
     } else {
         chunks::<K, V, KIND, true>(k, b, plan, io.reborrow())
     };
-    finish(io.grad, plan.scale, total)
+    let (v, shifted) = total.parts();
+    finish(io.grad, plan.scale, v, shifted)
 }
 
 /// The reduced loss `total · s`; when `s > 1` (the pass then ran with
 /// scale 1), also `g ← g · s`, both exact or saturated at `±f32::MAX`. Its
 /// own function so that no float lives across a call in the caller's frame
 /// (8 B of stack on a Cortex-M4F).
+///
+/// The total comes as its two scalar [`Total::parts`], in registers: a
+/// `Total` by value would be a copy in the caller's frame.
 #[inline(never)]
-fn finish(grad: &mut [f32], s: Scale, total: Total) -> f32 {
+fn finish(grad: &mut [f32], s: Scale, v: f32, shifted: bool) -> f32 {
     if s.needs_up() {
-        s.scale_up(grad);
+        // `Scale::scale_up`'s loop, here: no function (and frame) of its
+        // own for the binary call.
+        for g in grad {
+            // `black_box`: an opaque load keeps LLVM from unrolling the loop.
+            *g = s.apply(core::hint::black_box(*g));
+        }
     }
-    total.scaled(s)
+    Total::scale_parts(v, shifted, s)
 }
 
 /// [`run`]'s fast path, generic over the (specialised) kernel.
@@ -761,7 +875,7 @@ fn run_mode<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const P: bool>(
     } else {
         pass::<K, V, KIND, OPT, SOFT>(k, b, plan.scale.pass(), plan.saturate, huge, io)
     };
-    total.add(sum);
+    total.add_leaf(sum);
     total
 }
 
@@ -869,6 +983,8 @@ fn pass<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const MODE: u8>(
             i = i.wrapping_add(V::N);
         }
         match &mut huge {
+            // One lane: the total's own add, no buffer.
+            Some(t) if V::N == 1 => t.add_leaf(acc.reduce_add()),
             Some(t) => add_lanes(t, acc),
             None => sum.add(acc.reduce_add()),
         }
@@ -905,6 +1021,7 @@ fn pass<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const MODE: u8>(
             store_part(l, losses, full, len);
         }
         match &mut huge {
+            Some(t) if V::N == 1 => t.add_leaf(l.reduce_add()),
             Some(t) => add_lanes(t, l),
             None => sum.add(l.reduce_add()),
         }
@@ -919,7 +1036,7 @@ fn pass<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const MODE: u8>(
 fn add_lanes<V: Lane>(total: &mut Total, v: V) {
     let mut buf = [0.0f32; 16];
     v.store(&mut buf[..V::N]);
-    buf.iter().take(V::N).for_each(|&l| total.add(l));
+    buf.iter().take(V::N).for_each(|&l| total.add_leaf(l));
 }
 
 #[cfg(test)]
@@ -961,6 +1078,86 @@ mod tests {
             }
             check(&SigmoidCe::with_pos_weight(3.0).unwrap(), &xs, &ys, false);
         }
+    }
+
+    /// The cold `reject` names the error the documented order gives: shapes
+    /// (inputs, weights, ignore, grad, losses), the normaliser, then the
+    /// first bad kept element (input before target before weight).
+    #[test]
+    fn errors_in_documented_order() {
+        let f = Focal::RETINANET;
+        let y = [0.0, 1.0, 0.5, 2.0];
+        let z = [0.0, f32::NAN, 1.0, 0.0];
+        let mut g = [0.0; 4];
+        let at = |i| At::Element(i);
+        let b = Batch::new(&y);
+        let len = |what, found| Error::LengthMismatch {
+            what,
+            expected: 4,
+            found,
+        };
+        assert_eq!(
+            Batch::new(&[]).loss(&f, &[], Reduction::Mean),
+            Err(Error::Empty)
+        );
+        assert_eq!(
+            b.loss_grad(&f, &z[..3], Reduction::Mean, &mut g, None),
+            Err(len("inputs", 3))
+        );
+        let w = [1.0, 1.0, -1.0];
+        let bw = b.with_weights(&w);
+        assert_eq!(
+            bw.loss_grad(&f, &z, Reduction::Mean, &mut g[..2], None),
+            Err(len("weights", 3))
+        );
+        let m = [false, true, false, true];
+        let bm = b.with_ignore(&m[..2]);
+        assert_eq!(bm.loss(&f, &z, Reduction::Mean), Err(len("ignore", 2)));
+        assert_eq!(
+            b.loss_grad(&f, &z, Reduction::Mean, &mut g[..2], None),
+            Err(len("grad", 2))
+        );
+        let mut ls = [0.0; 5];
+        assert_eq!(
+            b.loss_grad(&f, &z, Reduction::Mean, &mut g, Some(&mut ls)),
+            Err(len("losses", 5))
+        );
+        let bad_d = Reduction::MeanOver(0.0);
+        assert_eq!(
+            b.loss(&f, &z, bad_d),
+            Err(Error::InvalidParameter { name: "normalizer" })
+        );
+        assert_eq!(
+            b.loss(&f, &z, Reduction::Mean),
+            Err(Error::NonFiniteInput { at: at(1) })
+        );
+        let bm = b.with_ignore(&m);
+        // The ignored NaN input and out-of-range target are not checked.
+        assert!(bm.loss(&f, &z, Reduction::Sum).is_ok());
+        let z3 = [0.0, 0.0, 0.0, 0.0];
+        assert_eq!(
+            b.loss(&f, &z3, Reduction::Sum),
+            Err(Error::TargetOutOfRange { at: at(3) })
+        );
+        let w = [1.0, 1.0, -1.0, 1.0];
+        let y2 = [0.0, 1.0, 0.5, 1.0];
+        let z2 = [0.0, f32::NAN, 1.0, 0.0];
+        let bwm = Batch::new(&y2).with_weights(&w).with_ignore(&m);
+        assert_eq!(
+            bwm.loss(&f, &z2, Reduction::Sum),
+            Err(Error::InvalidWeight { at: at(2) })
+        );
+        let p = [0.5, 0.5, 1.5, 0.5];
+        let bp = Batch::new(&y2).with_probabilities();
+        assert_eq!(
+            bp.loss(&f, &p, Reduction::Sum),
+            Err(Error::ProbabilityOutOfRange { at: at(2) })
+        );
+        let bpw = bp.with_weights(&w);
+        assert_eq!(
+            bpw.loss(&f, &p, Reduction::Sum),
+            Err(Error::ProbabilityOutOfRange { at: at(2) })
+        );
     }
 
     fn check<K: Kernel>(k: &K, xs: &[f32; 16], ys: &[f32; 16], prob: bool) {

@@ -92,13 +92,10 @@
 //! one per lane (a row of 10 classes would otherwise fill one and a quarter
 //! vectors). On Cortex-M the lane type is
 //! `f32` and label rows take a scalar loop that finds the arg-max with the
-//! maximum: about 65 instructions per logit on a Cortex-M4F at `C = 10`
-//! (CE; 71 for focal γ = 2; QEMU, exact count), against 127 for a naive port that takes the log of
-//! every probability. Measured against a naive port
-//! (softmax, then `ln`, then the gradient, in separate passes) on 4096 rows
-//! on an x86-64 host: 2.7× (CE) to 3.4× (focal) faster at `C = 10` and
-//! 4.5× at `C = 1000` with the default SSE2 target, 5-6× and 10× with
-//! `-C target-cpu=native` (AVX-512) (see `docs/multiclass.md`).
+//! maximum (`docs/costs.md` has the instruction counts per core, next to a
+//! naive port that takes the log of every probability); `docs/multiclass.md`
+//! has the host times against a naive port (softmax, then `ln`, then the
+//! gradient, in separate passes).
 //!
 //! # Error bounds
 //!

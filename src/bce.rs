@@ -49,18 +49,16 @@ impl SigmoidCe {
         smoothing: 0.0,
     };
 
-    /// BCE with positive-class weight `pos_weight` (finite, `>= 0`).
+    /// The same loss with positive-class weight `pos_weight` (finite,
+    /// `>= 0`): `SigmoidCe::PLAIN.with_pos_weight(n_neg / n_pos)?`.
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] naming `"pos_weight"`.
-    pub fn with_pos_weight(pos_weight: f32) -> Result<Self, Error> {
+    pub fn with_pos_weight(self, pos_weight: f32) -> Result<Self, Error> {
         if !(pos_weight.is_finite() && pos_weight >= 0.0) {
             return Err(Error::InvalidParameter { name: "pos_weight" });
         }
-        Ok(SigmoidCe {
-            pos_weight,
-            smoothing: 0.0,
-        })
+        Ok(SigmoidCe { pos_weight, ..self })
     }
 
     /// The same loss with label smoothing `epsilon`, 0 or in `[2^-126, 1]` (subnormal ε are refused).

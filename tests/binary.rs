@@ -162,7 +162,7 @@ fn batch_kernels_sweep_against_f64() {
         }
     }
     for &pw in &[1.0f32, 3.0] {
-        let c = SigmoidCe::with_pos_weight(pw).unwrap();
+        let c = SigmoidCe::PLAIN.with_pos_weight(pw).unwrap();
         for &y in &TARGETS {
             let ys = vec![y; n];
             Batch::new(&ys)
@@ -229,7 +229,8 @@ fn bce_sweep_against_f64() {
     let (mut lw, mut gw) = <(Worst, Worst)>::default();
     for &pw in &[1.0f32, 0.3, 3.0, 100.0] {
         for &eps in &[0.0f32, 0.1] {
-            let c = SigmoidCe::with_pos_weight(pw)
+            let c = SigmoidCe::PLAIN
+                .with_pos_weight(pw)
                 .unwrap()
                 .with_smoothing(eps)
                 .unwrap();
@@ -343,7 +344,7 @@ fn gradients_match_finite_differences() {
         }
     }
     for &pw in &[1.0f32, 4.0] {
-        let c = SigmoidCe::with_pos_weight(pw).unwrap();
+        let c = SigmoidCe::PLAIN.with_pos_weight(pw).unwrap();
         for &y in &TARGETS {
             for &z in &zs {
                 let h = 1e-5 * (1.0f64).max((z as f64).abs());
@@ -688,7 +689,8 @@ fn gradient_bounds_hold() {
     }
     for w in [0.0f32, 0.3, 1.0, 3.0, 100.0, 1e30] {
         for eps in [0.0f32, 0.1] {
-            let b = SigmoidCe::with_pos_weight(w)
+            let b = SigmoidCe::PLAIN
+                .with_pos_weight(w)
                 .unwrap()
                 .with_smoothing(eps)
                 .unwrap();
@@ -716,7 +718,7 @@ fn gradient_bounds_hold() {
 /// unweighted one.
 #[test]
 fn weighted_gradients_saturate() {
-    let bce = SigmoidCe::with_pos_weight(3.0).unwrap();
+    let bce = SigmoidCe::PLAIN.with_pos_weight(3.0).unwrap();
     let z = [-20.0f32, 0.5, 4.0];
     let y = [1.0f32, 0.0, 1.0];
     let w = [f32::MAX, 1.0, 1e37];
@@ -782,7 +784,7 @@ fn tiny_normalisers_give_finite_saturated_gradients() {
     }
     let w = [1.0f32, 2.0, 0.0, 1e30, 3.0, 1.0, 0.5, f32::MAX, 1.0];
     let focal = Focal::new(0.5, Some(0.25)).unwrap();
-    let bce = SigmoidCe::with_pos_weight(3.0).unwrap();
+    let bce = SigmoidCe::PLAIN.with_pos_weight(3.0).unwrap();
     let mut saturated = 0;
     for d in [1e-40f32, f32::from_bits(1), 1e-30, 0.5] {
         for w in [None, Some(&w[..])] {
@@ -1127,7 +1129,7 @@ fn bad_input_gets_errors_and_writes_nothing() {
     }
     for w in cases::BAD_POS_WEIGHTS {
         assert_eq!(
-            SigmoidCe::with_pos_weight(w),
+            SigmoidCe::PLAIN.with_pos_weight(w),
             Err(Error::InvalidParameter { name: "pos_weight" })
         );
     }
@@ -1238,7 +1240,7 @@ fn any_loss_is_bit_identical_to_the_concrete_losses() {
     }
     let losses: [AnyLoss; 4] = [
         SigmoidCe::PLAIN.into(),
-        SigmoidCe::with_pos_weight(2.5).unwrap().into(),
+        SigmoidCe::PLAIN.with_pos_weight(2.5).unwrap().into(),
         Focal::RETINANET.into(),
         Focal::new(1.5, None)
             .unwrap()

@@ -187,7 +187,7 @@ fn mean_over_subnormal_normaliser_is_exact_or_saturates() {
 #[test]
 fn zero_weight_and_ignored_elements_are_exact_zeros() {
     // The case: a clamped probability of 1e-7 against w⁺ = 1e38.
-    let huge = SigmoidCe::with_pos_weight(1e38).unwrap();
+    let huge = SigmoidCe::PLAIN.with_pos_weight(1e38).unwrap();
     let (p, y) = ([0.0f32, 0.3], [1.0f32, 1.0]);
     let mut g = [9.0f32; 2];
     let mut ls = [9.0f32; 2];
@@ -238,7 +238,8 @@ fn zero_weight_and_ignored_elements_are_exact_zeros() {
 fn finite_inputs_give_finite_outputs_on_every_path() {
     // Probability inputs with a huge w⁺, no weights: saturated, not ±∞.
     for pw in [1e31f32, 1e38, f32::MAX] {
-        let bce = SigmoidCe::with_pos_weight(pw)
+        let bce = SigmoidCe::PLAIN
+            .with_pos_weight(pw)
             .unwrap()
             .with_smoothing(0.1)
             .unwrap();

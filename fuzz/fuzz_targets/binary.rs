@@ -617,7 +617,7 @@ fn fuzz(data: &[u8]) -> Result<()> {
         let c = case(&mut u)?;
         let b = match pw {
             None => Ok(SigmoidCe::PLAIN),
-            Some(w) => SigmoidCe::with_pos_weight(w),
+            Some(w) => SigmoidCe::PLAIN.with_pos_weight(w),
         };
         let b = match (b, smoothing) {
             (Ok(b), Some(e)) => b.with_smoothing(e),

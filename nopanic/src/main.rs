@@ -149,7 +149,7 @@ fn per_element() {
     bb(ce.pos_weight());
     bb(ce.smoothing());
     bb(SigmoidCe::default());
-    if let Ok(c) = SigmoidCe::with_pos_weight(bb(3.0)) {
+    if let Ok(c) = SigmoidCe::PLAIN.with_pos_weight(bb(3.0)) {
         bb(c.with_smoothing(bb(0.1)));
     }
     let f = bb(Focal::RETINANET);

@@ -1076,7 +1076,12 @@ mod tests {
                     check(&f, &p, &ys, true);
                 }
             }
-            check(&SigmoidCe::with_pos_weight(3.0).unwrap(), &xs, &ys, false);
+            check(
+                &SigmoidCe::PLAIN.with_pos_weight(3.0).unwrap(),
+                &xs,
+                &ys,
+                false,
+            );
         }
     }
 

@@ -546,10 +546,12 @@ fn binary_all(h: &mut Digest, rng: &mut Rng) {
     }
     let bce: [(&str, Result<SigmoidCe, Error>); 3] = [
         ("bce", Ok(SigmoidCe::PLAIN)),
-        ("bce_pos_weight3", SigmoidCe::with_pos_weight(3.0)),
+        ("bce_pos_weight3", SigmoidCe::PLAIN.with_pos_weight(3.0)),
         (
             "bce_pos_weight0.5_smooth0.1",
-            SigmoidCe::with_pos_weight(0.5).and_then(|b| b.with_smoothing(0.1)),
+            SigmoidCe::PLAIN
+                .with_pos_weight(0.5)
+                .and_then(|b| b.with_smoothing(0.1)),
         ),
     ];
     for (name, b) in bce {

@@ -211,7 +211,8 @@ fn bce(s: &mut Suite) {
     let mut c = Case::new("sigmoid CE: pos_weight 1/0.3/3/100, smoothing 0/0.1");
     for &w in &[1.0f32, 0.3, 3.0, 100.0] {
         for &eps in &[0.0f32, 0.1] {
-            let k = SigmoidCe::with_pos_weight(w)
+            let k = SigmoidCe::PLAIN
+                .with_pos_weight(w)
                 .unwrap()
                 .with_smoothing(eps)
                 .unwrap();
@@ -459,7 +460,8 @@ fn errors(s: &mut Suite) {
     }
     for w in cases::BAD_POS_WEIGHTS {
         c.ok(
-            SigmoidCe::with_pos_weight(w) == Err(Error::InvalidParameter { name: "pos_weight" }),
+            SigmoidCe::PLAIN.with_pos_weight(w)
+                == Err(Error::InvalidParameter { name: "pos_weight" }),
             "bad pos_weight",
         );
     }

@@ -9,7 +9,7 @@
 //! * `focal_g1.5`, `focal_g0.5` (α = 0.25) and `sigmoid_ce`
 //!   (`SigmoidCe::PLAIN`), n = 2^16, 2^20;
 //!
-//! each with `ours` (`tinyloss::binary::loss_grad`, `Reduction::Mean`),
+//! each with `ours` (`Batch::new(&y).loss_grad`, `Reduction::Mean`),
 //! `naive` (see `common::naive_focal`) and `floor`
 //! (`common::streaming_floor`). Inputs: 1 % positives, logits ~ N(±1, 3),
 //! fixed seed.

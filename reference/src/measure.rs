@@ -26,32 +26,27 @@ pub fn rel_err(got: f32, want: f64, floor: f64) -> f64 {
 /// f32's range, the result must be `±f32::MAX` with its sign (error 0, else
 /// infinite). Equal values have error 0 (also at a zero floor).
 pub fn sat_rel_err(got: f32, want: f64, floor: f64) -> f64 {
-    if !got.is_finite() {
-        return f64::INFINITY;
-    }
-    if fabs(want) > f32::MAX as f64 {
-        let ok = fabs(got as f64) == f32::MAX as f64 && (got > 0.0) == (want > 0.0);
-        return if ok { 0.0 } else { f64::INFINITY };
-    }
-    if got as f64 == want {
-        return 0.0;
-    }
-    rel_err(got, want, floor)
+    saturated(got, want).unwrap_or_else(|| rel_err(got, want, floor))
 }
 
 /// [`abs_err`] for outputs that saturate at `±f32::MAX` (see [`sat_rel_err`]).
 pub fn sat_abs_err(got: f32, want: f64, scale: f64) -> f64 {
+    saturated(got, want).unwrap_or_else(|| abs_err(got, want, scale))
+}
+
+/// The error where the saturation rule decides it: infinite for a
+/// non-finite result, 0 or infinite when the exact value is beyond f32
+/// (the result must be `±f32::MAX` with its sign), 0 for an exact result;
+/// `None` where the error measure decides.
+fn saturated(got: f32, want: f64) -> Option<f64> {
     if !got.is_finite() {
-        return f64::INFINITY;
+        return Some(f64::INFINITY);
     }
     if fabs(want) > f32::MAX as f64 {
         let ok = fabs(got as f64) == f32::MAX as f64 && (got > 0.0) == (want > 0.0);
-        return if ok { 0.0 } else { f64::INFINITY };
+        return Some(if ok { 0.0 } else { f64::INFINITY });
     }
-    if got as f64 == want {
-        return 0.0;
-    }
-    abs_err(got, want, scale)
+    (got as f64 == want).then_some(0.0)
 }
 
 /// `|got - want| / (u · scale)`: an absolute error in units of `u · scale`

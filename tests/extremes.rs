@@ -670,3 +670,166 @@ fn rows_spanning_beyond_f32_keep_their_loss() {
         );
     }
 }
+
+/// Fuzz finding (`crash-subnormal-class-weight`): with smoothing, subnormal
+/// class weights made the weighted smoothed targets `w_c y'_c` round on
+/// f32's subnormal grid under `Sum` and `MeanOver(d)`: about 0.8% off once a
+/// row weight or a tiny `d` brings the result back into the normal range.
+/// Only `Mean` scaled the class weights by a power of two; every reduction
+/// now does, and undoes it exactly in its final scale. Huge class weights
+/// (near `f32::MAX`) saturate or meet the bound. Every output mode, label
+/// and probability targets, CE and focal, hard and smoothed, with and
+/// without row weights.
+#[test]
+fn class_weight_scale_cancels_under_sum_and_mean_over() {
+    let c = 6;
+    let n = 5;
+    let z: Vec<f32> = (0..n * c)
+        .map(|i| (i as f32 * 0.77).sin() * 3.0 + (i % c) as f32 * 0.25)
+        .collect();
+    let zd: Vec<f64> = z.iter().map(|&v| v as f64).collect();
+    let labels = [0u32, 3, 5, 1, 0];
+    let probs: Vec<f32> = (0..n * c)
+        .map(|i| [0.5f32, 0.25, 0.0, 0.125, 0.125, 0.0][(i + i / c) % c])
+        .collect();
+    let probsd: Vec<f64> = probs.iter().map(|&v| v as f64).collect();
+    let tiny = [1e-42f32, 3e-41, 1e-42, 7e-43, 2e-42, 1e-40];
+    let huge = [f32::MAX, 3e38, 1.0, 2e38, 1e-3, f32::MAX];
+    let cases: Vec<([f32; 6], Reduction)> = vec![
+        (tiny, Reduction::Sum),
+        (tiny, Reduction::MeanOver(1e-40)),
+        (tiny, Reduction::MeanOver(3e-44)),
+        (tiny, Reduction::MeanOver(1e-30)),
+        (tiny, Reduction::MeanOver(2.5)),
+        (tiny, Reduction::MeanOver(1e38)),
+        (huge, Reduction::Sum),
+        (huge, Reduction::MeanOver(3.0)),
+        (huge, Reduction::MeanOver(1e-20)),
+        // Weights 2^141 apart: the largest is ordinary (no scale, the bits
+        // of before), so the tiny target weight keeps f32's subnormal grid
+        // in its row's gradient (as any scale would leave it, and as under
+        // `Mean`), and so would a row weight that brings its loss into the
+        // normal range; the losses without row weights meet the bound.
+        ([1e-42, 1.0, 1.0, 1.0, 1.0, 2.0], Reduction::MeanOver(1e-3)),
+    ];
+    let vs = [1e30f32, 1.0, 0.5, 3e35, 2.0];
+    for (w, red) in cases {
+        let wd: Vec<f64> = w.iter().map(|&v| v as f64).collect();
+        let d = match red {
+            Reduction::MeanOver(d) => d as f64,
+            _ => 1.0,
+        };
+        let check_grad = w[0] > 1e-42 || w[5] < 1.0;
+        for (gamma, eps) in [(0.0f32, 0.1f32), (2.0, 0.1), (0.0, 0.0), (2.0, 0.0)] {
+            let bound = if gamma == 0.0 { 96.0 } else { 256.0 } * U;
+            for (probs_target, row_weights) in
+                [(false, false), (true, false), (false, true), (true, true)]
+            {
+                if row_weights && !check_grad {
+                    continue;
+                }
+                // The f64 reference: row losses, the reduced loss, the gradient.
+                let mut want_rows = vec![0.0f64; n];
+                let mut want_g = vec![0.0f64; n * c];
+                for r in 0..n {
+                    let t = if probs_target {
+                        RowTarget::Probs(&probsd[r * c..(r + 1) * c])
+                    } else {
+                        RowTarget::Label(labels[r] as usize)
+                    };
+                    let v = if row_weights { vs[r] as f64 } else { 1.0 };
+                    let g = &mut want_g[r * c..(r + 1) * c];
+                    want_rows[r] = v * tinyloss_reference::softmax::row(
+                        &zd[r * c..(r + 1) * c],
+                        t,
+                        Some(&wd),
+                        eps as f64,
+                        gamma as f64,
+                        g,
+                    );
+                    g.iter_mut().for_each(|x| *x *= v / d);
+                }
+                let want: f64 = want_rows.iter().sum::<f64>() / d;
+                let targets = if probs_target {
+                    Targets::Probs(&probs)
+                } else {
+                    Targets::from(&labels[..])
+                };
+                let mut rows = Rows::new(c, targets).with_class_weights(&w).unwrap();
+                if row_weights {
+                    rows = rows.with_row_weights(&vs).unwrap();
+                }
+                let fl = SoftmaxFocal::new(gamma)
+                    .unwrap()
+                    .with_smoothing(eps)
+                    .unwrap();
+                let ce = SoftmaxCe::new().with_smoothing(eps).unwrap();
+                let what = format!(
+                    "w={w:?} {red:?} γ={gamma} ε={eps} probs={probs_target} rows={row_weights}"
+                );
+                let mut g = vec![0.0f32; n * c];
+                let mut ls = vec![0.0f32; n];
+                let l = if gamma == 0.0 {
+                    rows.loss_grad(&ce, &z, red, &mut g, Some(&mut ls))
+                } else {
+                    rows.loss_grad(&fl, &z, red, &mut g, Some(&mut ls))
+                }
+                .unwrap();
+                close(l, want, bound, &format!("reduced loss, {what}"));
+                for r in 0..n {
+                    // The per-row losses: the bound, or the table's 1e-37
+                    // absolute floor.
+                    let want_r = want_rows[r];
+                    if want_r > f32::MAX as f64 {
+                        assert_eq!(ls[r], f32::MAX, "row {r} loss saturates: {what}");
+                    } else {
+                        let err = (ls[r] as f64 - want_r).abs();
+                        assert!(
+                            err <= bound * want_r || err <= 1e-37,
+                            "row {r} loss {:e} vs exact {want_r:e} ({:.1}u): {what}",
+                            ls[r],
+                            err / (U * want_r)
+                        );
+                    }
+                    // The gradient bound is relative to the row's largest
+                    // entry (the crate's `K · scale`).
+                    let gmax = want_g[r * c..(r + 1) * c]
+                        .iter()
+                        .fold(0.0f64, |m, v| m.max(v.abs()));
+                    for j in 0..c {
+                        let want = want_g[r * c + j];
+                        let got = g[r * c + j];
+                        assert!(got.is_finite(), "grad {r},{j} {got}: {what}");
+                        if gmax > f32::MAX as f64 || !check_grad {
+                            // A row whose scale is beyond f32: saturated
+                            // entries.
+                            continue;
+                        }
+                        let err = (got as f64 - want).abs();
+                        assert!(
+                            err <= bound * gmax + f32::from_bits(1) as f64,
+                            "grad {r},{j}: {got:e} vs exact {want:e} (row max {gmax:e}): {what}"
+                        );
+                    }
+                }
+                let mut zg = z.clone();
+                let l2 = if gamma == 0.0 {
+                    rows.loss_grad_in_place(&ce, &mut zg, red, None)
+                } else {
+                    rows.loss_grad_in_place(&fl, &mut zg, red, None)
+                }
+                .unwrap();
+                assert_eq!(l2.to_bits(), l.to_bits(), "in place: {what}");
+                assert_eq!(zg, g, "in place gradient: {what}");
+                let mut scratch = [0.0f32; 6];
+                let l3 = if gamma == 0.0 {
+                    rows.loss(&ce, &z, red, &mut scratch)
+                } else {
+                    rows.loss(&fl, &z, red, &mut scratch)
+                }
+                .unwrap();
+                assert_eq!(l3.to_bits(), l.to_bits(), "loss only: {what}");
+            }
+        }
+    }
+}

@@ -117,12 +117,85 @@ pub(crate) struct Plan {
     pub rows: usize,
     /// The reduction's factor (`1/rows`, `1/Σ w_t`, `1/d`, ...).
     scale: Scale,
-    /// A power of two the class weights are multiplied by: 1 but for a
-    /// class-weighted `Mean` of labels, where it brings the largest class
-    /// weight that enters a row loss (the target weights, every weight with
-    /// smoothing) to `[1/2, 1)`. `Σ w_t ℓ / Σ w_t` does not depend on it,
-    /// and neither the weighted row losses nor `Σ w_t` can overflow.
+    /// A power of two the class weights are multiplied by: 1 without class
+    /// weights; with them, it brings the largest class weight that enters a
+    /// row loss (the target weights of labels, every weight with smoothing
+    /// or probability targets) to `[1/2, 1)` (under any reduction but a
+    /// class-weighted `Mean` of labels only when that weight is outside
+    /// `[2^-64, 2^64)`: see [`WeightSum::wscale`]), so that the weighted targets
+    /// `w_c y'_c` stay off f32's subnormal grid and the weighted row losses
+    /// cannot overflow. Under a class-weighted `Mean` of labels it cancels
+    /// (`Σ w_t ℓ / Σ w_t`); under every other reduction `scale` (and `post`)
+    /// divide it out again, exactly.
     wscale: f32,
+    /// A power of two applied after `scale` (1 but where `d · wscale` is not
+    /// exact in f32, see [`fold`]).
+    post: f32,
+    /// The gradient's factor: `scale`, but with row weights and `wscale ≠
+    /// 1` the part of `1/(d · wscale)` that [`row_factors`] does not give
+    /// the rows, so that no row gradient leaves the normal range before its
+    /// row weight brings it back.
+    gscale: Scale,
+    /// A power of two applied to the gradient after `gscale`: `post`, or 1
+    /// with row weights.
+    gpost: f32,
+    /// The factor each row-weighted gradient row is multiplied by with its
+    /// row weight: 1, or part of `1/(d · wscale)` with row weights (see
+    /// [`row_factors`]).
+    row_unscale: f32,
+}
+
+/// The gradient's factors with row weights and `ws ≠ 1`: `(gscale, gpost,
+/// row_unscale)` of [`Plan`]. The row pass writes the gradient unscaled, so
+/// a row weight above 1 cannot meet a gradient the factor `1/(d ws)` has
+/// already taken below the normal range: for `d ws ≤ 1` the factor is the
+/// final scale-up; for `1 < d ws ≤ 2^126` it goes with the row weight
+/// (`1/(d ws)` normal, one more rounding); beyond, `1/ws` goes with the row
+/// weight and `1/d` is the final scale.
+#[cold]
+#[inline(never)]
+fn row_factors(d: f32, ws: f32) -> (Scale, f32, f32) {
+    let dd = d * ws;
+    let exact = if ws > 1.0 {
+        dd <= f32::MAX
+    } else {
+        dd >= f32::MIN_POSITIVE
+    };
+    if exact && dd <= 1.0 {
+        (Scale::of(dd), 1.0, 1.0)
+    } else if exact && dd <= 8.507_059e37 {
+        // 2^126
+        (Scale::of(1.0), 1.0, 1.0 / dd)
+    } else {
+        (Scale::of(d), 1.0, 1.0 / ws)
+    }
+}
+
+/// The reduction's factor for a normaliser `d` of row losses computed with
+/// class weights scaled by `ws` (a power of two): `(Scale::of(d · ws), 1)`
+/// where `d · ws` is exact in f32, else `(Scale::of(d), 1/ws)`: the factor
+/// `1/ws` then goes after the scale, which over- or underflows only where
+/// the exact result does (`d · ws` beyond f32 needs `ws > 1` and `d > 2`:
+/// the result is far below 1; below f32's normal range needs `ws < 1` and
+/// `d < 1`: scaling up after `1/d` saturates only where the result does).
+#[inline]
+fn fold(d: f32, ws: f32) -> (Scale, f32) {
+    if ws == 1.0 {
+        return (Scale::of(d), 1.0);
+    }
+    let dd = d * ws;
+    // Scaling up by a power of two is exact unless it overflows; scaling
+    // down, unless it leaves the normal range.
+    let exact = if ws > 1.0 {
+        dd <= f32::MAX
+    } else {
+        dd >= f32::MIN_POSITIVE || d == 0.0
+    };
+    if exact {
+        (Scale::of(dd), 1.0)
+    } else {
+        (Scale::of(d), 1.0 / ws)
+    }
 }
 
 /// Checks shapes, parameters and data (rows the ignore index or the mask
@@ -167,14 +240,15 @@ fn validate<K: RowKernel>(
     // compare per label); rows are examined one by one only when a scan
     // finds something, to report the first bad row.
     let z_ok = all_finite(logits);
-    // Σ w_t is only needed by a class-weighted `Mean` of labels.
+    // The scan of the labels also finds the largest target weight, and
+    // Σ w_t for a class-weighted `Mean`.
     let w_mean = match (red, rows.targets) {
         (Reduction::Mean, Targets::Labels(_)) => rows.class_weights,
         _ => None,
     };
     let ig = k.ignore_index();
     let (kept, mut wsum, t_ok) = match rows.targets {
-        Targets::Labels(l) => scan(l, c, ig, rows.ignore, w_mean),
+        Targets::Labels(l) => scan(l, c, ig, rows.ignore, rows.class_weights),
         Targets::Probs(p) => (
             rows.ignore.map_or(n, count_kept),
             WeightSum::default(),
@@ -184,24 +258,44 @@ fn validate<K: RowKernel>(
     if !(z_ok && t_ok) {
         first_bad_row(rows, ig, logits, n)?;
     }
-    let (denom, wscale) = match red {
-        Reduction::Sum => (1.0, 1.0),
-        Reduction::MeanOver(d) => (d, 1.0),
-        _ => match w_mean {
-            Some(w) => {
-                // With smoothing every class weight enters every row loss.
-                if k.smoothing() > 0.0 {
-                    wsum.include(w);
-                }
-                wsum.normalised()
-            }
-            None => (kept as f32, 1.0),
-        },
+    if let Some(w) = rows.class_weights {
+        // With smoothing or probability targets every class weight enters
+        // every row loss.
+        if k.smoothing() > 0.0 || matches!(rows.targets, Targets::Probs(_)) {
+            wsum.include(w);
+        }
+    }
+    let (scale, wscale, post, d) = match (red, w_mean) {
+        (Reduction::Mean, Some(_)) => {
+            let (denom, ws) = wsum.normalised();
+            (Scale::of(denom), ws, 1.0, None)
+        }
+        _ => {
+            let ws = match rows.class_weights {
+                Some(_) => wsum.wscale(),
+                None => 1.0,
+            };
+            let d = match red {
+                Reduction::Sum => 1.0,
+                Reduction::MeanOver(d) => d,
+                _ => kept as f32,
+            };
+            let (s, post) = fold(d, ws);
+            (s, ws, post, Some(d))
+        }
+    };
+    let (gscale, gpost, row_unscale) = match d {
+        Some(d) if wscale != 1.0 && rows.row_weights.is_some() => row_factors(d, wscale),
+        _ => (scale, post, 1.0),
     };
     Ok(Plan {
         rows: n,
-        scale: Scale::of(denom),
+        scale,
         wscale,
+        post,
+        gscale,
+        gpost,
+        row_unscale,
     })
 }
 
@@ -296,12 +390,32 @@ impl WeightSum {
         if self.target_bits == 0 {
             return (0.0, 1.0);
         }
+        let (ws, inv) = self.exponents();
+        let d = self.total.total().scaled(Scale::of(inv));
+        (if d > 0.0 { d } else { f32::from_bits(1) }, ws)
+    }
+
+    /// `2^-E` of [`WeightSum::normalised`] alone (any reduction but a
+    /// class-weighted `Mean` of labels), but 1 when the largest weight that
+    /// enters a row loss is in `[2^-64, 2^64)` (or 0): there the weighted
+    /// targets stay normal (for `ε/C ≥ 2^-62`) and the results keep their
+    /// bits; only subnormal-prone and huge class weights are scaled.
+    fn wscale(self) -> f32 {
+        let bits = self.max_bits.max(self.target_bits);
+        if bits == 0 || (63..191).contains(&(bits >> 23)) {
+            return 1.0;
+        }
+        self.exponents().0
+    }
+
+    /// `(2^-E, 2^E)`.
+    #[inline(always)]
+    fn exponents(self) -> (f32, f32) {
         let top = self.max_bits.max(self.target_bits);
         let e = ((top >> 23) as i32 - 126).clamp(-126, 126);
         let ws = f32::from_bits(((127 - e) as u32) << 23);
         let inv = f32::from_bits(((127 + e) as u32) << 23);
-        let d = self.total.total().scaled(Scale::of(inv));
-        (if d > 0.0 { d } else { f32::from_bits(1) }, ws)
+        (ws, inv)
     }
 }
 
@@ -415,7 +529,7 @@ fn run<K: RowKernel>(
         eps: k.smoothing(),
         weights: rows.class_weights,
         wscale: plan.wscale,
-        scale: plan.scale.pass(),
+        scale: plan.gscale.pass(),
         grad,
     };
     let ig = k.ignore_index();
@@ -496,7 +610,7 @@ fn run<K: RowKernel>(
                     rl,
                     v,
                     unscale,
-                    grad,
+                    grad.then_some(plan.row_unscale),
                     &mut acc,
                     &mut huge,
                     losses.get_mut(r),
@@ -513,14 +627,53 @@ fn run<K: RowKernel>(
         }
         return 0.0;
     }
-    if grad && plan.scale.needs_up() {
-        plan.scale.scale_up(out);
+    if grad && plan.gscale.needs_up() {
+        plan.gscale.scale_up(out);
     }
     let total = acc.total().scaled(plan.scale);
-    if any_huge || rows.row_weights.is_some() {
+    let total = if any_huge || rows.row_weights.is_some() {
         sat(total + huge.scaled(plan.scale))
     } else {
         total
+    };
+    if plan.post != 1.0 || plan.gpost != 1.0 {
+        return unscale_post(
+            plan.post,
+            plan.gpost,
+            total,
+            if grad { out } else { &mut [] },
+        );
+    }
+    total
+}
+
+/// The factors [`Plan::post`] on the loss and [`Plan::gpost`] on the
+/// gradient (saturating; powers of two, so exact unless the result leaves
+/// the normal range).
+#[cold]
+#[inline(never)]
+fn unscale_post(post: f32, gpost: f32, total: f32, grad: &mut [f32]) -> f32 {
+    if gpost != 1.0 {
+        for g in grad.iter_mut() {
+            *g = sat(*g * gpost);
+        }
+    }
+    sat(total * post)
+}
+
+/// `x · v · u` for a row weight `v` and a factor `u` (a power of two, or
+/// `u ≥ 2^-126` when `u < 1`), in an order that neither overflows nor leaves
+/// the normal range where the exact result does not; saturated.
+#[inline(always)]
+fn times_unscaled(x: f32, v: f32, u: f32) -> f32 {
+    let p = x * v;
+    if p.abs() > f32::MAX {
+        // `v > 1` and `|x| ≥ 1`: `x · u` is normal.
+        sat(sat(x * u) * v)
+    } else if p.abs() < f32::MIN_POSITIVE && u > 1.0 {
+        sat((x * u) * v)
+    } else {
+        sat(p * u)
     }
 }
 
@@ -536,13 +689,13 @@ fn row_weight(
     rl: RowLoss,
     v: f32,
     unscale: f32,
-    grad: bool,
+    grad: Option<f32>,
     acc: &mut Blocked,
     huge: &mut Total,
     out: Option<&mut f32>,
 ) {
     if v == 0.0 {
-        if grad {
+        if grad.is_some() {
             row.fill(0.0);
         }
         if let Some(x) = out {
@@ -551,10 +704,18 @@ fn row_weight(
         acc.add(0.0);
         return;
     }
-    if grad && v != 1.0 {
-        for g in row.iter_mut() {
-            *g = sat(*g * v);
+    match grad {
+        Some(1.0) if v != 1.0 => {
+            for g in row.iter_mut() {
+                *g = sat(*g * v);
+            }
         }
+        Some(u) if u != 1.0 => {
+            for g in row.iter_mut() {
+                *g = times_unscaled(*g, v, u);
+            }
+        }
+        _ => {}
     }
     if rl.over > 0.0 {
         let x = beyond_f32(rl.over, v, unscale, huge);
@@ -571,11 +732,7 @@ fn row_weight(
         huge.add_product(sat(l), v);
     }
     if let Some(x) = out {
-        *x = if v <= 1.0 {
-            sat(lv * unscale)
-        } else {
-            sat(sat(l * unscale) * v)
-        };
+        *x = times_unscaled(l, v, unscale);
     }
 }
 

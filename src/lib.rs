@@ -107,7 +107,9 @@
 //!   targets: `Σ w_t ℓ / Σ w_t`), exactly, for any positive weights however
 //!   small or large: the weights are scaled by a power of two first (with
 //!   label smoothing every class weight enters a row's loss, and weights
-//!   more than `2^126` apart lose the exact cancellation). The
+//!   more than `2^126` apart lose the exact cancellation). Under the other
+//!   reductions class weights outside `[2^-64, 2^64)` are scaled the same
+//!   way, and the scale is undone exactly in the final one. The
 //!   trap for streaming use: with **one row per call**, `Mean` returns the
 //!   unweighted loss `ℓ` and the class weight has no effect at all. Use
 //!   `Sum` (or `MeanOver(d)` with a running normaliser) to make the weights

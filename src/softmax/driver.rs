@@ -1002,43 +1002,51 @@ fn block<K: RowKernel>(
     let cols = cols.get_mut(..c)?;
     let lo = r.wrapping_mul(c);
     let len = n8.wrapping_mul(c);
-    // Transposed through a buffer: `tb[j][l]` is logit `j` of row `l`.
-    let mut tb = [[0.0f32; MAX_LANES]; COLS];
-    let mut zt = [0.0f32; MAX_LANES];
+    let mut b = [0.0f32; MAX_LANES];
     let mut wt = [1.0f32; MAX_LANES];
-    {
+    let z_t: Simd = {
         let src: &[f32] = src.unwrap_or(out);
         let sb = src.get(lo..)?.get(..len)?;
-        for (l, zr) in sb.chunks_exact(c).take(n8).enumerate() {
-            for (&v, col) in zr.iter().zip(tb.iter_mut()) {
-                col[l] = v;
+        // Column `j` gathered from the rows: lane `l` is logit `j` of row
+        // `l` (a strided read of a block that is in L1).
+        for (j, col) in cols.iter_mut().enumerate() {
+            for (l, v) in b.iter_mut().take(n8).enumerate() {
+                *v = sb
+                    .get(l.wrapping_mul(c).wrapping_add(j))
+                    .copied()
+                    .unwrap_or(0.0);
             }
-            zt[l] = zr.get(ts[l]).copied().unwrap_or(0.0);
-            wt[l] = kp.w_t(ts[l]);
+            *col = vec_at(&b, 0);
         }
-    }
-    for (col, b) in cols.iter_mut().zip(tb.iter()) {
-        *col = vec_at(b, 0);
-    }
-    let z_t: Simd = vec_at(&zt, 0);
+        for (l, v) in b.iter_mut().take(n8).enumerate() {
+            let t = ts[l];
+            *v = sb
+                .get(l.wrapping_mul(c).wrapping_add(t))
+                .copied()
+                .unwrap_or(0.0);
+            wt[l] = kp.w_t(t);
+        }
+        vec_at(&b, 0)
+    };
     let w_t: Simd = match kp.weights {
         Some(_) => vec_at(&wt, 0),
         None => Simd::splat(1.0),
     };
     // A row spanning more than f32 takes the one-row path (`huge_loss`).
     let (lv, gt) = block_lanes(k, kp, cols, z_t, w_t)?;
-    for (col, b) in cols.iter().zip(tb.iter_mut()) {
-        col.store(&mut b[..n8]);
-    }
-    let mut gb = [0.0f32; MAX_LANES];
-    gt.store(&mut gb[..n8]);
     let blk = out.get_mut(lo..)?.get_mut(..len)?;
-    for (l, orow) in blk.chunks_exact_mut(c).take(n8).enumerate() {
-        for (o, b) in orow.iter_mut().zip(tb.iter()) {
-            *o = b[l];
+    for (j, col) in cols.iter().enumerate() {
+        col.store(&mut b[..n8]);
+        for (l, &v) in b.iter().take(n8).enumerate() {
+            if let Some(o) = blk.get_mut(l.wrapping_mul(c).wrapping_add(j)) {
+                *o = v;
+            }
         }
-        if let Some(o) = orow.get_mut(ts[l]) {
-            *o = gb[l];
+    }
+    gt.store(&mut b[..n8]);
+    for (l, &v) in b.iter().take(n8).enumerate() {
+        if let Some(o) = blk.get_mut(l.wrapping_mul(c).wrapping_add(ts[l])) {
+            *o = v;
         }
     }
     Some(lv)

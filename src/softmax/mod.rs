@@ -50,7 +50,7 @@
 //! * **Focal**, γ ≥ 0, per class `u_c = 1 - p_c`, `CE_c = lse - z_c`:
 //!   `ℓ = Σ_c w_c y'_c u_c^γ CE_c`, which for a hard label without smoothing is
 //!   `w_t (1 - p_t)^γ (-ln p_t)` and for γ = 0 is the cross-entropy above.
-//!   The gradient never evaluates `u^(γ-1)` (anchors (b) 5): with
+//!   The gradient never evaluates `u^(γ-1)`: with
 //!   `R_c = Σ_{j≠c} e_j` (so `u_c = R_c / S`) and
 //!   `G_c = u_c^γ (u_c + γ p_c CE_c)`,
 //!   `∂ℓ/∂z_k = -w_k y'_k G_k + e_k Σ_{c≠k} w_c y'_c G_c / R_c`;

@@ -550,10 +550,11 @@ fn run<K: RowKernel>(
     // Columns of one block of rows (a single element where the block path
     // is compiled out).
     let mut cols = [Simd::splat(0.0); COLS];
+    let mut tb = [[0.0f32; MAX_LANES]; COLS];
     let mut r = 0;
     while r < n {
         if blocked && n - r >= Simd::N {
-            if let Some(lv) = block(k, &kp, rows, ig, r, src, out, &mut cols) {
+            if let Some(lv) = block(k, &kp, rows, ig, r, src, out, &mut cols, &mut tb) {
                 let mut lb = [0.0f32; MAX_LANES];
                 lv.store(&mut lb[..Simd::N]);
                 for (l, &v) in lb[..Simd::N].iter().enumerate() {
@@ -989,6 +990,7 @@ fn block<K: RowKernel>(
     src: Option<&[f32]>,
     out: &mut [f32],
     cols: &mut [Simd; COLS],
+    tb: &mut [[f32; MAX_LANES]; COLS],
 ) -> Option<Simd> {
     let c = rows.classes;
     let n8 = Simd::N;
@@ -1000,6 +1002,7 @@ fn block<K: RowKernel>(
         }
     }
     let cols = cols.get_mut(..c)?;
+    let tb = tb.get_mut(..c)?;
     let lo = r.wrapping_mul(c);
     let len = n8.wrapping_mul(c);
     let mut b = [0.0f32; MAX_LANES];
@@ -1007,24 +1010,24 @@ fn block<K: RowKernel>(
     let z_t: Simd = {
         let src: &[f32] = src.unwrap_or(out);
         let sb = src.get(lo..)?.get(..len)?;
-        // Column `j` gathered from the rows: lane `l` is logit `j` of row
-        // `l` (a strided read of a block that is in L1).
-        for (j, col) in cols.iter_mut().enumerate() {
-            for (l, v) in b.iter_mut().take(n8).enumerate() {
-                *v = sb
-                    .get(l.wrapping_mul(c).wrapping_add(j))
-                    .copied()
-                    .unwrap_or(0.0);
+        // Transposed through `tb` (in L1): `tb[j][l]` is logit `j` of row
+        // `l`. Exact chunks and zips: no per-element bounds test.
+        for (l, zr) in sb.chunks_exact(c).enumerate() {
+            for (t, &z) in tb.iter_mut().zip(zr) {
+                if let Some(x) = t.get_mut(l) {
+                    *x = z;
+                }
             }
-            *col = vec_at(&b, 0);
+            let tl = ts.get(l).copied().unwrap_or(0);
+            if let Some(x) = b.get_mut(l) {
+                *x = zr.get(tl).copied().unwrap_or(0.0);
+            }
+            if let Some(x) = wt.get_mut(l) {
+                *x = kp.w_t(tl);
+            }
         }
-        for (l, v) in b.iter_mut().take(n8).enumerate() {
-            let t = ts[l];
-            *v = sb
-                .get(l.wrapping_mul(c).wrapping_add(t))
-                .copied()
-                .unwrap_or(0.0);
-            wt[l] = kp.w_t(t);
+        for (col, t) in cols.iter_mut().zip(tb.iter()) {
+            *col = vec_at(t, 0);
         }
         vec_at(&b, 0)
     };
@@ -1035,18 +1038,17 @@ fn block<K: RowKernel>(
     // A row spanning more than f32 takes the one-row path (`huge_loss`).
     let (lv, gt) = block_lanes(k, kp, cols, z_t, w_t)?;
     let blk = out.get_mut(lo..)?.get_mut(..len)?;
-    for (j, col) in cols.iter().enumerate() {
-        col.store(&mut b[..n8]);
-        for (l, &v) in b.iter().take(n8).enumerate() {
-            if let Some(o) = blk.get_mut(l.wrapping_mul(c).wrapping_add(j)) {
-                *o = v;
-            }
-        }
+    for (col, t) in cols.iter().zip(tb.iter_mut()) {
+        col.store(t.get_mut(..n8)?);
     }
     gt.store(&mut b[..n8]);
-    for (l, &v) in b.iter().take(n8).enumerate() {
-        if let Some(o) = blk.get_mut(l.wrapping_mul(c).wrapping_add(ts[l])) {
-            *o = v;
+    for (l, orow) in blk.chunks_exact_mut(c).enumerate() {
+        for (o, t) in orow.iter_mut().zip(tb.iter()) {
+            *o = t.get(l).copied().unwrap_or(0.0);
+        }
+        let tl = ts.get(l).copied().unwrap_or(0);
+        if let (Some(o), Some(&g)) = (orow.get_mut(tl), b.get(l)) {
+            *o = g;
         }
     }
     Some(lv)

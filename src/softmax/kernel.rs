@@ -397,32 +397,75 @@ pub(crate) fn exp_pass<V: Lane>(
     coef: Option<&Mass<'_>>,
     s: &mut Sums<V>,
 ) {
+    let mv = V::splat(m);
+    let Some(out) = row.get_mut(lo..hi) else {
+        return;
+    };
+    // Exact chunks: no per-vector bounds test (and none that can panic).
+    match src {
+        Some(src) => {
+            let Some(zs) = src.get(lo..hi) else {
+                return;
+            };
+            for (j, (o, z)) in out
+                .chunks_exact_mut(V::N)
+                .zip(zs.chunks_exact(V::N))
+                .enumerate()
+            {
+                exp_step(
+                    o,
+                    V::load(z),
+                    lo.wrapping_add(j.wrapping_mul(V::N)),
+                    mv,
+                    keep_d,
+                    coef,
+                    s,
+                );
+            }
+        }
+        None => {
+            for (j, o) in out.chunks_exact_mut(V::N).enumerate() {
+                let z = V::load(o);
+                exp_step(
+                    o,
+                    z,
+                    lo.wrapping_add(j.wrapping_mul(V::N)),
+                    mv,
+                    keep_d,
+                    coef,
+                    s,
+                );
+            }
+        }
+    }
+}
+
+/// One vector of [`exp_pass`]: `z` at class `i`, the result into `o`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn exp_step<V: Lane>(
+    o: &mut [f32],
+    z: V,
+    i: usize,
+    mv: V,
+    keep_d: bool,
+    coef: Option<&Mass<'_>>,
+    s: &mut Sums<V>,
+) {
     let zero = V::splat(0.0);
     let one = V::splat(1.0);
-    let mv = V::splat(m);
-    let mut i = lo;
-    while i < hi {
-        let Some(o) = row.get_mut(i..).and_then(|s| s.get_mut(..V::N)) else {
-            break;
-        };
-        let z = match src {
-            Some(s) => vec_at::<V>(s, i),
-            None => V::load(o),
-        };
-        let (d, dh) = shift(z, mv);
-        let e = exp_neg(d);
-        let top = d.eq(zero);
-        s.r.add(V::select(top, zero, e));
-        s.ties = s.ties + V::select(top, one, zero);
-        if let Some(g) = coef {
-            let k: V = g.at(i);
-            s.kd.add(V::select(k.eq(zero), zero, k * dh));
-            s.k.add(k);
-        }
-        let out = if keep_d { dh } else { e };
-        out.store(o);
-        i = i.wrapping_add(V::N);
+    let (d, dh) = shift(z, mv);
+    let e = exp_neg(d);
+    let top = d.eq(zero);
+    s.r.add(V::select(top, zero, e));
+    s.ties = s.ties + V::select(top, one, zero);
+    if let Some(g) = coef {
+        let k: V = g.at(i);
+        s.kd.add(V::select(k.eq(zero), zero, k * dh));
+        s.k.add(k);
     }
+    let v = if keep_d { dh } else { e };
+    v.store(o);
 }
 
 /// `row[lo..hi] = (e · a - k) · scale` with `e` read from the row and `k`
@@ -443,18 +486,16 @@ pub(crate) fn grad_pass<V: Lane>(
         None => V::splat(sat(a * scale)),
         Some(_) => V::splat(a),
     };
-    let mut i = lo;
-    while i < hi {
-        let Some(o) = row.get_mut(i..).and_then(|s| s.get_mut(..V::N)) else {
-            break;
-        };
+    let Some(out) = row.get_mut(lo..hi) else {
+        return;
+    };
+    for (j, o) in out.chunks_exact_mut(V::N).enumerate() {
         let e = V::load(o);
         let g = match sub {
             None => e * av,
-            Some(s) => e.mul_add(av, -s.at::<V>(i)) * sv,
+            Some(s) => e.mul_add(av, -s.at::<V>(lo.wrapping_add(j.wrapping_mul(V::N)))) * sv,
         };
         g.store(o);
-        i = i.wrapping_add(V::N);
     }
 }
 
@@ -551,15 +592,13 @@ impl SoftRow<'_> {
     fn sum2_lanes<V: Lane, F: ClassTerms>(&self, f: &F, lo: usize, hi: usize) -> (f32, f32) {
         let mut sa = ClassSum::<V>::new();
         let mut sb = ClassSum::<V>::new();
-        let mut i = lo;
-        while i < hi {
-            let Some(o) = self.row.get(i..).and_then(|s| s.get(..V::N)) else {
-                break;
-            };
-            let (a, b) = f.terms(V::load(o), self.mass.at::<V>(i));
-            sa.add(a);
-            sb.add(b);
-            i = i.wrapping_add(V::N);
+        if let Some(row) = self.row.get(lo..hi) {
+            for (j, o) in row.chunks_exact(V::N).enumerate() {
+                let i = lo.wrapping_add(j.wrapping_mul(V::N));
+                let (a, b) = f.terms(V::load(o), self.mass.at::<V>(i));
+                sa.add(a);
+                sb.add(b);
+            }
         }
         (sa.total(), sb.total())
     }
@@ -578,14 +617,13 @@ impl SoftRow<'_> {
     fn store_lanes<V: Lane, F: ClassGrad>(&mut self, f: &F, lo: usize, hi: usize) {
         let sc = V::splat(self.scale);
         let mass = self.mass;
-        let mut i = lo;
-        while i < hi {
-            let Some(o) = self.row.get_mut(i..).and_then(|s| s.get_mut(..V::N)) else {
-                break;
-            };
+        let Some(row) = self.row.get_mut(lo..hi) else {
+            return;
+        };
+        for (j, o) in row.chunks_exact_mut(V::N).enumerate() {
+            let i = lo.wrapping_add(j.wrapping_mul(V::N));
             let g = f.grad(V::load(o), mass.at::<V>(i));
             (g * sc).store(o);
-            i = i.wrapping_add(V::N);
         }
     }
 }

@@ -9,6 +9,10 @@
 
 use core::ops::{Add, Div, Mul, Neg, Sub};
 
+/// Largest lane count of [`Simd`] (`wide::f32x16`); sizes the lane buffers.
+pub(crate) const MAX_LANES: usize = 16;
+const _: () = assert!(<Simd as Lane>::N <= MAX_LANES);
+
 /// A vector of `N` f32 lanes with the handful of operations the kernels need.
 pub trait Lane:
     'static

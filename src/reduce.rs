@@ -1,6 +1,7 @@
 //! How a batch of per-element losses becomes one number, and how that sum is
 //! accumulated without losing accuracy over long slices.
 
+use crate::lanes::{Lane, MAX_LANES};
 use crate::Error;
 
 /// How a batch kernel reduces per-element losses. The gradient a kernel writes
@@ -249,6 +250,44 @@ impl Blocked {
         }
     }
 
+    /// Adds the `V::N` values `v ≥ 0` of one vector (rows in lanes) as
+    /// `V::N` items: their lane sum is one add to the block when every lane
+    /// is at most `2^120` (a block then still holds at most [`BLOCK`]
+    /// items, summed in a tree no deeper than the sequential one, so the
+    /// `31u` per block holds), else one item at a time.
+    #[inline(always)]
+    pub fn add_lanes<V: Lane>(&mut self, v: V) {
+        let n = V::N as u32;
+        if V::all(V::splat(PLAIN_MAX).ge(v)) {
+            if self.count.wrapping_add(n) > BLOCK {
+                self.total.add(self.part);
+                self.part = 0.0;
+                self.count = 0;
+            }
+            self.part += v.reduce_add();
+            self.count = self.count.wrapping_add(n);
+            if self.count == BLOCK {
+                self.total.add(self.part);
+                self.part = 0.0;
+                self.count = 0;
+            }
+        } else {
+            self.add_each(v);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn add_each<V: Lane>(&mut self, v: V) {
+        let mut b = [0.0f32; MAX_LANES];
+        if let Some(b) = b.get_mut(..V::N) {
+            v.store(b);
+            for &x in b.iter() {
+                self.add(x);
+            }
+        }
+    }
+
     #[cold]
     #[inline(never)]
     fn add_huge(&mut self, v: f32) {
@@ -331,6 +370,86 @@ impl Scale {
         for g in grad {
             // `black_box`: an opaque load keeps LLVM from unrolling the loop.
             *g = self.apply(core::hint::black_box(*g));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lanes::Simd;
+
+    /// Sums 3000 items, most in vectors of `V::N`, some one at a time (so
+    /// that blocks fill at counts that are not multiples of `V::N`), and,
+    /// with `huge`, a lane above `2^120` now and then (the item-by-item
+    /// fallback): within `31u` per block plus the total's `2u` of the f64
+    /// sum.
+    fn lanes_case<V: Lane>(seed: u64, huge: bool) {
+        let mut s = seed;
+        let mut next = move || {
+            s = s
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (s >> 40) as f32 / (1u64 << 24) as f32
+        };
+        let mut acc = Blocked::default();
+        let mut exact = 0.0f64;
+        let mut i = 0;
+        while i < 3000 {
+            if i % 7 == 3 {
+                let x = next() * 10.0;
+                acc.add(x);
+                exact += x as f64;
+                i += 1;
+                continue;
+            }
+            let mut b = [0.0f32; MAX_LANES];
+            for (l, x) in b.iter_mut().take(V::N).enumerate() {
+                *x = if huge && l == 1 && i % 5 == 0 {
+                    2e36
+                } else {
+                    next() * 10.0
+                };
+                exact += *x as f64;
+            }
+            acc.add_lanes(V::load(&b[..V::N]));
+            i += V::N;
+        }
+        let got = acc.total().scaled(Scale::of(1.0)) as f64;
+        let u = f32::EPSILON as f64 / 2.0;
+        assert!(
+            (got - exact).abs() <= 34.0 * u * exact,
+            "N={} huge={huge}: {got} vs {exact}",
+            V::N
+        );
+    }
+
+    /// Lanes near f32::MAX whose sum overflows f32: the mean is exact.
+    fn lanes_huge<V: Lane>() {
+        let mut acc = Blocked::default();
+        acc.add_lanes(V::splat(1e38));
+        acc.add_lanes(V::splat(0.0));
+        let got = acc.total().scaled(Scale::of(2.0 * V::N as f32));
+        assert!(
+            (got - 5e37).abs() <= 4e37 * f32::EPSILON,
+            "N={}: {got}",
+            V::N
+        );
+    }
+
+    #[test]
+    fn add_lanes_mean_survives_overflowing_lanes() {
+        lanes_huge::<Simd>();
+        lanes_huge::<f32>();
+    }
+
+    #[test]
+    fn add_lanes_keeps_the_block_bound() {
+        for seed in 1..20 {
+            for huge in [false, true] {
+                lanes_case::<Simd>(seed, huge);
+                lanes_case::<f32>(seed, huge);
+            }
         }
     }
 }

@@ -549,18 +549,19 @@ fn run<K: RowKernel>(
         && matches!(rows.targets, Targets::Labels(_));
     // Columns of one block of rows (a single element where the block path
     // is compiled out).
-    let mut cols = [Simd::splat(0.0); COLS];
     let mut tb = [[0.0f32; MAX_LANES]; COLS];
     let mut r = 0;
     while r < n {
         if blocked && n - r >= Simd::N {
-            if let Some(lv) = block(k, &kp, rows, ig, r, src, out, &mut cols, &mut tb) {
-                let mut lb = [0.0f32; MAX_LANES];
-                lv.store(&mut lb[..Simd::N]);
-                for (l, &v) in lb[..Simd::N].iter().enumerate() {
-                    acc.add(v);
-                    if let Some(x) = losses.get_mut(r.wrapping_add(l)) {
-                        *x = sat(v * unscale);
+            if let Some(lv) = block(k, &kp, rows, ig, r, src, out, &mut tb) {
+                acc.add_lanes(lv);
+                if !losses.is_empty() {
+                    let mut lb = [0.0f32; MAX_LANES];
+                    lv.store(&mut lb[..Simd::N]);
+                    for (l, &v) in lb[..Simd::N].iter().enumerate() {
+                        if let Some(x) = losses.get_mut(r.wrapping_add(l)) {
+                            *x = sat(v * unscale);
+                        }
                     }
                 }
                 r = r.wrapping_add(Simd::N);
@@ -989,7 +990,6 @@ fn block<K: RowKernel>(
     r: usize,
     src: Option<&[f32]>,
     out: &mut [f32],
-    cols: &mut [Simd; COLS],
     tb: &mut [[f32; MAX_LANES]; COLS],
 ) -> Option<Simd> {
     let c = rows.classes;
@@ -1001,7 +1001,6 @@ fn block<K: RowKernel>(
             _ => return None,
         }
     }
-    let cols = cols.get_mut(..c)?;
     let tb = tb.get_mut(..c)?;
     let lo = r.wrapping_mul(c);
     let len = n8.wrapping_mul(c);
@@ -1026,9 +1025,6 @@ fn block<K: RowKernel>(
                 *x = kp.w_t(tl);
             }
         }
-        for (col, t) in cols.iter_mut().zip(tb.iter()) {
-            *col = vec_at(t, 0);
-        }
         vec_at(&b, 0)
     };
     let w_t: Simd = match kp.weights {
@@ -1036,11 +1032,8 @@ fn block<K: RowKernel>(
         None => Simd::splat(1.0),
     };
     // A row spanning more than f32 takes the one-row path (`huge_loss`).
-    let (lv, gt) = block_lanes(k, kp, cols, z_t, w_t)?;
+    let (lv, gt) = block_lanes(k, kp, tb, z_t, w_t)?;
     let blk = out.get_mut(lo..)?.get_mut(..len)?;
-    for (col, t) in cols.iter().zip(tb.iter_mut()) {
-        col.store(t.get_mut(..n8)?);
-    }
     gt.store(&mut b[..n8]);
     for (l, orow) in blk.chunks_exact_mut(c).enumerate() {
         for (o, t) in orow.iter_mut().zip(tb.iter()) {
@@ -1054,36 +1047,38 @@ fn block<K: RowKernel>(
     Some(lv)
 }
 
-/// The lane arithmetic of [`block`]: `cols[j]` holds logit `j` of the rows
-/// on entry and their scaled gradient on exit, except at the target classes;
-/// returns `(losses, target gradients)`, or `None` when a row spans more than
-/// f32 (`d_t` clamped).
+/// The lane arithmetic of [`block`]: lanes `..V::N` of `cols[j]` hold logit
+/// `j` of the rows on entry and their scaled gradient on exit, except at the
+/// target classes; returns `(losses, target gradients)`, or `None` when a row
+/// spans more than f32 (`d_t` clamped).
 #[inline(always)]
 fn block_lanes<K: RowKernel, V: Lane>(
     k: &K,
     kp: &Pass<'_>,
-    cols: &mut [V],
+    cols: &mut [[f32; MAX_LANES]],
     z_t: V,
     w_t: V,
 ) -> Option<(V, V)> {
     let zero = V::splat(0.0);
     let one = V::splat(1.0);
     let mut m = V::splat(f32::NEG_INFINITY);
-    for &z in cols.iter() {
-        m = m.max(z);
+    for col in cols.iter() {
+        m = m.max(vec_at(col, 0));
     }
     let floor = V::splat(-f32::MAX);
-    // At most BLOCK_MAX_C / 2 = 32 terms per lane and accumulator: each
-    // has the error of one `ClassSum` block.
+    // At most BLOCK_MAX_C / 2 = 32 terms per lane and accumulator (even
+    // and odd classes): each has the error of one `ClassSum` block.
     let mut rs = [zero; 2];
     let mut ties = zero;
-    for (j, col) in cols.iter_mut().enumerate() {
-        let d = (*col - m).max(floor);
-        let e = exp_neg(d);
-        let top = d.eq(zero);
-        rs[j & 1] = rs[j & 1] + V::select(top, zero, e);
-        ties = ties + V::select(top, one, zero);
-        *col = e;
+    for pair in cols.chunks_mut(2) {
+        for (col, r) in pair.iter_mut().zip(rs.iter_mut()) {
+            let d = (vec_at::<V>(col, 0) - m).max(floor);
+            let e = exp_neg(d);
+            let top = d.eq(zero);
+            *r = *r + V::select(top, zero, e);
+            ties = ties + V::select(top, one, zero);
+            e.store(col.get_mut(..V::N)?);
+        }
     }
     let r_max = (rs[0] + rs[1]) + (ties - one);
     let s = one + r_max;
@@ -1101,7 +1096,8 @@ fn block_lanes<K: RowKernel, V: Lane>(
     let sc = V::splat(kp.scale);
     let a = sat(a * sc);
     for col in cols.iter_mut() {
-        *col = *col * a;
+        let g = vec_at::<V>(col, 0) * a;
+        g.store(col.get_mut(..V::N)?);
     }
     Some((loss, g_t * sc))
 }

@@ -11,12 +11,9 @@
 //! `u = 1 - p_t = R_t / S`, `CE = ln S - d_t`, `k_c = w_c y'_c` (the weighted
 //! smoothed target of class `c`), `K = Σ k`.
 
+pub(crate) use crate::lanes::MAX_LANES;
 use crate::lanes::{sat, Lane, Simd};
 use crate::math::{exp_neg, ln, log1p_unit};
-
-/// Largest lane count of [`Simd`] (`wide::f32x16`); sizes the lane buffers.
-pub(crate) const MAX_LANES: usize = 16;
-const _: () = assert!(<Simd as Lane>::N <= MAX_LANES);
 
 pub mod sealed {
     pub trait Sealed {}

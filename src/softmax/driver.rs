@@ -1032,12 +1032,15 @@ fn block<K: RowKernel>(
         None => Simd::splat(1.0),
     };
     // A row spanning more than f32 takes the one-row path (`huge_loss`).
-    let (lv, gt) = block_lanes(k, kp, tb, z_t, w_t)?;
+    let (lv, gt, a) = block_lanes(k, kp, tb, z_t, w_t)?;
     let blk = out.get_mut(lo..)?.get_mut(..len)?;
     gt.store(&mut b[..n8]);
+    a.store(&mut wt[..n8]);
     for (l, orow) in blk.chunks_exact_mut(c).enumerate() {
+        // `∂ℓ/∂z_j = e_j · a` off the target.
+        let a_l = wt.get(l).copied().unwrap_or(0.0);
         for (o, t) in orow.iter_mut().zip(tb.iter()) {
-            *o = t.get(l).copied().unwrap_or(0.0);
+            *o = t.get(l).copied().unwrap_or(0.0) * a_l;
         }
         let tl = ts.get(l).copied().unwrap_or(0);
         if let (Some(o), Some(&g)) = (orow.get_mut(tl), b.get(l)) {
@@ -1048,9 +1051,9 @@ fn block<K: RowKernel>(
 }
 
 /// The lane arithmetic of [`block`]: lanes `..V::N` of `cols[j]` hold logit
-/// `j` of the rows on entry and their scaled gradient on exit, except at the
-/// target classes; returns `(losses, target gradients)`, or `None` when a row
-/// spans more than f32 (`d_t` clamped).
+/// `j` of the rows on entry and `e_j` on exit; returns `(losses, target
+/// gradients, a)` with the scaled gradient `e_j · a` off the targets, or
+/// `None` when a row spans more than f32 (`d_t` clamped).
 #[inline(always)]
 fn block_lanes<K: RowKernel, V: Lane>(
     k: &K,
@@ -1058,7 +1061,7 @@ fn block_lanes<K: RowKernel, V: Lane>(
     cols: &mut [[f32; MAX_LANES]],
     z_t: V,
     w_t: V,
-) -> Option<(V, V)> {
+) -> Option<(V, V, V)> {
     let zero = V::splat(0.0);
     let one = V::splat(1.0);
     let mut m = V::splat(f32::NEG_INFINITY);
@@ -1094,12 +1097,7 @@ fn block_lanes<K: RowKernel, V: Lane>(
     }
     let (loss, g_t, a) = k.label(&st, w_t);
     let sc = V::splat(kp.scale);
-    let a = sat(a * sc);
-    for col in cols.iter_mut() {
-        let g = vec_at::<V>(col, 0) * a;
-        g.store(col.get_mut(..V::N)?);
-    }
-    Some((loss, g_t * sc))
+    Some((loss, g_t * sc, sat(a * sc)))
 }
 
 /// `max(row)`, lanes over `row[..main]`, scalar over the rest.

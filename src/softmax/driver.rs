@@ -1006,16 +1006,24 @@ fn block<K: RowKernel>(
     let len = n8.wrapping_mul(c);
     let mut b = [0.0f32; MAX_LANES];
     let mut wt = [1.0f32; MAX_LANES];
+    let mut mb = [0.0f32; MAX_LANES];
     let z_t: Simd = {
         let src: &[f32] = src.unwrap_or(out);
         let sb = src.get(lo..)?.get(..len)?;
         // Transposed through `tb` (in L1): `tb[j][l]` is logit `j` of row
         // `l`. Exact chunks and zips: no per-element bounds test.
         for (l, zr) in sb.chunks_exact(c).enumerate() {
+            // The row maximum on the way, as the lanes' `max` computes it
+            // (`maxps`: the later operand on ties).
+            let mut m = f32::NEG_INFINITY;
             for (t, &z) in tb.iter_mut().zip(zr) {
                 if let Some(x) = t.get_mut(l) {
                     *x = z;
                 }
+                m = if m > z { m } else { z };
+            }
+            if let Some(x) = mb.get_mut(l) {
+                *x = m;
             }
             let tl = ts.get(l).copied().unwrap_or(0);
             if let Some(x) = b.get_mut(l) {
@@ -1027,12 +1035,13 @@ fn block<K: RowKernel>(
         }
         vec_at(&b, 0)
     };
+    let m: Simd = vec_at(&mb, 0);
     let w_t: Simd = match kp.weights {
         Some(_) => vec_at(&wt, 0),
         None => Simd::splat(1.0),
     };
     // A row spanning more than f32 takes the one-row path (`huge_loss`).
-    let (lv, gt, a) = block_lanes(k, kp, tb, z_t, w_t)?;
+    let (lv, gt, a) = block_lanes(k, kp, tb, m, z_t, w_t)?;
     let blk = out.get_mut(lo..)?.get_mut(..len)?;
     gt.store(&mut b[..n8]);
     a.store(&mut wt[..n8]);
@@ -1051,7 +1060,8 @@ fn block<K: RowKernel>(
 }
 
 /// The lane arithmetic of [`block`]: lanes `..V::N` of `cols[j]` hold logit
-/// `j` of the rows on entry and `e_j` on exit; returns `(losses, target
+/// `j` of the rows on entry and `e_j` on exit, `m` their maxima; returns
+/// `(losses, target
 /// gradients, a)` with the scaled gradient `e_j · a` off the targets, or
 /// `None` when a row spans more than f32 (`d_t` clamped).
 #[inline(always)]
@@ -1059,15 +1069,12 @@ fn block_lanes<K: RowKernel, V: Lane>(
     k: &K,
     kp: &Pass<'_>,
     cols: &mut [[f32; MAX_LANES]],
+    m: V,
     z_t: V,
     w_t: V,
 ) -> Option<(V, V, V)> {
     let zero = V::splat(0.0);
     let one = V::splat(1.0);
-    let mut m = V::splat(f32::NEG_INFINITY);
-    for col in cols.iter() {
-        m = m.max(vec_at(col, 0));
-    }
     let floor = V::splat(-f32::MAX);
     // At most BLOCK_MAX_C / 2 = 32 terms per lane and accumulator (even
     // and odd classes): each has the error of one `ClassSum` block.

@@ -32,6 +32,14 @@ const COLS: usize = if <Simd as Lane>::N > 1 {
     1
 };
 
+/// Lanes of the transpose buffer of the row-block path (1 where the path is
+/// compiled out, so that the buffer costs nothing there).
+const ROW_LANES: usize = if <Simd as Lane>::N > 1 {
+    <Simd as Lane>::N
+} else {
+    1
+};
+
 /// Row losses (times row weights) above this go to the overflow-safe
 /// [`Total::add_product`] instead of the f32 blocks.
 const PLAIN: f32 = 1e36;
@@ -549,7 +557,7 @@ fn run<K: RowKernel>(
         && matches!(rows.targets, Targets::Labels(_));
     // Columns of one block of rows (a single element where the block path
     // is compiled out).
-    let mut tb = [[0.0f32; MAX_LANES]; COLS];
+    let mut tb = [[0.0f32; ROW_LANES]; COLS];
     let mut r = 0;
     while r < n {
         if blocked && n - r >= Simd::N {
@@ -990,7 +998,7 @@ fn block<K: RowKernel>(
     r: usize,
     src: Option<&[f32]>,
     out: &mut [f32],
-    tb: &mut [[f32; MAX_LANES]; COLS],
+    tb: &mut [[f32; ROW_LANES]; COLS],
 ) -> Option<Simd> {
     let c = rows.classes;
     let n8 = Simd::N;
@@ -1068,7 +1076,7 @@ fn block<K: RowKernel>(
 fn block_lanes<K: RowKernel, V: Lane>(
     k: &K,
     kp: &Pass<'_>,
-    cols: &mut [[f32; MAX_LANES]],
+    cols: &mut [[f32; ROW_LANES]],
     m: V,
     z_t: V,
     w_t: V,

@@ -486,13 +486,18 @@ pub(crate) fn grad_pass<V: Lane>(
     let Some(out) = row.get_mut(lo..hi) else {
         return;
     };
-    for (j, o) in out.chunks_exact_mut(V::N).enumerate() {
-        let e = V::load(o);
-        let g = match sub {
-            None => e * av,
-            Some(s) => e.mul_add(av, -s.at::<V>(lo.wrapping_add(j.wrapping_mul(V::N)))) * sv,
-        };
-        g.store(o);
+    match sub {
+        None => {
+            for o in out.chunks_exact_mut(V::N) {
+                (V::load(o) * av).store(o);
+            }
+        }
+        Some(s) => {
+            for (j, o) in out.chunks_exact_mut(V::N).enumerate() {
+                let k = s.at::<V>(lo.wrapping_add(j.wrapping_mul(V::N)));
+                (V::load(o).mul_add(av, -k) * sv).store(o);
+            }
+        }
     }
 }
 

@@ -241,9 +241,7 @@ impl Blocked {
             // links no overflow check.
             self.count = self.count.wrapping_add(1);
             if self.count == BLOCK {
-                self.total.add(self.part);
-                self.part = 0.0;
-                self.count = 0;
+                self.flush();
             }
         } else {
             self.add_huge(v);
@@ -260,20 +258,24 @@ impl Blocked {
         let n = V::N as u32;
         if V::all(V::splat(PLAIN_MAX).ge(v)) {
             if self.count.wrapping_add(n) > BLOCK {
-                self.total.add(self.part);
-                self.part = 0.0;
-                self.count = 0;
+                self.flush();
             }
             self.part += v.reduce_add();
             self.count = self.count.wrapping_add(n);
             if self.count == BLOCK {
-                self.total.add(self.part);
-                self.part = 0.0;
-                self.count = 0;
+                self.flush();
             }
         } else {
             self.add_each(v);
         }
+    }
+
+    /// Closes the current block into the total.
+    #[inline(always)]
+    fn flush(&mut self) {
+        self.total.add(self.part);
+        self.part = 0.0;
+        self.count = 0;
     }
 
     #[cold]

@@ -555,8 +555,8 @@ fn run<K: RowKernel>(
         && kp.eps == 0.0
         && rows.row_weights.is_none()
         && matches!(rows.targets, Targets::Labels(_));
-    // Columns of one block of rows (a single element where the block path
-    // is compiled out).
+    // Transpose buffer of one block of rows, `tb[j][l]` = logit `j` of row
+    // `l` (a single element where the block path is compiled out).
     let mut tb = [[0.0f32; ROW_LANES]; COLS];
     let mut r = 0;
     while r < n {
@@ -1069,9 +1069,8 @@ fn block<K: RowKernel>(
 
 /// The lane arithmetic of [`block`]: lanes `..V::N` of `cols[j]` hold logit
 /// `j` of the rows on entry and `e_j` on exit, `m` their maxima; returns
-/// `(losses, target
-/// gradients, a)` with the scaled gradient `e_j · a` off the targets, or
-/// `None` when a row spans more than f32 (`d_t` clamped).
+/// `(losses, target gradients, a)` with the scaled gradient `e_j · a` off
+/// the targets, or `None` when a row spans more than f32 (`d_t` clamped).
 #[inline(always)]
 fn block_lanes<K: RowKernel, V: Lane>(
     k: &K,

@@ -1,4 +1,4 @@
-//! Cost table (issue 5): instructions per element of every public kernel on the
+//! Cost table: instructions per element of every public kernel on the
 //! emulated core, counted exactly with QEMU `-icount shift=0` + SysTick (see
 //! `tinyloss_firmware::counter`), next to a naive port (sigmoid via `expf`,
 //! `powf`, `logf` per element, as a literal translation of torchvision's

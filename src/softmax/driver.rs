@@ -1020,7 +1020,8 @@ fn block<K: RowKernel>(
         let sb = src.get(lo..)?.get(..len)?;
         // Transposed through `tb` (in L1): `tb[j][l]` is logit `j` of row
         // `l`. Exact chunks and zips: no per-element bounds test.
-        for (l, zr) in sb.chunks_exact(c).enumerate() {
+        // `0..n8`, not `enumerate`: a bounded range links no overflow check.
+        for (l, zr) in (0..n8).zip(sb.chunks_exact(c)) {
             // The row maximum on the way, as the lanes' `max` computes it
             // (`maxps`: the later operand on ties).
             let mut m = f32::NEG_INFINITY;
@@ -1053,7 +1054,7 @@ fn block<K: RowKernel>(
     let blk = out.get_mut(lo..)?.get_mut(..len)?;
     gt.store(&mut b[..n8]);
     a.store(&mut wt[..n8]);
-    for (l, orow) in blk.chunks_exact_mut(c).enumerate() {
+    for (l, orow) in (0..n8).zip(blk.chunks_exact_mut(c)) {
         // `∂ℓ/∂z_j = e_j · a` off the target.
         let a_l = wt.get(l).copied().unwrap_or(0.0);
         for (o, t) in orow.iter_mut().zip(tb.iter()) {

@@ -404,11 +404,9 @@ pub(crate) fn exp_pass<V: Lane>(
             let Some(zs) = src.get(lo..hi) else {
                 return;
             };
-            for (j, (o, z)) in out
-                .chunks_exact_mut(V::N)
-                .zip(zs.chunks_exact(V::N))
-                .enumerate()
-            {
+            // A bounded range counts the vectors: `enumerate` would link an
+            // overflow check under `overflow-checks`.
+            for (j, (o, z)) in (0..hi).zip(out.chunks_exact_mut(V::N).zip(zs.chunks_exact(V::N))) {
                 exp_step(
                     o,
                     V::load(z),
@@ -421,7 +419,7 @@ pub(crate) fn exp_pass<V: Lane>(
             }
         }
         None => {
-            for (j, o) in out.chunks_exact_mut(V::N).enumerate() {
+            for (j, o) in (0..hi).zip(out.chunks_exact_mut(V::N)) {
                 let z = V::load(o);
                 exp_step(
                     o,
@@ -493,7 +491,7 @@ pub(crate) fn grad_pass<V: Lane>(
             }
         }
         Some(s) => {
-            for (j, o) in out.chunks_exact_mut(V::N).enumerate() {
+            for (j, o) in (0..hi).zip(out.chunks_exact_mut(V::N)) {
                 let k = s.at::<V>(lo.wrapping_add(j.wrapping_mul(V::N)));
                 (V::load(o).mul_add(av, -k) * sv).store(o);
             }
@@ -595,7 +593,7 @@ impl SoftRow<'_> {
         let mut sa = ClassSum::<V>::new();
         let mut sb = ClassSum::<V>::new();
         if let Some(row) = self.row.get(lo..hi) {
-            for (j, o) in row.chunks_exact(V::N).enumerate() {
+            for (j, o) in (0..hi).zip(row.chunks_exact(V::N)) {
                 let i = lo.wrapping_add(j.wrapping_mul(V::N));
                 let (a, b) = f.terms(V::load(o), self.mass.at::<V>(i));
                 sa.add(a);
@@ -622,7 +620,7 @@ impl SoftRow<'_> {
         let Some(row) = self.row.get_mut(lo..hi) else {
             return;
         };
-        for (j, o) in row.chunks_exact_mut(V::N).enumerate() {
+        for (j, o) in (0..hi).zip(row.chunks_exact_mut(V::N)) {
             let i = lo.wrapping_add(j.wrapping_mul(V::N));
             let g = f.grad(V::load(o), mass.at::<V>(i));
             (g * sc).store(o);

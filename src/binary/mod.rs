@@ -948,6 +948,45 @@ fn pass<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const MODE: u8>(
     'blocks: while i < full {
         let end = full.min(i.saturating_add(block));
         let mut acc = zero;
+        if !OPT && V::N > 1 {
+            // The common SIMD call: exact chunks, no per-vector range checks
+            // (the scalar loop below compiles as tight on its own, and
+            // smaller, for one lane).
+            let Some(yb) = ys.get(i..end) else {
+                break 'blocks;
+            };
+            let yb = yb.chunks_exact(V::N);
+            if KIND == IN_PLACE {
+                let Some(gb) = grad.get_mut(i..end) else {
+                    break 'blocks;
+                };
+                for (gc, yc) in gb.chunks_exact_mut(V::N).zip(yb) {
+                    let (l, g) = eval(k, V::load(gc), V::load(yc), mode);
+                    acc = acc + l;
+                    (g * scale).store(gc);
+                }
+            } else {
+                let Some(xb) = x.get(i..end) else {
+                    break 'blocks;
+                };
+                let xb = xb.chunks_exact(V::N).zip(yb);
+                if KIND == DISCARD {
+                    for (xc, yc) in xb {
+                        acc = acc + eval(k, V::load(xc), V::load(yc), mode).0;
+                    }
+                } else {
+                    let Some(gb) = grad.get_mut(i..end) else {
+                        break 'blocks;
+                    };
+                    for ((xc, yc), gc) in xb.zip(gb.chunks_exact_mut(V::N)) {
+                        let (l, g) = eval(k, V::load(xc), V::load(yc), mode);
+                        acc = acc + l;
+                        (g * scale).store(gc);
+                    }
+                }
+            }
+            i = end;
+        }
         while i < end {
             let xs: &[f32] = if KIND == IN_PLACE { &*grad } else { x };
             let (Some(xc), Some(yc)) = (lanes_at::<_, V>(xs, i), lanes_at::<_, V>(ys, i)) else {

@@ -473,6 +473,29 @@ fn scan_labels(
     let mut kept = 0usize;
     let mut ok = true;
     let mut wsum = WeightSum::default();
+    if weights.is_none() {
+        // Branch-free (it vectorises): a kept row counts, and a kept label
+        // at or above `c` is bad.
+        // One loop without an ignore index, so that the common call (no
+        // mask either) is a plain compare over the labels.
+        let mut bad = false;
+        match ignore {
+            None => {
+                for (t, masked) in labels {
+                    kept = kept.wrapping_add(!masked as usize);
+                    bad |= !masked & (t as usize >= c);
+                }
+            }
+            Some(ig) => {
+                for (t, masked) in labels {
+                    let drop = masked | (t == ig);
+                    kept = kept.wrapping_add(!drop as usize);
+                    bad |= !drop & (t as usize >= c);
+                }
+            }
+        }
+        return (kept, wsum, !bad);
+    }
     for (t, masked) in labels {
         if masked || ignore == Some(t) {
             continue;

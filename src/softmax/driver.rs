@@ -437,6 +437,15 @@ fn scan(
     mask: Option<&[bool]>,
     weights: Option<&[f32]>,
 ) -> (usize, WeightSum, bool) {
+    if let (None, None, None) = (mask, ignore, weights) {
+        // The common call: every row counts, and the labels are valid if
+        // the largest is (a plain max over the labels, which vectorises).
+        return (
+            labels.len(),
+            WeightSum::default(),
+            (max_label(labels) as usize) < c,
+        );
+    }
     match (labels, mask) {
         (Labels::U8(l), None) => {
             scan_labels(l.iter().map(|&t| (u32::from(t), false)), c, ignore, weights)
@@ -463,6 +472,17 @@ fn scan(
     }
 }
 
+/// The largest label (0 for none). Inlined: a call costs the row pass
+/// registers (and stack) on a Cortex-M; each loss's validation has its copy.
+#[inline(always)]
+fn max_label(labels: Labels<'_>) -> u32 {
+    match labels {
+        Labels::U8(l) => l.iter().fold(0, |m, &t| m.max(u32::from(t))),
+        Labels::U16(l) => l.iter().fold(0, |m, &t| m.max(u32::from(t))),
+        Labels::U32(l) => l.iter().fold(0, |m, &t| m.max(t)),
+    }
+}
+
 #[inline(always)]
 fn scan_labels(
     labels: impl Iterator<Item = (u32, bool)>,
@@ -473,29 +493,6 @@ fn scan_labels(
     let mut kept = 0usize;
     let mut ok = true;
     let mut wsum = WeightSum::default();
-    if weights.is_none() {
-        // Branch-free (it vectorises): a kept row counts, and a kept label
-        // at or above `c` is bad.
-        // One loop without an ignore index, so that the common call (no
-        // mask either) is a plain compare over the labels.
-        let mut bad = false;
-        match ignore {
-            None => {
-                for (t, masked) in labels {
-                    kept = kept.wrapping_add(!masked as usize);
-                    bad |= !masked & (t as usize >= c);
-                }
-            }
-            Some(ig) => {
-                for (t, masked) in labels {
-                    let drop = masked | (t == ig);
-                    kept = kept.wrapping_add(!drop as usize);
-                    bad |= !drop & (t as usize >= c);
-                }
-            }
-        }
-        return (kept, wsum, !bad);
-    }
     for (t, masked) in labels {
         if masked || ignore == Some(t) {
             continue;

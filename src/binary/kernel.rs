@@ -217,6 +217,11 @@ pub(crate) fn ce_hard<V: Lane>(w_pos: f32, w_neg: f32, x: V, y: V) -> (V, V) {
     // u = 1 - p_t = σ(-x_t), CE = softplus(-x_t).
     let u = V::select(right, lg.small, lg.big);
     let ce = V::select(right, lg.l, lg.ax + lg.l);
+    if w_pos == 1.0 && w_neg == 1.0 {
+        // Unweighted (plain CE, focal at γ = 0 without α): the weights
+        // below are 1 and `s`, exactly; a per-call branch, not per lane.
+        return (ce, -(s * u));
+    }
     let neg = V::splat(w_neg) * (V::splat(1.0) - y);
     let pos = V::splat(w_pos) * y;
     ((pos + neg) * ce, -((pos - neg) * u))

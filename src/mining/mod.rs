@@ -74,6 +74,13 @@ fn check(scores: &[f32], ignore: &[bool]) -> Result<(), Error> {
     }
 }
 
+/// The number of `true`s (`Iterator::count` links an overflow check under
+/// `overflow-checks`).
+#[inline(always)]
+fn count(it: impl Iterator<Item = bool>) -> usize {
+    it.fold(0usize, |n, b| n.wrapping_add(b as usize))
+}
+
 /// The candidates' keys (`None` where ignored), as [`largest`] reads them;
 /// `flip` reverses the order (smallest score first).
 #[inline(always)]
@@ -139,11 +146,7 @@ pub fn below_threshold(
     if let Some(i) = p_t.iter().position(|p| !(0.0..=1.0).contains(p)) {
         return Err(Error::ProbabilityOutOfRange { at: At::Element(i) });
     }
-    let below = p_t
-        .iter()
-        .zip(&*ignore)
-        .filter(|&(&p, &ig)| !ig && p < thresh)
-        .count();
+    let below = count(p_t.iter().zip(&*ignore).map(|(&p, &ig)| !ig && p < thresh));
     if below >= min_kept {
         return Ok(mark(p_t, ignore, |_, p| p < thresh));
     }
@@ -178,11 +181,7 @@ pub fn hard_negatives(
     if let Some(i) = targets.iter().position(|y| !(0.0..=1.0).contains(y)) {
         return Err(Error::TargetOutOfRange { at: At::Element(i) });
     }
-    let pos = targets
-        .iter()
-        .zip(&*ignore)
-        .filter(|&(&y, &ig)| !ig && y > 0.0)
-        .count();
+    let pos = count(targets.iter().zip(&*ignore).map(|(&y, &ig)| !ig && y > 0.0));
     let negs = || {
         scores
             .iter()

@@ -118,7 +118,16 @@ impl<T: Copy, const N: usize> Replay<T, N> {
             s.uses = s.uses.saturating_add(1);
         }
         let max = self.max_uses;
-        self.slots.retain(|s| max == 0 || s.uses < max);
+        if max > 0 {
+            // `Vec::retain` links an overflow check under `overflow-checks`:
+            // a copy of the kept slots instead (N is small).
+            let mut kept = Vec::new();
+            for s in self.slots.iter().filter(|s| s.uses < max) {
+                // Cannot fail: at most N slots.
+                let _ = kept.push(*s);
+            }
+            self.slots = kept;
+        }
         Ok(())
     }
 

@@ -14,6 +14,7 @@
 //! | softmax cross-entropy, class weights, smoothing, ignore index | [`SoftmaxCe`] | [`softmax`] |
 //! | softmax focal loss | [`SoftmaxFocal`] | [`softmax`] |
 //! | class-balanced weights (effective number of samples) and an on-device class counter | — | [`class_balanced`] |
+//! | hard-example mining: OHEM, threshold, SSD hard negatives, a replay buffer of the hardest examples | — | [`mining`] |
 //!
 //! ```
 //! use tinyloss::{Batch, Focal, Reduction};
@@ -195,6 +196,7 @@ mod focal;
 mod labels;
 mod lanes;
 mod math;
+pub mod mining;
 mod power;
 mod reduce;
 #[cfg_attr(

@@ -20,6 +20,7 @@
 
 use core::hint::black_box as bb;
 use tinyloss::class_balanced::{self, ClassCounter, Normalize};
+use tinyloss::mining::{self, Replay};
 use tinyloss::softmax::{self, Rows, SoftmaxCe, SoftmaxFocal, SoftmaxLoss, Target, Targets};
 use tinyloss::{binary, Batch, BinaryLoss, Error, Focal, Reduction, SigmoidCe};
 
@@ -311,6 +312,28 @@ fn class_balanced_all() {
     counter::<10>();
 }
 
+/// Every miner and the replay buffer, on unseen scores, masks and sizes.
+#[inline(never)]
+fn mining_all() {
+    let mut ig = [false; N];
+    let ig = bb(&mut ig[..]);
+    bb(mining::top_k(opaque(&LOGITS), bb(5), &mut *ig));
+    bb(mining::below_threshold(opaque(&TARGETS), bb(0.7), bb(3), &mut *ig));
+    bb(mining::hard_negatives(opaque(&LOGITS), opaque(&TARGETS), bb(3), &mut *ig));
+    let mut r = bb(Replay::<u32, 8>::new(bb(4)));
+    bb(r.offer(bb(1.5), bb(7)));
+    bb(r.refresh(opaque(&LOGITS)));
+    bb(r.min_score());
+    for i in r.items() {
+        bb(i);
+    }
+    bb(r.slots());
+    bb((r.len(), r.is_empty(), r.is_full()));
+    r.clear();
+    bb(&r);
+    bb(Replay::<u16, 3>::default());
+}
+
 /// `Display` of every error, into a sink the optimiser cannot see.
 #[inline(never)]
 fn display(e: Error) {
@@ -352,6 +375,7 @@ pub extern "C" fn _start() -> ! {
     per_element();
     softmax_losses();
     class_balanced_all();
+    mining_all();
     let e = error_of(Batch::new(opaque(&TARGETS)).loss_grad(
         &SigmoidCe::PLAIN,
         opaque(&LOGITS),

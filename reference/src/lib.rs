@@ -13,6 +13,7 @@
 //!   README's and the crate docs' accuracy tables are checked against;
 //! * [`cases`]: the bad-input cases (non-finite values, out-of-range targets,
 //!   probabilities, weights and labels, invalid parameters) as data;
+//! * [`mining`]: the hard-example miners by rank counting;
 //! * [`rng`]: one small seeded RNG (splitmix64).
 //!
 //! `no_std`, no allocation, `libm` for the f64 math: it runs on the Cortex-M0
@@ -26,6 +27,7 @@ pub mod bounds;
 pub mod cases;
 pub mod class_balanced;
 pub mod measure;
+pub mod mining;
 pub mod rng;
 pub mod softmax;
 

@@ -26,11 +26,19 @@ pub fn top_k(scores: &[f32], k: usize, ignore: &[bool], i: usize) -> bool {
 
 /// Threshold mining: whether element `i` is kept (candidates with
 /// `p_t < thresh`; if fewer than `min_kept`, the `min_kept` smallest).
-pub fn below_threshold(p_t: &[f32], thresh: f32, min_kept: usize, ignore: &[bool], i: usize) -> bool {
+pub fn below_threshold(
+    p_t: &[f32],
+    thresh: f32,
+    min_kept: usize,
+    ignore: &[bool],
+    i: usize,
+) -> bool {
     if ignore[i] {
         return false;
     }
-    let below = (0..p_t.len()).filter(|&j| !ignore[j] && p_t[j] < thresh).count();
+    let below = (0..p_t.len())
+        .filter(|&j| !ignore[j] && p_t[j] < thresh)
+        .count();
     if below >= min_kept {
         p_t[i] < thresh
     } else {
@@ -40,14 +48,22 @@ pub fn below_threshold(p_t: &[f32], thresh: f32, min_kept: usize, ignore: &[bool
 
 /// SSD hard negatives: whether element `i` is kept (every positive,
 /// `y > 0`; the `ratio · N_pos` highest-scoring negatives, `y == 0`).
-pub fn hard_negatives(scores: &[f32], targets: &[f32], ratio: usize, ignore: &[bool], i: usize) -> bool {
+pub fn hard_negatives(
+    scores: &[f32],
+    targets: &[f32],
+    ratio: usize,
+    ignore: &[bool],
+    i: usize,
+) -> bool {
     if ignore[i] {
         return false;
     }
     if targets[i] > 0.0 {
         return true;
     }
-    let pos = (0..scores.len()).filter(|&j| !ignore[j] && targets[j] > 0.0).count();
+    let pos = (0..scores.len())
+        .filter(|&j| !ignore[j] && targets[j] > 0.0)
+        .count();
     rank(scores, i, |j| !ignore[j] && targets[j] == 0.0, true) < pos.saturating_mul(ratio)
 }
 

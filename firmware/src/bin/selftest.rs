@@ -21,6 +21,7 @@ use tinyloss_firmware::{counter, exit, fx, out, BOARD, UNIT};
 // The f64 references, the error measure and the bounds come from
 // `tinyloss-reference` (`../reference`), the crate the host tests and the
 // fuzz targets read too.
+use tinyloss::mining::{self, Replay};
 use tinyloss_reference::binary::{alpha_t, focal as focal_ref, sigmoid_ce as bce_ref};
 use tinyloss_reference::bounds::{
     BATCH_SCALED_GRAD, BATCH_TOTAL, BATCH_WEIGHTED_LOSS, FOCAL_GRAD_HARD, FOCAL_GRAD_SOFT,
@@ -29,8 +30,9 @@ use tinyloss_reference::bounds::{
     SOFTMAX_FOCAL_LOSS,
 };
 use tinyloss_reference::measure::{abs_err, rel_err, LOSS_FLOOR};
+use tinyloss_reference::mining as mref;
 use tinyloss_reference::softmax::{self as sref, RowTarget};
-use tinyloss_reference::{cases, Worst};
+use tinyloss_reference::{cases, Rng, Worst};
 
 /// Probability-input focal loss at the clamped point, without smoothing.
 fn focal_prob_ref(p: f64, y: f64, gamma: f64, alpha: Option<f64>) -> (f64, f64) {
@@ -712,6 +714,81 @@ fn softmax_cases(s: &mut Suite) {
     s.done(c);
 }
 
+/// The miners against the rank-counting references, on scores with heavy
+/// ties, signed zeros, subnormals and ±f32::MAX, random prior masks.
+fn mining_cases(s: &mut Suite) {
+    const N: usize = 48;
+    const POOL: [f32; 9] = [0.0, -0.0, 1e-45, 0.25, 0.5, 1.0, 3.0, f32::MAX, -f32::MAX];
+    let mut c = Case::new("mining: OHEM, threshold, SSD hard negatives, replay buffer");
+    let mut r = Rng(0x5EED_0009);
+    let (mut sc, mut p, mut y, mut prior) = ([0.0f32; N], [0.0f32; N], [0.0f32; N], [false; N]);
+    for round in 0..24 {
+        let n = if round < 8 { round * 3 } else { N };
+        for i in 0..N {
+            sc[i] = if r.below(2) == 0 {
+                POOL[r.below(POOL.len())]
+            } else {
+                r.sym(10.0)
+            };
+            p[i] = if r.below(2) == 0 {
+                POOL[r.below(6)].min(1.0)
+            } else {
+                r.f() as f32
+            };
+            y[i] = if r.below(6) == 0 { 1.0 } else { 0.0 };
+            prior[i] = r.below(5) == 0;
+        }
+        let (sc, p, y, prior) = (&sc[..n], &p[..n], &y[..n], &prior[..n]);
+        for k in [0, 1, r.below(n + 1), n, n + 1] {
+            let mut ig = [false; N];
+            let ig = &mut ig[..n];
+            ig.copy_from_slice(prior);
+            let kept = mining::top_k(sc, k, ig);
+            c.ok(kept.is_ok(), "top_k returned an error");
+            let same = (0..n).all(|i| ig[i] != mref::top_k(sc, k, prior, i));
+            c.ok(same, "top_k differs from the reference");
+            ig.copy_from_slice(prior);
+            let thresh = [0.0, 0.5, 0.7, 1.0][r.below(4)];
+            c.ok(
+                mining::below_threshold(p, thresh, k, ig).is_ok(),
+                "below_threshold error",
+            );
+            let same = (0..n).all(|i| ig[i] != mref::below_threshold(p, thresh, k, prior, i));
+            c.ok(same, "below_threshold differs from the reference");
+            ig.copy_from_slice(prior);
+            c.ok(
+                mining::hard_negatives(sc, y, k, ig).is_ok(),
+                "hard_negatives error",
+            );
+            let same = (0..n).all(|i| ig[i] != mref::hard_negatives(sc, y, k, prior, i));
+            c.ok(same, "hard_negatives differs from the reference");
+        }
+    }
+    // The replay buffer keeps the hardest and ages them out.
+    let mut b: Replay<u16, 3> = Replay::new(2);
+    for (i, l) in [0.5f32, 2.0, 0.1, 1.0, 3.0].into_iter().enumerate() {
+        c.ok(b.offer(l, i as u16).is_ok(), "offer");
+    }
+    let items: [u16; 3] = [4, 1, 3];
+    c.ok(
+        b.items().copied().eq(items),
+        "replay keeps the three hardest in place",
+    );
+    c.ok(
+        b.refresh(&[0.2, 0.2, 0.2]).is_ok() && b.len() == 3,
+        "one replay keeps all",
+    );
+    c.ok(
+        b.refresh(&[0.2, 0.2, 0.2]).is_ok() && b.is_empty(),
+        "two replays age all out",
+    );
+    c.ok(
+        b.offer(f32::NAN, 9).is_err() && b.is_empty(),
+        "NaN offer rejected",
+    );
+    s.done(c);
+}
+
 #[cfg_attr(target_os = "none", cortex_m_rt::entry)]
 fn main() -> ! {
     tinyloss_firmware::init();
@@ -728,6 +805,7 @@ fn main() -> ! {
     batches(&mut s);
     errors(&mut s);
     softmax_cases(&mut s);
+    mining_cases(&mut s);
     out!(
         "selftest on {}: {} passed, {} failed ({} {})",
         BOARD,

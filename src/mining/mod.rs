@@ -20,10 +20,11 @@
 //! the first kept, so a miner keeps exactly as many elements as it says,
 //! whatever the ties. There is no rounding anywhere.
 //!
-//! **Cost.** Selection is a radix select on the scores' bits with four-bit
-//! digits: one counting pass per digit, at most eight, and it stops as soon
-//! as the digit's bucket is kept whole (three to five passes on distinct
-//! scores). No sort, no buffer, 16 counters on the stack.
+//! **Cost.** Selection is a radix select on the scores' bits with eight-bit
+//! digits: one counting pass per digit, at most four, and it stops as soon
+//! as the digit's bucket is kept whole (two or three passes on distinct
+//! scores). No sort, no buffer; 256 counters on the stack (1 KiB on a
+//! 32-bit core). Instructions per element on each core: `docs/costs.md`.
 //!
 //! **Errors.** A mask of another length is
 //! [`Error::LengthMismatch`]; a NaN or infinite score
@@ -113,7 +114,7 @@ fn mark(scores: &[f32], ignore: &mut [bool], mut keep: impl FnMut(usize, f32) ->
 /// are at most `k`. Returns the number kept, `min(k, candidates)`.
 ///
 /// `scores` are typically the per-element (or per-row) losses of the batch
-/// call; any finite values work (larger = harder). `O(n)`: at most eight
+/// call; any finite values work (larger = harder). `O(n)`: at most four
 /// counting passes, no buffer. Errors as in the [module docs](self).
 pub fn top_k(scores: &[f32], k: usize, ignore: &mut [bool]) -> Result<usize, Error> {
     check(scores, ignore)?;

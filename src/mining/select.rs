@@ -1,7 +1,8 @@
-//! Radix selection of the `k` largest keys: four-bit digits from the top,
-//! one histogram pass per digit, no buffer and no data movement, `O(8 n)`
-//! in the worst case (and usually 3–5 passes: a pass ends the search as
-//! soon as the bucket holding the `k`-th key is kept whole).
+//! Radix selection of the `k` largest keys: eight-bit digits from the top,
+//! one histogram pass per digit, no buffer and no data movement, `O(4 n)`
+//! in the worst case (and usually 2–3 passes: a pass ends the search as
+//! soon as the bucket holding the `k`-th key is kept whole). The histogram
+//! is 256 counters on the stack (1 KiB on a 32-bit core).
 //!
 //! Legend: `key` is the total-order image of a score ([`key`]), `need` the
 //! number of keys still to keep, `prefix`/`mask` the digits fixed so far.
@@ -52,6 +53,13 @@ impl Cut {
     }
 }
 
+/// Bits per digit.
+const BITS: u32 = 8;
+/// Largest digit.
+const DIGIT: u32 = (1 << BITS) - 1;
+/// Counters per pass.
+const BUCKETS: usize = 1 << BITS;
+
 /// The cut that keeps the `k` largest of the keys `keys()` yields (`None`
 /// entries are not candidates), ties broken by index; every candidate when
 /// `k` is at least their number. `keys` is called once per pass.
@@ -66,17 +74,17 @@ where
     let (mut prefix, mut mask, mut need) = (0u32, 0u32, k);
     let mut shift = 32u32;
     while shift > 0 {
-        shift = shift.wrapping_sub(4);
-        let mut hist = [0usize; 16];
+        shift = shift.wrapping_sub(BITS);
+        let mut hist = [0usize; BUCKETS];
         for kk in keys().flatten() {
             if kk & mask == prefix {
-                let h = &mut hist[((kk >> shift) & 15) as usize];
+                let h = &mut hist[((kk >> shift) & DIGIT) as usize];
                 *h = h.wrapping_add(1);
             }
         }
         // The bucket holding the `need`-th largest, from the top digit down.
-        let mut d = 15u32;
-        let mut h = hist[15];
+        let mut d = DIGIT;
+        let mut h = hist[DIGIT as usize];
         while h < need {
             if d == 0 {
                 // Fewer candidates than `k`: keep them all.
@@ -84,10 +92,10 @@ where
             }
             need = need.wrapping_sub(h);
             d = d.wrapping_sub(1);
-            h = hist[(d & 15) as usize];
+            h = hist[(d & DIGIT) as usize];
         }
         prefix |= d << shift;
-        mask |= 15 << shift;
+        mask |= DIGIT << shift;
         if h == need {
             // The whole bucket is kept: every key at or above its low end.
             return match prefix.checked_sub(1) {

@@ -11,6 +11,7 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 use core::hint::black_box;
+use tinyloss::mining;
 use tinyloss::softmax::{Rows, Targets};
 use tinyloss::{Batch, Error, Focal, Reduction, SigmoidCe, SoftmaxCe, SoftmaxFocal};
 use tinyloss_firmware::{counter, exit, fx, out, stack_use, BOARD, UNIT};
@@ -148,6 +149,23 @@ pub fn tl_floor(z: &[f32], y: &[f32], g: &mut [f32]) -> f32 {
     s
 }
 
+/// OHEM: keeps the N/4 largest of N scores, into a cleared mask.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_ohem_top_k(s: &[f32], ig: &mut [bool]) -> Result<usize, Error> {
+    ig.fill(false);
+    mining::top_k(s, s.len() / 4, ig)
+}
+
+/// SSD mining: every positive and as many of the highest-scoring negatives
+/// (ratio 1), into a cleared mask.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_hard_negatives(s: &[f32], y: &[f32], ig: &mut [bool]) -> Result<usize, Error> {
+    ig.fill(false);
+    mining::hard_negatives(s, y, 1, ig)
+}
+
 /// Deterministic inputs: logits spread over [-8, 8], about 1 in 4 positive.
 fn inputs(z: &mut [f32; N], p: &mut [f32; N], y: &mut [f32; N]) {
     let mut s = 0x2545_F491u32;
@@ -238,6 +256,10 @@ fn main() -> ! {
         measure!("naive_focal_g1.5", tl_naive_focal(1.5, 0.25, z, y, &mut g));
         measure!("naive_sigmoid_ce", tl_naive_bce(z, y, &mut g));
         measure!("floor", tl_floor(z, y, &mut g));
+        let mut ig = [false; N];
+        measure!("ohem_top_k", tl_ohem_top_k(z, &mut ig));
+        measure!("hard_negatives", tl_hard_negatives(z, y, &mut ig));
+        ok &= tl_ohem_top_k(z, &mut ig) == Ok(N / 4);
         // Softmax, per logit: the first ROWS × C logits, labels from them.
         let zs = &z[..ROWS * C];
         let mut t = [0u32; ROWS];

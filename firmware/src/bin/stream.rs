@@ -6,12 +6,12 @@
 //! * A [`tinyloss::class_balanced::ClassCounter`] counts the labels seen so
 //!   far; its class-balanced weights (β = 0.999) are recomputed at every
 //!   arrival and weight the loss of each element of the update.
-//! * A fixed-capacity [`heapless::BinaryHeap`] (min-heap on the loss,
-//!   [`HARD`] entries) keeps the hardest recent wines: every update trains on
-//!   the new wine plus all of them, the fused kernel returns their fresh
-//!   per-element losses, and the wines are put back with those losses; a new
-//!   wine enters when its loss beats the easiest one kept, and a wine leaves
-//!   after [`MAX_REPLAYS`] replays, so the buffer follows what is hard *now*.
+//! * A [`tinyloss::mining::Replay`] buffer ([`HARD`] slots) keeps the hardest
+//!   recent wines: every update trains on the new wine plus all of them, the
+//!   fused kernel returns their fresh per-element losses, which refresh the
+//!   buffer ([`Replay::refresh`]); a new wine enters when its loss beats the
+//!   easiest one kept ([`Replay::offer`]), and a wine leaves after
+//!   [`MAX_REPLAYS`] replays, so the buffer follows what is hard *now*.
 //! * Loss: class-balanced focal (γ = 2, α off, per-element weights from the
 //!   counter), against a baseline of plain cross-entropy on the new wine alone.
 //!
@@ -20,9 +20,8 @@
 //! Runs on every core, the soft-float M0 and M3 included.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
-use core::cmp::Ordering;
-use heapless::binary_heap::{BinaryHeap, Min};
 use tinyloss::class_balanced::{ClassCounter, Normalize};
+use tinyloss::mining::Replay;
 use tinyloss::{Error, Focal};
 use tinyloss_firmware::counter::Stopwatch;
 use tinyloss_firmware::data::{Split, Task, N_TRAIN};
@@ -43,31 +42,6 @@ const STREAM_LR: f32 = 0.002;
 const STREAM_SEED: u32 = 0x57EA_0001;
 
 const _: () = assert!(HARD < BATCH);
-
-/// A kept wine: its loss at its last update, its index, replays so far.
-#[derive(Clone, Copy, Debug)]
-struct Hard {
-    loss: f32,
-    wine: u16,
-    replays: u16,
-}
-
-impl PartialEq for Hard {
-    fn eq(&self, o: &Self) -> bool {
-        self.cmp(o) == Ordering::Equal
-    }
-}
-impl Eq for Hard {}
-impl PartialOrd for Hard {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Hard {
-    fn cmp(&self, o: &Self) -> Ordering {
-        self.loss.total_cmp(&o.loss).then(self.wine.cmp(&o.wine))
-    }
-}
 
 /// The two learners compared.
 #[derive(Clone, Copy, PartialEq)]
@@ -92,7 +66,7 @@ impl Mode {
 fn stream(task: Task, mode: Mode, ev: &mut Evaluator) -> Result<(f32, f32), Error> {
     let labels = Labels::new(task, false, 0);
     let mut counter = ClassCounter::<2>::new();
-    let mut heap: BinaryHeap<Hard, Min, HARD> = BinaryHeap::new();
+    let mut hard: Replay<u16, HARD> = Replay::new(MAX_REPLAYS);
     let mut trainer = Trainer::new([1.0, 1.0], 0);
     trainer.set_lr(STREAM_LR);
     let obj = match mode {
@@ -105,11 +79,6 @@ fn stream(task: Task, mode: Mode, ev: &mut Evaluator) -> Result<(f32, f32), Erro
     }
     Rng::new(STREAM_SEED).shuffle(&mut order);
     let mut batch = [0u16; BATCH];
-    let mut kept = [Hard {
-        loss: 0.0,
-        wine: 0,
-        replays: 0,
-    }; HARD];
     let mut losses = [0.0f32; BATCH];
     let mut cw = [1.0f32; 2];
     let mut seen = 0usize;
@@ -126,34 +95,15 @@ fn stream(task: Task, mode: Mode, ev: &mut Evaluator) -> Result<(f32, f32), Erro
             if mode == Mode::BalancedReplay {
                 counter.weights(CB_BETA, Normalize::SumToClasses, &mut cw)?;
                 trainer.set_class_weights(cw);
-                let mut m = 0;
-                while let Some(h) = heap.pop() {
-                    kept[m] = h;
-                    batch[1 + m] = h.wine;
-                    m += 1;
+                for (b, &w) in batch[1..].iter_mut().zip(hard.items()) {
+                    *b = w;
                 }
-                n += m;
+                n += hard.len();
                 trainer.step_with_losses(&obj, &batch[..n], &labels, Some(&mut losses))?;
-                // Put the kept wines back with their fresh losses, unless
-                // replayed enough; then offer the new wine.
-                for (k, h) in kept[..m].iter_mut().enumerate() {
-                    h.loss = losses[1 + k];
-                    h.replays += 1;
-                    if h.replays < MAX_REPLAYS {
-                        let _ = heap.push(*h);
-                    }
-                }
-                let new = Hard {
-                    loss: losses[0],
-                    wine,
-                    replays: 0,
-                };
-                if heap.len() < HARD {
-                    let _ = heap.push(new);
-                } else if heap.peek().is_some_and(|min| new > *min) {
-                    let _ = heap.pop();
-                    let _ = heap.push(new);
-                }
+                // The kept wines' fresh losses (those replayed enough leave),
+                // then the new wine's offer.
+                hard.refresh(&losses[1..n])?;
+                hard.offer(losses[0], wine)?;
             } else {
                 trainer.step(&obj, &batch[..n], &labels)?;
             }
@@ -161,12 +111,12 @@ fn stream(task: Task, mode: Mode, ev: &mut Evaluator) -> Result<(f32, f32), Erro
                 next_eval += EVAL_EVERY;
                 let m = ev.evaluate(&trainer.model, task, Split::TEST, None)?;
                 let (mut lo, mut hi, mut pos) = (f32::INFINITY, 0.0f32, 0);
-                for h in heap.iter() {
-                    lo = lo.min(h.loss);
-                    hi = hi.max(h.loss);
-                    pos += labels.get(h.wine as usize) as u32;
+                for h in hard.slots() {
+                    lo = lo.min(h.score);
+                    hi = hi.max(h.score);
+                    pos += labels.get(h.item as usize) as u32;
                 }
-                if heap.is_empty() {
+                if hard.is_empty() {
                     lo = 0.0;
                 }
                 out!(

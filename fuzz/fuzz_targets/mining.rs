@@ -20,28 +20,27 @@
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use tinyloss::mining::{self, Replay};
+use tinyloss_reference::cases;
 use tinyloss_reference::mining as reference;
 
-const SPECIALS: [f32; 14] = [
-    0.0,
-    -0.0,
-    1.0,
-    0.5,
-    f32::NAN,
-    f32::INFINITY,
-    f32::NEG_INFINITY,
-    f32::MAX,
-    f32::MIN,
-    f32::MIN_POSITIVE,
-    1e-45,
-    -1e-45,
-    1.0000001,
-    0.25,
+/// The special values, from the shared bad-input and edge lists (NaN, ±∞,
+/// signed zeros, subnormals, the probability edges and beyond, f32::MAX),
+/// plus the most negative values.
+const SPECIALS: [&[f32]; 6] = [
+    &cases::NON_FINITE,
+    &cases::EDGE_PROBS,
+    &cases::BAD_PROBS,
+    &cases::EDGE_WEIGHTS,
+    &cases::BAD_TARGETS,
+    &[f32::MIN, -f32::MIN_POSITIVE, -1e-45],
 ];
 
 fn value(u: &mut Unstructured) -> Result<f32> {
     Ok(match u.int_in_range(0..=2)? {
-        0 => SPECIALS[u.choose_index(SPECIALS.len())?],
+        0 => {
+            let list = SPECIALS[u.choose_index(SPECIALS.len())?];
+            *u.choose(list)?
+        }
         1 => f32::from_bits(u.arbitrary()?),
         _ => u.int_in_range(0..=8)? as f32 / 8.0,
     })

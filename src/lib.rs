@@ -15,6 +15,7 @@
 //! | softmax focal loss | [`SoftmaxFocal`] | [`softmax`] |
 //! | class-balanced weights (effective number of samples) and an on-device class counter | — | [`class_balanced`] |
 //! | hard-example mining: OHEM, threshold, SSD hard negatives, a replay buffer of the hardest examples | — | [`mining`] |
+//! | a streaming normaliser: the EMA of the positive count (detectron2) | [`PositivesEma`] | any batch call |
 //!
 //! ```
 //! use tinyloss::{Batch, Focal, Reduction};
@@ -197,6 +198,7 @@ mod labels;
 mod lanes;
 mod math;
 pub mod mining;
+mod normalizer;
 mod power;
 mod reduce;
 #[cfg_attr(
@@ -214,6 +216,7 @@ pub use class_balanced::ClassCounter;
 pub use error::{At, Error};
 pub use focal::Focal;
 pub use labels::Labels;
+pub use normalizer::PositivesEma;
 pub use power::MAX_GAMMA;
 pub use reduce::Reduction;
 pub use softmax::{SoftmaxCe, SoftmaxFocal};

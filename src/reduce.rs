@@ -29,7 +29,8 @@ use crate::Error;
 ///
 /// **Streaming trap:** with class weights and one row per call, `Mean`
 /// divides `w_t ℓ` by `w_t` and the weight cancels; use `Sum` or
-/// `MeanOver(d)` there.
+/// `MeanOver(d)` there, e.g. with a [`PositivesEma`](crate::PositivesEma)
+/// (an average of the positive count, or of the weight mass, per update).
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Reduction {

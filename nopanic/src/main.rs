@@ -22,6 +22,7 @@ use core::hint::black_box as bb;
 use tinyloss::class_balanced::{self, ClassCounter, Normalize};
 use tinyloss::mining::{self, Replay};
 use tinyloss::softmax::{self, Rows, SoftmaxCe, SoftmaxFocal, SoftmaxLoss, Target, Targets};
+use tinyloss::PositivesEma;
 use tinyloss::{binary, Batch, BinaryLoss, Error, Focal, Reduction, SigmoidCe};
 
 const N: usize = 48;
@@ -318,8 +319,18 @@ fn mining_all() {
     let mut ig = [false; N];
     let ig = bb(&mut ig[..]);
     bb(mining::top_k(opaque(&LOGITS), bb(5), &mut *ig));
-    bb(mining::below_threshold(opaque(&TARGETS), bb(0.7), bb(3), &mut *ig));
-    bb(mining::hard_negatives(opaque(&LOGITS), opaque(&TARGETS), bb(3), &mut *ig));
+    bb(mining::below_threshold(
+        opaque(&TARGETS),
+        bb(0.7),
+        bb(3),
+        &mut *ig,
+    ));
+    bb(mining::hard_negatives(
+        opaque(&LOGITS),
+        opaque(&TARGETS),
+        bb(3),
+        &mut *ig,
+    ));
     let mut r = bb(Replay::<u32, 8>::new(bb(4)));
     bb(r.offer(bb(1.5), bb(7)));
     bb(r.refresh(opaque(&LOGITS)));
@@ -332,6 +343,12 @@ fn mining_all() {
     r.clear();
     bb(&r);
     bb(Replay::<u16, 3>::default());
+    let mut e = bb(PositivesEma::new(bb(100.0), bb(0.9)));
+    if let Ok(e) = e.as_mut() {
+        bb(e.update(bb(3.0)));
+        bb((e.value(), e.reduction()));
+    }
+    bb(PositivesEma::DETECTRON2);
 }
 
 /// `Display` of every error, into a sink the optimiser cannot see.

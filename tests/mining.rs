@@ -44,6 +44,15 @@ fn prob(r: &mut Rng) -> f32 {
     }
 }
 
+/// The mask keeps exactly the elements `want` keeps, and `kept` counts them.
+fn assert_mask(ig: &[bool], kept: usize, want: impl Fn(usize) -> bool, what: &str) {
+    let n = ig.len();
+    for i in 0..n {
+        assert_eq!(!ig[i], want(i), "n {n} {what} i {i}");
+    }
+    assert_eq!(kept, (0..n).filter(|&i| want(i)).count(), "n {n} {what}");
+}
+
 fn sizes(r: &mut Rng) -> impl Iterator<Item = usize> + '_ {
     (0..70).chain((0..30).map(move |_| 70 + r.below(3000)))
 }
@@ -69,13 +78,8 @@ fn top_k_matches_the_rank_reference() {
                 let mut ig = prior.clone();
                 let kept = mining::top_k(&s, k, &mut ig).unwrap();
                 assert_eq!(kept, k.min(cands), "n {n} k {k}");
-                for i in 0..n {
-                    assert_eq!(
-                        !ig[i],
-                        reference::top_k(&s, k, &prior, i),
-                        "n {n} k {k} i {i}"
-                    );
-                }
+                let want = |i| reference::top_k(&s, k, &prior, i);
+                assert_mask(&ig, kept, want, &format!("k {k}"));
             }
         }
     }
@@ -93,13 +97,13 @@ fn below_threshold_matches_the_rank_reference_and_mmseg_on_distinct_values() {
                 for min_kept in [0, 1, r.below(n + 1), n, n + 5] {
                     let mut ig = prior.clone();
                     let kept = mining::below_threshold(&p, thresh, min_kept, &mut ig).unwrap();
-                    let mut want = 0;
-                    for i in 0..n {
-                        let k = reference::below_threshold(&p, thresh, min_kept, &prior, i);
-                        assert_eq!(!ig[i], k, "n {n} thresh {thresh} min_kept {min_kept} i {i}");
-                        want += k as usize;
-                    }
-                    assert_eq!(kept, want);
+                    let want = |i| reference::below_threshold(&p, thresh, min_kept, &prior, i);
+                    assert_mask(
+                        &ig,
+                        kept,
+                        want,
+                        &format!("thresh {thresh} min_kept {min_kept}"),
+                    );
                 }
             }
         }
@@ -142,13 +146,8 @@ fn hard_negatives_match_the_rank_reference() {
             for ratio in [0, 1, 3, r.below(50), usize::MAX] {
                 let mut ig = prior.clone();
                 let kept = mining::hard_negatives(&s, &y, ratio, &mut ig).unwrap();
-                let mut want = 0;
-                for i in 0..n {
-                    let k = reference::hard_negatives(&s, &y, ratio, &prior, i);
-                    assert_eq!(!ig[i], k, "n {n} ratio {ratio} i {i}");
-                    want += k as usize;
-                }
-                assert_eq!(kept, want);
+                let want = |i| reference::hard_negatives(&s, &y, ratio, &prior, i);
+                assert_mask(&ig, kept, want, &format!("ratio {ratio}"));
             }
         }
     }

@@ -219,7 +219,7 @@ pub(crate) fn ce_hard<V: Lane>(w_pos: f32, w_neg: f32, x: V, y: V) -> (V, V) {
     let ce = V::select(right, lg.l, lg.ax + lg.l);
     if w_pos == 1.0 && w_neg == 1.0 {
         // Unweighted (plain CE, focal at γ = 0 without α): the weights
-        // below are 1 and `s`, exactly; a per-call branch, not per lane.
+        // below are 1 and `s`, exactly. The test is loop-invariant.
         return (ce, -(s * u));
     }
     let neg = V::splat(w_neg) * (V::splat(1.0) - y);

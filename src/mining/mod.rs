@@ -83,26 +83,31 @@ fn count(it: impl Iterator<Item = bool>) -> usize {
 }
 
 /// The candidates' keys (`None` where ignored), as [`largest`] reads them;
-/// `flip` reverses the order (smallest score first).
+/// `flip` (0 or `u32::MAX`) reverses the order (smallest score first).
 #[inline(always)]
 fn keys<'s>(
     scores: &'s [f32],
     ignore: &'s [bool],
-    flip: bool,
+    flip: u32,
 ) -> impl Iterator<Item = Option<u32>> + 's {
     scores
         .iter()
         .zip(ignore)
-        .map(move |(&s, &i)| (!i).then(|| if flip { !key(s) } else { key(s) }))
+        .map(move |(&s, &i)| (!i).then(|| key(s) ^ flip))
 }
 
-/// Writes the mask: a candidate is kept where `keep(score)` says so (which
-/// may consume the cut's ties, in index order). Returns the number kept.
+/// Writes the mask: a candidate is kept where `keep(item)` says so (called
+/// for candidates only, in index order, so it may consume the cut's ties).
+/// Returns the number kept.
 #[inline(always)]
-fn mark(scores: &[f32], ignore: &mut [bool], mut keep: impl FnMut(usize, f32) -> bool) -> usize {
+fn mark<T>(
+    ignore: &mut [bool],
+    items: impl Iterator<Item = T>,
+    mut keep: impl FnMut(T) -> bool,
+) -> usize {
     let mut kept = 0usize;
-    for (i, (ig, &s)) in (0..scores.len()).zip(ignore.iter_mut().zip(scores)) {
-        let k = !*ig && keep(i, s);
+    for (ig, t) in ignore.iter_mut().zip(items) {
+        let k = !*ig && keep(t);
         *ig = !k;
         kept = kept.wrapping_add(k as usize);
     }
@@ -118,8 +123,8 @@ fn mark(scores: &[f32], ignore: &mut [bool], mut keep: impl FnMut(usize, f32) ->
 /// counting passes, no buffer. Errors as in the [module docs](self).
 pub fn top_k(scores: &[f32], k: usize, ignore: &mut [bool]) -> Result<usize, Error> {
     check(scores, ignore)?;
-    let mut cut = largest(|| keys(scores, ignore, false), k);
-    Ok(mark(scores, ignore, |_, s| cut.keep(key(s))))
+    let mut cut = largest(|| keys(scores, ignore, 0), k);
+    Ok(mark(ignore, scores.iter(), |&s| cut.keep(key(s))))
 }
 
 /// Threshold mining (mmseg's `OHEMPixelSampler`): keeps the candidates
@@ -149,10 +154,10 @@ pub fn below_threshold(
     }
     let below = count(p_t.iter().zip(&*ignore).map(|(&p, &ig)| !ig && p < thresh));
     if below >= min_kept {
-        return Ok(mark(p_t, ignore, |_, p| p < thresh));
+        return Ok(mark(ignore, p_t.iter(), |&p| p < thresh));
     }
-    let mut cut = largest(|| keys(p_t, ignore, true), min_kept);
-    Ok(mark(p_t, ignore, |_, p| cut.keep(!key(p))))
+    let mut cut = largest(|| keys(p_t, ignore, u32::MAX), min_kept);
+    Ok(mark(ignore, p_t.iter(), |&p| cut.keep(!key(p))))
 }
 
 /// SSD's hard-negative mining: keeps every positive candidate (`target >
@@ -190,7 +195,7 @@ pub fn hard_negatives(
             .map(|(&s, (&y, &ig))| (!ig && y == 0.0).then(|| key(s)))
     };
     let mut cut = largest(negs, pos.saturating_mul(ratio));
-    Ok(mark(scores, ignore, |i, s| {
-        targets.get(i).is_some_and(|&y| y > 0.0) || cut.keep(key(s))
+    Ok(mark(ignore, scores.iter().zip(targets), |(&s, &y)| {
+        y > 0.0 || cut.keep(key(s))
     }))
 }

@@ -474,6 +474,8 @@ fn scan(
 
 /// The largest label (0 for none). Inlined: a call costs the row pass
 /// registers (and stack) on a Cortex-M; each loss's validation has its copy.
+/// A match outside the loops, not `Labels::iter`, whose chained iterator
+/// makes a Cortex-M softmax call bigger and its frame deeper.
 #[inline(always)]
 fn max_label(labels: Labels<'_>) -> u32 {
     match labels {

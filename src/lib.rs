@@ -16,6 +16,7 @@
 //! | class-balanced weights (effective number of samples) and an on-device class counter | — | [`class_balanced`] |
 //! | hard-example mining: OHEM, threshold, SSD hard negatives, a replay buffer of the hardest examples | — | [`mining`] |
 //! | a streaming normaliser: the EMA of the positive count (detectron2) | [`PositivesEma`] | any batch call |
+//! | the easy-example diagnostic: loss and gradient shares of easy positives and negatives, `p_t` histograms | [`Diagnostic`] | `loss_grad_diagnosed` |
 //!
 //! ```
 //! use tinyloss::{Batch, Focal, Reduction};
@@ -192,6 +193,7 @@
 mod bce;
 pub mod binary;
 pub mod class_balanced;
+mod diagnostic;
 mod error;
 mod focal;
 mod labels;
@@ -213,6 +215,7 @@ mod testing;
 pub use bce::SigmoidCe;
 pub use binary::{Batch, BinaryLoss, PROB_EPS};
 pub use class_balanced::ClassCounter;
+pub use diagnostic::{Bin, Diagnostic, Group, GRAD_OCTAVES};
 pub use error::{At, Error};
 pub use focal::Focal;
 pub use labels::Labels;

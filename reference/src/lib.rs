@@ -14,6 +14,7 @@
 //! * [`cases`]: the bad-input cases (non-finite values, out-of-range targets,
 //!   probabilities, weights and labels, invalid parameters) as data;
 //! * [`mining`]: the hard-example miners by rank counting;
+//! * [`diagnostic`]: the easy-example diagnostic recomputed in f64;
 //! * [`rng`]: one small seeded RNG (splitmix64).
 //!
 //! `no_std`, no allocation, `libm` for the f64 math: it runs on the Cortex-M0
@@ -26,6 +27,7 @@ pub mod binary;
 pub mod bounds;
 pub mod cases;
 pub mod class_balanced;
+pub mod diagnostic;
 pub mod measure;
 pub mod mining;
 pub mod rng;

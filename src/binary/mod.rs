@@ -14,6 +14,7 @@
 //! # Ok::<(), tinyloss::Error>(())
 //! ```
 
+use crate::diagnostic::{Diagnostic, Observe, Weighted};
 use crate::lanes::{sat, Lane, Simd, SOFT_FLOAT};
 use crate::reduce::{Kahan, Reduction, Scale, Total, BLOCK};
 use crate::{At, Error};
@@ -136,6 +137,34 @@ impl<'a> Batch<'a> {
             x: inputs,
             grad,
             losses,
+            obs: None,
+        })
+    }
+
+    /// [`Batch::loss_grad`] that also adds every kept element to the
+    /// easy-example [`Diagnostic`] `diag`, in the same pass (its `p_t`, group,
+    /// weighted loss and gradient before the reduction's factor). The loss
+    /// and the gradient are those of `loss_grad`, bit for bit; on `Err`
+    /// nothing is written and `diag` is unchanged.
+    ///
+    /// # Errors
+    /// As [`Batch::loss_grad`].
+    #[inline(always)]
+    pub fn loss_grad_diagnosed<L: BinaryLoss, const B: usize>(
+        &self,
+        loss: &L,
+        inputs: &[f32],
+        reduction: Reduction,
+        grad: &mut [f32],
+        diag: &mut Diagnostic<B>,
+    ) -> Result<f32, Error> {
+        loss.dispatch(Call::<SPLIT> {
+            b: self,
+            reduction,
+            x: inputs,
+            grad,
+            losses: None,
+            obs: Some(diag),
         })
     }
 
@@ -160,6 +189,7 @@ impl<'a> Batch<'a> {
             x: &[],
             grad: inputs_then_grad,
             losses,
+            obs: None,
         })
     }
 
@@ -181,6 +211,7 @@ impl<'a> Batch<'a> {
             x: inputs,
             grad: &mut [],
             losses: None,
+            obs: None,
         })
     }
 
@@ -574,6 +605,8 @@ struct Io<'x, 'o, const KIND: u8> {
     x: &'x [f32],
     grad: &'o mut [f32],
     losses: &'o mut [f32],
+    /// The diagnostic that sees every kept element, if asked for.
+    obs: Option<&'o mut dyn Observe>,
 }
 
 impl<const KIND: u8> Io<'_, '_, KIND> {
@@ -583,6 +616,10 @@ impl<const KIND: u8> Io<'_, '_, KIND> {
             x: self.x,
             grad: &mut *self.grad,
             losses: &mut *self.losses,
+            obs: match &mut self.obs {
+                Some(o) => Some(&mut **o),
+                None => None,
+            },
         }
     }
 
@@ -594,6 +631,7 @@ impl<const KIND: u8> Io<'_, '_, KIND> {
             x: self.x.get(i..=i).unwrap_or(&[]),
             grad: self.grad.get_mut(i..=i).unwrap_or(&mut []),
             losses: self.losses.get_mut(i..=i).unwrap_or(&mut []),
+            obs: None,
         }
     }
 
@@ -602,7 +640,12 @@ impl<const KIND: u8> Io<'_, '_, KIND> {
     /// range once, before its loop.
     #[inline(always)]
     fn cut(self, n: usize) -> Option<Self> {
-        let Io { x, grad, losses } = self;
+        let Io {
+            x,
+            grad,
+            losses,
+            obs,
+        } = self;
         let x = if KIND == IN_PLACE { x } else { x.get(..n)? };
         let grad = if KIND == DISCARD {
             grad
@@ -614,7 +657,12 @@ impl<const KIND: u8> Io<'_, '_, KIND> {
         } else {
             losses.get_mut(..n)?
         };
-        Some(Io { x, grad, losses })
+        Some(Io {
+            x,
+            grad,
+            losses,
+            obs,
+        })
     }
 }
 
@@ -678,6 +726,7 @@ struct Call<'c, 'a, 'x, 'o, const KIND: u8> {
     x: &'x [f32],
     grad: &'o mut [f32],
     losses: Option<&'o mut [f32]>,
+    obs: Option<&'o mut dyn Observe>,
 }
 
 impl<const KIND: u8> Body for Call<'_, '_, '_, '_, KIND> {
@@ -690,6 +739,7 @@ impl<const KIND: u8> Body for Call<'_, '_, '_, '_, KIND> {
             x,
             grad,
             losses,
+            obs,
         } = self;
         let n = b.len();
         let g_len = if KIND == SPLIT { grad.len() } else { n };
@@ -718,6 +768,7 @@ impl<const KIND: u8> Body for Call<'_, '_, '_, '_, KIND> {
             x,
             grad,
             losses: losses.unwrap_or(&mut []),
+            obs,
         };
         Ok(run::<K, Simd, KIND>(k, b, plan, io))
     }
@@ -736,7 +787,11 @@ fn run<K: Kernel, V: Lane, const KIND: u8>(
     // The common call (no weights, no mask, no per-element losses) gets a
     // loop per γ fast path and mode; everything else shares one loop per mode
     // that tests its options at run time, which keeps the code small.
-    let fast = KIND != DISCARD && io.losses.is_empty() && b.weights.is_none() && b.ignore.is_none();
+    let fast = KIND != DISCARD
+        && io.losses.is_empty()
+        && io.obs.is_none()
+        && b.weights.is_none()
+        && b.ignore.is_none();
     // A normaliser below 1 scales the gradient up, past f32::MAX where the
     // exact value is beyond it: the pass then writes the unscaled gradient
     // and `finish` multiplies it with saturation, which keeps saturation
@@ -832,6 +887,7 @@ fn one_by_one<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const P: bool
     mut io: Io<'_, '_, KIND>,
 ) -> Total {
     let mut total = Total::default();
+    let mut obs = io.obs.take();
     for (i, y) in b.targets.iter().enumerate() {
         // Unweighted: the weight is applied here, so that `w ℓ` beyond
         // f32::MAX still enters the sum exactly.
@@ -841,13 +897,19 @@ fn one_by_one<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const P: bool
             weights: None,
             ignore: b.ignore.map(|m| m.get(i..=i).unwrap_or(&[])),
         };
+        let w = match b.weights {
+            Some(w) if OPT => w.get(i).copied().unwrap_or(0.0),
+            _ => 1.0,
+        };
+        // The diagnostic sees the element weighted, as the sum does.
+        let mut weighted = obs.as_deref_mut().map(|o| Weighted { o, w });
         let mut io1 = io.one(i);
+        io1.obs = weighted.as_mut().map(|o| o as &mut dyn Observe);
         let l =
             run_mode::<K, V, KIND, OPT, P>(k, &one, plan, io1.reborrow()).scaled(Scale::of(1.0));
         // Without `OPT` there are no weights (the fast path has none).
         match b.weights {
-            Some(w) if OPT => {
-                let w = w.get(i).copied().unwrap_or(0.0);
+            Some(_) if OPT => {
                 total.add_product(l, w);
                 let sc = |v: &mut f32| *v = if w == 0.0 { 0.0 } else { sat(*v * w) };
                 io1.grad.iter_mut().for_each(sc);
@@ -911,7 +973,13 @@ fn pass<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const MODE: u8>(
     };
     let ys = b.targets;
     let n = ys.len();
-    let Some(Io { x, grad, losses }) = io.cut(n) else {
+    let Some(Io {
+        x,
+        grad,
+        losses,
+        mut obs,
+    }) = io.cut(n)
+    else {
         return 0.0;
     };
     // With `OPT`, weights, mask and per-element losses are each tested at run
@@ -992,7 +1060,8 @@ fn pass<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const MODE: u8>(
             let (Some(xc), Some(yc)) = (lanes_at::<_, V>(xs, i), lanes_at::<_, V>(ys, i)) else {
                 break 'blocks;
             };
-            let (mut l, mut g) = eval(k, V::load(xc), V::load(yc), mode);
+            let (x_v, y_v) = (V::load(xc), V::load(yc));
+            let (mut l, mut g) = eval(k, x_v, y_v, mode);
             if w_on {
                 let w = lanes_at::<_, V>(ws, i).map_or(zero, V::load);
                 // Saturate: a weighted loss or gradient beyond f32::MAX is
@@ -1009,6 +1078,11 @@ fn pass<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const MODE: u8>(
                 g = V::select(keep, g, zero);
             }
             acc = acc + l;
+            if OPT {
+                if let Some(o) = obs.as_deref_mut() {
+                    observe(o, MODE == PROB, (x_v, y_v, l, g), ig, i, V::N);
+                }
+            }
             if KIND != DISCARD {
                 if let Some(o) = lanes_at_mut::<V>(grad, i) {
                     (g * scale).store(o);
@@ -1053,6 +1127,11 @@ fn pass<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const MODE: u8>(
         };
         l = V::select(keep, l, zero);
         g = V::select(keep, g, zero);
+        if OPT {
+            if let Some(o) = obs {
+                observe(o, MODE == PROB, (x, y, l, g), ig, full, len);
+            }
+        }
         if KIND != DISCARD {
             store_part(g * scale, grad, full, len);
         }
@@ -1066,6 +1145,33 @@ fn pass<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const MODE: u8>(
         }
     }
     sum.total()
+}
+
+/// Hands the first `n` lanes of one vector (inputs, targets, weighted
+/// losses and gradients before the reduction's factor) to a diagnostic,
+/// with the mask's entries at `i` (out of line: a diagnosed call is not the
+/// common one).
+#[inline(never)]
+fn observe<V: Lane>(
+    o: &mut dyn Observe,
+    prob: bool,
+    v: (V, V, V, V),
+    ig: &[bool],
+    i: usize,
+    n: usize,
+) {
+    let mut buf = [[0.0f32; 16]; 4];
+    let (x, y, l, g) = v;
+    for (b, v) in buf.iter_mut().zip([x, y, l, g]) {
+        v.store(&mut b[..V::N]);
+    }
+    let n = n.min(V::N);
+    let ig = ig.get(i..).map_or(&[][..], |m| m.get(..n).unwrap_or(m));
+    let [x, y, l, g] = &buf;
+    fn part(s: &[f32; 16], n: usize) -> &[f32] {
+        s.get(..n).unwrap_or(&[])
+    }
+    o.lanes(prob, part(x, n), part(y, n), part(l, n), part(g, n), ig);
 }
 
 /// Adds each lane of `v` (in element order) to the overflow-safe total: the

@@ -15,6 +15,7 @@ use super::kernel::{
     exp_pass, grad_pass, log1p_pos, vec_at, ClassSum, LabelRow, Mass, RowKernel, RowLoss, SoftRow,
     Sums, MAX_LANES,
 };
+use crate::diagnostic::Observe;
 use crate::error::check_len;
 use crate::lanes::{sat, Lane, Simd};
 use crate::math::{exp_neg, ln, log1p_unit};
@@ -62,6 +63,7 @@ pub(crate) fn call<K: RowKernel>(
     red: Reduction,
     out: Out<'_>,
     losses: Option<&mut [f32]>,
+    obs: Option<&mut dyn Observe>,
 ) -> Result<f32, Error> {
     let plan = {
         let z: &[f32] = match &out {
@@ -85,7 +87,7 @@ pub(crate) fn call<K: RowKernel>(
     if let Some(l) = &losses {
         check_len("losses", plan.rows, l.len())?;
     }
-    Ok(run(k, rows, plan, out, losses))
+    Ok(run(k, rows, plan, out, losses, obs))
 }
 
 /// A row's target after the ignore index and mask.
@@ -537,6 +539,7 @@ fn run<K: RowKernel>(
     plan: Plan,
     out: Out<'_>,
     losses: Option<&mut [f32]>,
+    mut obs: Option<&mut dyn Observe>,
 ) -> f32 {
     let c = rows.classes;
     if c < 2 {
@@ -580,11 +583,36 @@ fn run<K: RowKernel>(
     // Transpose buffer of one block of rows, `tb[j][l]` = logit `j` of row
     // `l` (a single element where the block path is compiled out).
     let mut tb = [[0.0f32; ROW_LANES]; COLS];
+    // A diagnosed call: each row's `(p_t, class)` is taken from its logits
+    // before the pass (which may overwrite them), and its L1 gradient norm
+    // times `g_unit` is `Σ_j |∂(v ℓ)/∂z_j|` (the pass's factor divided out).
+    let pass = kp.scale;
+    let g_unit = if pass > 0.0 { unscale / pass } else { 0.0 };
     let mut r = 0;
     while r < n {
         if blocked && n - r >= Simd::N {
+            let mut pre = [None; MAX_LANES];
+            if obs.is_some() {
+                let z: &[f32] = src.unwrap_or(out);
+                for (l, p) in (0..Simd::N).zip(pre.iter_mut()) {
+                    let at = r.wrapping_add(l);
+                    let zr = z.get(at.wrapping_mul(c)..).and_then(|s| s.get(..c));
+                    *p = zr.and_then(|zr| row_pt(rows, ig, at, zr));
+                }
+            }
             if let Some(lv) = block(k, &kp, rows, ig, r, src, out, &mut tb) {
                 acc.add_lanes(lv);
+                if let Some(o) = obs.as_deref_mut() {
+                    let mut lb = [0.0f32; MAX_LANES];
+                    lv.store(&mut lb[..Simd::N]);
+                    for (l, (&v, p)) in (0..Simd::N).zip(lb.iter().zip(pre)) {
+                        let at = r.wrapping_add(l).wrapping_mul(c);
+                        let g = out.get(at..).and_then(|s| s.get(..c)).map_or(0.0, l1);
+                        if let Some((pt, t)) = p {
+                            o.row(pt, t, sat(v * unscale), g * g_unit);
+                        }
+                    }
+                }
                 if !losses.is_empty() {
                     let mut lb = [0.0f32; MAX_LANES];
                     lv.store(&mut lb[..Simd::N]);
@@ -612,6 +640,10 @@ fn run<K: RowKernel>(
             },
             None => None,
         };
+        let pre = match obs {
+            Some(_) => row_pt(rows, ig, r, zr.unwrap_or(row)),
+            None => None,
+        };
         let rl = match target(rows, ig, r) {
             Tgt::Ignored => {
                 if grad {
@@ -621,17 +653,24 @@ fn run<K: RowKernel>(
             }
             t => one_row(k, &kp, row, zr, t),
         };
+        // A diagnosed call reports the row's loss here too.
+        let mut reported = 0.0f32;
+        let slot = if obs.is_some() {
+            Some(&mut reported)
+        } else {
+            losses.get_mut(r)
+        };
         match rows.row_weights {
             None if rl.over == 0.0 => {
                 acc.add(rl.l);
-                if let Some(x) = losses.get_mut(r) {
+                if let Some(x) = slot {
                     *x = sat(rl.l * unscale);
                 }
             }
             None => {
                 any_huge = true;
                 let x = beyond_f32(rl.over, 1.0, unscale, &mut huge);
-                if let Some(o) = losses.get_mut(r) {
+                if let Some(o) = slot {
                     *o = x;
                 }
             }
@@ -645,8 +684,20 @@ fn run<K: RowKernel>(
                     grad.then_some(plan.row_unscale),
                     &mut acc,
                     &mut huge,
-                    losses.get_mut(r),
+                    slot,
                 );
+            }
+        }
+        if let Some(o) = obs.as_deref_mut() {
+            if let Some(x) = losses.get_mut(r) {
+                *x = reported;
+            }
+            if let Some((pt, t)) = pre {
+                let u = match rows.row_weights {
+                    Some(_) => g_unit / plan.row_unscale,
+                    None => g_unit,
+                };
+                o.row(pt, t, reported, sat(l1(row) * u));
             }
         }
         r = r.wrapping_add(1);
@@ -677,6 +728,34 @@ fn run<K: RowKernel>(
         );
     }
     total
+}
+
+/// A diagnosed row's `(p_t, class)` from its logits `z`: the softmax probability of its label, or of
+/// its largest target for probability targets; `None` for a dropped row.
+#[inline(never)]
+fn row_pt(rows: &Rows<'_>, ig: Option<u32>, r: usize, z: &[f32]) -> Option<(f32, usize)> {
+    let c = rows.classes;
+    let t = match target(rows, ig, r) {
+        Tgt::Ignored => return None,
+        Tgt::Hard(t) => t,
+        Tgt::Soft(y) => {
+            let (mut t, mut best) = (0usize, f32::NEG_INFINITY);
+            for (j, &v) in (0..c).zip(y) {
+                if v > best {
+                    (t, best) = (j, v);
+                }
+            }
+            t
+        }
+    };
+    let m = z.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let s = z.iter().fold(0.0f32, |s, &v| s + exp_neg(v - m));
+    Some((exp_neg(z.get(t).copied().unwrap_or(m) - m) / s, t))
+}
+
+/// `Σ |g_j|` of a gradient row (saturating).
+fn l1(row: &[f32]) -> f32 {
+    sat(row.iter().fold(0.0f32, |a, g| a + g.abs()))
 }
 
 /// The factors [`Plan::post`] on the loss and [`Plan::gpost`] on the

@@ -128,6 +128,7 @@ pub use input::{Rows, Target, Targets};
 #[doc(hidden)]
 pub use kernel::{Body, RowKernel};
 
+use crate::diagnostic::{Diagnostic, Observe};
 use crate::lanes::Lane;
 use crate::reduce::Reduction;
 use crate::Error;
@@ -140,13 +141,14 @@ struct Call<'c, 'o> {
     red: Reduction,
     out: Out<'o>,
     losses: Option<&'o mut [f32]>,
+    obs: Option<&'o mut dyn Observe>,
 }
 
 impl Body for Call<'_, '_> {
     type Out = Result<f32, Error>;
     #[inline(always)]
     fn call<K: RowKernel>(self, k: &K) -> Result<f32, Error> {
-        driver::call(k, self.rows, self.red, self.out, self.losses)
+        driver::call(k, self.rows, self.red, self.out, self.losses, self.obs)
     }
 }
 
@@ -186,6 +188,34 @@ impl Rows<'_> {
             red: reduction,
             out: Out::Split { z: logits, grad },
             losses,
+            obs: None,
+        })
+    }
+
+    /// [`Rows::loss_grad`] that also adds every row that counts to the
+    /// easy-example [`Diagnostic`] `diag` in the same pass: its class
+    /// probability `p_t` (one more `exp` per logit), group (negatives are
+    /// the rows of [`Diagnostic::with_background`]'s class), weighted loss
+    /// and the L1 norm of its gradient before the reduction's factor. The
+    /// loss and the gradient are those of `loss_grad`, bit for bit; on `Err`
+    /// nothing is written and `diag` is unchanged.
+    ///
+    /// # Errors
+    /// As [`Rows::loss_grad`].
+    pub fn loss_grad_diagnosed<L: SoftmaxLoss, const B: usize>(
+        &self,
+        loss: &L,
+        logits: &[f32],
+        reduction: Reduction,
+        grad: &mut [f32],
+        diag: &mut Diagnostic<B>,
+    ) -> Result<f32, Error> {
+        loss.specialize(Call {
+            rows: self,
+            red: reduction,
+            out: Out::Split { z: logits, grad },
+            losses: None,
+            obs: Some(diag),
         })
     }
 
@@ -206,6 +236,7 @@ impl Rows<'_> {
             red: reduction,
             out: Out::InPlace(logits_then_grad),
             losses,
+            obs: None,
         })
     }
 
@@ -230,6 +261,7 @@ impl Rows<'_> {
                 row: scratch,
             },
             losses: None,
+            obs: None,
         })
     }
 }

@@ -322,3 +322,176 @@ fn replay_rejects_bad_scores_and_changes_nothing() {
     assert_eq!(z.offer(f32::MAX, 1), Ok(false));
     assert!(z.is_empty() && z.min_score().is_none());
 }
+
+// ------------------------------------------------------------------ GHM-C
+
+/// GHM-C weights against mmdet's recurrence in f64, over sequences of
+/// batches (the running counts' bound grows with the updates), every
+/// momentum edge, soft targets, masks and extreme logits; then through the
+/// batch API, the loss against mmdet's `Σ w CE / N`.
+#[test]
+fn ghm_matches_mmdet_in_f64() {
+    use tinyloss::mining::Ghm;
+    use tinyloss::{Batch, Reduction, SigmoidCe};
+    use tinyloss_reference::mining::Ghm as GhmRef;
+    use tinyloss_reference::U;
+    let mut r = Rng(21);
+    for &m in &[0.75f32, 0.0, 0.5, 0.999, 1e-7] {
+        for soft in [false, true] {
+            let mut ghm = Ghm::<10>::new(m).unwrap();
+            let mut reference = GhmRef::<10>::new(f64::from(m));
+            for t in 1..=25u32 {
+                let n = 1 + r.below(300);
+                let mut z: Vec<f32> = (0..n)
+                    .map(|_| match r.below(6) {
+                        0 => [f32::MAX, -f32::MAX, 0.0, 1e-45, 1e4, -30.0][r.below(6)],
+                        _ => r.sym(8.0),
+                    })
+                    .collect();
+                let y: Vec<f32> = (0..n)
+                    .map(|_| {
+                        if soft && r.below(2) == 0 {
+                            r.f() as f32
+                        } else {
+                            r.below(2) as f32
+                        }
+                    })
+                    .collect();
+                for i in 0..n {
+                    for _ in 0..8 {
+                        if !GhmRef::<10>::g(z[i], y[i]).1 {
+                            break;
+                        }
+                        z[i] += 1e-3;
+                    }
+                }
+                let ig: Vec<bool> = (0..n).map(|_| r.below(6) == 0).collect();
+                let mask = (t % 2 == 0).then_some(&ig[..]);
+                let mut w = vec![0.0f32; n];
+                let red = ghm.weights(&z, &y, mask, &mut w).unwrap();
+                let mut want = vec![0.0f64; n];
+                let tot = reference.step(&z, &y, mask, &mut want);
+                assert_eq!(red, Reduction::MeanOver(tot as f32));
+                let bound = (3.0 * t as f64 + 4.0) * U;
+                for i in 0..n {
+                    let e = (f64::from(w[i]) - want[i]).abs();
+                    assert!(
+                        e <= bound * want[i],
+                        "m {m} t {t} i {i}: {} vs {}",
+                        w[i],
+                        want[i]
+                    );
+                }
+                for k in 0..10 {
+                    let (a, b) = (f64::from(ghm.counts()[k]), reference.acc[k]);
+                    assert!(
+                        (a - b).abs() <= 3.0 * t as f64 * U * b,
+                        "acc {k}: {a} vs {b}"
+                    );
+                }
+                // Through the batch API: mmdet's loss.
+                let mut g = vec![0.0; n];
+                let mut b = Batch::new(&y).with_weights(&w);
+                if let Some(mk) = mask {
+                    b = b.with_ignore(mk);
+                }
+                let loss = b
+                    .loss_grad(&SigmoidCe::PLAIN, &z, red, &mut g, None)
+                    .unwrap();
+                let want_loss: f64 = (0..n)
+                    .filter(|&i| mask.is_none_or(|mk| !mk[i]))
+                    .map(|i| {
+                        let (zi, yi) = (f64::from(z[i]), f64::from(y[i]));
+                        want[i] * (zi.max(0.0) - zi * yi + (-zi.abs()).exp().ln_1p())
+                    })
+                    .sum::<f64>()
+                    / tot;
+                if want_loss.is_finite() && want_loss < 1e30 {
+                    let e = (f64::from(loss) - want_loss).abs();
+                    assert!(e <= 1e-5 * want_loss + 1e-30, "loss {loss} vs {want_loss}");
+                }
+                assert!(g.iter().all(|v| v.is_finite()));
+            }
+        }
+    }
+}
+
+#[test]
+fn ghm_bad_input_changes_nothing() {
+    use tinyloss::mining::Ghm;
+    assert_eq!(
+        Ghm::<10>::new(1.0).err(),
+        Some(Error::InvalidParameter { name: "momentum" })
+    );
+    assert_eq!(
+        Ghm::<10>::new(-0.1).err(),
+        Some(Error::InvalidParameter { name: "momentum" })
+    );
+    assert_eq!(
+        Ghm::<10>::new(f32::NAN).err(),
+        Some(Error::InvalidParameter { name: "momentum" })
+    );
+    assert_eq!(
+        Ghm::<0>::new(0.5).err(),
+        Some(Error::InvalidParameter { name: "bins" })
+    );
+    let mut ghm = Ghm::<10>::MMDET;
+    let mut w = [7.0f32; 3];
+    ghm.weights(&[1.0, -1.0, 0.5], &[1.0, 0.0, 0.0], None, &mut w)
+        .unwrap();
+    let (before, wb) = (ghm, w);
+    type Case<'a> = (&'a [f32], &'a [f32], Option<&'a [bool]>, Error);
+    let cases: [Case; 5] = [
+        (
+            &[1.0, f32::NAN, 0.0],
+            &[1.0, 0.0, 0.0],
+            None,
+            Error::NonFiniteInput { at: At::Element(1) },
+        ),
+        (
+            &[1.0, 0.0, f32::INFINITY],
+            &[1.0, 0.0, 0.0],
+            None,
+            Error::NonFiniteInput { at: At::Element(2) },
+        ),
+        (
+            &[1.0, 0.0, 0.0],
+            &[1.0, 1.5, 0.0],
+            None,
+            Error::TargetOutOfRange { at: At::Element(1) },
+        ),
+        (
+            &[1.0, 0.0],
+            &[1.0, 0.0, 0.0],
+            None,
+            Error::LengthMismatch {
+                what: "targets",
+                expected: 2,
+                found: 3,
+            },
+        ),
+        (
+            &[1.0, 0.0, 0.0],
+            &[1.0, 0.0, 0.0],
+            Some(&[false]),
+            Error::LengthMismatch {
+                what: "ignore",
+                expected: 3,
+                found: 1,
+            },
+        ),
+    ];
+    for (z, y, m, e) in cases {
+        assert_eq!(ghm.weights(z, y, m, &mut w), Err(e));
+        assert_eq!((ghm, w), (before, wb));
+    }
+    // An ignored bad element is not checked.
+    let ok = ghm.weights(
+        &[1.0, f32::NAN, 0.0],
+        &[1.0, 9.0, 0.0],
+        Some(&[false, true, false]),
+        &mut w,
+    );
+    assert!(ok.is_ok() && w[1] == 0.0);
+    assert_eq!(ghm.weights(&[], &[], None, &mut []), Err(Error::Empty));
+}

@@ -87,21 +87,30 @@ impl<const B: usize> Figures<B> {
     /// `prob`), target `y`, weighted loss `l`, gradient `g`.
     #[allow(clippy::too_many_arguments)]
     pub fn element(&mut self, prob: bool, thr: f64, x: f32, y: f32, l: f32, g: f32) {
-        let neg = !(y >= 0.5);
+        let neg = y < 0.5;
         let x = f64::from(x);
         if prob {
             let pt = if neg { 1.0 - x } else { x };
             self.add(neg, pt, thr, |k| (k + 1) as f64 / B as f64, l, g);
         } else {
             let zt = if neg { -x } else { x };
-            self.add(neg, zt, logit(thr), |k| logit((k + 1) as f64 / B as f64), l, g);
+            self.add(
+                neg,
+                zt,
+                logit(thr),
+                |k| logit((k + 1) as f64 / B as f64),
+                l,
+                g,
+            );
         }
     }
 
     /// Adds a softmax row of logits `z` whose class is `t` (a negative when
     /// `neg`), with weighted loss `l` and gradient row `g`.
     pub fn row(&mut self, thr: f64, z: &[f32], t: usize, neg: bool, l: f32, g: &[f32]) {
-        let m = z.iter().fold(f64::NEG_INFINITY, |m, &v| libm::fmax(m, f64::from(v)));
+        let m = z
+            .iter()
+            .fold(f64::NEG_INFINITY, |m, &v| libm::fmax(m, f64::from(v)));
         let s: f64 = z.iter().map(|&v| libm::exp(f64::from(v) - m)).sum();
         let pt = libm::exp(f64::from(z[t]) - m) / s;
         let g1: f64 = g.iter().map(|&v| libm::fabs(f64::from(v))).sum();

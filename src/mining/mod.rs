@@ -15,6 +15,9 @@
 //! | [`hard_negatives`] | every positive and the `ratio · N_pos` highest-scoring negatives | SSD (Liu et al. 2016), mmdet's `neg_pos_ratio` |
 //! | [`Replay`] | the `N` highest-scoring examples seen across batches | a fixed-capacity buffer |
 //!
+//! [`Ghm`] weighs instead of selecting: gradient-harmonised weights
+//! (GHM-C, mmdet's convention) for [`Batch::with_weights`](crate::Batch::with_weights).
+//!
 //! **Exactness.** Selection compares scores exactly (a total order on the
 //! f32 values in which `-0.0 == +0.0`); ties at the cut are broken by index,
 //! the first kept, so a miner keeps exactly as many elements as it says,
@@ -52,9 +55,11 @@
 //!
 //! [`Batch::with_ignore`]: crate::Batch::with_ignore
 
+mod ghm;
 mod replay;
 mod select;
 
+pub use ghm::Ghm;
 pub use replay::{Replay, Slot};
 
 use crate::error::{At, Error};

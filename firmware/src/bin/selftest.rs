@@ -789,6 +789,207 @@ fn mining_cases(s: &mut Suite) {
     s.done(c);
 }
 
+/// `got` within `bound` u of `want` (relative), or an exact 0.
+/// `got` within `bound`·u relative of the non-negative `want`; a sum whose
+/// exact value exceeds `f32::MAX` must have saturated there.
+fn near(got: f32, want: f64, bound: f64) -> bool {
+    if want > f64::from(f32::MAX) {
+        return got == f32::MAX;
+    }
+    let e = (f64::from(got) - want).abs();
+    got.is_finite() && e <= bound * tinyloss_reference::U * want
+}
+
+/// The easy-example diagnostic against the f64 recomputation from the
+/// call's own per-element terms: counts exact, sums within 3u (softmax
+/// gradient norms within (C + 8)u); loss and gradient bit for bit those of
+/// the plain call.
+fn diagnostic_cases(s: &mut Suite) {
+    use tinyloss::{Diagnostic, Group};
+    use tinyloss_reference::diagnostic::Figures;
+    const N: usize = 40;
+    const B: usize = 10;
+    let mut c = Case::new("diagnostic: easy-example shares and p_t bins against f64");
+    let mut r = Rng(0x5EED_000A);
+    let groups = [Group::Positives, Group::Negatives];
+    let agree = |c: &mut Case, d: &Diagnostic<B>, f: &Figures<B>, gu: f64| {
+        for (gi, &g) in groups.iter().enumerate() {
+            let (t, e) = (d.total(g), d.easy(g));
+            c.ok(
+                t.count == f.count[gi] && e.count == f.easy[gi],
+                "diagnostic counts",
+            );
+            c.ok(
+                near(t.loss, f.loss[gi], 3.0) && near(e.loss, f.easy_loss[gi], 3.0),
+                "diagnostic loss sums",
+            );
+            c.ok(
+                near(t.grad, f.grad[gi], gu) && near(e.grad, f.easy_grad[gi], gu),
+                "diagnostic gradient sums",
+            );
+            for k in 0..B {
+                let (b, (n, l, gr)) = (d.bin(g, k), f.bins[gi][k]);
+                c.ok(
+                    b.count == n && near(b.loss, l, 3.0) && near(b.grad, gr, gu),
+                    "diagnostic bins",
+                );
+            }
+        }
+    };
+    let losses: [tinyloss::binary::AnyLoss; 3] = [
+        Focal::RETINANET.into(),
+        SigmoidCe::PLAIN.into(),
+        Focal::new(0.5, None).unwrap().into(),
+    ];
+    for round in 0..12 {
+        let (mut x, mut y, mut w, mut m) = ([0.0f32; N], [0.0f32; N], [0.0f32; N], [false; N]);
+        let thr = [0.5f32, 0.9, 0.2][round % 3];
+        for i in 0..N {
+            y[i] = (r.below(4) == 0) as u32 as f32;
+            x[i] = [r.sym(6.0), r.sym(40.0), f32::MAX, -1e-45][r.below(4)];
+            for _ in 0..8 {
+                let mut f = Figures::<B>::default();
+                f.element(false, f64::from(thr), x[i], y[i], 0.0, 0.0);
+                if f.ambiguous == 0 {
+                    break;
+                }
+                x[i] += 1e-3;
+            }
+            w[i] = r.f() as f32 * 2.0;
+            m[i] = r.below(5) == 0;
+        }
+        let mut b = Batch::new(&y);
+        if round % 2 == 1 {
+            b = b.with_weights(&w).with_ignore(&m);
+        }
+        let loss = &losses[round % 3];
+        let (mut g, mut g1, mut l1) = ([0.0f32; N], [0.0f32; N], [0.0f32; N]);
+        let plain = b.loss_grad(loss, &x, Reduction::Mean, &mut g1, None);
+        let mut d = Diagnostic::<B>::new().with_threshold(thr).unwrap();
+        let got = b.loss_grad_diagnosed(loss, &x, Reduction::Mean, &mut g, &mut d);
+        c.ok(
+            got == plain && g == g1,
+            "diagnosed call differs from the plain call",
+        );
+        c.ok(
+            b.loss_grad(loss, &x, Reduction::Sum, &mut g1, Some(&mut l1))
+                .is_ok(),
+            "sum call",
+        );
+        let mut f = Figures::<B>::default();
+        for i in 0..N {
+            if round % 2 == 0 || !m[i] {
+                f.element(false, f64::from(thr), x[i], y[i], l1[i], g1[i]);
+            }
+        }
+        agree(&mut c, &d, &f, 3.0);
+    }
+    // Softmax rows, class 0 the background.
+    const C: usize = 5;
+    const R: usize = 12;
+    for round in 0..6 {
+        let mut z = [0.0f32; R * C];
+        let mut labels = [0u32; R];
+        let thr = [0.5f32, 0.3][round % 2];
+        for i in 0..R {
+            labels[i] = r.below(C) as u32;
+            for j in 0..C {
+                z[i * C + j] = r.sym(6.0);
+            }
+            for _ in 0..8 {
+                let mut f = Figures::<B> {
+                    tol: 1.0 / f64::from(1u32 << 18),
+                    ..Figures::default()
+                };
+                f.row(
+                    f64::from(thr),
+                    &z[i * C..(i + 1) * C],
+                    labels[i] as usize,
+                    false,
+                    0.0,
+                    &[],
+                );
+                if f.ambiguous == 0 {
+                    break;
+                }
+                z[i * C + labels[i] as usize] += 1e-2;
+            }
+        }
+        let rows = Rows::new(C, Targets::from(&labels[..]));
+        let loss: AnyLoss = if round % 2 == 0 {
+            SoftmaxCe::new().into()
+        } else {
+            SoftmaxFocal::new(2.0).unwrap().into()
+        };
+        let (mut g, mut g1, mut l1) = ([0.0f32; R * C], [0.0f32; R * C], [0.0f32; R]);
+        let plain = rows.loss_grad(&loss, &z, Reduction::Mean, &mut g1, None);
+        let mut d = Diagnostic::<B>::new()
+            .with_threshold(thr)
+            .unwrap()
+            .with_background(0);
+        let got = rows.loss_grad_diagnosed(&loss, &z, Reduction::Mean, &mut g, &mut d);
+        c.ok(
+            got == plain && g == g1,
+            "diagnosed rows differ from the plain call",
+        );
+        c.ok(
+            rows.loss_grad(&loss, &z, Reduction::Sum, &mut g1, Some(&mut l1))
+                .is_ok(),
+            "sum call",
+        );
+        let mut f = Figures::<B> {
+            tol: 1.0 / f64::from(1u32 << 18),
+            ..Figures::default()
+        };
+        for i in 0..R {
+            let t = labels[i] as usize;
+            f.row(
+                f64::from(thr),
+                &z[i * C..(i + 1) * C],
+                t,
+                t == 0,
+                l1[i],
+                &g1[i * C..(i + 1) * C],
+            );
+        }
+        agree(&mut c, &d, &f, C as f64 + 8.0);
+    }
+    s.done(c);
+}
+
+/// GHM-C weights against mmdet's recurrence in f64 over a run of batches.
+fn ghm_cases(s: &mut Suite) {
+    use tinyloss_reference::mining::Ghm as GhmRef;
+    const N: usize = 40;
+    let mut c = Case::new("GHM-C: weights and running counts against mmdet in f64");
+    let mut r = Rng(0x5EED_000B);
+    let mut ghm = mining::Ghm::<10>::MMDET;
+    let mut reference = GhmRef::<10>::new(0.75);
+    for t in 1..=10u32 {
+        let (mut z, mut y, mut w, mut want) = ([0.0f32; N], [0.0f32; N], [0.0f32; N], [0.0f64; N]);
+        for i in 0..N {
+            y[i] = (r.below(3) == 0) as u32 as f32;
+            z[i] = [r.sym(6.0), f32::MAX, -30.0][r.below(3)];
+            for _ in 0..8 {
+                if !GhmRef::<10>::g(z[i], y[i]).1 {
+                    break;
+                }
+                z[i] += 1e-3;
+            }
+        }
+        let red = ghm.weights(&z, &y, None, &mut w);
+        let tot = reference.step(&z, &y, None, &mut want);
+        c.ok(red == Ok(Reduction::MeanOver(tot as f32)), "GHM normaliser");
+        let bound = 3.0 * f64::from(t) + 4.0;
+        c.ok((0..N).all(|i| near(w[i], want[i], bound)), "GHM weights");
+    }
+    c.ok(
+        ghm.weights(&[f32::NAN], &[0.0], None, &mut [0.0]).is_err(),
+        "GHM NaN logit",
+    );
+    s.done(c);
+}
+
 #[cfg_attr(target_os = "none", cortex_m_rt::entry)]
 fn main() -> ! {
     tinyloss_firmware::init();
@@ -806,6 +1007,8 @@ fn main() -> ! {
     errors(&mut s);
     softmax_cases(&mut s);
     mining_cases(&mut s);
+    diagnostic_cases(&mut s);
+    ghm_cases(&mut s);
     out!(
         "selftest on {}: {} passed, {} failed ({} {})",
         BOARD,

@@ -185,10 +185,12 @@ impl<const B: usize> Default for Diagnostic<B> {
     }
 }
 
-/// `ln(q / (1 - q))` for `q ∈ (0, 1)`, to within a few ULP (setup only).
+/// `ln(q / (1 - q)) = log1p((2q - 1) / (1 - q))` for `q ∈ (0, 1)`, to
+/// within a few ULP (setup only; the vendored f64 `log1p` links no
+/// overflow check).
 fn logit(q: f32) -> f32 {
     let q = f64::from(q);
-    libm::log(q / (1.0 - q)) as f32
+    crate::class_balanced::libm64::log1p((2.0 * q - 1.0) / (1.0 - q)) as f32
 }
 
 impl<const B: usize> Diagnostic<B> {
@@ -332,7 +334,9 @@ impl<const B: usize> Diagnostic<B> {
             let top = if k.wrapping_add(1) >= GRAD_OCTAVES {
                 f32::MAX
             } else {
-                libm::exp2f((k as i32).wrapping_add(1 + GRAD_MIN_EXP) as f32)
+                // 2^(k + 1 + GRAD_MIN_EXP), a normal power of two built
+                // from its exponent bits (k < GRAD_OCTAVES - 1 here).
+                f32::from_bits(((k as u32).wrapping_add((128 + GRAD_MIN_EXP) as u32)) << 23)
             };
             let n = c.count as f32;
             let lo = ceil_u32(rest / top).max(1);

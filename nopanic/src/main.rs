@@ -20,9 +20,9 @@
 
 use core::hint::black_box as bb;
 use tinyloss::class_balanced::{self, ClassCounter, Normalize};
-use tinyloss::mining::{self, Replay};
+use tinyloss::mining::{self, Ghm, Replay};
 use tinyloss::softmax::{self, Rows, SoftmaxCe, SoftmaxFocal, SoftmaxLoss, Target, Targets};
-use tinyloss::PositivesEma;
+use tinyloss::{Diagnostic, Group, PositivesEma};
 use tinyloss::{binary, Batch, BinaryLoss, Error, Focal, Reduction, SigmoidCe};
 
 const N: usize = 48;
@@ -101,6 +101,34 @@ fn binary_all<L: BinaryLoss>(loss: &L) {
     bb(b.loss_grad_in_place(loss, &mut *z, reduction(), None));
     bb(b.loss_grad_in_place(loss, &mut *z, reduction(), Some(&mut *losses)));
     bb(b.loss(loss, x, reduction()));
+    diagnosed::<L, 10>(&b, loss, x, &mut *grad);
+    diagnosed::<L, 3>(&b, loss, x, &mut *grad);
+}
+
+/// The diagnosed binary call and every reading of the diagnostic, for a
+/// histogram of `B` bins (indices and threshold unseen).
+#[inline(never)]
+fn diagnosed<L: BinaryLoss, const B: usize>(b: &Batch, loss: &L, x: &[f32], grad: &mut [f32]) {
+    let mut d = Diagnostic::<B>::new();
+    if let Ok(t) = d.with_threshold(bb(0.7)) {
+        d = t;
+    }
+    let mut d = bb(d);
+    bb(b.loss_grad_diagnosed(loss, x, reduction(), grad, &mut d));
+    read_diagnostic(&d);
+}
+
+#[inline(always)]
+fn read_diagnostic<const B: usize>(d: &Diagnostic<B>) {
+    for g in [Group::Positives, Group::Negatives, Group::All] {
+        let g = bb(g);
+        bb((d.total(g), d.easy(g), d.bin(g, bb(3))));
+        bb((d.easy_loss_share(g), d.easy_grad_share(g)));
+    }
+    bb((d.half_gradient(), d.threshold()));
+    let mut e = bb(*d);
+    e.reset();
+    bb(&e);
 }
 
 /// The same with the options known at the call site (the inlined
@@ -213,6 +241,9 @@ fn softmax_all<L: softmax::SoftmaxLoss>(loss: &L) {
     bb(rows.loss_grad_in_place(loss, &mut *z, reduction(), None));
     bb(rows.loss_grad_in_place(loss, &mut *z, reduction(), Some(&mut *losses)));
     bb(rows.loss(loss, x, reduction(), &mut *scratch));
+    let mut d = bb(Diagnostic::<10>::new().with_background(bb(0)));
+    bb(rows.loss_grad_diagnosed(loss, x, reduction(), &mut *grad, &mut d));
+    read_diagnostic(&d);
     let target = if bb(true) {
         Target::Label(bb(1))
     } else {
@@ -349,6 +380,17 @@ fn mining_all() {
         bb((e.value(), e.reduction()));
     }
     bb(PositivesEma::DETECTRON2);
+    let mut w = [0.0f32; N];
+    let w = bb(&mut w[..]);
+    let mut g = bb(Ghm::<10>::MMDET);
+    if let Ok(h) = Ghm::<30>::new(bb(0.5)) {
+        let mut h = bb(h);
+        bb(h.weights(opaque(&LOGITS), opaque(&TARGETS), None, &mut *w));
+        bb(h.counts());
+    }
+    let ignore = if bb(true) { Some(opaque(&MASK)) } else { None };
+    bb(g.weights(opaque(&LOGITS), opaque(&TARGETS), ignore, &mut *w));
+    bb(g.counts());
 }
 
 /// `Display` of every error, into a sink the optimiser cannot see.

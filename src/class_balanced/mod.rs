@@ -95,7 +95,7 @@
 //! ```
 
 mod decimal;
-mod libm64;
+pub(crate) mod libm64;
 
 use crate::{At, Error, Labels};
 

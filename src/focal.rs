@@ -2,7 +2,7 @@
 
 use crate::binary::kernel::{alpha_t, binary_loss, ce_hard, Body, Kernel, PROB_EPS};
 use crate::lanes::{Lane, SOFT_FLOAT};
-use crate::math::{exp_hl, ln, ln_one_minus, Logit};
+use crate::math::{exp_hl, ln, ln_hl, ln_one_minus, Logit};
 use crate::power::{check_smoothing, Power};
 use crate::{Error, LossGrad};
 use core::any::Any;
@@ -176,15 +176,23 @@ impl Focal {
             }
             Power::Real => {
                 let (t, l) = t_l();
-                let g = V::splat(self.gamma);
-                let g_hi = V::splat(self.gamma_hi);
-                let g_lo = V::splat(self.gamma - self.gamma_hi);
-                let t_hi = t.high_half();
-                let hi = -(g_hi * t_hi);
-                let lo = -(g_hi.mul_add(t - t_hi, g_lo * t) + g * l);
+                let (hi, lo) = self.log_power(t, l);
                 exp_hl(hi, lo)
             }
         }
+    }
+
+    /// `γ ln m = hi + lo` unrounded, for `m = exp(-(t + l))`: `γ_hi t_hi` is
+    /// exact, the rest joins `lo`.
+    #[inline(always)]
+    fn log_power<V: Lane>(&self, t: V, l: V) -> (V, V) {
+        let g = V::splat(self.gamma);
+        let g_hi = V::splat(self.gamma_hi);
+        let g_lo = V::splat(self.gamma - self.gamma_hi);
+        let t_hi = t.high_half();
+        let hi = -(g_hi * t_hi);
+        let lo = -(g_hi.mul_add(t - t_hi, g_lo * t) + g * l);
+        (hi, lo)
     }
 
     /// `(α_t, s α_t)` for hard labels, `s = 2y - 1`: `α_t = w⁻(1-y) + w⁺y`,
@@ -286,13 +294,31 @@ impl Focal {
             return (at * ce, sgn * at * (a - lg.small));
         }
         let r = V::select(a0, lg.big, lg.small / V::select(a0, one, d));
-        let modf = self.power::<P, V>(m, || {
-            // m = big · d = exp(-(t + l)) with t = -ln d (= |x| when a = 0).
-            let t = V::select(a0, lg.ax, -ln(V::select(a0, one, d)));
-            (t, lg.l)
-        });
+        // m = big · d = exp(-(t + l)) with t = -ln d (= |x| when a = 0).
+        let t_l = || {
+            let (hi, lo) = ln_hl(V::select(a0, one, d));
+            (V::select(a0, lg.ax, -hi), lg.l - lo)
+        };
+        let modf = self.power::<P, V>(m, t_l);
         let g = V::splat(self.gamma);
-        let loss = at * (modf * ce);
+        let mut loss = at * (modf * ce);
+        let normal = modf.ge(V::splat(f32::MIN_POSITIVE));
+        if !V::all(normal) {
+            // m^γ below f32's normal range (or flushed to 0) while a soft
+            // target makes ce as large as |x|: the product would carry the
+            // subnormal's lost bits times ce. Form e^{γ ln m + ln ce}
+            // unrounded instead (at most ln 4: m^γ < 2^-126, ce < 2^128).
+            let (t, l) = t_l();
+            let (hi, lo) = self.log_power(t, l);
+            let c0 = ce.eq(zero);
+            let (c_hi, c_lo) = ln_hl(V::select(c0, one, ce));
+            let s = hi + c_hi;
+            // TwoSum: the rounding error of hi + c_hi, exactly.
+            let hs = s - c_hi;
+            let err = (hi - hs) + (c_hi - (s - hs));
+            let small = at * exp_hl(s, (lo + c_lo) + err);
+            loss = V::select(normal, loss, V::select(c0, zero, small));
+        }
         // ce · r first: r decays like e^-|x| exactly where ce grows like |x|.
         let bracket = (a - lg.small) - (ce * r) * (g * (one - (a + a)));
         (loss, sgn * at * modf * bracket)
@@ -305,7 +331,10 @@ impl Focal {
         let qc = one - pc;
         let ce = -(ys * ln(pc) + oms * ln_one_minus(pc));
         let m = pc * oms + qc * ys;
-        let modf = self.power::<P, V>(m, || (-ln(m), V::splat(0.0)));
+        let modf = self.power::<P, V>(m, || {
+            let (hi, lo) = ln_hl(m);
+            (-hi, -lo)
+        });
         let at = alpha_t(self.alpha, y);
         // `p - y_s` as `(1 - y_s) - (1 - p)` above 1/2, where both are
         // exact small terms: a smoothed `y_s` near 1 carries its rounding,

@@ -90,7 +90,9 @@
 //! * **Saturation.** A value whose exact result is beyond f32 (a per-element
 //!   or per-row loss, a weighted loss `w ℓ`, a gradient, the reduced loss) is
 //!   returned as `±f32::MAX`; everything else is returned within its bound.
-//!   Losses are never negative.
+//!   Losses are never negative. A binary element loss beyond f32 (only
+//!   [`SigmoidCe`]'s `w⁺ > 1` makes one from finite input) saturates before
+//!   its weight and the reduction apply: `w ℓ` is `w · min(ℓ, f32::MAX)`.
 //! * **The sum never overflows.** The reduced loss is accumulated in f32
 //!   lanes (blocks of 32), the blocks in a compensated sum that shifts its
 //!   exponent rather than overflow; a binary batch whose loss sum could pass

@@ -150,6 +150,26 @@ pub fn ln<V: Lane>(x: V) -> V {
     log_kernel(f, k)
 }
 
+/// `ln x = hi + lo` for a positive finite `x`, subnormals included, with the
+/// sum left unrounded: `hi + lo` is within `2^-24 · 0.35` (plus the kernel's
+/// own error on `ln f`, `|ln f| ≤ 0.35`) of `ln x` in absolute terms, however
+/// large `|ln x|` is. `k ln 2_hi` is exact and joins `ln f` by Fast2Sum
+/// (`|k ln 2_hi| ≥ 0.69 > |ln f|` whenever `k ≠ 0`), so a caller raising `x`
+/// to a large power (`x^γ = e^{γ (hi + lo)}`) loses `γ · 2^-24` relative, not
+/// `γ |ln x| · 2^-24`.
+#[inline(always)]
+pub fn ln_hl<V: Lane>(x: V) -> (V, V) {
+    let tiny = V::gt(V::splat(f32::MIN_POSITIVE), x);
+    let xs = V::select(tiny, x * V::splat(16_777_216.0), x);
+    let (f, k) = xs.split_log();
+    let k = V::select(tiny, k - V::splat(24.0), k);
+    let r = log_kernel(f, V::splat(0.0));
+    let a = k * V::splat(LN2_HI);
+    let hi = a + r;
+    let lo = ((a - hi) + r) + k * V::splat(LN2_LO);
+    (hi, lo)
+}
+
 /// `ln(1 - p)` for `p` in `[0, 1)`, with full relative accuracy for tiny
 /// `p`: the rounding error of `q = 1 - p` is recovered exactly (Fast2Sum) and
 /// added back as `err / q`.

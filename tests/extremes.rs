@@ -833,3 +833,92 @@ fn class_weight_scale_cancels_under_sum_and_mean_over() {
         }
     }
 }
+
+/// Soft targets where the modulating factor `m^γ` leaves f32's normal range
+/// while `CE` grows like `|z|` (a target mass `y` on the far side of a huge
+/// logit): the loss `m^γ · CE` is formed without a subnormal (or flushed)
+/// intermediate, so it keeps the soft-target bound down to f32's normal
+/// floor. Per element and through the batch's SIMD lanes.
+#[test]
+fn tiny_modulating_factors_keep_their_loss() {
+    use tinyloss_reference::binary::focal as focal_ref;
+    use tinyloss_reference::bounds::{FOCAL_GRAD_SOFT, FOCAL_LOSS_SOFT, GRAD_FLOOR};
+    use tinyloss_reference::measure::{rel_err, LOSS_FLOOR};
+    let small = [1e-40f32, 2e-38, 1e-20, 1e-12, 1e-6, 1e-3, 0.128_603_04];
+    let mags = [10.0f32, 100.0, 4869.0, 1e4, 1e8, 1e20, 1e30, f32::MAX];
+    let mut z = Vec::new();
+    let mut y = Vec::new();
+    for &s in &small {
+        for &m in &mags {
+            // Mass s on the far side of -m (y = s) and of +m (y = 1 - s).
+            z.extend_from_slice(&[-m, m]);
+            y.extend_from_slice(&[s, 1.0 - s]);
+        }
+    }
+    for gamma in [0.5f32, 1.0, 2.0, 3.0, 8.0, 9.5, 46.953_125, 200.0] {
+        let f = Focal::new(gamma, None).unwrap();
+        let (lb, gb) = (
+            FOCAL_LOSS_SOFT.at(gamma as f64),
+            FOCAL_GRAD_SOFT.at(gamma as f64),
+        );
+        let mut grad = vec![0.0f32; z.len()];
+        let mut losses = vec![0.0f32; z.len()];
+        Batch::new(&y)
+            .loss_grad(&f, &z, Reduction::Sum, &mut grad, Some(&mut losses))
+            .unwrap();
+        for i in 0..z.len() {
+            let (l, d) = focal_ref(z[i] as f64, y[i] as f64, gamma as f64, None, 0.0);
+            let r = f.loss_grad(z[i], y[i]).unwrap();
+            let at = (gamma, z[i], y[i]);
+            for (got, what) in [(r.loss, "element"), (losses[i], "batch")] {
+                let e = rel_err(got, l, LOSS_FLOOR);
+                assert!(
+                    e <= lb,
+                    "{what} loss {got:e} vs {l:e}: {e:.1} u > {lb} u at {at:?}"
+                );
+            }
+            for (got, what) in [(r.grad, "element"), (grad[i], "batch")] {
+                let e = rel_err(got, d, GRAD_FLOOR);
+                assert!(
+                    e <= gb,
+                    "{what} grad {got:e} vs {d:e}: {e:.1} u > {gb} u at {at:?}"
+                );
+            }
+        }
+    }
+}
+
+/// Probability inputs at large γ where `γ ln m` is in the tens or hundreds:
+/// `ln m` is carried unrounded into `m^γ`, so the error grows with γ as the
+/// bound says, not with `γ |ln m|`.
+#[test]
+fn probability_inputs_at_large_gamma_meet_the_bound() {
+    use tinyloss_reference::bounds::{PROB_GRAD, PROB_LOSS};
+    use tinyloss_reference::measure::{rel_err, LOSS_FLOOR};
+    for gamma in [3.5f32, 9.0, 46.953_125, 200.0, MAX_GAMMA] {
+        let f = Focal::new(gamma, Some(0.25)).unwrap();
+        let (lb, gb) = (PROB_LOSS.at(gamma as f64), PROB_GRAD.at(gamma as f64));
+        let mut p = 1e-7f64;
+        while p < 1.0 {
+            for y in [0.0f32, 1.0, 0.3] {
+                let pf = p as f32;
+                let r = f.loss_grad_prob(pf, y).unwrap();
+                let (l, d) = focal_prob(pf as f64, y as f64, gamma as f64, Some(0.25), 0.0);
+                let at = (gamma, pf, y);
+                let e = rel_err(r.loss, l, LOSS_FLOOR);
+                assert!(
+                    e <= lb,
+                    "loss {:e} vs {l:e}: {e:.1} u > {lb} u at {at:?}",
+                    r.loss
+                );
+                let e = rel_err(r.grad, d, 1.0);
+                assert!(
+                    e <= gb,
+                    "grad {:e} vs {d:e}: {e:.1} u > {gb} u at {at:?}",
+                    r.grad
+                );
+            }
+            p *= 1.013;
+        }
+    }
+}

@@ -38,7 +38,7 @@ use crate::reduce::Reduction;
 /// ```
 /// use tinyloss::mining::Ghm;
 /// use tinyloss::{Batch, SigmoidCe};
-/// let logits = [4.0, -4.0, -5.0, -3.5, 0.2, -0.1];
+/// let logits = [4.0, -4.0, -5.0, -3.5, 0.2, -1.5];
 /// let targets = [1.0, 0.0, 0.0, 0.0, 0.0, 1.0];
 /// let mut ghm = Ghm::<10>::MMDET;
 /// let mut weights = [0.0; 6];

@@ -16,7 +16,10 @@
 //!   references (the bounds the host tests assert);
 //! * the per-element API on every element agrees with the batch;
 //! * loss-only agrees with `loss_grad` bit for bit, with weights and masks
-//!   too, and in place with separate buffers.
+//!   too, and in place with separate buffers;
+//! * the diagnosed call agrees with the plain one bit for bit, and its
+//!   easy-example diagnostic with the f64 recomputation
+//!   (`tinyloss_reference::diagnostic`): counts exact, sums within 3u.
 //!
 //! The references, bounds, error measure and the validity rules come from
 //! `tinyloss-reference` (`../reference`).
@@ -377,6 +380,9 @@ fn run<L: BinaryLoss + Copy + Into<AnyLoss> + core::fmt::Debug>(
         } else {
             cfg.rl.logit(x, y)
         };
+        // An element loss beyond f32 saturates before its weight applies
+        // (the crate docs' saturation rule).
+        let l = l.min(f64::from(f32::MAX));
         let w = c.w.as_ref().map_or(1.0, |w| f64::from(w[i]));
         let b = binary_element(&cfg.rl, prob, hard_batch, y);
         sum += w * l;
@@ -460,6 +466,7 @@ fn run<L: BinaryLoss + Copy + Into<AnyLoss> + core::fmt::Debug>(
     // place with the fused call (weights and mask included), and an
     // `AnyLoss` with the concrete loss.
     if matches!(c.mode, Mode::Logits | Mode::Probabilities) {
+        diagnosed(loss, c, &build(), total, &grad);
         let lo = build().loss(loss, &c.x, c.reduction);
         assert_eq!(
             lo.map(f32::to_bits),
@@ -499,6 +506,93 @@ fn run<L: BinaryLoss + Copy + Into<AnyLoss> + core::fmt::Debug>(
             Ok(total.to_bits()),
             "loss-only differs"
         );
+    }
+}
+
+/// Sum `got` of non-negative terms against its f64 value `want`: within 3u,
+/// or saturated at `f32::MAX` when `want` exceeds it.
+fn sum_close(got: f32, want: f64, what: &str, ctx: &dyn core::fmt::Debug) {
+    let ok = if want > f64::from(f32::MAX) {
+        got == f32::MAX
+    } else {
+        got.is_finite() && (f64::from(got) - want).abs() <= 3.0 * U * want
+    };
+    assert!(ok, "{what}: {got:e} vs f64 {want:e}: {ctx:?}");
+}
+
+/// The diagnosed call: loss and gradient bit for bit those of the plain
+/// call; counts exact and sums within 3u of the f64 recomputation from the
+/// `Sum` call's per-element terms (when no element lies within rounding of
+/// a bin edge or the threshold); shares in [0, 1]; the half-gradient
+/// bracket ordered and within the count.
+fn diagnosed<L: BinaryLoss + core::fmt::Debug>(
+    loss: &L,
+    c: &Case,
+    b: &Batch,
+    total: f32,
+    grad: &[f32],
+) {
+    use tinyloss::{Diagnostic, Group};
+    use tinyloss_reference::diagnostic::Figures;
+    const B: usize = 7;
+    let n = c.x.len();
+    let thr = [0.5f32, 0.9, 0.05, 0.999][n % 4];
+    let mut d = Diagnostic::<B>::new().with_threshold(thr).unwrap();
+    let mut g = vec![0.0f32; n];
+    let t = b.loss_grad_diagnosed(loss, &c.x, c.reduction, &mut g, &mut d);
+    assert_eq!(
+        t.map(f32::to_bits),
+        Ok(total.to_bits()),
+        "diagnosed loss differs: {loss:?} {c:?}"
+    );
+    assert!(
+        g.iter().zip(grad).all(|(a, b)| a.to_bits() == b.to_bits()),
+        "diagnosed gradient differs: {loss:?} {c:?}"
+    );
+    let (mut g1, mut l1) = (vec![0.0f32; n], vec![0.0f32; n]);
+    b.loss_grad(loss, &c.x, Reduction::Sum, &mut g1, Some(&mut l1))
+        .unwrap();
+    let prob = matches!(c.mode, Mode::Probabilities);
+    let mut f = Figures::<B>::default();
+    for i in 0..n {
+        if c.ig.as_ref().is_none_or(|m| !m[i]) {
+            f.element(prob, f64::from(thr), c.x[i], c.y[i], l1[i], g1[i]);
+        }
+    }
+    let ctx: &dyn core::fmt::Debug = &(loss, c);
+    let all = d.total(Group::All);
+    assert_eq!(all.count, f.count[0] + f.count[1], "counted {ctx:?}");
+    for g in [Group::Positives, Group::Negatives, Group::All] {
+        for s in [d.easy_loss_share(g), d.easy_grad_share(g)] {
+            assert!((0.0..=1.0).contains(&s), "share {s}: {ctx:?}");
+        }
+    }
+    let (lo, hi) = d.half_gradient();
+    assert!(
+        lo <= hi && hi <= all.count,
+        "half-gradient ({lo}, {hi}) of {}",
+        all.count
+    );
+    if f.ambiguous > 0 {
+        return;
+    }
+    for (gi, g) in [Group::Positives, Group::Negatives].into_iter().enumerate() {
+        let (t, e) = (d.total(g), d.easy(g));
+        assert_eq!(
+            (t.count, e.count),
+            (f.count[gi], f.easy[gi]),
+            "counts {ctx:?}"
+        );
+        sum_close(t.loss, f.loss[gi], "loss", ctx);
+        sum_close(e.loss, f.easy_loss[gi], "easy loss", ctx);
+        sum_close(t.grad, f.grad[gi], "grad", ctx);
+        sum_close(e.grad, f.easy_grad[gi], "easy grad", ctx);
+        for k in 0..B {
+            let (got, (cnt, l, gr)) = (d.bin(g, k), f.bins[gi][k]);
+            assert_eq!(got.count, cnt, "bin {k} count {ctx:?}");
+            sum_close(got.loss, l, "bin loss", ctx);
+            sum_close(got.grad, gr, "bin grad", ctx);
+        }
     }
 }
 

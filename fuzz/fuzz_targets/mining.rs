@@ -1,5 +1,5 @@
 //! Fuzzes the hard-example miners (`mining::{top_k, below_threshold,
-//! hard_negatives}`) and the `Replay` buffer with random scores (every
+//! hard_negatives}`), the `Replay` buffer and GHM-C weights (`Ghm`) with random scores (every
 //! special value included: NaN, ±∞, ±0, subnormals, ±f32::MAX), random
 //! prior masks, `k`, `min_kept`, thresholds and ratios, valid and invalid,
 //! and wrong lengths.
@@ -12,7 +12,10 @@
 //!   number of kept elements;
 //! * the replay buffer never holds more than its capacity, and keeps the
 //!   hardest of what it was offered (every kept score is at least every
-//!   rejected one since the last refresh).
+//!   rejected one since the last refresh);
+//! * GHM-C accepts exactly the valid input and momenta, writes nothing on
+//!   `Err`, and otherwise gives finite weights within (3t + 4)u of mmdet's
+//!   recurrence in f64 at step t.
 //!
 //! Run: `cargo +nightly fuzz run mining -- -max_total_time=180`.
 #![no_main]
@@ -126,6 +129,75 @@ fn run(u: &mut Unstructured) -> Result<()> {
         assert!(b.len() <= 5);
         if b.is_full() {
             assert!(b.slots().iter().all(|s| s.score >= rejected));
+        }
+    }
+    ghm(u, &s, &y, &prior)?;
+    Ok(())
+}
+
+/// GHM-C over a few batches on the same data: Ok exactly for valid input,
+/// then the weights finite, non-negative, 0 where ignored, and (when no
+/// element is within rounding of a bin edge) within (3t + 4)u of mmdet's
+/// recurrence in f64 at step t, with `MeanOver` its normaliser; on `Err`,
+/// the weights and the running counts unchanged.
+fn ghm(u: &mut Unstructured, s: &[f32], y: &[f32], prior: &[bool]) -> Result<()> {
+    use tinyloss::mining::Ghm;
+    use tinyloss::Reduction;
+    use tinyloss_reference::U;
+    let momentum = match u.int_in_range(0..=3)? {
+        0 => 0.75,
+        1 => 0.0,
+        2 => value(u)?,
+        _ => u.int_in_range(0..=999)? as f32 / 1000.0,
+    };
+    let g = Ghm::<10>::new(momentum);
+    assert_eq!(
+        g.is_ok(),
+        (0.0..1.0).contains(&momentum),
+        "momentum {momentum}"
+    );
+    let Ok(mut g) = g else { return Ok(()) };
+    let mut want_state = reference::Ghm::<10>::new(f64::from(momentum));
+    let masked = u.arbitrary::<bool>()?;
+    let ignore = masked.then_some(prior);
+    let short = u.ratio(1, 20)? && !s.is_empty();
+    let exact = s
+        .iter()
+        .zip(y)
+        .all(|(&z, &t)| !reference::Ghm::<10>::g(z, t).1);
+    for t in 1..=u.int_in_range(1..=3u32)? {
+        let mut w = vec![-5.0f32; s.len() - usize::from(short)];
+        let before = g;
+        let r = g.weights(s, y, ignore, &mut w);
+        let live = |i: usize| ignore.is_none_or(|m| !m[i]);
+        let valid = !short
+            && !s.is_empty()
+            && (0..s.len()).all(|i| !live(i) || (s[i].is_finite() && (0.0..=1.0).contains(&y[i])));
+        match r {
+            Err(e) => {
+                assert!(!valid, "valid input rejected: {e:?}");
+                assert!(w.iter().all(|&v| v == -5.0), "weights written on Err");
+                assert_eq!(g.counts(), before.counts(), "counts changed on Err");
+                return Ok(());
+            }
+            Ok(red) => {
+                assert!(valid, "invalid input accepted");
+                assert!(!matches!(red, Reduction::MeanOver(n) if !(n >= 1.0)));
+                for (i, &v) in w.iter().enumerate() {
+                    assert!(v.is_finite() && v >= 0.0, "weight {v}");
+                    assert!(live(i) || v == 0.0, "ignored weight {v}");
+                }
+                let mut want = vec![0.0f64; s.len()];
+                let n = want_state.step(s, y, ignore, &mut want);
+                if exact {
+                    assert_eq!(red, Reduction::MeanOver(n as f32));
+                    let bound = (3.0 * t as f64 + 4.0) * U;
+                    for i in 0..s.len() {
+                        let e = (f64::from(w[i]) - want[i]).abs();
+                        assert!(e <= bound * want[i], "t {t} i {i}: {} vs {}", w[i], want[i]);
+                    }
+                }
+            }
         }
     }
     Ok(())

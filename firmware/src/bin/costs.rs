@@ -11,9 +11,9 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 use core::hint::black_box;
-use tinyloss::mining;
+use tinyloss::mining::{self, Ghm};
 use tinyloss::softmax::{Rows, Targets};
-use tinyloss::{Batch, Error, Focal, Reduction, SigmoidCe, SoftmaxCe, SoftmaxFocal};
+use tinyloss::{Batch, Diagnostic, Error, Focal, Reduction, SigmoidCe, SoftmaxCe, SoftmaxFocal};
 use tinyloss_firmware::{counter, exit, fx, out, stack_use, BOARD, UNIT};
 
 /// Elements per batch.
@@ -149,6 +149,43 @@ pub fn tl_floor(z: &[f32], y: &[f32], g: &mut [f32]) -> f32 {
     s
 }
 
+/// Fused focal, γ = 2, α = 0.25, mean, with the easy-example diagnostic
+/// (10 bins) gathered in the same pass.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_focal_g2_diagnosed(
+    z: &[f32],
+    y: &[f32],
+    g: &mut [f32],
+    d: &mut Diagnostic,
+) -> Result<f32, Error> {
+    Batch::new(y).loss_grad_diagnosed(&Focal::RETINANET, z, Reduction::Mean, g, d)
+}
+
+/// Softmax CE over rows of C = 10 logits, mean, with the diagnostic.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_softmax_ce_diagnosed(
+    z: &[f32],
+    t: &[u32],
+    g: &mut [f32],
+    d: &mut Diagnostic,
+) -> Result<f32, Error> {
+    Rows::new(C, Targets::from(t)).loss_grad_diagnosed(&SoftmaxCe::new(), z, Reduction::Mean, g, d)
+}
+
+/// GHM-C weights (10 bins, mmdet's momentum) of a batch.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_ghm_weights(
+    h: &mut Ghm,
+    z: &[f32],
+    y: &[f32],
+    w: &mut [f32],
+) -> Result<Reduction, Error> {
+    h.weights(z, y, None, w)
+}
+
 /// OHEM: keeps the N/4 largest of N scores, into a cleared mask.
 #[no_mangle]
 #[inline(never)]
@@ -256,6 +293,16 @@ fn main() -> ! {
         measure!("naive_focal_g1.5", tl_naive_focal(1.5, 0.25, z, y, &mut g));
         measure!("naive_sigmoid_ce", tl_naive_bce(z, y, &mut g));
         measure!("floor", tl_floor(z, y, &mut g));
+        let mut d = Diagnostic::new();
+        measure!(
+            "focal_g2_diagnosed",
+            tl_focal_g2_diagnosed(z, y, &mut g, &mut d)
+        );
+        ok &= d.total(tinyloss::Group::All).count > 0;
+        let mut h = Ghm::MMDET;
+        let mut w = [0.0f32; N];
+        measure!("ghm_weights", tl_ghm_weights(&mut h, z, y, &mut w));
+        ok &= tl_ghm_weights(&mut h, z, y, &mut w).is_ok();
         let mut ig = [false; N];
         measure!("ohem_top_k", tl_ohem_top_k(z, &mut ig));
         measure!("hard_negatives", tl_hard_negatives(z, y, &mut ig));
@@ -273,6 +320,11 @@ fn main() -> ! {
         measure!(
             "softmax_focal_c10",
             tl_softmax_focal(&sf, zs, &t, &mut gs),
+            logits
+        );
+        measure!(
+            "softmax_ce_c10_diagnosed",
+            tl_softmax_ce_diagnosed(zs, &t, &mut gs, &mut d),
             logits
         );
         ok &= tl_softmax_ce(zs, &t, &mut gs).is_ok();

@@ -922,3 +922,88 @@ fn probability_inputs_at_large_gamma_meet_the_bound() {
         }
     }
 }
+
+/// `w⁺ y_s softplus(-z)` with a subnormal or huge `w⁺`, a subnormal target,
+/// or both factors above 1 with `y_s` tiny: the product keeps its value
+/// (multiplying `w⁺ y_s` first lost a `1.5e-44` loss at `w⁺ = 2.7e-44`,
+/// `ε = 0.01`, `z = -108.6`), from logits and from probabilities.
+#[test]
+fn pos_weighted_soft_terms_keep_their_loss() {
+    use tinyloss_reference::binary::{sigmoid_ce, sigmoid_ce_prob};
+    use tinyloss_reference::bounds::{PROB_LOSS, SIGMOID_CE_LOSS};
+    use tinyloss_reference::measure::{rel_err, LOSS_FLOOR};
+    let weights = [
+        0.0f32,
+        1.4e-45,
+        2.7e-44,
+        1e-40,
+        1e-20,
+        0.5,
+        3.0,
+        100.0,
+        1e10,
+        1e30,
+        f32::MAX,
+    ];
+    let targets = [0.0f32, 1.4e-45, 7e-43, 1e-39, 1e-20, 0.005, 0.3, 1.0];
+    let logits = [
+        -f32::MAX,
+        -1e30,
+        -108.625,
+        -100.0,
+        -20.0,
+        -1.0,
+        0.0,
+        3.0,
+        30.0,
+        100.0,
+    ];
+    for &w in &weights {
+        for eps in [0.0f32, 1e-6, 0.01, 0.5] {
+            let loss = SigmoidCe::PLAIN
+                .with_pos_weight(w)
+                .unwrap()
+                .with_smoothing(eps)
+                .unwrap();
+            let lw = f64::from(w.max(1.0));
+            for &y in &targets {
+                let (mut z, mut ys) = (Vec::new(), Vec::new());
+                for &x in &logits {
+                    z.push(x);
+                    ys.push(y);
+                }
+                let mut grad = vec![0.0f32; z.len()];
+                let mut losses = vec![0.0f32; z.len()];
+                Batch::new(&ys)
+                    .loss_grad(&loss, &z, Reduction::Sum, &mut grad, Some(&mut losses))
+                    .unwrap();
+                for (i, &x) in z.iter().enumerate() {
+                    let (l, _) = sigmoid_ce(x as f64, y as f64, w as f64, eps as f64);
+                    let l = l.min(f64::from(f32::MAX));
+                    let at = (w, eps, y, x);
+                    let r = loss.loss_grad(x, y).unwrap();
+                    for (got, what) in [(r.loss, "element"), (losses[i], "batch")] {
+                        let e = rel_err(got, l, LOSS_FLOOR * lw);
+                        let b = SIGMOID_CE_LOSS.get();
+                        assert!(
+                            e <= b,
+                            "{what} loss {got:e} vs {l:e}: {e:.1} u > {b} u at {at:?}"
+                        );
+                    }
+                }
+                for p in [1e-7f32, 1e-3, 0.5, 0.999] {
+                    let (l, _) = sigmoid_ce_prob(p as f64, y as f64, w as f64, eps as f64);
+                    let l = l.min(f64::from(f32::MAX));
+                    let got = loss.loss_grad_prob(p, y).unwrap().loss;
+                    let e = rel_err(got, l, LOSS_FLOOR * lw);
+                    let b = PROB_LOSS.at(0.0);
+                    assert!(
+                        e <= b,
+                        "prob loss {got:e} vs {l:e}: {e:.1} u > {b} u at {:?}",
+                        (w, eps, y, p)
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1007,3 +1007,137 @@ fn pos_weighted_soft_terms_keep_their_loss() {
         }
     }
 }
+
+/// A class weight far below the largest one (subnormal after the driver's
+/// scale) times a huge `d`: the weighted target is scaled by 2^64 for the
+/// product, so the row keeps its loss (fuzz: weights `[1, 1e-42]`, target
+/// `[0, 0.214]`, `z = [-0.34, -2.9e38]` gave 6232 u), for CE and focal,
+/// probability targets and smoothed labels.
+#[test]
+fn subnormal_class_weights_keep_their_products() {
+    use tinyloss_reference::bounds::{SOFTMAX_CE_LOSS, SOFTMAX_FOCAL_LOSS, SOFTMAX_LOSS_FLOOR};
+    use tinyloss_reference::measure::rel_err;
+    let spans = [-2.897_717e38f32, -1e30, -1e10, -100.0, -1.0];
+    for w1 in [1e-42f32, 1.4e-45, 1e-39, 1e-30] {
+        for &s in &spans {
+            for t1 in [0.214_206_14f32, 1e-3, 1.0] {
+                let z = [-0.343_75f32, s];
+                let p = [1.0 - t1, t1];
+                let w = [1.0f32, w1];
+                let (zd, pd, wd) = (z.map(f64::from), p.map(f64::from), w.map(f64::from));
+                for gamma in [0.0f32, 0.5, 2.0] {
+                    let at = (w1, s, t1, gamma);
+                    let bound = if gamma == 0.0 {
+                        SOFTMAX_CE_LOSS.get()
+                    } else {
+                        SOFTMAX_FOCAL_LOSS.get()
+                    };
+                    let mut g = [0.0f32; 2];
+                    let mut ls = [0.0f32; 1];
+                    let rows = Rows::new(2, Targets::Probs(&p))
+                        .with_class_weights(&w)
+                        .unwrap();
+                    if gamma == 0.0 {
+                        rows.loss_grad(&SoftmaxCe::new(), &z, Reduction::Sum, &mut g, Some(&mut ls))
+                    } else {
+                        let f = SoftmaxFocal::new(gamma).unwrap();
+                        rows.loss_grad(&f, &z, Reduction::Sum, &mut g, Some(&mut ls))
+                    }
+                    .unwrap();
+                    let want = tinyloss_reference::softmax::row_loss(
+                        &zd,
+                        RowTarget::Probs(&pd),
+                        Some(&wd),
+                        0.0,
+                        gamma as f64,
+                    );
+                    let e = rel_err(ls[0], want, 0.0);
+                    let ok = e <= bound || (f64::from(ls[0]) - want).abs() <= SOFTMAX_LOSS_FLOOR;
+                    assert!(
+                        ok,
+                        "probs: {:e} vs {want:e} ({e:.1} u > {bound} u) at {at:?}",
+                        ls[0]
+                    );
+                    // Smoothed label 0: the far class gets ε/2 · w1.
+                    let labels = [0u32];
+                    let eps = 1e-3f32;
+                    let rows = Rows::new(2, Targets::from(&labels[..]))
+                        .with_class_weights(&w)
+                        .unwrap();
+                    if gamma == 0.0 {
+                        let c = SoftmaxCe::new().with_smoothing(eps).unwrap();
+                        rows.loss_grad(&c, &z, Reduction::Sum, &mut g, Some(&mut ls))
+                    } else {
+                        let f = SoftmaxFocal::new(gamma)
+                            .unwrap()
+                            .with_smoothing(eps)
+                            .unwrap();
+                        rows.loss_grad(&f, &z, Reduction::Sum, &mut g, Some(&mut ls))
+                    }
+                    .unwrap();
+                    let want = tinyloss_reference::softmax::row_loss(
+                        &zd,
+                        RowTarget::Label(0),
+                        Some(&wd),
+                        eps as f64,
+                        gamma as f64,
+                    );
+                    let e = rel_err(ls[0], want, 0.0);
+                    let ok = e <= bound || (f64::from(ls[0]) - want).abs() <= SOFTMAX_LOSS_FLOOR;
+                    assert!(
+                        ok,
+                        "smoothed: {:e} vs {want:e} ({e:.1} u > {bound} u) at {at:?}",
+                        ls[0]
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// An ignored element's weight is never read, also on the one-by-one path
+/// of a weighted batch whose sum could overflow (fuzz: a NaN weight under
+/// the mask there gave a total and a gradient of -f32::MAX).
+#[test]
+fn ignored_weights_stay_unread_in_huge_weighted_batches() {
+    let x = [f32::MAX, 3.0, -36.0, f32::MAX, 0.5, -f32::MAX];
+    let y = [0.0f32, 0.0, 1.0, 0.0, 1.0, 1.0];
+    let ig = [true, false, false, false, true, false];
+    let focal = Focal::new(2.0, None).unwrap();
+    let ce = SigmoidCe::PLAIN;
+    for bad in [f32::NAN, f32::INFINITY, -1.0] {
+        let w = [bad, 2.0, 1.0, 0.5, bad, 1e-30];
+        let kept_w = [0.0f32, 2.0, 1.0, 0.5, 0.0, 1e-30];
+        for red in [
+            Reduction::Sum,
+            Reduction::Mean,
+            Reduction::MeanOverPositives,
+            Reduction::MeanOver(1e-20),
+        ] {
+            for which in 0..2 {
+                let run = |w: &[f32], g: &mut [f32], l: &mut [f32]| {
+                    let b = Batch::new(&y).with_weights(w).with_ignore(&ig);
+                    if which == 0 {
+                        b.loss_grad(&focal, &x, red, g, Some(l))
+                    } else {
+                        b.loss_grad(&ce, &x, red, g, Some(l))
+                    }
+                };
+                let (mut g, mut l) = ([1.0f32; 6], [1.0f32; 6]);
+                let (mut g0, mut l0) = ([1.0f32; 6], [1.0f32; 6]);
+                let at = (bad, red, which);
+                let t = run(&w, &mut g, &mut l).unwrap();
+                let t0 = run(&kept_w, &mut g0, &mut l0).unwrap();
+                assert!(t.is_finite() && t >= 0.0, "total {t} at {at:?}");
+                assert_eq!(t.to_bits(), t0.to_bits(), "total at {at:?}");
+                for i in 0..6 {
+                    assert_eq!(g[i].to_bits(), g0[i].to_bits(), "grad[{i}] at {at:?}");
+                    assert_eq!(l[i].to_bits(), l0[i].to_bits(), "loss[{i}] at {at:?}");
+                    if ig[i] {
+                        assert_eq!((g[i], l[i]), (0.0, 0.0), "ignored {i} at {at:?}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -350,7 +350,10 @@ fn run<L: BinaryLoss + Copy + Into<AnyLoss> + core::fmt::Debug>(
         for (i, g) in grad_out.iter().enumerate() {
             assert!(g.is_finite(), "non-finite grad[{i}] {g}: {loss:?} {c:?}");
             if !keep(i) {
-                assert_eq!(*g, 0.0, "ignored element {i} has gradient {g}");
+                assert_eq!(
+                    *g, 0.0,
+                    "ignored element {i} has gradient {g}: {loss:?} {c:?}"
+                );
             }
         }
     }

@@ -897,8 +897,11 @@ fn one_by_one<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const P: bool
             weights: None,
             ignore: b.ignore.map(|m| m.get(i..=i).unwrap_or(&[])),
         };
+        // An ignored element's weight is never read (it may be NaN): its
+        // zeros stay zeros.
         let w = match b.weights {
-            Some(w) if OPT => w.get(i).copied().unwrap_or(0.0),
+            Some(w) if OPT && b.keep(i) => w.get(i).copied().unwrap_or(0.0),
+            Some(_) if OPT => 0.0,
             _ => 1.0,
         };
         // The diagnostic sees the element weighted, as the sum does.

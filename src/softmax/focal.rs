@@ -257,11 +257,12 @@ impl FocalRow {
 }
 
 impl ClassTerms for FocalRow {
-    /// `(k u^γ CE / 2, k hr)`.
+    /// `(k u^γ CE / 2, k hr)`, the first as `(k_s u^γ CE / 2) f` so that a
+    /// subnormal `k` keeps its product.
     #[inline(always)]
-    fn terms<V: Lane>(&self, dh: V, k: V) -> (V, V) {
-        let (_, lce, hr, _) = self.lanes(dh, k);
-        (lce, k * hr)
+    fn terms<V: Lane>(&self, dh: V, ks: V, f: V) -> (V, V) {
+        let (_, lce, hr, _) = self.lanes(dh, ks);
+        (lce * f, (ks * f) * hr)
     }
 }
 

@@ -268,6 +268,49 @@ impl Mass<'_> {
     /// `k` of classes `i .. i + V::N`.
     #[inline(always)]
     pub fn at<V: Lane>(&self, i: usize) -> V {
+        let (yv, w) = self.parts::<V>(i);
+        match w {
+            Some(w) => yv * w,
+            None => yv,
+        }
+    }
+
+    /// `(k, k d)` of classes `i .. i + V::N`, `k` as [`Mass::at`], `k d`
+    /// through [`Mass::scaled`] so a tiny weight times a huge `d` keeps its
+    /// value.
+    #[inline(always)]
+    pub fn times<V: Lane>(&self, i: usize, d: V) -> (V, V) {
+        let (ks, f) = self.scaled::<V>(i);
+        (ks * f, ks * d * f)
+    }
+
+    /// `(k_s, f)` with `k = k_s f` for classes `i .. i + V::N`: `f = 1`,
+    /// except where `k = y' w` is subnormal or underflows to 0 with
+    /// `y', w > 0` (a class weight far below the largest one); there
+    /// `k_s = y' (2^64 w)`, exact up to its rounding, and `f = 2^-64`. So
+    /// `(k_s x) f` keeps the value of `k x` for any `|x| ≤ 2^127`, and
+    /// `k_s x` cannot overflow (`k_s < 2^-62`).
+    #[inline(always)]
+    pub fn scaled<V: Lane>(&self, i: usize) -> (V, V) {
+        let one = V::splat(1.0);
+        let (yv, w) = self.parts::<V>(i);
+        let Some(w) = w else {
+            return (yv, one);
+        };
+        let k = yv * w;
+        let zero = V::splat(0.0);
+        let sub = V::and(
+            V::splat(f32::MIN_POSITIVE).gt(k),
+            V::and(yv.gt(zero), w.gt(zero)),
+        );
+        let up = V::splat(f32::from_bits(0x5f80_0000)); // 2^64
+        let down = V::splat(f32::from_bits(0x1f80_0000)); // 2^-64
+        (V::select(sub, yv * (w * up), k), V::select(sub, down, one))
+    }
+
+    /// `(y', w)` of classes `i .. i + V::N` (`w` when weighted).
+    #[inline(always)]
+    fn parts<V: Lane>(&self, i: usize) -> (V, Option<V>) {
         let yv = match self.y {
             Some(y) => vec_at::<V>(y, i).mul_add(V::splat(self.a), V::splat(self.b)),
             None => {
@@ -284,10 +327,7 @@ impl Mass<'_> {
                 }
             }
         };
-        match self.weights {
-            Some(w) => yv * vec_at::<V>(w, i),
-            None => yv,
-        }
+        (yv, self.weights.map(|w| vec_at::<V>(w, i)))
     }
 }
 
@@ -455,8 +495,8 @@ fn exp_step<V: Lane>(
     s.r.add(V::select(top, zero, e));
     s.ties = s.ties + V::select(top, one, zero);
     if let Some(g) = coef {
-        let k: V = g.at(i);
-        s.kd.add(V::select(k.eq(zero), zero, k * dh));
+        let (k, kd) = g.times::<V>(i, dh);
+        s.kd.add(V::select(kd.eq(zero), zero, kd));
         s.k.add(k);
     }
     let v = if keep_d { dh } else { e };
@@ -512,10 +552,11 @@ pub struct ExpSums {
 }
 
 /// Per-class terms of a soft row's sum pass: `(a_c, b_c)` from `d_c / 2` and
-/// `k_c`, lane-wise; [`SoftRow::sum2`] returns `(Σ a, Σ b)`.
+/// `k_c = k_s f` (see [`Mass::scaled`]), lane-wise; [`SoftRow::sum2`]
+/// returns `(Σ a, Σ b)`.
 pub trait ClassTerms {
-    /// The two terms of classes `i .. i + V::N`, from `d/2`.
-    fn terms<V: Lane>(&self, d_half: V, k: V) -> (V, V);
+    /// The two terms of classes `i .. i + V::N`, from `d/2` and `k = k_s f`.
+    fn terms<V: Lane>(&self, d_half: V, k_s: V, f: V) -> (V, V);
 }
 
 /// Per-class gradient of a soft row, lane-wise, before the reduction's scale.
@@ -595,7 +636,8 @@ impl SoftRow<'_> {
         if let Some(row) = self.row.get(lo..hi) {
             for (j, o) in (0..hi).zip(row.chunks_exact(V::N)) {
                 let i = lo.wrapping_add(j.wrapping_mul(V::N));
-                let (a, b) = f.terms(V::load(o), self.mass.at::<V>(i));
+                let (ks, sc) = self.mass.scaled::<V>(i);
+                let (a, b) = f.terms(V::load(o), ks, sc);
                 sa.add(a);
                 sb.add(b);
             }

@@ -21,7 +21,7 @@
 //! the same numbers (up to float rounding of the kernels' lane width) on the
 //! host and on a Cortex-M.
 
-use tinyloss::{Batch, Error, Focal, Reduction, SigmoidCe};
+use tinyloss::{Batch, Diagnostic, Error, Focal, Reduction, SigmoidCe};
 
 use crate::data::{self, Split, Task, N_ALL, N_FEATURES, N_TEST, N_TRAIN, N_VAL};
 
@@ -625,13 +625,7 @@ pub fn train(
     seed: u32,
     on_epoch: OnEpoch<'_>,
 ) -> Result<Model, Error> {
-    let class_w = match obj {
-        Objective::BalancedCe | Objective::BalancedFocal(_) => {
-            class_balanced(labels.counts(fit), CB_BETA)?
-        }
-        _ => [1.0, 1.0],
-    };
-    let mut t = Trainer::new(class_w, seed);
+    let mut t = Trainer::new(class_weights(obj, labels, fit)?, seed);
     let mut rng = Rng::new(SHUFFLE_SEED.wrapping_add(seed));
     let mut buf = [0u16; N_TRAIN];
     let order = order_of(fit, &mut buf);
@@ -640,6 +634,68 @@ pub fn train(
         on_epoch(e, loss);
     }
     Ok(t.model)
+}
+
+/// The per-class weights `[w_neg, w_pos]` that `obj` trains with on `fit`:
+/// class-balanced ones from the label counts for the balanced objectives,
+/// else `[1, 1]`.
+///
+/// # Errors
+/// Those of [`class_balanced`].
+pub fn class_weights(obj: &Objective, labels: &Labels, fit: Split) -> Result<[f32; 2], Error> {
+    match obj {
+        Objective::BalancedCe | Objective::BalancedFocal(_) => {
+            class_balanced(labels.counts(fit), CB_BETA)
+        }
+        _ => Ok([1.0, 1.0]),
+    }
+}
+
+/// Adds every wine of `split` to `diag` as `model` sees it under `obj` (the
+/// class weights of [`class_weights`] on `fit`): forward, then the fused
+/// kernel's diagnosed pass in batches of [`BATCH`], no update. This is the
+/// easy-example diagnostic of the whole split at one point of training.
+///
+/// # Errors
+/// Those of [`Batch::loss_grad_diagnosed`] and [`class_weights`].
+pub fn diagnose<const NB: usize>(
+    model: &Model,
+    obj: &Objective,
+    labels: &Labels,
+    fit: Split,
+    split: Split,
+    diag: &mut Diagnostic<NB>,
+) -> Result<(), Error> {
+    let class_w = class_weights(obj, labels, fit)?;
+    let (mut z, mut y, mut w, mut g) = (
+        [0.0f32; BATCH],
+        [0.0f32; BATCH],
+        [0.0f32; BATCH],
+        [0.0f32; BATCH],
+    );
+    let mut start = 0;
+    while start < split.len {
+        let n = (split.len - start).min(BATCH);
+        for k in 0..n {
+            let i = split.at(start + k);
+            z[k] = model.logit(&data::features(i));
+            let pos = labels.get(i);
+            y[k] = if pos { 1.0 } else { 0.0 };
+            w[k] = class_w[pos as usize];
+        }
+        let b = Batch::new(&y[..n]).with_weights(&w[..n]);
+        let (z, g, r) = (&z[..n], &mut g[..n], Reduction::Sum);
+        match obj {
+            Objective::Ce | Objective::BalancedCe => {
+                b.loss_grad_diagnosed(&SigmoidCe::PLAIN, z, r, g, diag)?
+            }
+            Objective::Focal(f) | Objective::BalancedFocal(f) => {
+                b.loss_grad_diagnosed(f, z, r, g, diag)?
+            }
+        };
+        start += n;
+    }
+    Ok(())
 }
 
 /// Tunes focal α (γ = 2) for `task` on the training split only (seeds as in

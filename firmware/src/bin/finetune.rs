@@ -6,17 +6,20 @@
 //! from the same initialisation with cross-entropy, class-balanced
 //! cross-entropy, focal (γ 2, α 0.25) and focal (γ 2, tuned α), on clean
 //! labels and with 10 % of the training labels flipped, and evaluate on the
-//! test split. Prints machine-readable lines (`EPOCH,…`, `TUNE,…`, `TEST,…`,
-//! `COST,…`) and a results table. On the host, `--curves` also prints the
+//! test split. The easy-example diagnostic ([`tinyloss::Diagnostic`]) of
+//! every cell on the training split, at initialisation and after training,
+//! says how much of the loss and gradient well-classified wines carry.
+//! Prints machine-readable lines (`EPOCH,…`, `TUNE,…`, `TEST,…`, `DIAG,…`,
+//! `COST,…`) and the results and diagnostic tables. On the host, `--curves` also prints the
 //! precision–recall curves (`PR,…`) that `examples/plots.rs` draws.
 //!
 //! Soft-float cores (M0, M3) run 10 instead of 30 epochs (see `DEFAULT_EPOCHS`).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
-use tinyloss::{Batch, Error, Focal, Reduction, SigmoidCe};
+use tinyloss::{Batch, Diagnostic, Error, Focal, Group, Reduction, SigmoidCe};
 use tinyloss_firmware::counter::{self, Stopwatch};
 use tinyloss_firmware::data::{Split, Task, N_FIT, N_TEST, N_TRAIN, N_VAL};
-use tinyloss_firmware::train::{self, Evaluator, Labels, Metrics, Objective, BATCH};
+use tinyloss_firmware::train::{self, Evaluator, Labels, Metrics, Model, Objective, BATCH};
 use tinyloss_firmware::{exit, fx, out};
 
 /// Soft-float Cortex-M (M0/M0+, M3): every float operation is a library call
@@ -116,6 +119,37 @@ struct Outcome {
     alphas: [f32; 2],
     /// Counter units per training step, per loss (first task, clean labels).
     per_step: [u64; 4],
+    /// The easy-example diagnostic on the training split, at initialisation
+    /// and after training, per cell as in `results`.
+    easy: [[[[Easy; 2]; 4]; 2]; 2],
+}
+
+/// What the easy-example diagnostic says about one model on the training
+/// split: the shares of the whole (weighted) loss and gradient mass `Σ|∂ℓ/∂z|`
+/// carried by easy negatives and easy positives (`p_t > 0.5`), and how many
+/// wines carry half the gradient.
+#[derive(Clone, Copy, Debug, Default)]
+struct Easy {
+    neg_loss: f32,
+    neg_grad: f32,
+    pos_loss: f32,
+    pos_grad: f32,
+    /// `(low, high)` bracket of [`Diagnostic::half_gradient`].
+    half: (u32, u32),
+}
+
+impl Easy {
+    fn of(model: &Model, obj: &Objective, labels: &Labels) -> Result<Self, Error> {
+        let mut d = Diagnostic::<10>::new();
+        train::diagnose(model, obj, labels, Split::TRAIN, Split::TRAIN, &mut d)?;
+        Ok(Easy {
+            neg_loss: d.easy_loss_share(Group::Negatives),
+            neg_grad: d.easy_grad_share(Group::Negatives),
+            pos_loss: d.easy_loss_share(Group::Positives),
+            pos_grad: d.easy_grad_share(Group::Positives),
+            half: d.half_gradient(),
+        })
+    }
 }
 
 fn tasks() -> &'static [Task] {
@@ -141,6 +175,7 @@ fn experiment(
         results: [[[Metrics::default(); 4]; 2]; 2],
         alphas: [0.25; 2],
         per_step: [0; 4],
+        easy: [[[[Easy::default(); 2]; 4]; 2]; 2],
     };
     for (ti, &task) in tasks().iter().enumerate() {
         if verbose {
@@ -244,6 +279,29 @@ fn experiment(
                     );
                 }
                 o.results[ti][ni][oi] = m;
+                let start = Model::init(train::INIT_SEED.wrapping_add(seed));
+                let easy = [
+                    Easy::of(&start, obj, &labels)?,
+                    Easy::of(&model, obj, &labels)?,
+                ];
+                if verbose {
+                    for (e, d) in [0, epochs].iter().zip(&easy) {
+                        out!(
+                            "DIAG,{},{},{},epoch={},easy_neg_loss={},easy_neg_grad={},easy_pos_loss={},easy_pos_grad={},half_grad={}..{}",
+                            task.name(),
+                            name,
+                            noise_name(noisy),
+                            e,
+                            fx(d.neg_loss, 4),
+                            fx(d.neg_grad, 4),
+                            fx(d.pos_loss, 4),
+                            fx(d.pos_grad, 4),
+                            d.half.0,
+                            d.half.1
+                        );
+                    }
+                }
+                o.easy[ti][ni][oi] = easy;
             }
         }
     }
@@ -313,6 +371,36 @@ fn run(stack: usize) -> Result<(), Error> {
                         ap
                     );
                 }
+            }
+        }
+    }
+    out!("");
+    out!(
+        "easy-example diagnostic on the {} training wines (easy: p_t > 0.5; shares of the whole weighted loss and of sum |dl/dz|), at initialisation -> after training:",
+        N_TRAIN
+    );
+    out!("| task | labels | loss | easy negatives: loss share | gradient share | easy positives: gradient share | wines carrying half the gradient |");
+    out!("|---|---|---|---|---|---|---|");
+    for (ti, &task) in tasks().iter().enumerate() {
+        for (ni, &noisy) in noises().iter().enumerate() {
+            for (oi, name) in NAMES.iter().enumerate() {
+                let [a, b] = &o.easy[ti][ni][oi];
+                out!(
+                    "| {} | {} | {} | {} -> {} | {} -> {} | {} -> {} | {}..{} -> {}..{} |",
+                    task.name(),
+                    noise_name(noisy),
+                    name.trim_end(),
+                    fx(a.neg_loss, 2),
+                    fx(b.neg_loss, 2),
+                    fx(a.neg_grad, 2),
+                    fx(b.neg_grad, 2),
+                    fx(a.pos_grad, 2),
+                    fx(b.pos_grad, 2),
+                    a.half.0,
+                    a.half.1,
+                    b.half.0,
+                    b.half.1
+                );
             }
         }
     }

@@ -7,11 +7,17 @@
 //! * `finetune_loss.svg` and `finetune_pr.svg` (only when given the output of
 //!   the host `finetune` run with `--curves`): training loss per epoch and the
 //!   test precision–recall curve of each loss function, both tasks, clean
-//!   labels.
+//!   labels;
+//! * `dense_diagnostic.svg` and `dense_cumloss.svg` (only when given the
+//!   output of the host `dense` run with `--curves`): the share of the loss
+//!   and of the gradient that easy negatives carry, per epoch and objective,
+//!   and the cumulative-loss curves of the converged focal model (Lin et al.
+//!   2017, figure 4).
 //!
 //! ```text
 //! (cd firmware && cargo run --release --bin finetune -- --curves) > /tmp/finetune.txt
-//! cargo run --example plots -- /tmp/finetune.txt
+//! (cd firmware && cargo run --release --bin dense -- --epochs 16 --curves) > /tmp/dense.txt
+//! cargo run --example plots -- /tmp/finetune.txt /tmp/dense.txt
 //! ```
 
 use std::collections::BTreeMap;
@@ -480,6 +486,122 @@ fn pr_figure(r: &Runs) -> Option<String> {
     (!panels.is_empty()).then(|| render("Precision–recall of the minority class", &panels))
 }
 
+/// The objectives in the order `dense` prints them.
+const DENSE: [&str; 6] = ["CE", "alpha-CE", "focal", "CE+OHEM", "focal+OHEM", "GHM-C"];
+
+/// `key=value` of a `DEPOCH` line.
+fn field(f: &[&str], key: &str) -> Option<f64> {
+    f.iter()
+        .find_map(|v| v.strip_prefix(key)?.strip_prefix('='))
+        .and_then(|v| v.parse().ok())
+}
+
+/// (c) The dense example's diagnostic per epoch: easy negatives' share of
+/// the loss and of the gradient, per objective.
+fn dense_figure(text: &str) -> Option<String> {
+    let mut by: BTreeMap<&str, Vec<(f64, f64, f64)>> = BTreeMap::new();
+    let mut emax = 1.0f64;
+    for line in text.lines() {
+        let f: Vec<&str> = line.trim().split(',').collect();
+        if f.first() != Some(&"DEPOCH") || f.len() < 6 {
+            continue;
+        }
+        let (Ok(e), Some(l), Some(g)) = (
+            f[2].parse::<f64>(),
+            field(&f, "easy_neg_loss"),
+            field(&f, "easy_neg_grad"),
+        ) else {
+            continue;
+        };
+        emax = emax.max(e);
+        by.entry(f[1]).or_default().push((e, l, g));
+    }
+    if by.is_empty() {
+        return None;
+    }
+    let panel = |title: &str, pick: fn(&(f64, f64, f64)) -> f64, y: &str| Panel {
+        title: title.into(),
+        x: Axis::linear(
+            0.0,
+            emax,
+            (emax / 8.0).ceil().max(1.0),
+            "epoch (0: initialisation)",
+        ),
+        y: Axis::linear(0.0, 1.0, 0.2, y),
+        series: DENSE
+            .iter()
+            .enumerate()
+            .filter_map(|(k, name)| {
+                let pts = by.get(name)?;
+                Some(Series {
+                    label: (*name).into(),
+                    colour: COLOURS[k],
+                    dashed: name.contains("OHEM"),
+                    points: pts.iter().map(|p| (p.0, pick(p))).collect(),
+                    steps: false,
+                })
+            })
+            .collect(),
+        legend: Legend::Below,
+    };
+    Some(render(
+        "Dense example (10 positives per 100,352 anchors): what easy negatives (p_t > 0.5) carry, first training frame",
+        &[
+            panel("share of the gradient Σ|∂ℓ/∂z|", |p| p.2, "easy negatives' share of the gradient"),
+            panel("share of the loss", |p| p.1, "easy negatives' share of the loss"),
+        ],
+    ))
+}
+
+/// (d) Cumulative normalised loss of positives and negatives of a test
+/// frame under the converged focal model, for several γ (figure 4 of Lin et
+/// al. 2017).
+fn cumloss_figure(text: &str) -> Option<String> {
+    let mut by: BTreeMap<(String, String), Vec<(f64, f64)>> = BTreeMap::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.trim().split(',').collect();
+        if f.first() != Some(&"DCUM") || f.len() != 5 {
+            continue;
+        }
+        if let (Ok(x), Ok(y)) = (f[3].parse(), f[4].parse()) {
+            by.entry((f[1].into(), f[2].into()))
+                .or_default()
+                .push((x, y));
+        }
+    }
+    if by.is_empty() {
+        return None;
+    }
+    let panels: Vec<Panel> = ["positives", "negatives"]
+        .iter()
+        .map(|group| Panel {
+            title: format!("{group}: anchors sorted by loss, easiest first"),
+            x: Axis::linear(0.0, 1.0, 0.2, &format!("fraction of {group}")),
+            y: Axis::linear(0.0, 1.0, 0.2, "cumulative normalised loss"),
+            series: ["0", "0.5", "1", "2"]
+                .iter()
+                .enumerate()
+                .filter_map(|(k, g)| {
+                    let mut points = vec![(0.0, 0.0)];
+                    points.extend(by.get(&(group.to_string(), g.to_string()))?);
+                    Some(Series {
+                        label: format!("γ = {g}"),
+                        colour: COLOURS[k],
+                        dashed: false,
+                        points,
+                        steps: false,
+                    })
+                })
+                .collect(),
+            legend: Legend::BelowOne,
+        })
+        .collect();
+    Some(render(
+        "Cumulative loss of the converged focal model on the test frames (Lin et al. 2017, figure 4)",
+        &panels,
+    ))
+}
+
 fn write(dir: &Path, name: &str, svg: &str) {
     let path = dir.join(name);
     std::fs::write(&path, svg).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -492,18 +614,42 @@ fn main() {
         .join("figures");
     std::fs::create_dir_all(&dir).expect("create docs/figures");
     write(&dir, "focal_loss.svg", &focal_figure());
-    let Some(input) = std::env::args().nth(1) else {
-        println!("no finetune output given: only focal_loss.svg (see the example's docs)");
+    let inputs: Vec<String> = std::env::args().skip(1).collect();
+    if inputs.is_empty() {
+        println!("no finetune or dense output given: only focal_loss.svg (see the example's docs)");
         return;
-    };
-    let text = std::fs::read_to_string(&input).unwrap_or_else(|e| panic!("{input}: {e}"));
-    let runs = parse(&text);
-    match loss_figure(&runs) {
-        Some(svg) => write(&dir, "finetune_loss.svg", &svg),
-        None => println!("{input}: no EPOCH lines"),
     }
-    match pr_figure(&runs) {
-        Some(svg) => write(&dir, "finetune_pr.svg", &svg),
-        None => println!("{input}: no PR lines (run finetune with --curves)"),
+    let mut text = String::new();
+    for input in &inputs {
+        text += &std::fs::read_to_string(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+    }
+    let runs = parse(&text);
+    let figures = [
+        (
+            "finetune_loss.svg",
+            loss_figure(&runs),
+            "no finetune EPOCH lines",
+        ),
+        (
+            "finetune_pr.svg",
+            pr_figure(&runs),
+            "no PR lines (run finetune with --curves)",
+        ),
+        (
+            "dense_diagnostic.svg",
+            dense_figure(&text),
+            "no DEPOCH lines (run dense)",
+        ),
+        (
+            "dense_cumloss.svg",
+            cumloss_figure(&text),
+            "no DCUM lines (run dense with --curves)",
+        ),
+    ];
+    for (name, svg, missing) in figures {
+        match svg {
+            Some(svg) => write(&dir, name, &svg),
+            None => println!("{name}: {missing}"),
+        }
     }
 }

@@ -248,24 +248,25 @@ impl Model {
     }
 }
 
-/// Adam state (Kingma & Ba 2015), bias-corrected, allocation-free.
+/// Adam state (Kingma & Ba 2015), bias-corrected, allocation-free, for `P`
+/// parameters (the wine head's by default).
 #[derive(Clone, Debug)]
-pub struct Adam {
-    m: [f32; N_PARAMS],
-    v: [f32; N_PARAMS],
+pub struct Adam<const P: usize = N_PARAMS> {
+    m: [f32; P],
+    v: [f32; P],
     b1t: f32,
     b2t: f32,
     lr: f32,
 }
 
-impl Default for Adam {
+impl<const P: usize> Default for Adam<P> {
     /// Zeroed state, learning rate [`LR`].
     fn default() -> Self {
         Adam::new(LR)
     }
 }
 
-impl Adam {
+impl<const P: usize> Adam<P> {
     const BETA1: f32 = 0.9;
     const BETA2: f32 = 0.999;
     const EPS: f32 = 1e-7;
@@ -273,8 +274,8 @@ impl Adam {
     /// Zeroed state with learning rate `lr`.
     pub fn new(lr: f32) -> Self {
         Adam {
-            m: [0.0; N_PARAMS],
-            v: [0.0; N_PARAMS],
+            m: [0.0; P],
+            v: [0.0; P],
             b1t: 1.0,
             b2t: 1.0,
             lr,
@@ -282,11 +283,11 @@ impl Adam {
     }
 
     /// One update of `p` with gradient `g`.
-    pub fn step(&mut self, p: &mut [f32; N_PARAMS], g: &[f32; N_PARAMS]) {
+    pub fn step(&mut self, p: &mut [f32; P], g: &[f32; P]) {
         self.b1t *= Self::BETA1;
         self.b2t *= Self::BETA2;
         let lr = self.lr * libm::sqrtf(1.0 - self.b2t) / (1.0 - self.b1t);
-        for k in 0..N_PARAMS {
+        for k in 0..P {
             self.m[k] = Self::BETA1 * self.m[k] + (1.0 - Self::BETA1) * g[k];
             self.v[k] = Self::BETA2 * self.v[k] + (1.0 - Self::BETA2) * g[k] * g[k];
             p[k] -= lr * self.m[k] / (libm::sqrtf(self.v[k]) + Self::EPS);

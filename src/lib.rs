@@ -92,7 +92,9 @@
 //!   returned as `±f32::MAX`; everything else is returned within its bound.
 //!   Losses are never negative. A binary element loss beyond f32 (only
 //!   [`SigmoidCe`]'s `w⁺ > 1` makes one from finite input) saturates before
-//!   its weight and the reduction apply: `w ℓ` is `w · min(ℓ, f32::MAX)`.
+//!   its weight and the reduction apply: `w ℓ` is `w · min(ℓ, f32::MAX)`;
+//!   so does its gradient from probability inputs (only `w⁺ y / p` with a
+//!   huge `w⁺` passes f32 there): `w · clamp(∂ℓ/∂p, ±f32::MAX) · scale`.
 //! * **The sum never overflows.** The reduced loss is accumulated in f32
 //!   lanes (blocks of 32), the blocks in a compensated sum that shifts its
 //!   exponent rather than overflow; a binary batch whose loss sum could pass

@@ -1141,3 +1141,51 @@ fn ignored_weights_stay_unread_in_huge_weighted_batches() {
         }
     }
 }
+
+/// A class weight of -0.0 (valid: not below 0) gives the results of +0.0,
+/// bit for bit (fuzz: the driver took -0.0's bits for the largest weight,
+/// scaled every weight by 2^-E for it, and a smoothed row lost its loss).
+#[test]
+fn negative_zero_class_weights_are_zeros() {
+    let z = [0.0f32, 67.26172, 98.0, 63.26172, -3.0, 20.0];
+    let labels = [1u32, 0, 1];
+    let probs = [0.3f32, 0.7, 1.0, 0.0, 0.5, 0.5];
+    let reds = [Reduction::Sum, Reduction::Mean, Reduction::MeanOver(3.0)];
+    for eps in [0.0f32, 0.1, 1.0] {
+        for gamma in [0.0f32, 2.0] {
+            for &red in &reds {
+                for probs_on in [false, true] {
+                    let run = |w: &[f32]| {
+                        let t = if probs_on {
+                            Targets::Probs(&probs)
+                        } else {
+                            Targets::from(&labels[..])
+                        };
+                        let rows = Rows::new(2, t).with_class_weights(w).unwrap();
+                        let (mut g, mut ls) = ([0.0f32; 6], [0.0f32; 3]);
+                        let l = if gamma == 0.0 {
+                            let c = SoftmaxCe::new().with_smoothing(eps).unwrap();
+                            rows.loss_grad(&c, &z, red, &mut g, Some(&mut ls))
+                        } else {
+                            let f = SoftmaxFocal::new(gamma)
+                                .unwrap()
+                                .with_smoothing(eps)
+                                .unwrap();
+                            rows.loss_grad(&f, &z, red, &mut g, Some(&mut ls))
+                        }
+                        .unwrap();
+                        (l.to_bits(), g.map(f32::to_bits), ls.map(f32::to_bits))
+                    };
+                    let at = (eps, gamma, red, probs_on);
+                    let (a, b) = (run(&[-0.0, 1.0]), run(&[0.0, 1.0]));
+                    // -0.0 and +0.0 gradients are equal values.
+                    assert_eq!(a.0, b.0, "loss at {at:?}");
+                    assert_eq!(a.2, b.2, "row losses at {at:?}");
+                    for (x, y) in a.1.iter().zip(&b.1) {
+                        assert_eq!(f32::from_bits(*x), f32::from_bits(*y), "grad at {at:?}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -386,6 +386,8 @@ fn run<L: BinaryLoss + Copy + Into<AnyLoss> + core::fmt::Debug>(
         // An element loss beyond f32 saturates before its weight applies
         // (the crate docs' saturation rule).
         let l = l.min(f64::from(f32::MAX));
+        // So does its gradient (only from probabilities: w⁺ y / p).
+        let d = d.clamp(-f64::from(f32::MAX), f64::from(f32::MAX));
         let w = c.w.as_ref().map_or(1.0, |w| f64::from(w[i]));
         let b = binary_element(&cfg.rl, prob, hard_batch, y);
         sum += w * l;
@@ -394,7 +396,7 @@ fn run<L: BinaryLoss + Copy + Into<AnyLoss> + core::fmt::Debug>(
         let wf = |f: f64| (f * w).max(LOSS_FLOOR);
         floors += wf(b.loss_floor);
         lb_max = lb_max.max(b.loss);
-        let ctx = (i, c.x[i], c.y[i], w, loss, c.reduction);
+        let ctx = (i, c.x[i], c.y[i], w, loss, c.reduction, &c);
         if let Some(ls) = losses_out {
             let bound = b.loss + BATCH_WEIGHTED_LOSS.get();
             close(ls[i], w * l, wf(b.loss_floor), bound, "batch loss[i]", &ctx);

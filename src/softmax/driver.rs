@@ -376,15 +376,16 @@ struct WeightSum {
 impl WeightSum {
     #[inline(always)]
     fn add(&mut self, w: f32) {
-        // Non-negative floats order like their bits.
-        self.target_bits = self.target_bits.max(w.to_bits());
+        // Non-negative floats order like their bits; the sign bit is
+        // dropped so that a -0.0 weight (valid) is not the largest.
+        self.target_bits = self.target_bits.max(w.to_bits() & 0x7fff_ffff);
         self.total.add(w);
     }
 
     /// Every class weight enters the row losses (smoothing).
     fn include(&mut self, w: &[f32]) {
         for &x in w {
-            self.max_bits = self.max_bits.max(x.to_bits());
+            self.max_bits = self.max_bits.max(x.to_bits() & 0x7fff_ffff);
         }
     }
 

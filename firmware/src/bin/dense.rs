@@ -545,15 +545,20 @@ fn run(
     }
     r.test = evaluate(&l.p, seed, ch);
     if verbose {
-        out!(
-            "DTEST,{},seed={},ap={},recall_at_fpr_1e-4={}",
-            obj.name(),
-            seed,
-            fx(r.test.ap, 4),
-            fx(r.test.recall, 4)
-        );
+        print_test(obj, seed, &r.test);
     }
     Ok((r, l.p))
+}
+
+/// The `DTEST` line of a run.
+fn print_test(obj: Objective, seed: u32, m: &Metrics) {
+    out!(
+        "DTEST,{},seed={},ap={},recall_at_fpr_1e-4={}",
+        obj.name(),
+        seed,
+        fx(m.ap, 4),
+        fx(m.recall, 4)
+    );
 }
 
 #[inline(never)]
@@ -657,13 +662,7 @@ mod host {
             let mut rs = [Run::default(); 6];
             for (k, &obj) in OBJECTIVES.iter().enumerate() {
                 rs[k] = run(obj, seed, epochs, false, ch)?.0;
-                out!(
-                    "DTEST,{},seed={},ap={},recall_at_fpr_1e-4={}",
-                    obj.name(),
-                    seed,
-                    fx(rs[k].test.ap, 4),
-                    fx(rs[k].test.recall, 4)
-                );
+                print_test(obj, seed, &rs[k].test);
             }
             all.push(rs);
         }

@@ -1189,3 +1189,36 @@ fn negative_zero_class_weights_are_zeros() {
         }
     }
 }
+
+/// A weighted gradient beyond f32 before the reduction's scale but inside
+/// it after (fuzz: p = 0, γ = 8, w = 1.7e33 under `MeanOver(100)` gave
+/// -3.4e36 for -1.7e38): the scale applies first.
+#[test]
+fn weighted_gradients_that_fit_after_the_scale_keep_their_value() {
+    use tinyloss_reference::bounds::BATCH_SCALED_GRAD;
+    use tinyloss_reference::measure::sat_rel_err;
+    for gamma in [0.0f32, 2.0, 8.0] {
+        let f = Focal::new(gamma, None).unwrap();
+        for (w0, d) in [(1.703_605_4e33f32, 100.0f32), (1e35, 1e3), (3e38, 1e10)] {
+            let p = [0.0f32, 0.5, 1.0];
+            let y = [1.0f32, 0.0, 0.0];
+            let w = [w0, 1.0, 2.0];
+            let mut g = [0.0f32; 3];
+            Batch::new(&y)
+                .with_probabilities()
+                .with_weights(&w)
+                .loss_grad(&f, &p, Reduction::MeanOver(d), &mut g, None)
+                .unwrap();
+            let (_, dp) = focal_prob(0.0, 1.0, gamma as f64, None, 0.0);
+            let want = f64::from(w0) * dp.max(-f64::from(f32::MAX)) / f64::from(d);
+            let bound =
+                tinyloss_reference::bounds::PROB_GRAD.at(gamma as f64) + BATCH_SCALED_GRAD.get();
+            let e = sat_rel_err(g[0], want, 0.0);
+            assert!(
+                e <= bound,
+                "γ={gamma} w={w0} d={d}: {:e} vs {want:e} ({e:.1} u)",
+                g[0]
+            );
+        }
+    }
+}

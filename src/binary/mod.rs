@@ -1065,20 +1065,25 @@ fn pass<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const MODE: u8>(
             };
             let (x_v, y_v) = (V::load(xc), V::load(yc));
             let (mut l, mut g) = eval(k, x_v, y_v, mode);
+            let mut gs = None;
             if w_on {
                 let w = lanes_at::<_, V>(ws, i).map_or(zero, V::load);
                 // Saturate: a weighted loss or gradient beyond f32::MAX is
                 // reported as ±MAX.
                 l = (l * w).min(V::splat(f32::MAX));
-                g = g * w;
                 if saturate {
-                    g = sat(g);
+                    let (gw, out) = weighted_grad(g, w, scale);
+                    g = gw;
+                    gs = Some(out);
+                } else {
+                    g = g * w;
                 }
             }
             if m_on {
                 let keep = keep_mask::<V>(ig, i);
                 l = V::select(keep, l, zero);
                 g = V::select(keep, g, zero);
+                gs = gs.map(|v| V::select(keep, v, zero));
             }
             acc = acc + l;
             if OPT {
@@ -1088,7 +1093,7 @@ fn pass<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const MODE: u8>(
             }
             if KIND != DISCARD {
                 if let Some(o) = lanes_at_mut::<V>(grad, i) {
-                    (g * scale).store(o);
+                    gs.unwrap_or(g * scale).store(o);
                 }
             }
             if ls_on {
@@ -1113,12 +1118,16 @@ fn pass<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const MODE: u8>(
         let x: V = load_part(xs, full, 0.0);
         let y: V = load_part(ys, full, 0.0);
         let (mut l, mut g) = eval(k, x, y, mode);
+        let mut gs = None;
         if w_on {
             let w: V = load_part(ws, full, 0.0);
             l = (l * w).min(V::splat(f32::MAX));
-            g = g * w;
             if saturate {
-                g = sat(g);
+                let (gw, out) = weighted_grad(g, w, scale);
+                g = gw;
+                gs = Some(out);
+            } else {
+                g = g * w;
             }
         }
         let keep = if m_on {
@@ -1130,13 +1139,14 @@ fn pass<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const MODE: u8>(
         };
         l = V::select(keep, l, zero);
         g = V::select(keep, g, zero);
+        let gs = gs.map(|v| V::select(keep, v, zero));
         if OPT {
             if let Some(o) = obs {
                 observe(o, MODE == PROB, (x, y, l, g), ig, full, len);
             }
         }
         if KIND != DISCARD {
-            store_part(g * scale, grad, full, len);
+            store_part(gs.unwrap_or(g * scale), grad, full, len);
         }
         if ls_on {
             store_part(l, losses, full, len);
@@ -1148,6 +1158,18 @@ fn pass<K: Kernel, V: Lane, const KIND: u8, const OPT: bool, const MODE: u8>(
         }
     }
     sum.total()
+}
+
+/// `(sat(g w), the written gradient)` for a batch that may saturate: a
+/// weighted gradient beyond f32 before the reduction's scale may fit after
+/// it (a huge weight over a clamped probability under `MeanOver(100)`),
+/// so there the scale applies first: `sat((g · scale) · w)`, else
+/// `sat((g w) · scale)`.
+#[inline(always)]
+fn weighted_grad<V: Lane>(g: V, w: V, scale: V) -> (V, V) {
+    let gw = g * w;
+    let over = Lane::abs(gw).gt(V::splat(f32::MAX));
+    (sat(gw), sat(V::select(over, g * scale * w, gw * scale)))
 }
 
 /// Hands the first `n` lanes of one vector (inputs, targets, weighted

@@ -1222,3 +1222,64 @@ fn weighted_gradients_that_fit_after_the_scale_keep_their_value() {
         }
     }
 }
+
+/// Class weights near f32::MAX scale the weights down by up to 2^-126; the
+/// scale must go with the weights, not the targets, or a small target
+/// `y'·2^-126` is subnormal and the weighted target keeps 15 bits (fuzz:
+/// weights [f32::MAX, 1], targets [0.0038, 0.0039] gave the gradient
+/// 256u of `K` off). Every reduction, CE and focal, probability and
+/// smoothed label targets, against the f64 row within the gradient bound.
+#[test]
+fn huge_class_weights_keep_small_targets() {
+    use tinyloss_reference::bounds::{SOFTMAX_CE_GRAD, SOFTMAX_FOCAL_GRAD};
+    use tinyloss_reference::measure::sat_abs_err;
+    use tinyloss_reference::softmax::target_mass;
+    for w0 in [f32::MAX, 1.7e38, 8.507_059e37, 1e38, 1e30] {
+        for w1 in [1.0f32, 0.0, 1e-3, 3e37] {
+            for y0 in [0.003_784_237_4f32, 1e-6, 0.5] {
+                for z0 in [-540_835_840.0f32, -20.0, 1.5] {
+                    for gamma in [0.0f32, 2.0] {
+                        for (red, s) in [
+                            (Reduction::Sum, 1.0),
+                            (Reduction::MeanOver(0.5), 2.0),
+                            (Reduction::MeanOver(3e5), 1.0 / 3e5),
+                        ] {
+                            let z = [z0, 0.031_174_181];
+                            let p = [y0, 0.003_921_569];
+                            let w = [w0, w1];
+                            let (zd, pd, wd) =
+                                (z.map(f64::from), p.map(f64::from), w.map(f64::from));
+                            let mut g = [0.0f32; 2];
+                            let rows = Rows::new(2, Targets::Probs(&p))
+                                .with_class_weights(&w)
+                                .unwrap();
+                            let bound = if gamma == 0.0 {
+                                rows.loss_grad(&SoftmaxCe::new(), &z, red, &mut g, None)
+                                    .unwrap();
+                                SOFTMAX_CE_GRAD.at(0.0)
+                            } else {
+                                let f = SoftmaxFocal::new(gamma).unwrap();
+                                rows.loss_grad(&f, &z, red, &mut g, None).unwrap();
+                                SOFTMAX_FOCAL_GRAD.at(gamma as f64)
+                            };
+                            let mut want = [0.0f64; 2];
+                            let rt = RowTarget::Probs(&pd);
+                            softmax_row(&zd, rt, Some(&wd), 0.0, gamma as f64, &mut want);
+                            let k = target_mass(rt, 2, Some(&wd), 0.0) * s;
+                            for j in 0..2 {
+                                let e = sat_abs_err(g[j], want[j] * s, k);
+                                assert!(
+                                    e <= bound,
+                                    "grad[{j}] {:e} vs {:e} ({e:.1} u of K > {bound} u) at {:?}",
+                                    g[j],
+                                    want[j] * s,
+                                    (w, y0, z0, gamma, red)
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

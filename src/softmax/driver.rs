@@ -886,6 +886,13 @@ fn one_row<K: RowKernel>(
         // Unreachable where the lane type is `f32` (Cortex-M).
         return label_lanes(k, kp, row, src, main, m, t);
     }
+    // The weight scale goes with the weights when it is below 1 (see
+    // `Mass`), else with the targets.
+    let (ys, wk) = if kp.wscale < 1.0 {
+        (1.0, kp.wscale)
+    } else {
+        (kp.wscale, 1.0)
+    };
     let mut sr = SoftRow {
         row,
         src,
@@ -895,8 +902,9 @@ fn one_row<K: RowKernel>(
             weights: kp.weights,
             y,
             t,
-            a: (1.0 - kp.eps) * kp.wscale,
-            b: kp.eps / c as f32 * kp.wscale,
+            a: (1.0 - kp.eps) * ys,
+            b: kp.eps / c as f32 * ys,
+            wk,
         },
         scale: kp.scale,
         grad: kp.grad,

@@ -252,8 +252,12 @@ pub(crate) fn vec_at<V: Lane>(s: &[f32], i: usize) -> V {
 }
 
 /// Lane-wise `k_c = w_c y'_c`: the weighted (smoothed) target of classes
-/// `i .. i + V::N`, with `y'_c = a y_c + b` (`a = 1 - ε`, `b = ε / C`, both
-/// times the driver's weight scale).
+/// `i .. i + V::N`, with `y'_c = a y_c + b` (`a = 1 - ε`, `b = ε / C`) and
+/// the driver's weight scale `ws` on one side of the product: on `y'` when
+/// `ws ≥ 1` (`y' ws` cannot leave the normal range downwards), on `w` when
+/// `ws < 1` (huge weights: `y' ws` would be subnormal for small `y'`, while
+/// `w ws` is normal but for weights `2^126` below the largest, which
+/// [`Mass::scaled`] catches).
 #[derive(Clone, Copy)]
 pub struct Mass<'a> {
     pub(crate) weights: Option<&'a [f32]>,
@@ -262,6 +266,8 @@ pub struct Mass<'a> {
     pub(crate) t: usize,
     pub(crate) a: f32,
     pub(crate) b: f32,
+    /// The weight-side factor: `ws` when `ws < 1`, else 1 (then in `a`, `b`).
+    pub(crate) wk: f32,
 }
 
 impl Mass<'_> {
@@ -270,7 +276,7 @@ impl Mass<'_> {
     pub fn at<V: Lane>(&self, i: usize) -> V {
         let (yv, w) = self.parts::<V>(i);
         match w {
-            Some(w) => yv * w,
+            Some(w) => yv * (w * V::splat(self.wk)),
             None => yv,
         }
     }
@@ -286,8 +292,10 @@ impl Mass<'_> {
 
     /// `(k_s, f)` with `k = k_s f` for classes `i .. i + V::N`: `f = 1`,
     /// except where `k = y' w` is subnormal or underflows to 0 with
-    /// `y', w > 0` (a class weight far below the largest one); there
-    /// `k_s = y' (2^64 w)`, exact up to its rounding, and `f = 2^-64`. So
+    /// `y', w > 0` (a class weight far below the largest one, or a small
+    /// `y'`); there `k_s = y' (w · 2^64 wk)`, exact up to its rounding
+    /// (`2^64 wk ≥ 2^-62` is a normal power of two and `w wk < 4`), and
+    /// `f = 2^-64`. So
     /// `(k_s x) f` keeps the value of `k x` for any `|x| ≤ 2^127`, and
     /// `k_s x` cannot overflow (`k_s < 2^-62`).
     #[inline(always)]
@@ -297,13 +305,13 @@ impl Mass<'_> {
         let Some(w) = w else {
             return (yv, one);
         };
-        let k = yv * w;
+        let k = yv * (w * V::splat(self.wk));
         let zero = V::splat(0.0);
         let sub = V::and(
             V::splat(f32::MIN_POSITIVE).gt(k),
             V::and(yv.gt(zero), w.gt(zero)),
         );
-        let up = V::splat(f32::from_bits(0x5f80_0000)); // 2^64
+        let up = V::splat(f32::from_bits(0x5f80_0000) * self.wk); // 2^64 wk
         let down = V::splat(f32::from_bits(0x1f80_0000)); // 2^-64
         (V::select(sub, yv * (w * up), k), V::select(sub, down, one))
     }
@@ -686,6 +694,7 @@ mod tests {
                 t,
                 a: 0.9,
                 b: 0.01,
+                wk: 1.0,
             };
             let mut i = 0;
             while i + Simd::N <= y.len() {

@@ -89,10 +89,12 @@ impl PositivesEma {
         if !(positives.is_finite() && positives >= 0.0) {
             return Err(Error::InvalidParameter { name: "positives" });
         }
-        let v = self.momentum * self.value + self.rest * positives.max(1.0);
-        // Within [min(v, 1), max(v, P)] up to rounding; never below the
-        // smaller end, so the normaliser stays positive.
-        self.value = v.max(self.value.min(1.0));
+        let p = positives.max(1.0);
+        let v = self.momentum * self.value + self.rest * p;
+        // The exact update lies between the old average and `max(P, 1)`;
+        // rounding may step past either end (both ends 1e30: 1.0000001e30),
+        // so the result is clamped back, which only brings it closer.
+        self.value = v.max(self.value.min(p)).min(self.value.max(p));
         Ok(Reduction::MeanOver(self.value))
     }
 

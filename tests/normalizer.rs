@@ -4,6 +4,8 @@
 //! f32::MAX; its range; and its bad-parameter errors.
 
 use tinyloss::{Error, PositivesEma, Reduction};
+use tinyloss_reference::bounds::EMA_PER_UPDATE;
+use tinyloss_reference::normalizer::PositivesEma as Ref;
 use tinyloss_reference::{Rng, U};
 
 fn counts(r: &mut Rng) -> f32 {
@@ -22,13 +24,13 @@ fn matches_the_f64_recurrence_within_its_bound_and_stays_in_range() {
     for m in [0.0f32, 0.1, 0.5, 0.75, 0.9, 0.99, 0.999] {
         for v0 in [100.0f32, 1.0, 1e-45, 0.25, 3.0e38, f32::MAX] {
             let mut e = PositivesEma::new(v0, m).unwrap();
-            let (m64, mut v) = (m as f64, v0 as f64);
+            let mut want = Ref::new(v0, m);
             let (mut lo, mut hi) = (v0.min(1.0), v0.max(1.0));
             // 3u fresh per update, carried over with a factor ≤ 1: ≤ 3u·t.
             for step in 0..20_000 {
                 let p = counts(&mut r);
                 let red = e.update(p).unwrap();
-                v = m64 * v + (1.0 - m64) * (p as f64).max(1.0);
+                let v = want.update(p);
                 hi = hi.max(p);
                 let got = e.value();
                 assert_eq!(red, Reduction::MeanOver(got));
@@ -37,7 +39,7 @@ fn matches_the_f64_recurrence_within_its_bound_and_stays_in_range() {
                     "m {m} v0 {v0} step {step}: {got}"
                 );
                 let err = ((got as f64 - v) / v).abs() / U;
-                let bound = 3.0 * (step + 1) as f64;
+                let bound = EMA_PER_UPDATE * (step + 1) as f64;
                 assert!(
                     err <= bound,
                     "m {m} v0 {v0} step {step}: {err} u > {bound} u"
@@ -82,5 +84,21 @@ fn bad_parameters_are_errors_and_change_nothing() {
             Err(Error::InvalidParameter { name: "positives" })
         );
         assert_eq!(e, PositivesEma::DETECTRON2);
+    }
+}
+
+/// Rounding cannot step past the ends: an average and counts both at a
+/// value whose update rounds up (fuzz: 1e30 became 1.0000001e30) stays at
+/// that value, for every momentum, also where the ends are 1 and f32::MAX.
+#[test]
+fn rounding_never_leaves_the_range() {
+    for m in [0.1f32, 0.3, 0.7, 0.9, 0.99, 0.999_9] {
+        for v in [1e30f32, 3.0, 7.0, 1.0, f32::MAX, 123_456.79] {
+            let mut e = PositivesEma::new(v, m).unwrap();
+            for _ in 0..50 {
+                e.update(v).unwrap();
+                assert_eq!(e.value(), v, "m {m}: a stream of {v} moved the average");
+            }
+        }
     }
 }

@@ -2,7 +2,8 @@
 //! hard_negatives}`), the `Replay` buffer and GHM-C weights (`Ghm`) with random scores (every
 //! special value included: NaN, ±∞, ±0, subnormals, ±f32::MAX), random
 //! prior masks, `k`, `min_kept`, thresholds and ratios, valid and invalid,
-//! and wrong lengths.
+//! and wrong lengths; the streaming normaliser with the same values as
+//! parameters and counts.
 //!
 //! Asserted:
 //! * no panic;
@@ -13,6 +14,9 @@
 //! * the replay buffer never holds more than its capacity, and keeps the
 //!   hardest of what it was offered (every kept score is at least every
 //!   rejected one since the last refresh);
+//! * `PositivesEma` accepts exactly the valid parameters and counts, is
+//!   unchanged on `Err`, stays in its range and within `3u t` of the f64
+//!   recurrence after `t` updates;
 //! * GHM-C accepts exactly the valid input and momenta, writes nothing on
 //!   `Err`, and otherwise gives finite weights within (3t + 4)u of mmdet's
 //!   recurrence in f64 at step t.
@@ -132,6 +136,52 @@ fn run(u: &mut Unstructured) -> Result<()> {
         }
     }
     ghm(u, &s, &y, &prior)?;
+    ema(u, &s)?;
+    Ok(())
+}
+
+/// `PositivesEma` with any parameters and counts: Ok exactly for valid
+/// ones, unchanged on Err, never outside `[min(v₀, 1), max(v₀, max P)]`, and
+/// within `EMA_PER_UPDATE · t` u of the f64 recurrence after `t` updates.
+fn ema(u: &mut Unstructured, counts: &[f32]) -> Result<()> {
+    use tinyloss::{PositivesEma, Reduction};
+    use tinyloss_reference::bounds::EMA_PER_UPDATE;
+    use tinyloss_reference::normalizer::PositivesEma as Ref;
+    let (v0, m) = (value(u)?, value(u)?);
+    let Ok(mut e) = PositivesEma::new(v0, m) else {
+        assert!(
+            !Ref::valid(v0, m),
+            "valid EMA parameters rejected: {v0} {m}"
+        );
+        return Ok(());
+    };
+    assert!(
+        Ref::valid(v0, m),
+        "invalid EMA parameters accepted: {v0} {m}"
+    );
+    let mut want = Ref::new(v0, m);
+    let (lo, mut hi) = (v0.min(1.0), v0.max(1.0));
+    let mut t = 0u32;
+    for &p in counts {
+        let before = e;
+        let Ok(red) = e.update(p) else {
+            assert!(!(p.is_finite() && p >= 0.0), "valid count rejected: {p}");
+            assert_eq!(e, before, "EMA changed on Err");
+            continue;
+        };
+        assert!(p.is_finite() && p >= 0.0, "invalid count accepted: {p}");
+        t += 1;
+        hi = hi.max(p);
+        let (got, v) = (e.value(), want.update(p));
+        assert_eq!(red, Reduction::MeanOver(got));
+        assert!(got >= lo && got <= hi, "EMA {got} outside [{lo}, {hi}]");
+        let err = (f64::from(got) - v).abs() / (v * tinyloss_reference::U);
+        let bound = EMA_PER_UPDATE * f64::from(t);
+        assert!(
+            err <= bound,
+            "EMA {got} vs {v} ({err} u > {bound} u) after {t}: {v0} {m}"
+        );
+    }
     Ok(())
 }
 

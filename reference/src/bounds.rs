@@ -184,6 +184,10 @@ pub const SOFTMAX_LOSS_FLOOR: f64 = 1e-37;
 /// where `p - y` cancels, and of probability-input gradients.
 pub const GRAD_FLOOR: f64 = 1.0;
 
+/// `PositivesEma`: relative error added per update against the f64
+/// recurrence (`t` updates: at most `t` times this), in units of u.
+pub const EMA_PER_UPDATE: f64 = 3.0;
+
 /// Every bound, in the order of the docs' tables, then the batch slacks.
 pub const BOUNDS: &[Bound] = &[
     SIGMOID_CE_LOSS,

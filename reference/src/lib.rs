@@ -15,6 +15,7 @@
 //!   probabilities, weights and labels, invalid parameters) as data;
 //! * [`mining`]: the hard-example miners by rank counting;
 //! * [`diagnostic`]: the easy-example diagnostic recomputed in f64;
+//! * [`normalizer`]: the streaming normaliser's recurrence in f64;
 //! * [`rng`]: one small seeded RNG (splitmix64).
 //!
 //! `no_std`, no allocation, `libm` for the f64 math: it runs on the Cortex-M0
@@ -30,6 +31,7 @@ pub mod class_balanced;
 pub mod diagnostic;
 pub mod measure;
 pub mod mining;
+pub mod normalizer;
 pub mod rng;
 pub mod softmax;
 

@@ -990,6 +990,57 @@ fn ghm_cases(s: &mut Suite) {
     s.done(c);
 }
 
+/// The streaming normaliser against its recurrence in f64: within
+/// `EMA_PER_UPDATE · t` u after `t` updates, inside its range, and bad
+/// parameters and counts rejected with the average unchanged.
+fn ema_cases(s: &mut Suite) {
+    use tinyloss::PositivesEma;
+    use tinyloss_reference::bounds::EMA_PER_UPDATE;
+    use tinyloss_reference::normalizer::PositivesEma as Ref;
+    let mut c = Case::new("PositivesEma: the f64 recurrence, its range, bad input");
+    let mut r = Rng(0x5EED_000C);
+    for (v0, m) in [
+        (100.0f32, 0.9f32),
+        (1e-45, 0.5),
+        (f32::MAX, 0.999),
+        (3.0, 0.0),
+    ] {
+        let Ok(mut e) = PositivesEma::new(v0, m) else {
+            c.ok(false, "valid parameters rejected");
+            continue;
+        };
+        let mut want = Ref::new(v0, m);
+        let (lo, mut hi) = (v0.min(1.0), v0.max(1.0));
+        for t in 1..=300u32 {
+            let p = [0.0, 1.0, r.below(20) as f32, f32::MAX, 0.5][r.below(5)];
+            hi = hi.max(p);
+            let red = e.update(p);
+            let v = want.update(p);
+            let got = e.value();
+            c.ok(red == Ok(Reduction::MeanOver(got)), "EMA reduction");
+            c.ok(got >= lo && got <= hi, "EMA out of its range");
+            c.ok(near(got, v, EMA_PER_UPDATE * f64::from(t)), "EMA vs f64");
+        }
+        let before = e;
+        for bad in [f32::NAN, -1.0, f32::INFINITY] {
+            c.ok(e.update(bad).is_err() && e == before, "EMA bad count");
+        }
+    }
+    for (v0, m) in [
+        (0.0f32, 0.9f32),
+        (f32::NAN, 0.5),
+        (1.0, 1.0),
+        (1.0, -0.1),
+        (f32::INFINITY, 0.0),
+    ] {
+        c.ok(
+            PositivesEma::new(v0, m).is_err(),
+            "EMA bad parameters accepted",
+        );
+    }
+    s.done(c);
+}
+
 #[cfg_attr(target_os = "none", cortex_m_rt::entry)]
 fn main() -> ! {
     tinyloss_firmware::init();
@@ -1009,6 +1060,7 @@ fn main() -> ! {
     mining_cases(&mut s);
     diagnostic_cases(&mut s);
     ghm_cases(&mut s);
+    ema_cases(&mut s);
     out!(
         "selftest on {}: {} passed, {} failed ({} {})",
         BOARD,

@@ -1283,3 +1283,71 @@ fn huge_class_weights_keep_small_targets() {
         }
     }
 }
+
+/// A class-weighted `Mean` whose target weights are far below another
+/// class's weight (which enters every row through smoothing): the weight
+/// scale would take `Σ w_t` to f32's subnormal grid (fuzz: weights
+/// [0, 1e-42, 6.375], γ = 115, ε = 0.1 gave the mean 2.8e-3 off). The mean
+/// and the gradient against the f64 rows, CE and focal.
+#[test]
+fn class_weighted_mean_of_tiny_target_weights_keeps_its_normaliser() {
+    use tinyloss_reference::bounds::{SOFTMAX_CE_GRAD, SOFTMAX_FOCAL_GRAD, SOFTMAX_FOCAL_LOSS};
+    use tinyloss_reference::measure::{sat_abs_err, sat_rel_err};
+    use tinyloss_reference::softmax::{row_loss, target_mass};
+    let z = [-0.0f32, 0.0, 0.0, 1.0, 3.0, 3.0];
+    for w1 in [1e-42f32, 1e-39, 3e-30, 1e-20] {
+        for w2 in [6.375f32, 1e10, 3e38, 1.0] {
+            for gamma in [0.0f32, 2.0, 115.449_22] {
+                for eps in [0.1f32, 1e-3] {
+                    let (l, w) = ([1u32, 0], [0.0f32, w1, w2]);
+                    let wd = w.map(f64::from);
+                    let rows = Rows::new(3, Targets::from(&l[..]))
+                        .with_class_weights(&w)
+                        .unwrap();
+                    let mut g = [0.0f32; 6];
+                    let (t, gb) = if gamma == 0.0 {
+                        let k = SoftmaxCe::new().with_smoothing(eps).unwrap();
+                        let t = rows.loss_grad(&k, &z, Reduction::Mean, &mut g, None);
+                        (t.unwrap(), SOFTMAX_CE_GRAD.at(0.0))
+                    } else {
+                        let k = SoftmaxFocal::new(gamma)
+                            .unwrap()
+                            .with_smoothing(eps)
+                            .unwrap();
+                        let t = rows.loss_grad(&k, &z, Reduction::Mean, &mut g, None);
+                        (t.unwrap(), SOFTMAX_FOCAL_GRAD.at(gamma as f64))
+                    };
+                    let denom = f64::from(w1); // w_{t_0} + w_{t_1} = w1 + 0
+                    let mut want = 0.0;
+                    for r in 0..2 {
+                        let zd = [z[3 * r], z[3 * r + 1], z[3 * r + 2]].map(f64::from);
+                        let rt = RowTarget::Label(l[r] as usize);
+                        let (e, g64) = (eps as f64, gamma as f64);
+                        want += row_loss(&zd, rt, Some(&wd), e, g64);
+                        let mut gw = [0.0f64; 3];
+                        softmax_row(&zd, rt, Some(&wd), e, g64, &mut gw);
+                        let k = target_mass(rt, 3, Some(&wd), e) / denom;
+                        for j in 0..3 {
+                            let err = sat_abs_err(g[3 * r + j], gw[j] / denom, k);
+                            assert!(
+                                err <= gb,
+                                "grad[{r}][{j}] {:e} vs {:e} ({err:.1} u of K > {gb} u) at {:?}",
+                                g[3 * r + j],
+                                gw[j] / denom,
+                                (w, gamma, eps)
+                            );
+                        }
+                    }
+                    let want = want / denom;
+                    let e = sat_rel_err(t, want, 0.0);
+                    let bound = SOFTMAX_FOCAL_LOSS.get();
+                    assert!(
+                        e <= bound,
+                        "mean {t:e} vs {want:e} ({e:.1} u) at {:?}",
+                        (w, gamma, eps)
+                    );
+                }
+            }
+        }
+    }
+}

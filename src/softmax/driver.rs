@@ -277,8 +277,8 @@ fn validate<K: RowKernel>(
     }
     let (scale, wscale, post, d) = match (red, w_mean) {
         (Reduction::Mean, Some(_)) => {
-            let (denom, ws) = wsum.normalised();
-            (Scale::of(denom), ws, 1.0, None)
+            let (denom, ws, post) = wsum.normalised();
+            (Scale::of(denom), ws, post, None)
         }
         _ => {
             let ws = match rows.class_weights {
@@ -389,21 +389,31 @@ impl WeightSum {
         }
     }
 
-    /// `(Σ w_t · 2^-E, 2^-E)` with `2^E` the power of two just above the
+    /// `(Σ w_t · 2^-E, 2^-E, 1)` with `2^E` the power of two just above the
     /// largest weight that enters a row loss (E clamped to `[-126, 126]`),
     /// so every scaled weight is below 1 and `w ℓ` cannot overflow where `ℓ`
     /// does not (for weights up to `2^126`; above, the clamp leaves them
-    /// below 4); `(0, 1)` when every target weight is 0. A positive `Σ w_t`
-    /// that the scale takes below f32 (target weights `2^149` times smaller
-    /// than another class's, with smoothing) becomes the smallest subnormal:
-    /// the mean then saturates, as its exact value does.
-    fn normalised(self) -> (f32, f32) {
+    /// below 4); `(0, 1, 1)` when every target weight is 0. Where the scaled
+    /// sum would leave f32's normal range, `(Σ w_t, 2^-E, 2^E)`: the
+    /// normaliser unscaled and the factor `2^E` after the reduction's
+    /// scale. A positive `Σ w_t` below f32 (it cannot be: each weight is an
+    /// f32) would become the smallest subnormal.
+    fn normalised(self) -> (f32, f32, f32) {
         if self.target_bits == 0 {
-            return (0.0, 1.0);
+            return (0.0, 1.0, 1.0);
         }
         let (ws, inv) = self.exponents();
-        let d = self.total.total().scaled(Scale::of(inv));
-        (if d > 0.0 { d } else { f32::from_bits(1) }, ws)
+        let total = self.total.total();
+        let d = total.scaled(Scale::of(inv));
+        if d >= f32::MIN_POSITIVE {
+            return (d, ws, 1.0);
+        }
+        // `Σ w_t · 2^-E` left f32's normal range (`ws < 1`: target weights
+        // far below the largest weight, with smoothing or all of them
+        // small): the unscaled sum is exact to its rounding (and far below
+        // `2^100`, so not shifted) and `1/ws` goes after the scale.
+        let raw = total.scaled(Scale::of(1.0));
+        (if raw > 0.0 { raw } else { f32::from_bits(1) }, ws, inv)
     }
 
     /// `2^-E` of [`WeightSum::normalised`] alone (any reduction but a

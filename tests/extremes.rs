@@ -1351,3 +1351,71 @@ fn class_weighted_mean_of_tiny_target_weights_keeps_its_normaliser() {
         }
     }
 }
+
+/// A row spanning beyond f32 whose class weight is 1 or more has a loss
+/// past `2 f32::MAX`, more than its overflow half carries; the weights are
+/// rescaled in such batches, so the mean of 16 rows (which fits) is exact
+/// (fuzz: weights [2.28, 7.07] gave f32::MAX for 2.9e38). A probability row
+/// whose targets sum past 1 may still pass it: that saturates, as
+/// documented.
+#[test]
+fn weighted_rows_beyond_f32_keep_a_mean_that_fits() {
+    let m = f32::MAX;
+    for w in [7.070_556_6f32, 2.5, 1.9, 1.0, 0.75, 3e5] {
+        for gamma in [0.0f32, 2.0] {
+            let rows = 16usize;
+            let mut z = vec![0.0f32; rows * 2];
+            let mut y = vec![0.0f32; rows * 2];
+            (z[0], z[1], y[1]) = (m, -m, 1.0);
+            for r in 1..rows {
+                y[r * 2] = 1.0;
+            }
+            let mut g = vec![0.0f32; rows * 2];
+            let cw = [w, w];
+            let b = Rows::new(2, Targets::Probs(&y))
+                .with_class_weights(&cw)
+                .unwrap();
+            let t = if gamma == 0.0 {
+                b.loss_grad(&SoftmaxCe::new(), &z, Reduction::Mean, &mut g, None)
+            } else {
+                let f = SoftmaxFocal::new(gamma).unwrap();
+                b.loss_grad(&f, &z, Reduction::Mean, &mut g, None)
+            }
+            .unwrap();
+            // Row 0's loss is about 2 w f32::MAX; the others ln 2 · w each.
+            let zd: Vec<f64> = z.iter().map(|&v| v as f64).collect();
+            let yd: Vec<f64> = y.iter().map(|&v| v as f64).collect();
+            let wd = [w as f64; 2];
+            let mut want = 0.0;
+            for r in 0..rows {
+                want += tinyloss_reference::softmax::row_loss(
+                    &zd[2 * r..2 * r + 2],
+                    RowTarget::Probs(&yd[2 * r..2 * r + 2]),
+                    Some(&wd),
+                    0.0,
+                    gamma as f64,
+                );
+            }
+            close(t, want / rows as f64, 16.0 * U, &format!("w {w} γ {gamma}"));
+            assert!(g.iter().all(|v| v.is_finite()));
+        }
+    }
+    // Targets summing to 2 with two classes at -f32::MAX: the row's loss is
+    // 4 f32::MAX; the mean of 16 rows fits, and saturates as documented.
+    let (z, mut y) = (
+        [m, -m, -m, 0.0, 0.0, 0.0],
+        [0.0f32, 1.0, 1.0, 1.0, 0.0, 0.0],
+    );
+    y[3] = 1.0;
+    let mut g = [0.0f32; 6];
+    let t = Rows::new(3, Targets::Probs(&y))
+        .loss_grad(
+            &SoftmaxCe::new(),
+            &z,
+            Reduction::MeanOver(16.0),
+            &mut g,
+            None,
+        )
+        .unwrap();
+    assert_eq!(t, f32::MAX);
+}

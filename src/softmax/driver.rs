@@ -249,7 +249,8 @@ fn validate<K: RowKernel>(
     // Fast scans of the whole batch (branch-free over the logits, one
     // compare per label); rows are examined one by one only when a scan
     // finds something, to report the first bad row.
-    let z_ok = all_finite(logits);
+    let top = largest_bits(logits);
+    let z_ok = top < 0x7f80_0000;
     // The scan of the labels also finds the largest target weight, and
     // Σ w_t for a class-weighted `Mean`.
     let w_mean = match (red, rows.targets) {
@@ -282,7 +283,7 @@ fn validate<K: RowKernel>(
         }
         _ => {
             let ws = match rows.class_weights {
-                Some(_) => wsum.wscale(),
+                Some(_) => wsum.wscale(top >= WIDE_BITS),
                 None => 1.0,
             };
             let d = match red {
@@ -341,12 +342,24 @@ fn first_bad_row(rows: &Rows<'_>, ig: Option<u32>, logits: &[f32], n: usize) -> 
 
 #[inline]
 fn all_finite(z: &[f32]) -> bool {
-    let mut bad = 0u32;
-    for x in z {
-        bad |= (x.to_bits() & 0x7f80_0000 == 0x7f80_0000) as u32;
-    }
-    bad == 0
+    largest_bits(z) < 0x7f80_0000
 }
+
+/// The bits of the largest `|z|` (NaN's and ∞'s are above every finite
+/// value's): the finiteness scan, and whether a row can span past f32.
+#[inline]
+fn largest_bits(z: &[f32]) -> u32 {
+    let mut top = 0u32;
+    for x in z {
+        top = top.max(x.to_bits() & 0x7fff_ffff);
+    }
+    top
+}
+
+/// `2^125`: a batch whose logits reach it has rows that may span beyond
+/// `f32::MAX / 2`, where a class weight of 1 or more can take a row loss
+/// past `2 f32::MAX` (what a row's overflow half carries).
+const WIDE_BITS: u32 = 0x7e00_0000;
 
 /// Every entry in `[0, 1]` (NaN fails).
 #[inline]
@@ -420,10 +433,15 @@ impl WeightSum {
     /// class-weighted `Mean` of labels), but 1 when the largest weight that
     /// enters a row loss is in `[2^-64, 2^64)` (or 0): there the weighted
     /// targets stay normal (for `ε/C ≥ 2^-62`) and the results keep their
-    /// bits; only subnormal-prone and huge class weights are scaled.
-    fn wscale(self) -> f32 {
+    /// bits; only subnormal-prone and huge class weights are scaled. In a
+    /// `wide` batch (logits reaching `2^125`) the range ends at 1: a row
+    /// spanning beyond f32 then keeps `w_c d_c / 2` inside it, and its loss
+    /// below `2 f32::MAX` (for targets summing to at most 1), which the
+    /// row's overflow half carries.
+    fn wscale(self, wide: bool) -> f32 {
         let bits = self.max_bits.max(self.target_bits);
-        if bits == 0 || (63..191).contains(&(bits >> 23)) {
+        let top = if wide { 127 } else { 191 };
+        if bits == 0 || (63..top).contains(&(bits >> 23)) {
             return 1.0;
         }
         self.exponents().0

@@ -103,8 +103,9 @@
 //!   returned within its bound even when the sum of the losses does not.
 //!   A softmax row carries a loss up to `2 f32::MAX` to the sum (class
 //!   weights are rescaled by a power of two where a row could pass that);
-//!   the one row beyond it, a probability row whose targets sum past 1
-//!   with logits spanning more than f32::MAX, saturates the reduced loss.
+//!   the rows beyond it, with logits spanning more than f32::MAX and
+//!   either targets summing past 1 or class weights that span more than
+//!   `2^125` (which no rescaling keeps normal), saturate the reduced loss.
 //! * **The normaliser is exact.** `Mean`, `MeanOver(d)` and
 //!   `MeanOverPositives` divide by their normaliser `d` to one rounding for
 //!   any positive finite `d`, subnormal ones included, or saturate; the

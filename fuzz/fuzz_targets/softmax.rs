@@ -467,6 +467,15 @@ fn run<L: SoftmaxLoss + Into<AnyLoss> + core::fmt::Debug>(
     let mut row_g = vec![0.0f32; cl];
     let mut sum = 0.0f64;
     let mut beyond_row = false;
+    let weight_span = c.w.as_ref().map_or(1.0, |w| {
+        let pos = w.iter().filter(|&&v| v > 0.0).map(|&v| f64::from(v));
+        let (lo, hi) = pos.fold((f64::MAX, 0.0f64), |(l, h), v| (l.min(v), h.max(v)));
+        if hi > 0.0 {
+            hi / lo
+        } else {
+            1.0
+        }
+    });
     for r in (0..nrows).filter(|&r| live(r)) {
         for (d, &v) in zd.iter_mut().zip(&c.z[r * cl..(r + 1) * cl]) {
             *d = f64::from(v);
@@ -483,12 +492,14 @@ fn run<L: SoftmaxLoss + Into<AnyLoss> + core::fmt::Debug>(
         };
         let want_l = sref::row(&zd, rt, wd.as_deref(), e64, g64, &mut want_g);
         sum += want_l;
-        // The documented exception: a probability row whose targets sum past
-        // 1 may carry a loss beyond 2·f32::MAX, which saturates the total.
+        // The documented exceptions: a probability row whose targets sum
+        // past 1, or class weights spanning more than 2^125, may carry a
+        // row loss beyond 2·f32::MAX, which saturates the total.
         if let Tg::Probs(p) = &c.t {
             let mass: f64 = p[r * cl..(r + 1) * cl].iter().map(|&v| f64::from(v)).sum();
             beyond_row |= mass > 1.0 && want_l > f64::from(f32::MAX);
         }
+        beyond_row |= weight_span > 2f64.powi(125) && want_l > f64::from(f32::MAX);
         let k = sref::target_mass(rt, cl, wd.as_deref(), e64);
         let ctx = (r, &c.z[r * cl..(r + 1) * cl], loss, c.reduction);
         let lbound = if want_l >= ORDINARY_LOSS {

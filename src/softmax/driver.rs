@@ -384,6 +384,9 @@ struct WeightSum {
     total: Blocked,
     target_bits: u32,
     max_bits: u32,
+    /// `!(b - 1)` of the smallest positive weight's bits `b` that enters a
+    /// row loss (0: none), so that a plain max finds it.
+    small: u32,
 }
 
 impl WeightSum {
@@ -391,14 +394,18 @@ impl WeightSum {
     fn add(&mut self, w: f32) {
         // Non-negative floats order like their bits; the sign bit is
         // dropped so that a -0.0 weight (valid) is not the largest.
-        self.target_bits = self.target_bits.max(w.to_bits() & 0x7fff_ffff);
+        let b = w.to_bits() & 0x7fff_ffff;
+        self.target_bits = self.target_bits.max(b);
+        self.small = self.small.max(!b.wrapping_sub(1));
         self.total.add(w);
     }
 
     /// Every class weight enters the row losses (smoothing).
     fn include(&mut self, w: &[f32]) {
         for &x in w {
-            self.max_bits = self.max_bits.max(x.to_bits() & 0x7fff_ffff);
+            let b = x.to_bits() & 0x7fff_ffff;
+            self.max_bits = self.max_bits.max(b);
+            self.small = self.small.max(!b.wrapping_sub(1));
         }
     }
 
@@ -434,13 +441,18 @@ impl WeightSum {
     /// enters a row loss is in `[2^-64, 2^64)` (or 0): there the weighted
     /// targets stay normal (for `ε/C ≥ 2^-62`) and the results keep their
     /// bits; only subnormal-prone and huge class weights are scaled. In a
-    /// `wide` batch (logits reaching `2^125`) the range ends at 1: a row
-    /// spanning beyond f32 then keeps `w_c d_c / 2` inside it, and its loss
-    /// below `2 f32::MAX` (for targets summing to at most 1), which the
-    /// row's overflow half carries.
+    /// `wide` batch (logits reaching `2^125`) the range ends at 1, unless
+    /// the weights span more than `2^125` (the smallest would leave the
+    /// normal range): a row spanning beyond f32 then keeps `w_c d_c / 2`
+    /// inside it, and its loss below `2 f32::MAX` (for targets summing to
+    /// at most 1), which the row's overflow half carries.
     fn wscale(self, wide: bool) -> f32 {
         let bits = self.max_bits.max(self.target_bits);
-        let top = if wide { 127 } else { 191 };
+        // The smallest positive weight stays normal after the scale
+        // (exponent at least the largest's minus 125).
+        let least = (!self.small).wrapping_add(1) >> 23;
+        let fits = self.small == 0 || least.wrapping_add(125) >= bits >> 23;
+        let top = if wide && fits { 127 } else { 191 };
         if bits == 0 || (63..top).contains(&(bits >> 23)) {
             return 1.0;
         }

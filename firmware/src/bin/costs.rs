@@ -11,9 +11,11 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 use core::hint::black_box;
-use tinyloss::mining::{self, Ghm};
+use tinyloss::mining::{self, Ghm, Replay};
 use tinyloss::softmax::{Rows, Targets};
-use tinyloss::{Batch, Diagnostic, Error, Focal, Reduction, SigmoidCe, SoftmaxCe, SoftmaxFocal};
+use tinyloss::{
+    Batch, Diagnostic, Error, Focal, PositivesEma, Reduction, SigmoidCe, SoftmaxCe, SoftmaxFocal,
+};
 use tinyloss_firmware::{counter, exit, fx, out, stack_use, BOARD, UNIT};
 
 /// Elements per batch.
@@ -203,6 +205,39 @@ pub fn tl_hard_negatives(s: &[f32], y: &[f32], ig: &mut [bool]) -> Result<usize,
     mining::hard_negatives(s, y, 1, ig)
 }
 
+/// Threshold mining (mmseg): keeps the elements with p_t below 0.7, at
+/// least N/8 of them, into a cleared mask.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_below_threshold(p: &[f32], ig: &mut [bool]) -> Result<usize, Error> {
+    ig.fill(false);
+    mining::below_threshold(p, 0.7, p.len() / 8, ig)
+}
+
+/// The replay buffer (16 slots): every score of a batch offered to it;
+/// returns how many were kept (`u32::MAX` if one was refused).
+#[no_mangle]
+#[inline(never)]
+pub fn tl_replay_offer(b: &mut Replay<u16, 16>, s: &[f32]) -> u32 {
+    let mut kept = 0u32;
+    let mut i = 0u16;
+    for &v in s {
+        match b.offer(v, i) {
+            Ok(k) => kept = kept.wrapping_add(k as u32),
+            Err(_) => return u32::MAX,
+        }
+        i = i.wrapping_add(1);
+    }
+    kept
+}
+
+/// One update of the streaming normaliser (per call, not per element).
+#[no_mangle]
+#[inline(never)]
+pub fn tl_ema_update(e: &mut PositivesEma, positives: f32) -> Result<Reduction, Error> {
+    e.update(positives)
+}
+
 /// Deterministic inputs: logits spread over [-8, 8], about 1 in 4 positive.
 fn inputs(z: &mut [f32; N], p: &mut [f32; N], y: &mut [f32; N]) {
     let mut s = 0x2545_F491u32;
@@ -307,6 +342,14 @@ fn main() -> ! {
         measure!("ohem_top_k", tl_ohem_top_k(z, &mut ig));
         measure!("hard_negatives", tl_hard_negatives(z, y, &mut ig));
         ok &= tl_ohem_top_k(z, &mut ig) == Ok(N / 4);
+        measure!("below_threshold", tl_below_threshold(&p, &mut ig));
+        ok &= tl_below_threshold(&p, &mut ig).is_ok_and(|k| k >= N / 8);
+        let mut rb = Replay::new(4);
+        measure!("replay_offer", tl_replay_offer(&mut rb, z));
+        ok &= rb.is_full();
+        let mut ema = PositivesEma::DETECTRON2;
+        measure!("ema_update", tl_ema_update(&mut ema, black_box(3.0)), 1.0);
+        ok &= ema.value() < 100.0;
         // Softmax, per logit: the first ROWS × C logits, labels from them.
         let zs = &z[..ROWS * C];
         let mut t = [0u32; ROWS];

@@ -68,28 +68,33 @@ pub(crate) const BLOCK: u32 = 32;
 
 /// Sums above this magnitude make [`Total`] shift down by [`DOWN`].
 const BIG: f32 = 1.267_650_6e30; // 2^100
-/// `2^-64`: the one down-shift of [`Total`].
+/// `2^-64`: one down-shift of [`Total`].
 const DOWN: f32 = 5.421_011e-20;
+/// The most shifts of [`Total`]: `2^(64·3)` above f32 holds any sum of up to
+/// `2^60` products of two f32 values.
+const MAX_LEVEL: u32 = 3;
 /// `2^64`.
 const UP: f32 = 1.844_674_4e19;
 
 /// The one overflow-safe sum of every driver: Kahan-compensated f32 (no f64
-/// arithmetic, which is software on a Cortex-M4F), with one exponent shift so
-/// that a sum of finite non-negative values (losses, weights, counts) never
-/// overflows.
+/// arithmetic, which is software on a Cortex-M4F), with exponent shifts so
+/// that a sum of finite non-negative values (losses, weights, counts, and
+/// products of two of them) never overflows.
 ///
-/// The running sum is `(sum - c) · 2^(64·shift)`. While every term and the
+/// The running sum is `(sum - c) · 2^(64·level)`. While every term and the
 /// sum stay below `2^100` it is a plain Kahan sum (at most `2u` relative to
 /// the sum of magnitudes, at any length). The first term or sum beyond that
 /// shifts the sum down by `2^64` (exact), and every later term is shifted on
-/// entry, so a sum of up to `2^60` terms of any finite size is held. The
+/// entry; a sum passing `2^100` again shifts once more, up to three times,
+/// so a sum of up to `2^60` products of two finite f32 values is held. The
 /// terms a shift rounds away are below `2^-64 · 2^-149` of the sum's scale,
 /// invisible next to a sum beyond `2^100`.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct Total {
     sum: f32,
     c: f32,
-    shifted: bool,
+    /// The number of shifts by [`DOWN`] (at most [`MAX_LEVEL`]).
+    level: u32,
 }
 
 /// Plain Kahan-compensated f32 sum, for a pass whose sum the caller has
@@ -120,7 +125,7 @@ impl Total {
     /// Adds a finite `v ≥ 0`. Called once per block, never per element.
     #[inline(always)]
     pub fn add(&mut self, v: f32) {
-        if self.shifted || v + self.sum > BIG {
+        if self.level != 0 || v + self.sum > BIG {
             return self.add_big(v * DOWN);
         }
         let y = v - self.c;
@@ -135,8 +140,8 @@ impl Total {
     /// The same operations, so the same bits.
     #[inline(never)]
     pub fn add_leaf(&mut self, v: f32) {
-        if self.shifted || v + self.sum > BIG {
-            self.shift_add(v * DOWN);
+        if self.level != 0 || v + self.sum > BIG {
+            self.shift_add(v * DOWN, 1);
             return;
         }
         let y = v - self.c;
@@ -151,12 +156,16 @@ impl Total {
     #[inline(never)]
     pub fn add_product(&mut self, v: f32, w: f32) {
         let p = v * w;
-        if !self.shifted && p + self.sum <= BIG {
+        if self.level == 0 && p + self.sum <= BIG {
             self.add(p);
+            return;
+        }
+        let q = (v * DOWN) * w;
+        if q <= f32::MAX {
+            self.shift_add(q, 1);
         } else {
-            // Saturates only for a product beyond 2^192, whose sum is far
-            // past f32 whatever the normaliser.
-            self.add_big(crate::lanes::sat((v * DOWN) * w));
+            // Beyond 2^192: both factors shifted (below f32::MAX again).
+            self.shift_add((v * DOWN) * (w * DOWN), 2);
         }
     }
 
@@ -165,54 +174,94 @@ impl Total {
     #[cold]
     #[inline(never)]
     fn add_big(&mut self, v: f32) {
-        self.shift_add(v);
+        self.shift_add(v, 1);
     }
 
-    /// Adds `v` (already shifted down) to the shifted sum, saturating a sum
-    /// beyond f32 (the exact total is then beyond `2^192`).
+    /// One more shift of the sum by `2^-64` (exact but for parts below
+    /// `2^-64 · 2^-149` of it, invisible next to a sum beyond `2^100`).
     #[inline(always)]
-    fn shift_add(&mut self, v: f32) {
-        if !self.shifted {
-            self.sum *= DOWN;
-            self.c *= DOWN;
-            self.shifted = true;
+    fn shift(&mut self) {
+        self.sum *= DOWN;
+        self.c *= DOWN;
+        self.level = self.level.wrapping_add(1);
+    }
+
+    /// Adds `v`, given shifted down `lvl` times (1 or 2), to the shifted sum:
+    /// the sum is shifted to at least that level, `v` to the sum's, and once
+    /// more where the sum would pass `2^100` (up to [`MAX_LEVEL`]; beyond,
+    /// the exact total exceeds `2^292` and the sum saturates).
+    #[inline(always)]
+    fn shift_add(&mut self, v: f32, lvl: u32) {
+        let mut v = v;
+        while self.level < lvl {
+            self.shift();
         }
-        let y = v - self.c;
-        let t = self.sum + y;
-        if t <= f32::MAX {
-            self.c = (t - self.sum) - y;
-            self.sum = t;
-        } else {
-            self.sum = f32::MAX;
-            self.c = 0.0;
+        let mut k = lvl;
+        while k < self.level {
+            v *= DOWN;
+            k = k.wrapping_add(1);
+        }
+        loop {
+            let y = v - self.c;
+            let t = self.sum + y;
+            if t <= BIG || (self.level >= MAX_LEVEL && t <= f32::MAX) {
+                self.c = (t - self.sum) - y;
+                self.sum = t;
+                return;
+            }
+            if self.level >= MAX_LEVEL {
+                self.sum = f32::MAX;
+                self.c = 0.0;
+                return;
+            }
+            self.shift();
+            v *= DOWN;
         }
     }
 
-    /// The compensated sum (still to be shifted up by `2^64` when the flag
-    /// is set): what [`Total::scale_parts`] takes, as two scalars.
+    /// The compensated sum and how often it is still to be shifted up by
+    /// `2^64`: what [`Total::scale_parts`] takes, as two scalars.
     #[inline(always)]
-    pub fn parts(self) -> (f32, bool) {
-        (self.sum - self.c, self.shifted)
+    pub fn parts(self) -> (f32, u32) {
+        (self.sum - self.c, self.level)
     }
 
     /// `total · s`, exact to one rounding (plus the sum's own error), or
     /// `±f32::MAX` when the exact value is beyond it.
     #[inline(always)]
     pub fn scaled(self, s: Scale) -> f32 {
-        let (v, shifted) = self.parts();
-        Total::scale_parts(v, shifted, s)
+        let (v, level) = self.parts();
+        Total::scale_parts(v, level, s)
     }
 
-    /// [`Total::scaled`] of the [`Total::parts`] `(v, shifted)`.
-    #[inline(always)]
-    pub fn scale_parts(v: f32, shifted: bool, s: Scale) -> f32 {
-        let v = s.apply(v);
-        if shifted {
-            // `sat(sat(v) · 2^64)`, through the one out-of-line `apply`.
-            Scale { m: 1.0, p: UP }.apply(v)
-        } else {
-            v
+    /// `total · s` in f64, exact to the sum's own error (an f32 product and
+    /// powers of two): for the rare final scale that a further power of two
+    /// follows, which f32 could not hold in between.
+    pub fn scaled_f64(self, s: Scale) -> f64 {
+        let (v, level) = self.parts();
+        let mut x = f64::from(v) * f64::from(s.m) * f64::from(s.p);
+        for _ in 0..level {
+            x *= f64::from(UP);
         }
+        x
+    }
+
+    /// [`Total::scaled`] of the [`Total::parts`] `(v, level)`: `v · s`, then
+    /// `level` times `· 2^64`, each saturated (`v ≥ 2^36` when shifted, so
+    /// `v · s` is normal for any normaliser).
+    #[inline(always)]
+    pub fn scale_parts(v: f32, level: u32, s: Scale) -> f32 {
+        let mut v = s.apply(v);
+        let mut k = 0;
+        while k < level {
+            // `sat(sat(v) · 2^64)`, through the one out-of-line `apply`.
+            v = Scale { m: 1.0, p: UP }.apply(v);
+            k = k.wrapping_add(1);
+            if k >= MAX_LEVEL {
+                break;
+            }
+        }
+        v
     }
 }
 

@@ -1419,3 +1419,82 @@ fn weighted_rows_beyond_f32_keep_a_mean_that_fits() {
         .unwrap();
     assert_eq!(t, f32::MAX);
 }
+
+/// Tiny class weights scaled up by `2^126` times a huge row weight took the
+/// overflow-safe sum past its range (fuzz: class weights 1e-42, a row of
+/// loss 1.75e-4 under row weight 1e30 gave the total 2^66 for 1.76e26);
+/// with row weights the scale-up stops at `2^64`. Sum and MeanOver, CE and
+/// focal, against the f64 rows.
+#[test]
+fn tiny_class_weights_under_huge_row_weights_keep_their_total() {
+    let z = [
+        10000.0f32,
+        0.0,
+        16.003_906,
+        -1.754_600_8e38,
+        0.0,
+        -0.007_812_5,
+    ];
+    let l = [1u32, 1, 1];
+    for cw in [1e-42f32, 1e-30, 3e-20] {
+        for v1 in [1e30f32, 3e38, 1.0] {
+            for gamma in [0.0f32, 1.5] {
+                for (red, s) in [(Reduction::Sum, 1.0), (Reduction::MeanOver(7.0), 1.0 / 7.0)] {
+                    let w = [cw, cw];
+                    let v = [0.5f32, v1, 3.0];
+                    let rows = Rows::new(2, Targets::from(&l[..]))
+                        .with_class_weights(&w)
+                        .unwrap()
+                        .with_row_weights(&v)
+                        .unwrap();
+                    let mut g = [0.0f32; 6];
+                    let t = if gamma == 0.0 {
+                        rows.loss_grad(&SoftmaxCe::new(), &z, red, &mut g, None)
+                    } else {
+                        let f = SoftmaxFocal::new(gamma).unwrap();
+                        rows.loss_grad(&f, &z, red, &mut g, None)
+                    }
+                    .unwrap();
+                    let mut want = 0.0;
+                    for r in 0..3 {
+                        let mut gr = [0.0f64; 2];
+                        let zr = &z[2 * r..2 * r + 2];
+                        want += softmax_ref(zr, 1, gamma as f64, cw as f64, &mut gr) * v[r] as f64;
+                    }
+                    let at = format!("w {cw:e} v {v1:e} γ {gamma} {red:?}");
+                    close(t, want * s, 64.0 * U, &at);
+                }
+            }
+        }
+    }
+}
+
+/// Weighted losses whose products pass `2^192` (weights and losses near
+/// f32::MAX): the overflow-safe sum shifts once more instead of saturating,
+/// so a `MeanOver(d)` that brings the total back into f32 is exact, and one
+/// that does not saturates (0.2 returned 2^64 for 2.8e38 here).
+#[test]
+fn products_beyond_2_192_keep_their_mean() {
+    let z = [3.4e38f32, 3.0e38, 1.0];
+    let y = [0.0f32, 0.0, 1.0];
+    let w = [1e38f32, 2e38, f32::MAX];
+    let mut g = [0.0f32; 3];
+    for d in [f32::MAX, 3e38, 1e38, 3e37, 1e20] {
+        let t = Batch::new(&y)
+            .with_weights(&w)
+            .loss_grad(&SigmoidCe::PLAIN, &z, Reduction::MeanOver(d), &mut g, None)
+            .unwrap();
+        let want: f64 = (0..3)
+            .map(|i| {
+                w[i] as f64
+                    * softplus(if y[i] == 0.0 {
+                        z[i] as f64
+                    } else {
+                        -z[i] as f64
+                    })
+            })
+            .sum::<f64>()
+            / d as f64;
+        close(t, want, 8.0 * U, &format!("MeanOver({d:e})"));
+    }
+}

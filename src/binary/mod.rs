@@ -807,8 +807,8 @@ fn run<K: Kernel, V: Lane, const KIND: u8>(
     } else {
         chunks::<K, V, KIND, true>(k, b, plan, io.reborrow())
     };
-    let (v, shifted) = total.parts();
-    finish(io.grad, plan.scale, v, shifted)
+    let (v, level) = total.parts();
+    finish(io.grad, plan.scale, v, level)
 }
 
 /// The reduced loss `total · s`; when `s > 1` (the pass then ran with
@@ -819,7 +819,7 @@ fn run<K: Kernel, V: Lane, const KIND: u8>(
 /// The total comes as its two scalar [`Total::parts`], in registers: a
 /// `Total` by value would be a copy in the caller's frame.
 #[inline(never)]
-fn finish(grad: &mut [f32], s: Scale, v: f32, shifted: bool) -> f32 {
+fn finish(grad: &mut [f32], s: Scale, v: f32, level: u32) -> f32 {
     if s.needs_up() {
         // `Scale::scale_up`'s loop, here: no function (and frame) of its
         // own for the binary call.
@@ -828,7 +828,7 @@ fn finish(grad: &mut [f32], s: Scale, v: f32, shifted: bool) -> f32 {
             *g = s.apply(core::hint::black_box(*g));
         }
     }
-    Total::scale_parts(v, shifted, s)
+    Total::scale_parts(v, level, s)
 }
 
 /// [`run`]'s fast path, generic over the (specialised) kernel.

@@ -764,7 +764,7 @@ fn run<K: RowKernel>(
         return unscale_post(
             plan.post,
             plan.gpost,
-            total,
+            (acc.total(), huge, plan.scale),
             if grad { out } else { &mut [] },
         );
     }
@@ -801,16 +801,22 @@ fn l1(row: &[f32]) -> f32 {
 
 /// The factors [`Plan::post`] on the loss and [`Plan::gpost`] on the
 /// gradient (saturating; powers of two, so exact unless the result leaves
-/// the normal range).
+/// the normal range). The loss is `(Σ + Σ_huge) · scale · post` from the
+/// two sums, in f64 (once per call, on this rare path): the sums may be
+/// far beyond f32 before `post < 1` brings them back (tiny class weights
+/// scaled up, many rows or huge row weights), and a saturated `Σ · scale`
+/// would stay wrong after it.
 #[cold]
 #[inline(never)]
-fn unscale_post(post: f32, gpost: f32, total: f32, grad: &mut [f32]) -> f32 {
+fn unscale_post(post: f32, gpost: f32, sums: (Total, Total, Scale), grad: &mut [f32]) -> f32 {
     if gpost != 1.0 {
         for g in grad.iter_mut() {
             *g = sat(*g * gpost);
         }
     }
-    sat(total * post)
+    let (a, h, s) = sums;
+    let t = (a.scaled_f64(s) + h.scaled_f64(s)) * f64::from(post);
+    sat(t as f32)
 }
 
 /// `x · v · u` for a row weight `v` and a factor `u` (a power of two, or

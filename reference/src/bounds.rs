@@ -180,6 +180,21 @@ pub const ORDINARY_LOSS: f64 = 1e-3;
 /// The absolute floor under the softmax loss bounds: an error up to this is
 /// accepted whatever the relative error.
 pub const SOFTMAX_LOSS_FLOOR: f64 = 1e-37;
+
+/// The absolute floor under a softmax row's loss with class weights whose
+/// largest is `w_max`: [`SOFTMAX_LOSS_FLOOR`], and with `w_max ≥ 2^64` also
+/// `2^-146 · w_max`. Weights that large are scaled by a power of two below
+/// `1/w_max`, so a row whose scaled loss lands on f32's subnormal grid (a
+/// small weight and a small loss next to a huge weight) keeps a few steps of
+/// `2^-149` there, times `2 w_max` unscaled.
+pub fn softmax_loss_floor(w_max: f64) -> f64 {
+    // 2^64 and 2^-146, as bit patterns (no_std: no `powi`).
+    if w_max >= f64::from_bits(0x43f0_0000_0000_0000) {
+        SOFTMAX_LOSS_FLOOR.max(w_max * f64::from_bits(0x36d0_0000_0000_0000))
+    } else {
+        SOFTMAX_LOSS_FLOOR
+    }
+}
 /// The relative floor of soft-target gradients (times `α_t` or `max(1, w⁺)`),
 /// where `p - y` cancels, and of probability-input gradients.
 pub const GRAD_FLOOR: f64 = 1.0;

@@ -110,7 +110,11 @@
 //! | [`SoftmaxFocal`] | `32u` | `256u` | `32u · (1 + γ) K · scale` |
 //!
 //! `scale` is the reduction's gradient factor (1, `1/n`, `1/Σ w_t`, `1/d`);
-//! the reduced loss adds at most `2e-6` relative (blocked f32 sums). The wider
+//! the reduced loss adds at most `2e-6` relative (blocked f32 sums). With a
+//! class weight `w_max ≥ 2^64` the weights are scaled by a power of two
+//! below `1/w_max`, and a row's loss has the absolute floor
+//! `2^-146 · w_max` as well (a small weight's small loss next to a huge
+//! weight lands on f32's subnormal grid there). The wider
 //! bound for tiny losses is the conditioning of `e^{d}`: `d = z_j - m` is
 //! rounded to f32 (relative error `u`), which moves `e^{d}` by `|d|·u`
 //! relative, and a loss of `e^{-85} ≈ 1e-37` has `|d| ≈ 85`; focal with a

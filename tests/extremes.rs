@@ -1296,7 +1296,9 @@ fn class_weighted_mean_of_tiny_target_weights_keeps_its_normaliser() {
     use tinyloss_reference::softmax::{row_loss, target_mass};
     let z = [-0.0f32, 0.0, 0.0, 1.0, 3.0, 3.0];
     for w1 in [1e-42f32, 1e-39, 3e-30, 1e-20] {
-        for w2 in [6.375f32, 1e10, 3e38, 1.0] {
+        // 0.111 and 1e-3: the weights are scaled up, and a gradient beyond
+        // f32 must saturate (a scale-down after the scale-up gave 4.3e37).
+        for w2 in [6.375f32, 1e10, 3e38, 1.0, 0.111_083_984, 1e-3] {
             for gamma in [0.0f32, 2.0, 115.449_22] {
                 for eps in [0.1f32, 1e-3] {
                     let (l, w) = ([1u32, 0], [0.0f32, w1, w2]);

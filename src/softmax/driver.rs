@@ -413,8 +413,8 @@ impl WeightSum {
     /// largest weight that enters a row loss (E clamped to `[-126, 126]`),
     /// so every scaled weight is below 1 and `w ℓ` cannot overflow where `ℓ`
     /// does not (for weights up to `2^126`; above, the clamp leaves them
-    /// below 4); `(0, 1, 1)` when every target weight is 0. Where the scaled
-    /// sum would leave f32's normal range, `(Σ w_t, 2^-E, 2^E)`: the
+    /// below 4); `(0, 1, 1)` when every target weight is 0. Where scaling
+    /// down would take the sum out of f32's normal range, `(Σ w_t, 2^-E, 2^E)`: the
     /// normaliser unscaled and the factor `2^E` after the reduction's
     /// scale. A positive `Σ w_t` below f32 (it cannot be: each weight is an
     /// f32) would become the smallest subnormal.
@@ -425,7 +425,8 @@ impl WeightSum {
         let (ws, inv) = self.exponents();
         let total = self.total.total();
         let d = total.scaled(Scale::of(inv));
-        if d >= f32::MIN_POSITIVE {
+        // Scaling up is exact, subnormal sums included.
+        if d >= f32::MIN_POSITIVE || ws >= 1.0 {
             return (d, ws, 1.0);
         }
         // `Σ w_t · 2^-E` left f32's normal range (`ws < 1`: target weights

@@ -990,6 +990,62 @@ fn ghm_cases(s: &mut Suite) {
     s.done(c);
 }
 
+/// The fuzz findings at the ends of f32, on the target: class weights near
+/// f32::MAX with small probability targets (softmax gradient against f64),
+/// and weighted binary losses whose sum passes `2^192` under a `MeanOver`
+/// that brings it back (against f64).
+fn extreme_cases(s: &mut Suite) {
+    let mut c = Case::new("extremes: huge class weights, weighted sums past 2^192");
+    let p = [0.003_784_237_4f32, 0.003_921_569];
+    let pd = [f64::from(p[0]), f64::from(p[1])];
+    for w0 in [f32::MAX, 1e38, 1e30] {
+        for z0 in [-540_835_840.0f32, -20.0, 1.5] {
+            let (z, w) = ([z0, 0.031_174_181], [w0, 1.0]);
+            let (zd, wd) = ([f64::from(z[0]), f64::from(z[1])], [f64::from(w[0]), 1.0]);
+            let mut g = [0.0f32; 2];
+            let mut want = [0.0f64; 2];
+            let rows = Rows::new(2, Targets::Probs(&p)).with_class_weights(&w);
+            let got =
+                rows.and_then(|r| r.loss_grad(&SoftmaxCe::new(), &z, Reduction::Sum, &mut g, None));
+            c.ok(got.is_ok(), "huge class weights refused");
+            sref::row(&zd, RowTarget::Probs(&pd), Some(&wd), 0.0, 0.0, &mut want);
+            let k = sref::target_mass(RowTarget::Probs(&pd), 2, Some(&wd), 0.0);
+            for j in 0..2 {
+                c.see_abs(g[j], want[j], k, SOFTMAX_CE_GRAD.get(), (z0, w0, j as f32));
+            }
+        }
+    }
+    let z = [3.4e38f32, 3.0e38, 1.0];
+    let y = [0.0f32, 0.0, 1.0];
+    let w = [1e38f32, 2e38, f32::MAX];
+    let mut g = [0.0f32; 3];
+    for d in [f32::MAX, 3e38] {
+        let t = Batch::new(&y).with_weights(&w).loss_grad(
+            &SigmoidCe::PLAIN,
+            &z,
+            Reduction::MeanOver(d),
+            &mut g,
+            None,
+        );
+        let mut want = 0.0;
+        for i in 0..3 {
+            let (zi, yi) = (f64::from(z[i]), f64::from(y[i]));
+            want += f64::from(w[i]) * bce_ref(zi, yi, 1.0, 0.0).0;
+        }
+        match t {
+            Ok(t) => c.see(
+                t,
+                want / f64::from(d),
+                LOSS_FLOOR,
+                BATCH_WEIGHTED_LOSS.get(),
+                (d, 0.0, 0.0),
+            ),
+            Err(_) => c.ok(false, "weighted MeanOver refused"),
+        }
+    }
+    s.done(c);
+}
+
 /// The streaming normaliser against its recurrence in f64: within
 /// `EMA_PER_UPDATE · t` u after `t` updates, inside its range, and bad
 /// parameters and counts rejected with the average unchanged.
@@ -1061,6 +1117,7 @@ fn main() -> ! {
     diagnostic_cases(&mut s);
     ghm_cases(&mut s);
     ema_cases(&mut s);
+    extreme_cases(&mut s);
     out!(
         "selftest on {}: {} passed, {} failed ({} {})",
         BOARD,

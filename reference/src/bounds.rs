@@ -181,6 +181,11 @@ pub const ORDINARY_LOSS: f64 = 1e-3;
 /// accepted whatever the relative error.
 pub const SOFTMAX_LOSS_FLOOR: f64 = 1e-37;
 
+/// Steps of `2^-149` a softmax gradient may carry, times the reduction's
+/// scale, where a weighted term is below f32's normal range (a subnormal
+/// class weight): the product rounds on the subnormal grid before the scale.
+pub const SOFTMAX_GRID_STEPS: f64 = 4.0;
+
 /// The absolute floor under a softmax row's loss with class weights whose
 /// largest is `w_max`: [`SOFTMAX_LOSS_FLOOR`], and with `w_max ≥ 2^64` also
 /// `2^-146 · w_max`. Weights that large are scaled by a power of two below

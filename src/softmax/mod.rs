@@ -114,7 +114,10 @@
 //! class weight `w_max ≥ 2^64` the weights are scaled by a power of two
 //! below `1/w_max`, and a row's loss has the absolute floor
 //! `2^-146 · w_max` as well (a small weight's small loss next to a huge
-//! weight lands on f32's subnormal grid there). The wider
+//! weight lands on f32's subnormal grid there). A subnormal class weight's
+//! terms are rounded on that grid before the scale: the gradient adds up to
+//! `4 · 2^-149 · scale` absolute (visible only under `MeanOver(d)` with a
+//! tiny `d`). The wider
 //! bound for tiny losses is the conditioning of `e^{d}`: `d = z_j - m` is
 //! rounded to f32 (relative error `u`), which moves `e^{d}` by `|d|·u`
 //! relative, and a loss of `e^{-85} ≈ 1e-37` has `|d| ≈ 85`; focal with a

@@ -234,16 +234,28 @@ impl Total {
         Total::scale_parts(v, level, s)
     }
 
-    /// `total · s` in f64, exact to the sum's own error (an f32 product and
-    /// powers of two): for the rare final scale that a further power of two
-    /// follows, which f32 could not hold in between.
-    pub fn scaled_f64(self, s: Scale) -> f64 {
+    /// `total · s · post` for a power of two `post` in `[2^-126, 2^126]`,
+    /// saturated: for the rare final scale that such a factor follows,
+    /// which a saturated (or shifted) `total · s` could not take in f32.
+    /// `v · m` is rounded once; it cannot overflow where `post < 1`
+    /// follows (`m` is then below `1/post / f32::MAX`), nor leave the
+    /// normal range for a shifted sum (`v ≥ 2^36`); the powers of two
+    /// (`p`, `post`, `2^(64·level)`) go after it as one exponent, upwards
+    /// in saturating steps of at most `2^64`.
+    pub fn scaled_post(self, s: Scale, post: f32) -> f32 {
         let (v, level) = self.parts();
-        let mut x = f64::from(v) * f64::from(s.m) * f64::from(s.p);
-        for _ in 0..level {
-            x *= f64::from(UP);
+        let mut r = crate::lanes::sat(v * s.m);
+        let mut e = ((post.to_bits() >> 23) as i32).wrapping_sub(127);
+        if s.p != 1.0 {
+            e = e.wrapping_add(64);
         }
-        x
+        e = e.wrapping_add((level as i32).wrapping_mul(64));
+        while e > 64 {
+            r = crate::lanes::sat(r * UP);
+            e = e.wrapping_sub(64);
+        }
+        let f = f32::from_bits((e.max(-126).wrapping_add(127) as u32) << 23);
+        crate::lanes::sat(r * f)
     }
 
     /// [`Total::scaled`] of the [`Total::parts`] `(v, level)`: `v · s`, then

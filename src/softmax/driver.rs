@@ -803,10 +803,10 @@ fn l1(row: &[f32]) -> f32 {
 /// The factors [`Plan::post`] on the loss and [`Plan::gpost`] on the
 /// gradient (saturating; powers of two, so exact unless the result leaves
 /// the normal range). The loss is `(Σ + Σ_huge) · scale · post` from the
-/// two sums, in f64 (once per call, on this rare path): the sums may be
-/// far beyond f32 before `post < 1` brings them back (tiny class weights
-/// scaled up, many rows or huge row weights), and a saturated `Σ · scale`
-/// would stay wrong after it.
+/// two sums ([`Total::scaled_post`]): they may be far beyond f32 before
+/// `post < 1` brings them back (tiny class weights scaled up, many rows or
+/// huge row weights), and a saturated `Σ · scale` would stay wrong after
+/// it.
 #[cold]
 #[inline(never)]
 fn unscale_post(post: f32, gpost: f32, sums: (Total, Total, Scale), grad: &mut [f32]) -> f32 {
@@ -816,8 +816,7 @@ fn unscale_post(post: f32, gpost: f32, sums: (Total, Total, Scale), grad: &mut [
         }
     }
     let (a, h, s) = sums;
-    let t = (a.scaled_f64(s) + h.scaled_f64(s)) * f64::from(post);
-    sat(t as f32)
+    sat(a.scaled_post(s, post) + h.scaled_post(s, post))
 }
 
 /// `x · v · u` for a row weight `v` and a factor `u` (a power of two, or

@@ -2,6 +2,7 @@
 //! positives, for batches too small for `MeanOverPositives`.
 
 use crate::error::Error;
+use crate::lanes::Lane;
 use crate::reduce::Reduction;
 
 /// An exponential moving average of the number of positives per batch, as a
@@ -89,12 +90,15 @@ impl PositivesEma {
         if !(positives.is_finite() && positives >= 0.0) {
             return Err(Error::InvalidParameter { name: "positives" });
         }
-        let p = positives.max(1.0);
+        // Compare-and-select (`Lane`), not `f32::max`: that is a libm call
+        // on cores without `vmaxnm`; every value here is finite.
+        let p = Lane::max(positives, 1.0);
         let v = self.momentum * self.value + self.rest * p;
         // The exact update lies between the old average and `max(P, 1)`;
         // rounding may step past either end (both ends 1e30: 1.0000001e30),
         // so the result is clamped back, which only brings it closer.
-        self.value = v.max(self.value.min(p)).min(self.value.max(p));
+        let (lo, hi) = (Lane::min(self.value, p), Lane::max(self.value, p));
+        self.value = Lane::min(Lane::max(v, lo), hi);
         Ok(Reduction::MeanOver(self.value))
     }
 

@@ -3,6 +3,7 @@
 
 use crate::binary::kernel::{input_ok, target_ok};
 use crate::error::{At, Error};
+use crate::lanes::Lane;
 use crate::math::exp_neg;
 use crate::reduce::Reduction;
 
@@ -185,7 +186,7 @@ impl<const M: usize> Ghm<M> {
             }
             *w = b as f32;
         }
-        let tot = (valid as f32).max(1.0);
+        let tot = Lane::max(valid as f32, 1.0);
         let (m, rest) = (self.momentum, 1.0 - self.momentum);
         let mut per = [0.0f32; M];
         let mut nonempty = 0u32;
@@ -201,7 +202,7 @@ impl<const M: usize> Ghm<M> {
                 tot / c as f32
             };
         }
-        let nb = (nonempty as f32).max(1.0);
+        let nb = Lane::max(nonempty as f32, 1.0);
         for w in weights.iter_mut() {
             *w = if *w < 0.0 {
                 0.0

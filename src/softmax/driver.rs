@@ -790,7 +790,9 @@ fn row_pt(rows: &Rows<'_>, ig: Option<u32>, r: usize, z: &[f32]) -> Option<(f32,
             t
         }
     };
-    let m = z.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    // `Lane::max` (compare and select): `f32::max` is a libm call on cores
+    // without `vmaxnm`.
+    let m = z.iter().fold(f32::NEG_INFINITY, |m, &v| Lane::max(m, v));
     let s = z.iter().fold(0.0f32, |s, &v| s + exp_neg(v - m));
     Some((exp_neg(z.get(t).copied().unwrap_or(m) - m) / s, t))
 }

@@ -130,9 +130,8 @@ pub(crate) struct Plan {
     /// A power of two the class weights are multiplied by: 1 without class
     /// weights; with them, it brings the largest class weight that enters a
     /// row loss (the target weights of labels, every weight with smoothing
-    /// or probability targets) to `[1/2, 1)` (under any reduction but a
-    /// class-weighted `Mean` of labels only when that weight is outside
-    /// `[2^-64, 2^64)`: see [`WeightSum::wscale`]), so that the weighted targets
+    /// or probability targets) to `[1/2, 1)` when that weight is outside
+    /// `[2^-64, 2^64)` (see [`WeightSum::wscale`]), so that the weighted targets
     /// `w_c y'_c` stay off f32's subnormal grid and the weighted row losses
     /// cannot overflow. Under a class-weighted `Mean` of labels it cancels
     /// (`Σ w_t ℓ / Σ w_t`); under every other reduction `scale` (and `post`)
@@ -278,7 +277,7 @@ fn validate<K: RowKernel>(
     }
     let (scale, wscale, post, d) = match (red, w_mean) {
         (Reduction::Mean, Some(_)) => {
-            let (denom, ws, post) = wsum.normalised();
+            let (denom, ws, post) = wsum.normalised(top >= WIDE_BITS);
             (Scale::of(denom), ws, post, None)
         }
         _ => {
@@ -409,20 +408,24 @@ impl WeightSum {
         }
     }
 
-    /// `(Σ w_t · 2^-E, 2^-E, 1)` with `2^E` the power of two just above the
-    /// largest weight that enters a row loss (E clamped to `[-126, 126]`),
-    /// so every scaled weight is below 1 and `w ℓ` cannot overflow where `ℓ`
-    /// does not (for weights up to `2^126`; above, the clamp leaves them
-    /// below 4); `(0, 1, 1)` when every target weight is 0. Where scaling
-    /// down would take the sum out of f32's normal range, `(Σ w_t, 2^-E, 2^E)`: the
-    /// normaliser unscaled and the factor `2^E` after the reduction's
+    /// `(Σ w_t · ws, ws, 1)` with `ws` of [`WeightSum::wscale`] (1 for
+    /// ordinary weights; else `2^-E`, `2^E` the power of two just above the
+    /// largest weight that enters a row loss, E clamped to `[-126, 126]`);
+    /// `(0, 1, 1)` when every target weight is 0. Where scaling down would
+    /// take the sum out of f32's normal range, `(Σ w_t, ws, 1/ws)`: the
+    /// normaliser unscaled and the factor `1/ws` after the reduction's
     /// scale. A positive `Σ w_t` below f32 (it cannot be: each weight is an
     /// f32) would become the smallest subnormal.
-    fn normalised(self) -> (f32, f32, f32) {
+    fn normalised(self, wide: bool) -> (f32, f32, f32) {
         if self.target_bits == 0 {
             return (0.0, 1.0, 1.0);
         }
-        let (ws, inv) = self.exponents();
+        // The scale of the other reductions: 1 for ordinary weights, whose
+        // results then keep their bits (a small weight scaled down with
+        // the rest could land on the subnormal grid: fuzz, 1e-42 next to
+        // 12.5 lost 0.8% of its row's loss).
+        let ws = self.wscale(wide);
+        let inv = 1.0 / ws;
         let total = self.total.total();
         let d = total.scaled(Scale::of(inv));
         // Scaling up is exact, subnormal sums included.
@@ -437,8 +440,8 @@ impl WeightSum {
         (if raw > 0.0 { raw } else { f32::from_bits(1) }, ws, inv)
     }
 
-    /// `2^-E` of [`WeightSum::normalised`] alone (any reduction but a
-    /// class-weighted `Mean` of labels), but 1 when the largest weight that
+    /// The class weights' scale `2^-E` (see [`WeightSum::exponents`]), but
+    /// 1 when the largest weight that
     /// enters a row loss is in `[2^-64, 2^64)` (or 0): there the weighted
     /// targets stay normal (for `ε/C ≥ 2^-62`) and the results keep their
     /// bits; only subnormal-prone and huge class weights are scaled. In a

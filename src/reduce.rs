@@ -395,6 +395,12 @@ impl Scale {
         }
     }
 
+    /// `(m, p)`: the factor is `m · p`.
+    #[inline(always)]
+    pub fn parts(self) -> (f32, f32) {
+        (self.m, self.p)
+    }
+
     /// The factor a pass can multiply gradients by without any overflow:
     /// `s` when `s ≤ 1`, else 1 (then [`Scale::scale_up`] finishes).
     #[inline(always)]

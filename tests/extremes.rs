@@ -1549,3 +1549,69 @@ fn class_weighted_mean_keeps_ordinary_weights_unscaled() {
         }
     }
 }
+
+/// Row weights under a gradient scale above 1 (`MeanOver` of a tiny `d`):
+/// a weight that takes a gradient entry below f32's normal range before the
+/// scale lost it (fuzz: class weights [1, 1e-42], row weight 1e-30,
+/// MeanOver(1e-40): 0 for 4.8e-33). Against f64, CE and focal, with
+/// ordinary and subnormal class weights.
+#[test]
+fn row_weights_under_a_large_gradient_scale_keep_their_products() {
+    use tinyloss_reference::bounds::{SOFTMAX_CE_GRAD, SOFTMAX_FOCAL_GRAD};
+    let z = [3.0f32, 3.0, 3.0, 40.0, 0.0, 3.0];
+    let l = [1u32, 1, 0];
+    for cw in [[1.0f32, 1e-42], [1.0, 1.0], [2.0, 3e-39]] {
+        for v1 in [1e-30f32, 1e-38, 0.5] {
+            for d in [1e-40f32, 1e-20, 0.25] {
+                for gamma in [0.0f32, 0.5] {
+                    let v = [v1, 0.75, v1];
+                    let rows = Rows::new(2, Targets::from(&l[..]))
+                        .with_class_weights(&cw)
+                        .unwrap()
+                        .with_row_weights(&v)
+                        .unwrap();
+                    let mut g = [0.0f32; 6];
+                    let red = Reduction::MeanOver(d);
+                    let b = if gamma == 0.0 {
+                        rows.loss_grad(&SoftmaxCe::new(), &z, red, &mut g, None)
+                            .unwrap();
+                        SOFTMAX_CE_GRAD.get()
+                    } else {
+                        let f = SoftmaxFocal::new(gamma).unwrap();
+                        rows.loss_grad(&f, &z, red, &mut g, None).unwrap();
+                        SOFTMAX_FOCAL_GRAD.at(gamma as f64)
+                    };
+                    for r in 0..3 {
+                        let wt = cw[l[r] as usize] as f64;
+                        let mut gr = [0.0f64; 2];
+                        softmax_ref(
+                            &z[2 * r..2 * r + 2],
+                            l[r] as usize,
+                            gamma as f64,
+                            wt,
+                            &mut gr,
+                        );
+                        let s = v[r] as f64 / d as f64;
+                        for j in 0..2 {
+                            let want = gr[j] * s;
+                            let k = wt * s;
+                            let err = (g[2 * r + j] as f64 - want).abs();
+                            // A subnormal class weight's term rounds on the
+                            // grid before the row weight and the scale.
+                            // The output's own grid: one step of 2^-149.
+                            let grid =
+                                4.0 * f32::from_bits(1) as f64 * s + f32::from_bits(1) as f64;
+                            assert!(
+                                want.abs() > f32::MAX as f64 && g[2 * r + j].abs() == f32::MAX
+                                    || err <= b * U * k + grid,
+                                "row {r} grad[{j}] {:e} vs {want:e} at {:?}",
+                                g[2 * r + j],
+                                (cw, v1, d, gamma)
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

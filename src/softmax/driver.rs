@@ -633,6 +633,11 @@ fn run<K: RowKernel>(
     // times `g_unit` is `Σ_j |∂(v ℓ)/∂z_j|` (the pass's factor divided out).
     let pass = kp.scale;
     let g_unit = if pass > 0.0 { unscale / pass } else { 0.0 };
+    // Row weights under a gradient scale above 1: each row gets the scale
+    // with its weight, in an order that keeps a product the weight takes
+    // below f32's normal range (see `weigh`), instead of one pass at the end.
+    let per_row_up =
+        (grad && rows.row_weights.is_some() && plan.gscale.needs_up()).then_some(plan.gscale);
     let mut r = 0;
     while r < n {
         if blocked && n - r >= Simd::N {
@@ -700,6 +705,7 @@ fn run<K: RowKernel>(
         };
         // A diagnosed call reports the row's loss here too.
         let mut reported = 0.0f32;
+        let mut pre_l1 = 0.0f32;
         let slot = if obs.is_some() {
             Some(&mut reported)
         } else {
@@ -721,12 +727,17 @@ fn run<K: RowKernel>(
             }
             Some(vs) => {
                 let v = vs.get(r).copied().unwrap_or(0.0);
+                // With the scale applied per row, the diagnostic takes the
+                // row's L1 norm before it (and the weight) instead.
+                if per_row_up.is_some() && pre.is_some() {
+                    pre_l1 = times_unscaled(l1(row), v, g_unit);
+                }
                 row_weight(
                     row,
                     rl,
                     v,
                     unscale,
-                    grad.then_some(plan.row_unscale),
+                    grad.then_some((plan.row_unscale, per_row_up)),
                     &mut acc,
                     &mut huge,
                     slot,
@@ -742,7 +753,11 @@ fn run<K: RowKernel>(
                     Some(_) => g_unit / plan.row_unscale,
                     None => g_unit,
                 };
-                o.row(pt, t, reported, sat(l1(row) * u));
+                let g = match (rows.row_weights, per_row_up) {
+                    (Some(_), Some(_)) => pre_l1,
+                    _ => sat(l1(row) * u),
+                };
+                o.row(pt, t, reported, g);
             }
         }
         r = r.wrapping_add(1);
@@ -755,7 +770,7 @@ fn run<K: RowKernel>(
         }
         return 0.0;
     }
-    if grad && plan.gscale.needs_up() {
+    if grad && plan.gscale.needs_up() && per_row_up.is_none() {
         plan.gscale.scale_up(out);
     }
     let total = acc.total().scaled(plan.scale);
@@ -852,7 +867,7 @@ fn row_weight(
     rl: RowLoss,
     v: f32,
     unscale: f32,
-    grad: Option<f32>,
+    grad: Option<(f32, Option<Scale>)>,
     acc: &mut Blocked,
     huge: &mut Total,
     out: Option<&mut f32>,
@@ -868,12 +883,17 @@ fn row_weight(
         return;
     }
     match grad {
-        Some(1.0) if v != 1.0 => {
+        Some((u, Some(s))) => {
+            for g in row.iter_mut() {
+                *g = weigh(*g, v, u, s);
+            }
+        }
+        Some((1.0, None)) if v != 1.0 => {
             for g in row.iter_mut() {
                 *g = sat(*g * v);
             }
         }
-        Some(u) if u != 1.0 => {
+        Some((u, None)) if u != 1.0 => {
             for g in row.iter_mut() {
                 *g = times_unscaled(*g, v, u);
             }
@@ -897,6 +917,47 @@ fn row_weight(
     if let Some(x) = out {
         *x = times_unscaled(l, v, unscale);
     }
+}
+
+/// `g · v · u · s` for a gradient entry `g` of a row with weight `v`,
+/// factor `u` (as [`times_unscaled`]) and the gradient's scale `s > 1`:
+/// the weight first; where that takes a nonzero `g` below f32's normal
+/// range, the four factors (`v`, `u` and the scale's two) one at a time,
+/// each time the one that keeps the running product nearest 1 (the largest
+/// below 1, the smallest above), so that no intermediate leaves f32's
+/// range where the result does not; saturated.
+#[cold]
+#[inline(never)]
+fn weigh(g: f32, v: f32, u: f32, s: Scale) -> f32 {
+    let x = times_unscaled(g, v, u);
+    if !(x.abs() < f32::MIN_POSITIVE && g != 0.0) {
+        return s.apply(x);
+    }
+    let (m, p) = s.parts();
+    let f = [v, u, m, p];
+    let mut used = [false; 4];
+    let mut acc = g;
+    for _ in 0..4 {
+        let small = acc.abs() < 1.0;
+        // The largest (below 1) or smallest (above) factor left.
+        let mut best: Option<(usize, f32)> = None;
+        for (i, (&a, &done)) in (0..4).zip(f.iter().zip(&used)) {
+            let better = match best {
+                None => true,
+                Some((_, b)) => (small && a > b) || (!small && a < b),
+            };
+            if !done && better {
+                best = Some((i, a));
+            }
+        }
+        if let Some((i, a)) = best {
+            acc = sat(acc * a);
+            if let Some(d) = used.get_mut(i) {
+                *d = true;
+            }
+        }
+    }
+    acc
 }
 
 /// A row loss `2 · over · v` beyond f32 (`over` its half) into the

@@ -35,7 +35,7 @@ use tinyloss::{Error, Reduction, SoftmaxCe, SoftmaxFocal};
 use tinyloss_reference::bounds::{
     softmax_loss_floor, BATCH_SCALED_GRAD, ORDINARY_LOSS, SOFTMAX_BATCH_MEAN, SOFTMAX_CE_GRAD,
     SOFTMAX_CE_LOSS, SOFTMAX_CE_LOSS_ORDINARY, SOFTMAX_FOCAL_GRAD, SOFTMAX_FOCAL_LOSS,
-    SOFTMAX_FOCAL_LOSS_ORDINARY, SOFTMAX_GRID_STEPS,
+    SOFTMAX_FOCAL_LOSS_ORDINARY, SOFTMAX_GRID_STEPS, SOFTMAX_LOSS_FLOOR,
 };
 use tinyloss_reference::cases;
 use tinyloss_reference::measure::{rel_err, sat_abs_err, sat_rel_err, U};
@@ -470,7 +470,7 @@ fn run<L: SoftmaxLoss + Into<AnyLoss> + core::fmt::Debug>(
     let w_max =
         c.w.as_ref()
             .map_or(1.0, |w| w.iter().fold(0.0f64, |m, &v| m.max(f64::from(v))));
-    let row_floor = softmax_loss_floor(w_max);
+    let mut floor_sum = 0.0f64;
     let weight_span = c.w.as_ref().map_or(1.0, |w| {
         let pos = w.iter().filter(|&&v| v > 0.0).map(|&v| f64::from(v));
         let (lo, hi) = pos.fold((f64::MAX, 0.0f64), |(l, h), v| (l.min(v), h.max(v)));
@@ -505,6 +505,8 @@ fn run<L: SoftmaxLoss + Into<AnyLoss> + core::fmt::Debug>(
         }
         beyond_row |= weight_span > 2f64.powi(125) && want_l > f64::from(f32::MAX);
         let k = sref::target_mass(rt, cl, wd.as_deref(), e64);
+        let row_floor = softmax_loss_floor(w_max, sref::row_loss(&zd, rt, None, e64, g64));
+        floor_sum += row_floor;
         let ctx = (r, &c.z[r * cl..(r + 1) * cl], loss, c.reduction);
         let lbound = if want_l >= ORDINARY_LOSS {
             loss_ord.get()
@@ -603,7 +605,7 @@ fn run<L: SoftmaxLoss + Into<AnyLoss> + core::fmt::Debug>(
         sat_rel_err(total, want, 0.0)
     };
     // Each row within its floor (weight-scaled with huge class weights).
-    let floor = nrows as f64 * row_floor * scale.max(1.0);
+    let floor = (floor_sum + nrows as f64 * SOFTMAX_LOSS_FLOOR) * scale.max(1.0);
     assert!(
         e <= bound || (f64::from(total) - want).abs() <= floor || (beyond_row && total == f32::MAX),
         "reduced loss {total:e} vs f64 {want:e} ({e:.1} u > {bound} u): {loss:?} {c:?}"

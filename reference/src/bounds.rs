@@ -187,15 +187,19 @@ pub const SOFTMAX_LOSS_FLOOR: f64 = 1e-37;
 pub const SOFTMAX_GRID_STEPS: f64 = 4.0;
 
 /// The absolute floor under a softmax row's loss with class weights whose
-/// largest is `w_max`: [`SOFTMAX_LOSS_FLOOR`], and with `w_max ≥ 2^64` also
-/// `2^-146 · w_max`. Weights that large are scaled by a power of two below
-/// `1/w_max`, so a row whose scaled loss lands on f32's subnormal grid (a
-/// small weight and a small loss next to a huge weight) keeps a few steps of
-/// `2^-149` there, times `2 w_max` unscaled.
-pub fn softmax_loss_floor(w_max: f64) -> f64 {
+/// largest is `w_max`, for a row whose loss without class weights is
+/// `plain`: [`SOFTMAX_LOSS_FLOOR`], and with `w_max ≥ 2^64` also
+/// `2^-146 · w_max · max(1, plain)`. Weights that large are scaled by a
+/// power of two below `1/w_max`, so a weighted term of the scaled row that
+/// lands on f32's subnormal grid (a small weight next to a huge one, or an
+/// easy row's loss below `2^-126`) keeps a few steps of `2^-149` there, and
+/// a weight more than `2^149` below `w_max` vanishes; unscaled, that is at
+/// most this much.
+pub fn softmax_loss_floor(w_max: f64, plain: f64) -> f64 {
     // 2^64 and 2^-146, as bit patterns (no_std: no `powi`).
     if w_max >= f64::from_bits(0x43f0_0000_0000_0000) {
-        SOFTMAX_LOSS_FLOOR.max(w_max * f64::from_bits(0x36d0_0000_0000_0000))
+        let p = if plain > 1.0 { plain } else { 1.0 };
+        SOFTMAX_LOSS_FLOOR.max(w_max * f64::from_bits(0x36d0_0000_0000_0000) * p)
     } else {
         SOFTMAX_LOSS_FLOOR
     }

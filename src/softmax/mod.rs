@@ -113,9 +113,11 @@
 //! the reduced loss adds at most `2e-6` relative (blocked f32 sums). With a
 //! class weight `w_max ≥ 2^64` the weights are scaled by a power of two
 //! below `1/w_max`, and a row's loss has the absolute floor
-//! `2^-146 · w_max` as well (a small weight's small loss next to a huge
-//! weight lands on f32's subnormal grid there, and so does an easy row's
-//! loss below `2^-126` before its huge weight multiplies it). A subnormal class weight's
+//! `2^-146 · w_max · max(1, ℓ₁)` as well, `ℓ₁` its loss without class
+//! weights (a small weight's term next to a huge weight lands on f32's
+//! subnormal grid there, or vanishes when the weight is more than `2^149`
+//! below `w_max`, and an easy row's loss below `2^-126` rounds there before
+//! its huge weight multiplies it). A subnormal class weight's
 //! terms are rounded on that grid before the scale: the gradient adds up to
 //! `4 · 2^-149 · scale` absolute (visible only under `MeanOver(d)` with a
 //! tiny `d`). The wider

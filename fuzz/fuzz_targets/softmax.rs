@@ -719,9 +719,10 @@ fn row_weights_and_mask<L: SoftmaxLoss + core::fmt::Debug>(
         }
         let want = (vr * f64::from(l1[r])).min(f64::from(f32::MAX));
         want_t += vr * f64::from(l1[r]);
-        // `l1` carries half a subnormal ULP of its own below f32's normal
-        // range, which `v` multiplies (the kernel scales before rounding).
-        ulp_t += vr * f64::from(f32::from_bits(1));
+        // Below f32's normal range `l1` carries half a subnormal ULP of its
+        // own, which `v` multiplies, and the kernel's `ℓ v` rounds there once
+        // more: `(v + 1)` steps of 2^-149 cover both.
+        ulp_t += (vr + 1.0) * f64::from(f32::from_bits(1));
         assert!(
             (f64::from(l3[r]) - want).abs() <= 1e-5 * want + 1e-36 * vr.max(1.0),
             "row {r}: weighted loss {:e} vs {want:e} (v = {vr:e}): {loss:?} {c:?}",

@@ -48,6 +48,19 @@ fn softmax_ref(z: &[f32], t: usize, gamma: f64, w_t: f64, g: &mut [f64]) -> f64 
     w_t * l
 }
 
+/// Softmax CE over rows of 2 with class weights `w`, `Mean`: `(loss,
+/// gradient, row losses)`.
+fn class_weighted_mean_ce(z: &[f32], labels: &[u32], w: &[f32]) -> (f32, Vec<f32>, Vec<f32>) {
+    let mut g = vec![0.0f32; z.len()];
+    let mut ls = vec![0.0f32; labels.len()];
+    let l = Rows::new(2, Targets::from(labels))
+        .with_class_weights(w)
+        .unwrap()
+        .loss_grad(&SoftmaxCe::new(), z, Reduction::Mean, &mut g, Some(&mut ls))
+        .unwrap();
+    (l, g, ls)
+}
+
 #[test]
 fn binary_mean_survives_an_overflowing_sum() {
     // The case: the sum is 6e38, the mean 1.5e38.
@@ -310,19 +323,7 @@ fn class_weighted_mean_returns_the_loss_of_its_gradient() {
         ([f32::MAX, f32::MAX], [0, 1]),
     ] {
         let z = [0.0f32, 0.0, 1.5, -0.5];
-        let mut g = [0.0f32; 4];
-        let mut ls = [0.0f32; 2];
-        let l = Rows::new(2, Targets::from(&labels[..]))
-            .with_class_weights(&w)
-            .unwrap()
-            .loss_grad(
-                &SoftmaxCe::new(),
-                &z,
-                Reduction::Mean,
-                &mut g,
-                Some(&mut ls),
-            )
-            .unwrap();
+        let (l, g, ls) = class_weighted_mean_ce(&z, &labels, &w);
         let (mut num, mut den) = (0.0f64, 0.0f64);
         let mut gr = [[0.0f64; 2]; 2];
         for r in 0..2 {
@@ -1513,19 +1514,7 @@ fn class_weighted_mean_keeps_ordinary_weights_unscaled() {
         let z = [-421_075_200.0f32, 1.175_494_4e-38, far, 0.0, 3.0, 0.0];
         let l = [0u32, 0, 1];
         for w in [[1e-42f32, 12.548_828], [1e-42, 1.0], [3e-39, 1e3]] {
-            let mut g = [0.0f32; 6];
-            let mut ls = [0.0f32; 3];
-            let t = Rows::new(2, Targets::from(&l[..]))
-                .with_class_weights(&w)
-                .unwrap()
-                .loss_grad(
-                    &SoftmaxCe::new(),
-                    &z,
-                    Reduction::Mean,
-                    &mut g,
-                    Some(&mut ls),
-                )
-                .unwrap();
+            let (t, _, ls) = class_weighted_mean_ce(&z, &l, &w);
             let (mut sum, mut den) = (0.0, 0.0);
             for r in 0..3 {
                 let mut gr = [0.0f64; 2];

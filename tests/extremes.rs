@@ -1604,3 +1604,43 @@ fn row_weights_under_a_large_gradient_scale_keep_their_products() {
         }
     }
 }
+
+/// A label row whose weighted loss passes `2 f32::MAX` with logits well
+/// inside f32 (weight 17733, a logit of -4e34): the weights are rescaled
+/// wherever the largest weight times the largest logit could get there,
+/// not only for logits near f32::MAX (fuzz: the mean came out half its
+/// value, under `Mean` and `MeanOver`).
+#[test]
+fn heavy_label_rows_keep_a_mean_that_fits() {
+    let z = [
+        -0.000_354_243_24f32,
+        -4.039_794_7e34,
+        0.0,
+        -2.417_493_3e33,
+        3.0,
+        1.0,
+    ];
+    let l = [1u32, 1, 1];
+    for w1 in [17_733.0f32, 3.0, 1e9] {
+        let w = [w1, w1];
+        for red in [Reduction::Mean, Reduction::MeanOver(3.0 * w1)] {
+            let mut g = [0.0f32; 6];
+            let t = Rows::new(2, Targets::from(&l[..]))
+                .with_class_weights(&w)
+                .unwrap()
+                .loss_grad(&SoftmaxCe::new(), &z, red, &mut g, None)
+                .unwrap();
+            let mut want = 0.0;
+            for r in 0..3 {
+                let mut gr = [0.0f64; 2];
+                want += softmax_ref(&z[2 * r..2 * r + 2], 1, 0.0, w1 as f64, &mut gr);
+            }
+            close(
+                t,
+                want / (3.0 * w1 as f64),
+                16.0 * U,
+                &format!("w {w1} {red:?}"),
+            );
+        }
+    }
+}

@@ -277,12 +277,12 @@ fn validate<K: RowKernel>(
     }
     let (scale, wscale, post, d) = match (red, w_mean) {
         (Reduction::Mean, Some(_)) => {
-            let (denom, ws, post) = wsum.normalised(top >= WIDE_BITS);
+            let (denom, ws, post) = wsum.normalised(top);
             (Scale::of(denom), ws, post, None)
         }
         _ => {
             let ws = match rows.class_weights {
-                Some(_) => wsum.wscale(top >= WIDE_BITS),
+                Some(_) => wsum.wscale(top),
                 None => 1.0,
             };
             let d = match red {
@@ -355,11 +355,6 @@ fn largest_bits(z: &[f32]) -> u32 {
     top
 }
 
-/// `2^125`: a batch whose logits reach it has rows that may span beyond
-/// `f32::MAX / 2`, where a class weight of 1 or more can take a row loss
-/// past `2 f32::MAX` (what a row's overflow half carries).
-const WIDE_BITS: u32 = 0x7e00_0000;
-
 /// Every entry in `[0, 1]` (NaN fails).
 #[inline]
 fn all_probs(y: &[f32]) -> bool {
@@ -416,7 +411,7 @@ impl WeightSum {
     /// normaliser unscaled and the factor `1/ws` after the reduction's
     /// scale. A positive `Σ w_t` below f32 (it cannot be: each weight is an
     /// f32) would become the smallest subnormal.
-    fn normalised(self, wide: bool) -> (f32, f32, f32) {
+    fn normalised(self, ztop: u32) -> (f32, f32, f32) {
         if self.target_bits == 0 {
             return (0.0, 1.0, 1.0);
         }
@@ -424,7 +419,7 @@ impl WeightSum {
         // results then keep their bits (a small weight scaled down with
         // the rest could land on the subnormal grid: fuzz, 1e-42 next to
         // 12.5 lost 0.8% of its row's loss).
-        let ws = self.wscale(wide);
+        let ws = self.wscale(ztop);
         let inv = 1.0 / ws;
         let total = self.total.total();
         let d = total.scaled(Scale::of(inv));
@@ -444,14 +439,18 @@ impl WeightSum {
     /// 1 when the largest weight that
     /// enters a row loss is in `[2^-64, 2^64)` (or 0): there the weighted
     /// targets stay normal (for `ε/C ≥ 2^-62`) and the results keep their
-    /// bits; only subnormal-prone and huge class weights are scaled. In a
-    /// `wide` batch (logits reaching `2^125`) the range ends at 1, unless
-    /// the weights span more than `2^125` (the smallest would leave the
-    /// normal range): a row spanning beyond f32 then keeps `w_c d_c / 2`
-    /// inside it, and its loss below `2 f32::MAX` (for targets summing to
-    /// at most 1), which the row's overflow half carries.
-    fn wscale(self, wide: bool) -> f32 {
+    /// bits; only subnormal-prone and huge class weights are scaled. Where
+    /// the largest weight times the largest logit magnitude (`ztop`, its
+    /// bits) reaches `2^124`, a weighted row loss (at most `w (2|z|_max +
+    /// ln C)`) could pass `2 f32::MAX`, what a row's overflow half carries:
+    /// there the range ends at 1, unless the weights span more than `2^125`
+    /// (the smallest would leave the normal range). A row then keeps
+    /// `w_c d_c / 2` inside f32 and its loss below `2 f32::MAX` (for
+    /// targets summing to at most 1).
+    fn wscale(self, ztop: u32) -> f32 {
         let bits = self.max_bits.max(self.target_bits);
+        // Biased exponents: `w · |z| ≥ 2^124` when they sum to 378.
+        let wide = (bits >> 23).wrapping_add(ztop >> 23) >= 378;
         // The smallest positive weight stays normal after the scale
         // (exponent at least the largest's minus 125).
         let least = (!self.small).wrapping_add(1) >> 23;

@@ -1644,3 +1644,36 @@ fn heavy_label_rows_keep_a_mean_that_fits() {
         }
     }
 }
+
+/// Class weights at f32::MAX were scaled to just below 4, so a row spanning
+/// beyond f32 passed `2 f32::MAX` and saturated a mean that fits (fuzz:
+/// weights [f32::MAX, 16], eight rows, two of loss ≈ f32::MAX: f32::MAX
+/// for 8.5e37). The scale now reaches `2^-127`, the weights at most 2.
+#[test]
+fn weights_at_f32_max_keep_a_mean_that_fits() {
+    let m = f32::MAX;
+    let z = [0.0f32, 3.0, -m, 0.189, -m, 0.25, 0.0, 0.0];
+    let l = [0u32; 4];
+    for w0 in [f32::MAX, 2e38, 1.7e38] {
+        for gamma in [0.0f32, 9.0] {
+            let w = [w0, 15.983_887];
+            let mut g = [0.0f32; 8];
+            let rows = Rows::new(2, Targets::from(&l[..]))
+                .with_class_weights(&w)
+                .unwrap();
+            let t = if gamma == 0.0 {
+                rows.loss_grad(&SoftmaxCe::new(), &z, Reduction::Mean, &mut g, None)
+            } else {
+                let f = SoftmaxFocal::new(gamma).unwrap();
+                rows.loss_grad(&f, &z, Reduction::Mean, &mut g, None)
+            }
+            .unwrap();
+            let mut want = 0.0;
+            for r in 0..4 {
+                let mut gr = [0.0f64; 2];
+                want += softmax_ref(&z[2 * r..2 * r + 2], 0, gamma as f64, 1.0, &mut gr);
+            }
+            close(t, want / 4.0, 64.0 * U, &format!("w0 {w0:e} γ {gamma}"));
+        }
+    }
+}

@@ -405,7 +405,7 @@ impl WeightSum {
 
     /// `(Σ w_t · ws, ws, 1)` with `ws` of [`WeightSum::wscale`] (1 for
     /// ordinary weights; else `2^-E`, `2^E` the power of two just above the
-    /// largest weight that enters a row loss, E clamped to `[-126, 126]`);
+    /// largest weight that enters a row loss, E clamped to `[-126, 127]`);
     /// `(0, 1, 1)` when every target weight is 0. Where scaling down would
     /// take the sum out of f32's normal range, `(Σ w_t, ws, 1/ws)`: the
     /// normaliser unscaled and the factor `1/ws` after the reduction's
@@ -466,8 +466,16 @@ impl WeightSum {
     #[inline(always)]
     fn exponents(self) -> (f32, f32) {
         let top = self.max_bits.max(self.target_bits);
-        let e = ((top >> 23) as i32 - 126).clamp(-126, 126);
-        let ws = f32::from_bits(((127 - e) as u32) << 23);
+        // Up to E = 127: weights from 2^127 (to f32::MAX) become at most 2,
+        // so a row loss (at most f32::MAX + ln C unweighted) stays below
+        // `2 f32::MAX`; `2^-127` itself is a subnormal power of two, exact
+        // as a factor wherever the product is normal.
+        let e = ((top >> 23) as i32 - 126).clamp(-126, 127);
+        let ws = if e == 127 {
+            f32::from_bits(0x0040_0000)
+        } else {
+            f32::from_bits(((127 - e) as u32) << 23)
+        };
         let inv = f32::from_bits(((127 + e) as u32) << 23);
         (ws, inv)
     }

@@ -294,7 +294,7 @@ impl Mass<'_> {
     /// except where `k = y' w` is subnormal or underflows to 0 with
     /// `y', w > 0` (a class weight far below the largest one, or a small
     /// `y'`); there `k_s = y' (w · 2^64 wk)`, exact up to its rounding
-    /// (`2^64 wk ≥ 2^-62` is a normal power of two and `w wk < 4`), and
+    /// (`2^64 wk ≥ 2^-63` is a normal power of two and `w wk ≤ 2`), and
     /// `f = 2^-64`. So
     /// `(k_s x) f` keeps the value of `k x` for any `|x| ≤ 2^127`, and
     /// `k_s x` cannot overflow (`k_s < 2^-62`).

@@ -505,7 +505,8 @@ fn run<L: SoftmaxLoss + Into<AnyLoss> + core::fmt::Debug>(
         }
         beyond_row |= weight_span > 2f64.powi(125) && want_l > f64::from(f32::MAX);
         let k = sref::target_mass(rt, cl, wd.as_deref(), e64);
-        let row_floor = softmax_loss_floor(w_max, sref::row_loss(&zd, rt, None, e64, g64));
+        let plain = sref::row_loss(&zd, rt, None, e64, g64);
+        let row_floor = softmax_loss_floor(w_max, plain, k);
         floor_sum += row_floor;
         let ctx = (r, &c.z[r * cl..(r + 1) * cl], loss, c.reduction);
         let lbound = if want_l >= ORDINARY_LOSS {

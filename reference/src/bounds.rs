@@ -187,23 +187,32 @@ pub const SOFTMAX_LOSS_FLOOR: f64 = 1e-37;
 pub const SOFTMAX_GRID_STEPS: f64 = 4.0;
 
 /// The absolute floor under a softmax row's loss with class weights whose
-/// largest is `w_max`, for a row whose loss without class weights is
-/// `plain`: [`SOFTMAX_LOSS_FLOOR`], and with `w_max ≥ 2^64` also
-/// `2^-146 · w_max · max(1, plain)`. Weights that large are scaled by a
-/// power of two below `1/w_max`, so a weighted term of the scaled row that
-/// lands on f32's subnormal grid (a small weight next to a huge one, or an
-/// easy row's loss below `2^-126`) keeps a few steps of `2^-149` there, and
-/// a weight more than `2^149` below `w_max` vanishes; unscaled, that is at
-/// most this much.
-pub fn softmax_loss_floor(w_max: f64, plain: f64) -> f64 {
-    // 2^64 and 2^-146, as bit patterns (no_std: no `powi`).
+/// largest is `w_max`, for a row of target mass `k` (`Σ_c w_c y'_c`) whose
+/// loss without class weights is `plain`: [`SOFTMAX_LOSS_FLOOR`]; `k ·
+/// 2^-147` (a class term below f32's normal range, `e^d` for `d < -87`,
+/// keeps its subnormal rounding, which its weight then multiplies); and
+/// with `w_max ≥ 2^64` also `2^-146 · w_max · max(1, plain)`. Weights that
+/// large are scaled by a power of two below `1/w_max`, so a weighted term of
+/// the scaled row that lands on f32's subnormal grid (a small weight next to
+/// a huge one, or an easy row's loss below `2^-126`) keeps a few steps of
+/// `2^-149` there, and a weight more than `2^149` below `w_max` vanishes;
+/// unscaled, that is at most this much.
+pub fn softmax_loss_floor(w_max: f64, plain: f64, k: f64) -> f64 {
+    // 2^64, 2^-146 and 2^-147, as bit patterns (no_std: no `powi`).
+    let grid = k * f64::from_bits(0x36c0_0000_0000_0000);
+    let base = if SOFTMAX_LOSS_FLOOR > grid {
+        SOFTMAX_LOSS_FLOOR
+    } else {
+        grid
+    };
     if w_max >= f64::from_bits(0x43f0_0000_0000_0000) {
         let p = if plain > 1.0 { plain } else { 1.0 };
-        SOFTMAX_LOSS_FLOOR.max(w_max * f64::from_bits(0x36d0_0000_0000_0000) * p)
+        base.max(w_max * f64::from_bits(0x36d0_0000_0000_0000) * p)
     } else {
-        SOFTMAX_LOSS_FLOOR
+        base
     }
 }
+
 /// The relative floor of soft-target gradients (times `α_t` or `max(1, w⁺)`),
 /// where `p - y` cancels, and of probability-input gradients.
 pub const GRAD_FLOOR: f64 = 1.0;

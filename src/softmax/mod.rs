@@ -110,7 +110,10 @@
 //! | [`SoftmaxFocal`] | `32u` | `256u` | `32u · (1 + γ) K · scale` |
 //!
 //! `scale` is the reduction's gradient factor (1, `1/n`, `1/Σ w_t`, `1/d`);
-//! the reduced loss adds at most `2e-6` relative (blocked f32 sums). With a
+//! the reduced loss adds at most `2e-6` relative (blocked f32 sums). A class
+//! term below f32's normal range (`e^d` for `d < -87`) keeps its subnormal
+//! rounding, which a class weight then multiplies: with class weights the
+//! loss floor is also `K · 2^-147`. With a
 //! class weight `w_max ≥ 2^64` the weights are scaled by a power of two
 //! below `1/w_max`, and a row's loss has the absolute floor
 //! `2^-146 · w_max · max(1, ℓ₁)` as well, `ℓ₁` its loss without class

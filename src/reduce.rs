@@ -234,7 +234,7 @@ impl Total {
         Total::scale_parts(v, level, s)
     }
 
-    /// `total · s · post` for a power of two `post` in `[2^-126, 2^126]`,
+    /// `total · s · post` for a power of two `post` in `[2^-126, 2^127]`,
     /// saturated: for the rare final scale that such a factor follows,
     /// which a saturated (or shifted) `total · s` could not take in f32.
     /// `v · m` is rounded once; it cannot overflow where `post < 1`

@@ -48,6 +48,17 @@ fn softmax_ref(z: &[f32], t: usize, gamma: f64, w_t: f64, g: &mut [f64]) -> f64 
     w_t * l
 }
 
+/// Softmax CE (γ = 0) or focal loss with `gamma` on `rows`: the loss, the
+/// gradient into `g`.
+fn ce_or_focal(rows: &Rows<'_>, gamma: f32, z: &[f32], red: Reduction, g: &mut [f32]) -> f32 {
+    if gamma == 0.0 {
+        rows.loss_grad(&SoftmaxCe::new(), z, red, g, None)
+    } else {
+        rows.loss_grad(&SoftmaxFocal::new(gamma).unwrap(), z, red, g, None)
+    }
+    .unwrap()
+}
+
 /// Softmax CE over rows of 2 with class weights `w`, `Mean`: `(loss,
 /// gradient, row losses)`.
 fn class_weighted_mean_ce(z: &[f32], labels: &[u32], w: &[f32]) -> (f32, Vec<f32>, Vec<f32>) {
@@ -1378,13 +1389,7 @@ fn weighted_rows_beyond_f32_keep_a_mean_that_fits() {
             let b = Rows::new(2, Targets::Probs(&y))
                 .with_class_weights(&cw)
                 .unwrap();
-            let t = if gamma == 0.0 {
-                b.loss_grad(&SoftmaxCe::new(), &z, Reduction::Mean, &mut g, None)
-            } else {
-                let f = SoftmaxFocal::new(gamma).unwrap();
-                b.loss_grad(&f, &z, Reduction::Mean, &mut g, None)
-            }
-            .unwrap();
+            let t = ce_or_focal(&b, gamma, &z, Reduction::Mean, &mut g);
             // Row 0's loss is about 2 w f32::MAX; the others ln 2 · w each.
             let zd: Vec<f64> = z.iter().map(|&v| v as f64).collect();
             let yd: Vec<f64> = y.iter().map(|&v| v as f64).collect();
@@ -1451,13 +1456,7 @@ fn tiny_class_weights_under_huge_row_weights_keep_their_total() {
                         .with_row_weights(&v)
                         .unwrap();
                     let mut g = [0.0f32; 6];
-                    let t = if gamma == 0.0 {
-                        rows.loss_grad(&SoftmaxCe::new(), &z, red, &mut g, None)
-                    } else {
-                        let f = SoftmaxFocal::new(gamma).unwrap();
-                        rows.loss_grad(&f, &z, red, &mut g, None)
-                    }
-                    .unwrap();
+                    let t = ce_or_focal(&rows, gamma, &z, red, &mut g);
                     let mut want = 0.0;
                     for r in 0..3 {
                         let mut gr = [0.0f64; 2];
@@ -1661,13 +1660,7 @@ fn weights_at_f32_max_keep_a_mean_that_fits() {
             let rows = Rows::new(2, Targets::from(&l[..]))
                 .with_class_weights(&w)
                 .unwrap();
-            let t = if gamma == 0.0 {
-                rows.loss_grad(&SoftmaxCe::new(), &z, Reduction::Mean, &mut g, None)
-            } else {
-                let f = SoftmaxFocal::new(gamma).unwrap();
-                rows.loss_grad(&f, &z, Reduction::Mean, &mut g, None)
-            }
-            .unwrap();
+            let t = ce_or_focal(&rows, gamma, &z, Reduction::Mean, &mut g);
             let mut want = 0.0;
             for r in 0..4 {
                 let mut gr = [0.0f64; 2];

@@ -3,7 +3,7 @@
 use crate::binary::kernel::{alpha_t, binary_loss, ce_hard, Body, Kernel, PROB_EPS};
 use crate::lanes::{Lane, SOFT_FLOAT};
 use crate::math::{exp_hl, ln, ln_hl, ln_one_minus, Logit};
-use crate::power::{check_smoothing, Power};
+use crate::power::{check_smoothing, GradMode, Power};
 use crate::{Error, LossGrad};
 use core::any::Any;
 
@@ -27,6 +27,11 @@ use core::any::Any;
 /// `∂FL/∂z = -s α_t u^γ (u + γ p_t CE)` for hard labels (`s = 2y - 1`,
 /// `u = 1 - p_t`), finite and bounded by `α_t (1 + γ/e)` for every γ ≥ 0,
 /// including γ < 1 where `(1 - p_t)^(γ-1)` would blow up.
+///
+/// **Gradient mode**: [`Focal::with_grad_mode`] with
+/// [`GradMode::Detached`] holds the modulating factor constant:
+/// `∂ℓ/∂z = α_t (1 - p_t)^γ (p - y)` (`w.detach()` in PyTorch); the default
+/// is the full derivative (torchvision, fvcore, mmdet, optax).
 ///
 /// **Label smoothing** `ε` replaces the target by `y(1 - ε) + ε/2` in `p_t`
 /// and `CE`; `α_t` is computed from the *unsmoothed* target, so smoothing never
@@ -65,6 +70,7 @@ pub struct Focal {
     smoothing: f32,
     #[cfg_attr(feature = "defmt", defmt(Debug2Format))]
     power: Power,
+    mode: GradMode,
 }
 
 impl Focal {
@@ -78,6 +84,7 @@ impl Focal {
         w_neg: 0.75,
         smoothing: 0.0,
         power: Power::Two,
+        mode: GradMode::Full,
     };
 
     /// A focal loss with focusing parameter `gamma` (finite, `>= 0`) and class
@@ -100,6 +107,7 @@ impl Focal {
             w_neg: alpha.map_or(1.0, |a| 1.0 - a),
             smoothing: 0.0,
             power,
+            mode: GradMode::Full,
         })
     }
 
@@ -115,6 +123,29 @@ impl Focal {
         })
     }
 
+    /// The same loss with gradient mode `mode`: [`GradMode::Detached`]
+    /// returns `α_t (1 - p_t)^γ ∂CE/∂z`, the modulating factor held constant
+    /// (the loss is unchanged).
+    pub const fn with_grad_mode(self, mode: GradMode) -> Self {
+        Focal { mode, ..self }
+    }
+
+    /// The gradient mode.
+    pub fn grad_mode(&self) -> GradMode {
+        self.mode
+    }
+
+    /// γ as it enters the gradient: 0 when the modulating factor is held
+    /// constant (every gradient below is `modf · (∂CE + γ · dmod)`).
+    #[inline(always)]
+    fn grad_gamma(&self, g: f32) -> f32 {
+        if self.mode == GradMode::Detached {
+            0.0
+        } else {
+            g
+        }
+    }
+
     /// The focusing parameter γ.
     pub fn gamma(&self) -> f32 {
         self.gamma
@@ -128,6 +159,14 @@ impl Focal {
     /// The label-smoothing ε.
     pub fn smoothing(&self) -> f32 {
         self.smoothing
+    }
+
+    /// γ with its evaluation path (for losses built on focal loss).
+    pub(crate) fn exponent(&self) -> crate::power::Exponent {
+        crate::power::Exponent {
+            gamma: self.gamma,
+            power: self.power,
+        }
     }
 
     /// Loss and gradient `∂FL/∂z` for one logit `z` and target `y`.
@@ -226,9 +265,10 @@ impl Focal {
             (self.w_neg, -self.w_neg)
         };
         let modf = self.power::<P, f32>(u, || (if right { ax } else { 0.0 }, l));
-        let gpt = match P {
-            1 => pt,
-            2 => pt + pt,
+        let gpt = match (P, self.mode) {
+            (_, GradMode::Detached) => 0.0,
+            (1, _) => pt,
+            (2, _) => pt + pt,
             _ => self.gamma * pt,
         };
         let loss = at * (modf * ce);
@@ -266,9 +306,9 @@ impl Focal {
         let (at, sat) = self.alpha_hard(y);
         let modf = self.power::<P, V>(u, || (xt.max(zero), lg.l));
         let g = if P == 1 || P == 2 {
-            V::splat(P as f32)
+            V::splat(self.grad_gamma(P as f32))
         } else {
-            V::splat(self.gamma)
+            V::splat(self.grad_gamma(self.gamma))
         };
         let loss = at * (modf * ce);
         let grad = -(sat * modf) * (g * pt).mul_add(ce, u);
@@ -300,7 +340,7 @@ impl Focal {
             (V::select(a0, lg.ax, -hi), lg.l - lo)
         };
         let modf = self.power::<P, V>(m, t_l);
-        let g = V::splat(self.gamma);
+        let g = V::splat(self.grad_gamma(self.gamma));
         let mut loss = at * (modf * ce);
         let normal = modf.ge(V::splat(f32::MIN_POSITIVE));
         if !V::all(normal) {
@@ -341,7 +381,7 @@ impl Focal {
         // which `1/(p (1 - p))` would amplify.
         let hi = pc.ge(V::splat(0.5));
         let dce = V::select(hi, oms - qc, pc - ys) / (pc * qc);
-        let g = V::splat(self.gamma);
+        let g = V::splat(self.grad_gamma(self.gamma));
         let dmod = g * (modf / m) * (one - (ys + ys));
         (at * modf * ce, at * dmod.mul_add(ce, modf * dce))
     }

@@ -11,6 +11,10 @@
 //! |---|---|
 //! | binary cross-entropy from logits, PyTorch `pos_weight` | [`SigmoidCe`] | [`binary`], [`Batch`] |
 //! | binary (sigmoid) focal loss, any real γ ≥ 0, α on/off | [`Focal`] | [`binary`], [`Batch`] |
+//! | asymmetric loss (ASL, timm's convention), γ⁺, γ⁻, probability clip | [`Asymmetric`] | [`binary`], [`Batch`] |
+//! | Poly-1 over sigmoid cross-entropy or focal loss | [`Poly1`] | [`binary`], [`Batch`] |
+//! | FL\* (focal loss's appendix variant, fvcore + the paper's β) | [`FocalStar`] | [`binary`], [`Batch`] |
+//! | the full gradient, or the focusing weight held constant | [`GradMode`] | `with_grad_mode` |
 //! | softmax cross-entropy, class weights, smoothing, ignore index | [`SoftmaxCe`] | [`softmax`] |
 //! | softmax focal loss | [`SoftmaxFocal`] | [`softmax`] |
 //! | class-balanced weights (effective number of samples) and an on-device class counter | — | [`class_balanced`] |
@@ -43,6 +47,12 @@
 //!   For hard labels, with `s = 2y - 1`, `u = 1 - p_t = σ(-s z)`:
 //!   `∂FL/∂z = -s α_t u^γ (u + γ p_t CE)`; for soft targets
 //!   `∂FL/∂z = α_t m^γ [(p - y) + γ (1 - 2y) CE · p(1-p)/m]`, `m = 1 - p_t`.
+//!
+//! * **Asymmetric** ([`Asymmetric`], Ridnik et al. 2021): positives
+//!   `q^{γ⁺} softplus(-z)`, negatives `p_m^{γ⁻} (-ln(1 - p_m))` with
+//!   `p_m = max(p - m, 0)`: easy negatives below the clip `m` cost nothing.
+//! * **Poly-1** ([`Poly1`], Leng et al. 2022): `FL + ε (1 - p_t)^{γ+1}`.
+//! * **FL\*** ([`FocalStar`]): `α_t softplus(-(γ x_t + β)) / γ`, no power.
 //!
 //! **α convention** (torchvision's, which users often get backwards):
 //! `α_t = α y + (1 - α)(1 - y)` — α weights the **positives** and `1 - α` the
@@ -161,6 +171,9 @@
 //! | `Focal` gradient, hard labels | (16 + 3γ)u rel. |
 //! | `Focal` gradient, soft targets | (16 + 3γ)u of `max(|g|, α_t)` |
 //! | probability inputs, loss / gradient | (16 + 3γ)u rel. / of `max(|g|, 1)` |
+//! | `Asymmetric` loss / gradient | (16 + 3γ)u rel., floor `p ∂ℓ/∂m` / (16 + 3γ)u, floor `p ∂g/∂m; u^γ_y` |
+//! | `Poly1` loss / gradient | (24 + 3γ)u, floor `the terms' magnitudes` / (24 + 3γ)u |
+//! | `FocalStar` loss / gradient | 24u rel., floor `z g/8` / 24u, floor `g(1+γ x_t)/8` |
 //! | mean of 2^20 losses (reduction error) | 2e-6 rel. |
 //! | `SoftmaxCe` loss ≥ 1e-3 / any / gradient | 16u / 96u rel. / 16u·K abs. |
 //! | `SoftmaxFocal` loss ≥ 1e-3 / any / gradient | 32u / 256u rel. / 32u(1+γ)K abs. |
@@ -199,17 +212,20 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod asymmetric;
 mod bce;
 pub mod binary;
 pub mod class_balanced;
 mod diagnostic;
 mod error;
 mod focal;
+mod focal_star;
 mod labels;
 mod lanes;
 mod math;
 pub mod mining;
 mod normalizer;
+mod poly;
 mod power;
 mod reduce;
 #[cfg_attr(
@@ -221,15 +237,18 @@ pub mod softmax;
 #[cfg(test)]
 mod testing;
 
+pub use asymmetric::Asymmetric;
 pub use bce::SigmoidCe;
 pub use binary::{Batch, BinaryLoss, PROB_EPS};
 pub use class_balanced::ClassCounter;
 pub use diagnostic::{Bin, Diagnostic, Group, GRAD_OCTAVES};
 pub use error::{At, Error};
 pub use focal::Focal;
+pub use focal_star::FocalStar;
 pub use labels::Labels;
 pub use normalizer::PositivesEma;
-pub use power::MAX_GAMMA;
+pub use poly::Poly1;
+pub use power::{GradMode, MAX_GAMMA};
 pub use reduce::Reduction;
 pub use softmax::{SoftmaxCe, SoftmaxFocal};
 

@@ -1238,8 +1238,13 @@ fn any_loss_is_bit_identical_to_the_concrete_losses() {
         }
         out
     }
-    let losses: [AnyLoss; 4] = [
+    let losses: [AnyLoss; 7] = [
         SigmoidCe::PLAIN.into(),
+        tinyloss::Asymmetric::TIMM.into(),
+        tinyloss::Poly1::new(Focal::RETINANET, 1.0).unwrap().into(),
+        tinyloss::FocalStar::new(2.0, 1.0, Some(0.25))
+            .unwrap()
+            .into(),
         SigmoidCe::PLAIN.with_pos_weight(2.5).unwrap().into(),
         Focal::RETINANET.into(),
         Focal::new(1.5, None)
@@ -1261,6 +1266,10 @@ fn any_loss_is_bit_identical_to_the_concrete_losses() {
             let want = match any {
                 AnyLoss::SigmoidCe(c) => all(&c, b, x),
                 AnyLoss::Focal(f) => all(&f, b, x),
+                AnyLoss::Asymmetric(f) => all(&f, b, x),
+                AnyLoss::Poly1(f) => all(&f, b, x),
+                AnyLoss::FocalStar(f) => all(&f, b, x),
+                _ => unreachable!("a new loss needs its arm here"),
             };
             assert_eq!(got, want, "{any:?}");
         }
@@ -1268,6 +1277,10 @@ fn any_loss_is_bit_identical_to_the_concrete_losses() {
             let (a, c) = match any {
                 AnyLoss::SigmoidCe(c) => (c.loss_grad(zi, yi), c.loss_grad_prob(0.3, yi)),
                 AnyLoss::Focal(f) => (f.loss_grad(zi, yi), f.loss_grad_prob(0.3, yi)),
+                AnyLoss::Asymmetric(f) => (f.loss_grad(zi, yi), f.loss_grad_prob(0.3, yi)),
+                AnyLoss::Poly1(f) => (f.loss_grad(zi, yi), f.loss_grad_prob(0.3, yi)),
+                AnyLoss::FocalStar(f) => (f.loss_grad(zi, yi), f.loss_grad_prob(0.3, yi)),
+                _ => unreachable!("a new loss needs its arm here"),
             };
             assert_eq!(any.loss_grad(zi, yi), a);
             assert_eq!(any.loss_grad_prob(0.3, yi), c);

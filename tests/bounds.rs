@@ -209,6 +209,9 @@ const README_MAP: &[(&str, &[Bound])] = &[
             SOFTMAX_FOCAL_GRAD,
         ],
     ),
+    ("asymmetric, loss / gradient", &[ASL_LOSS, ASL_GRAD]),
+    ("poly-1, loss / gradient", &[POLY1_LOSS, POLY1_GRAD]),
+    ("FL*, loss / gradient", &[FOCAL_STAR_LOSS, FOCAL_STAR_GRAD]),
     ("mean over 2^20 elements (reduction only)", &[MEAN_2_20]),
     ("class-balanced weights", &[CLASS_BALANCED]),
 ];
@@ -223,6 +226,12 @@ const LIB_MAP: &[(&str, &[Bound])] = &[
     (
         "probability inputs, loss / gradient",
         &[PROB_LOSS, PROB_GRAD],
+    ),
+    ("Asymmetric loss / gradient", &[ASL_LOSS, ASL_GRAD]),
+    ("Poly1 loss / gradient", &[POLY1_LOSS, POLY1_GRAD]),
+    (
+        "FocalStar loss / gradient",
+        &[FOCAL_STAR_LOSS, FOCAL_STAR_GRAD],
     ),
     ("mean of 2^20 losses (reduction error)", &[MEAN_2_20]),
     (

@@ -389,7 +389,7 @@ fn run<L: BinaryLoss + Copy + Into<AnyLoss> + core::fmt::Debug>(
         // So does its gradient (only from probabilities: w⁺ y / p).
         let d = d.clamp(-f64::from(f32::MAX), f64::from(f32::MAX));
         let w = c.w.as_ref().map_or(1.0, |w| f64::from(w[i]));
-        let b = binary_element(&cfg.rl, prob, hard_batch, y);
+        let b = binary_element(&cfg.rl, prob, hard_batch, f64::from(x), y);
         sum += w * l;
         // Weighted outputs: the element's floor times the weight, never below
         // 2^-126 (a weighted result below it rounds on the subnormal grid).
@@ -417,7 +417,7 @@ fn run<L: BinaryLoss + Copy + Into<AnyLoss> + core::fmt::Debug>(
         // its own kernel's bounds, and against the batch.
         if !prob {
             let r = one(c.x[i], c.y[i]).expect("per-element Err on a valid element");
-            let e = binary_element(&cfg.rl, false, y == 0.0 || y == 1.0, y);
+            let e = binary_element(&cfg.rl, false, y == 0.0 || y == 1.0, f64::from(c.x[i]), y);
             close(r.loss, l, e.loss_floor, e.loss, "per-element loss", &ctx);
             close(r.grad, d, e.grad_floor, e.grad, "per-element grad", &ctx);
             // Batch against per-element: both kernels' bounds plus 1e-6.
@@ -621,7 +621,7 @@ fn per_element<L: BinaryLoss + core::fmt::Debug>(
                     "per-element Ok on bad input z={x} y={y}"
                 );
                 let (l, d) = cfg.rl.logit(f64::from(x), f64::from(y));
-                let b = binary_element(&cfg.rl, false, hard, f64::from(y));
+                let b = binary_element(&cfg.rl, false, hard, f64::from(x), f64::from(y));
                 close(r.loss, l, b.loss_floor, b.loss, "per-element loss", &ctx);
                 close(r.grad, d, b.grad_floor, b.grad, "per-element grad", &ctx);
             }
@@ -632,7 +632,7 @@ fn per_element<L: BinaryLoss + core::fmt::Debug>(
             Ok(r) => {
                 assert!(p_ok && y_ok, "per-element prob Ok on bad input p={x} y={y}");
                 let (l, d) = cfg.rl.prob(f64::from(x), f64::from(y));
-                let b = binary_element(&cfg.rl, true, hard, f64::from(y));
+                let b = binary_element(&cfg.rl, true, hard, f64::from(x), f64::from(y));
                 close(
                     r.loss,
                     l,

@@ -132,6 +132,235 @@ pub fn sigmoid_ce_prob(p: f64, y: f64, pos_weight: f64, eps: f64) -> (f64, f64) 
     )
 }
 
+/// Focal loss with the modulating factor held constant (PyTorch's
+/// `w.detach()`): the loss of [`focal`], gradient `α_t m^γ (p - y_s)`.
+pub fn focal_detached(z: f64, y: f64, gamma: f64, alpha: Option<f64>, eps: f64) -> (f64, f64) {
+    let (ys, oms) = smooth(y, eps);
+    let (loss, _) = focal(z, y, gamma, alpha, eps);
+    let ln_m = ln_one_minus_pt(z, ys, oms);
+    let modf = if gamma == 0.0 { 1.0 } else { exp(gamma * ln_m) };
+    let dce = oms * sigmoid(z) - ys * sigmoid(-z);
+    (loss, alpha_t(alpha, y) * modf * dce)
+}
+
+/// `ln(1 - p_t) = ln(p (1 - y_s) + (1 - p) y_s)` without underflow for hard
+/// targets.
+pub fn ln_one_minus_pt(z: f64, ys: f64, oms: f64) -> f64 {
+    if oms == 0.0 {
+        -softplus(z)
+    } else if ys == 0.0 {
+        -softplus(-z)
+    } else {
+        log(sigmoid(z) * oms + sigmoid(-z) * ys)
+    }
+}
+
+/// timm's asymmetric loss (`AsymmetricLossMultiLabel`) for one element:
+/// `p_m = max(p - m, 0)`, `u = y_s q + (1 - y_s) p_m`,
+/// `γ_y = γ⁺ y_s + γ⁻ (1 - y_s)`,
+/// `ℓ = u^{γ_y} [y_s softplus(-z) + (1 - y_s)(-ln(1 - p_m))]`, and its
+/// gradient, full or with `u^{γ_y}` held constant (`detached`).
+#[allow(clippy::too_many_arguments)]
+pub fn asymmetric(
+    z: f64,
+    y: f64,
+    gamma_pos: f64,
+    gamma_neg: f64,
+    clip: f64,
+    eps: f64,
+    detached: bool,
+) -> (f64, f64) {
+    let (ys, oms) = smooth(y, eps);
+    let p = sigmoid(z);
+    let q = sigmoid(-z);
+    let pq = exp(-softplus(z) - softplus(-z));
+    let on = p > clip;
+    let pm = if clip > 0.0 {
+        if on {
+            p - clip
+        } else {
+            0.0
+        }
+    } else {
+        p
+    };
+    let ce_n = if clip > 0.0 { -log1p(-pm) } else { softplus(z) };
+    let one_m = if clip > 0.0 { (q + clip).min(1.0) } else { q };
+    let u = ys * q + oms * pm;
+    let ce = ys * softplus(-z) + oms * ce_n;
+    let g = gamma_pos * ys + gamma_neg * oms;
+    // ln u, and ∂u/∂z / u, without underflow for hard labels.
+    let (ln_u, du_u) = if oms == 0.0 {
+        (-softplus(z), -p)
+    } else if ys == 0.0 {
+        if clip > 0.0 {
+            if on {
+                (log(pm), pq / pm)
+            } else {
+                (f64::NEG_INFINITY, 0.0)
+            }
+        } else {
+            (-softplus(-z), q)
+        }
+    } else {
+        let act = if on { oms } else { 0.0 };
+        (log(u), pq * (act - ys) / u)
+    };
+    let w = if g == 0.0 { 1.0 } else { exp(g * ln_u) };
+    // ∂(-ln(1 - p_m))/∂z: p q / (1 - p_m) above the clip (p without one).
+    let act = if clip == 0.0 {
+        p
+    } else if on {
+        pq / one_m
+    } else {
+        0.0
+    };
+    let dce = oms * act - ys * q;
+    let grad = if detached {
+        w * dce
+    } else {
+        w * (dce + g * ce * du_u)
+    };
+    (w * ce, grad)
+}
+
+/// Poly-1 over focal loss: `FL + ε m^{γ+1}` with `m = 1 - p_t`, gradient
+/// `∂FL/∂z + ε (γ + 1) m^γ p q (1 - 2 y_s)`.
+pub fn poly1(z: f64, y: f64, gamma: f64, alpha: Option<f64>, eps: f64, epsilon: f64) -> (f64, f64) {
+    let (ys, oms) = smooth(y, eps);
+    let (l, g) = focal(z, y, gamma, alpha, eps);
+    let ln_m = ln_one_minus_pt(z, ys, oms);
+    let term = epsilon * exp((gamma + 1.0) * ln_m);
+    let dterm = epsilon * (gamma + 1.0) * exp(gamma * ln_m - softplus(z) - softplus(-z)) * (oms - ys);
+    (l + term, g + dterm)
+}
+
+/// The magnitudes of Poly-1's two terms, `(|FL| + |ε| m^{γ+1}, |∂FL/∂z| +
+/// |∂ poly/∂z|)`: the scale its bound is relative to.
+pub fn poly1_scale(z: f64, y: f64, gamma: f64, alpha: Option<f64>, eps: f64, epsilon: f64) -> (f64, f64) {
+    let (l, g) = focal(z, y, gamma, alpha, eps);
+    let (pl, pg) = poly1(z, y, gamma, None, eps, epsilon);
+    let (bl, bg) = focal(z, y, gamma, None, eps);
+    (fabs(l) + fabs(pl - bl), fabs(g) + fabs(pg - bg))
+}
+
+/// FL\* (fvcore's `sigmoid_focal_loss_star`, with the paper's β):
+/// `α_t softplus(-(γ x_t + β))/γ`, `x_t = (2 y_s - 1) z`, gradient
+/// `-s α_t σ(-(γ x_t + β))`.
+pub fn focal_star(z: f64, y: f64, gamma: f64, beta: f64, alpha: Option<f64>, eps: f64) -> (f64, f64) {
+    let (ys, oms) = smooth(y, eps);
+    let s = ys - oms;
+    let t = gamma * s * z + beta;
+    let at = alpha_t(alpha, y);
+    (at * softplus(-t) / gamma, -s * at * sigmoid(-t))
+}
+
+/// The scale a loss's relative bound is measured against at one element,
+/// beyond the value itself: `(loss, gradient)` floors from the rounding of
+/// an intermediate that the loss's formula amplifies (0 where none).
+///
+/// * Asymmetric loss with a clip `m > 0`: `p - m` carries the rounding of
+///   `p`, so the floors are `p |∂ℓ/∂m|` and `p |∂g/∂m|` (central differences
+///   in `m`); soft-target gradients also `u^{γ_y}`, where `∂CE/∂z` cancels.
+/// * Poly-1: the two terms' magnitudes ([`poly1_scale`]): with `ε < 0` they
+///   cancel.
+/// * FL\* with soft targets or probability inputs: `x_t` carries a rounding,
+///   `|z g| / 8` and `|g| γ |x_t| / 8` (so that `16u` of it is `2u` of the
+///   sensitivity).
+/// * Focal loss, detached: the focal floors (soft targets: `α_t m^γ`).
+pub fn element_scale(loss: &Loss, prob: bool, x: f64, y: f64) -> (f64, f64) {
+    let z = if prob {
+        let p = clamp_prob(x);
+        log(p / (1.0 - p))
+    } else {
+        x
+    };
+    let p_scale = if prob {
+        let p = clamp_prob(x);
+        1.0 / (p * (1.0 - p))
+    } else {
+        1.0
+    };
+    match *loss {
+        Loss::Asymmetric {
+            gamma_pos,
+            gamma_neg,
+            clip,
+            eps,
+            detached,
+        } => {
+            let (ys, oms) = smooth(y, eps);
+            let mut lf = 0.0;
+            let mut gf = 0.0;
+            if clip > 0.0 {
+                // 4u of m: a step across the kink at p = m counts in full
+                // when p is within the rounding of m.
+                let h = 4.0 * crate::U * clip;
+                let f = |m: f64| asymmetric(z, y, gamma_pos, gamma_neg, m, eps, detached);
+                let (a, b) = (f(clip + h), f(clip - h));
+                let p = sigmoid(z);
+                lf = p * fabs(a.0 - b.0) / (2.0 * h);
+                gf = p * fabs(a.1 - b.1) / (2.0 * h) * p_scale;
+            }
+            if ys != 0.0 && oms != 0.0 {
+                let q = sigmoid(-z);
+                let pm = if sigmoid(z) > clip {
+                    sigmoid(z) - clip
+                } else {
+                    0.0
+                };
+                let u = ys * q + oms * pm;
+                let g = gamma_pos * ys + gamma_neg * oms;
+                gf = gf.max(pow(u, g) * p_scale);
+            }
+            (lf, gf)
+        }
+        Loss::Poly1 {
+            gamma,
+            alpha,
+            eps,
+            epsilon,
+        } => {
+            let (l, g) = poly1_scale(z, y, gamma, alpha, eps, epsilon);
+            (l, g * p_scale)
+        }
+        Loss::FocalStar {
+            gamma,
+            beta,
+            alpha,
+            eps,
+        } => {
+            let (ys, oms) = smooth(y, eps);
+            if prob || (ys != 0.0 && ys != 1.0) {
+                let (_, g) = focal_star(z, y, gamma, beta, alpha, eps);
+                let xt = (ys - oms) * z;
+                (fabs(z * g) / 8.0, fabs(g) * (1.0 + gamma * fabs(xt)) / 8.0 * p_scale)
+            } else {
+                (0.0, 0.0)
+            }
+        }
+        Loss::FocalDetached { gamma, alpha, eps } => {
+            let (ys, oms) = smooth(y, eps);
+            if ys != 0.0 && oms != 0.0 {
+                let m = exp(ln_one_minus_pt(z, ys, oms));
+                (0.0, alpha_t(alpha, y) * pow(m, gamma) * p_scale)
+            } else {
+                (0.0, 0.0)
+            }
+        }
+        Loss::Focal { .. } | Loss::SigmoidCe { .. } => (0.0, 0.0),
+    }
+}
+
+/// A logit-domain loss `f` at a probability input: the loss at the clamped
+/// `p`'s logit and `∂ℓ/∂p = (∂ℓ/∂z) / (p (1 - p))`.
+pub fn via_prob(p: f64, f: impl Fn(f64) -> (f64, f64)) -> (f64, f64) {
+    let p = clamp_prob(p);
+    let q = 1.0 - p;
+    let (l, g) = f(log(p / q));
+    (l, g / (p * q))
+}
+
 /// A binary loss configuration, for code that handles both losses alike
 /// (fuzz targets, batch references).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -152,6 +381,50 @@ pub enum Loss {
         /// Label smoothing ε.
         eps: f64,
     },
+    /// Focal loss with the modulating factor held constant.
+    FocalDetached {
+        /// γ ≥ 0.
+        gamma: f64,
+        /// α, or None for off.
+        alpha: Option<f64>,
+        /// Label smoothing ε.
+        eps: f64,
+    },
+    /// Asymmetric loss.
+    Asymmetric {
+        /// γ⁺.
+        gamma_pos: f64,
+        /// γ⁻.
+        gamma_neg: f64,
+        /// The clip m.
+        clip: f64,
+        /// Label smoothing ε.
+        eps: f64,
+        /// The focusing weight held constant.
+        detached: bool,
+    },
+    /// Poly-1 over focal loss.
+    Poly1 {
+        /// γ ≥ 0.
+        gamma: f64,
+        /// α, or None for off.
+        alpha: Option<f64>,
+        /// Label smoothing ε.
+        eps: f64,
+        /// The poly coefficient.
+        epsilon: f64,
+    },
+    /// FL*.
+    FocalStar {
+        /// γ > 0.
+        gamma: f64,
+        /// β.
+        beta: f64,
+        /// α, or None for off.
+        alpha: Option<f64>,
+        /// Label smoothing ε.
+        eps: f64,
+    },
 }
 
 impl Loss {
@@ -160,6 +433,26 @@ impl Loss {
         match *self {
             Loss::Focal { gamma, alpha, eps } => focal(z, y, gamma, alpha, eps),
             Loss::SigmoidCe { pos_weight, eps } => sigmoid_ce(z, y, pos_weight, eps),
+            Loss::FocalDetached { gamma, alpha, eps } => focal_detached(z, y, gamma, alpha, eps),
+            Loss::Asymmetric {
+                gamma_pos,
+                gamma_neg,
+                clip,
+                eps,
+                detached,
+            } => asymmetric(z, y, gamma_pos, gamma_neg, clip, eps, detached),
+            Loss::Poly1 {
+                gamma,
+                alpha,
+                eps,
+                epsilon,
+            } => poly1(z, y, gamma, alpha, eps, epsilon),
+            Loss::FocalStar {
+                gamma,
+                beta,
+                alpha,
+                eps,
+            } => focal_star(z, y, gamma, beta, alpha, eps),
         }
     }
 
@@ -168,21 +461,35 @@ impl Loss {
         match *self {
             Loss::Focal { gamma, alpha, eps } => focal_prob(p, y, gamma, alpha, eps),
             Loss::SigmoidCe { pos_weight, eps } => sigmoid_ce_prob(p, y, pos_weight, eps),
+            _ => via_prob(p, |z| self.logit(z, y)),
         }
     }
 
-    /// γ (0 for cross-entropy).
+    /// The γ a bound grows with (the largest focusing parameter; 0 for
+    /// cross-entropy).
     pub fn gamma(&self) -> f64 {
         match *self {
-            Loss::Focal { gamma, .. } => gamma,
-            Loss::SigmoidCe { .. } => 0.0,
+            Loss::Focal { gamma, .. }
+            | Loss::FocalDetached { gamma, .. }
+            | Loss::Poly1 { gamma, .. } => gamma,
+            Loss::Asymmetric {
+                gamma_pos,
+                gamma_neg,
+                ..
+            } => gamma_pos.max(gamma_neg),
+            Loss::SigmoidCe { .. } | Loss::FocalStar { .. } => 0.0,
         }
     }
 
     /// The label smoothing ε.
     pub fn eps(&self) -> f64 {
         match *self {
-            Loss::Focal { eps, .. } | Loss::SigmoidCe { eps, .. } => eps,
+            Loss::Focal { eps, .. }
+            | Loss::SigmoidCe { eps, .. }
+            | Loss::FocalDetached { eps, .. }
+            | Loss::Asymmetric { eps, .. }
+            | Loss::Poly1 { eps, .. }
+            | Loss::FocalStar { eps, .. } => eps,
         }
     }
 }

@@ -92,6 +92,22 @@ pub const PROB_LOSS: Bound = rel("probability inputs", "loss", 16.0, GAMMA_U, "2
 /// Probability inputs, gradient: (16 + 3γ)u of `max(|g|, 1)` (∂/∂p scales
 /// like 1/PROB_EPS at the clamp).
 pub const PROB_GRAD: Bound = rel("probability inputs", "gradient", 16.0, GAMMA_U, "1");
+/// Asymmetric loss, loss: (16 + 3 max γ)u relative; with a clip, of
+/// `max(|ℓ|, p |∂ℓ/∂m|)` ([`crate::binary::element_scale`]).
+pub const ASL_LOSS: Bound = rel("asymmetric", "loss", 16.0, GAMMA_U, "p ∂ℓ/∂m");
+/// Asymmetric loss, gradient: (16 + 3 max γ)u relative; with a clip, of
+/// `max(|g|, p |∂g/∂m|)`, soft targets also `u^{γ_y}`.
+pub const ASL_GRAD: Bound = rel("asymmetric", "gradient", 16.0, GAMMA_U, "p ∂g/∂m; u^γ_y");
+/// Poly-1, loss: (24 + 3γ)u of `|FL| + |ε| m^{γ+1}`.
+pub const POLY1_LOSS: Bound = rel("poly-1", "loss", 24.0, GAMMA_U, "the terms' magnitudes");
+/// Poly-1, gradient: (24 + 3γ)u of the two terms' magnitudes (soft
+/// targets: and of the focal floor `α_t`).
+pub const POLY1_GRAD: Bound = rel("poly-1", "gradient", 24.0, GAMMA_U, "the terms' magnitudes");
+/// FL*, loss: 24u relative (soft targets and probabilities: of `|z g|/8`).
+pub const FOCAL_STAR_LOSS: Bound = rel("FL*", "loss", 24.0, 0.0, "z g/8");
+/// FL*, gradient: 24u relative (soft targets and probabilities: of
+/// `|g|(1 + γ|x_t|)/8`).
+pub const FOCAL_STAR_GRAD: Bound = rel("FL*", "gradient", 24.0, 0.0, "g(1+γ x_t)/8");
 /// The mean of 2^20 losses, the reduction's own error: 2e-6 relative.
 pub const MEAN_2_20: Bound = rel("reduction", "mean of 2^20 losses", 2e-6 / U, 0.0, "");
 /// Softmax CE loss ≥ [`ORDINARY_LOSS`]: 16u relative.
@@ -231,6 +247,12 @@ pub const BOUNDS: &[Bound] = &[
     FOCAL_GRAD_SOFT,
     PROB_LOSS,
     PROB_GRAD,
+    ASL_LOSS,
+    ASL_GRAD,
+    POLY1_LOSS,
+    POLY1_GRAD,
+    FOCAL_STAR_LOSS,
+    FOCAL_STAR_GRAD,
     MEAN_2_20,
     SOFTMAX_CE_LOSS_ORDINARY,
     SOFTMAX_CE_LOSS,
@@ -274,9 +296,15 @@ pub struct Element {
 /// The bounds and floors of one binary element, as the tests apply them:
 /// `prob` for probability inputs, `hard` when the kernel is the hard-label
 /// one (targets 0/1, no smoothing), `y` the unsmoothed target.
-pub fn binary_element(loss: &crate::binary::Loss, prob: bool, hard: bool, y: f64) -> Element {
+pub fn binary_element(loss: &crate::binary::Loss, prob: bool, hard: bool, x: f64, y: f64) -> Element {
     use crate::measure::LOSS_FLOOR;
     let e = binary_element_floors(loss, prob, hard, y);
+    let (lf, gf) = crate::binary::element_scale(loss, prob, x, y);
+    let e = Element {
+        loss_floor: e.loss_floor.max(lf),
+        grad_floor: e.grad_floor.max(gf),
+        ..e
+    };
     // No floor below 2^-126: results below f32's normal range round on the
     // subnormal grid (an α_t or a weight below 1 does not shrink that).
     Element {
@@ -321,6 +349,35 @@ fn binary_element_floors(loss: &crate::binary::Loss, prob: bool, hard: bool, y: 
                 }
             }
         }
+        Loss::FocalDetached { gamma, alpha, eps } => {
+            binary_element_floors(&Loss::Focal { gamma, alpha, eps }, prob, hard, y)
+        }
+        Loss::Asymmetric { .. } => {
+            let g = loss.gamma();
+            let (lb, gb) = (ASL_LOSS.at(g), ASL_GRAD.at(g));
+            Element {
+                loss: lb,
+                grad: gb,
+                loss_floor: LOSS_FLOOR,
+                grad_floor: if prob { GRAD_FLOOR } else { LOSS_FLOOR },
+            }
+        }
+        Loss::Poly1 {
+            gamma, alpha, eps, ..
+        } => {
+            let f = binary_element_floors(&Loss::Focal { gamma, alpha, eps }, prob, hard, y);
+            Element {
+                loss: POLY1_LOSS.at(gamma),
+                grad: POLY1_GRAD.at(gamma),
+                ..f
+            }
+        }
+        Loss::FocalStar { .. } => Element {
+            loss: FOCAL_STAR_LOSS.get(),
+            grad: FOCAL_STAR_GRAD.get(),
+            loss_floor: LOSS_FLOOR,
+            grad_floor: if prob { GRAD_FLOOR } else { LOSS_FLOOR },
+        },
         Loss::SigmoidCe { pos_weight, eps } => {
             let m = if pos_weight > 1.0 { pos_weight } else { 1.0 };
             let hard = hard && eps == 0.0;

@@ -1,9 +1,9 @@
 //! A binary loss chosen at run time.
 
 use super::kernel::{sealed, BinaryLoss, Body};
-use crate::{Error, Focal, LossGrad, SigmoidCe};
+use crate::{Asymmetric, Error, Focal, FocalStar, LossGrad, Poly1, SigmoidCe};
 
-/// Either binary loss, chosen at run time, so that training code (and a
+/// Any binary loss, chosen at run time, so that training code (and a
 /// configuration read from flash or a host) is written once, not once per
 /// loss type. A batch call matches it once, at its entry, and then runs the
 /// same loops as the loss it holds, with bit-identical results.
@@ -20,13 +20,21 @@ use crate::{Error, Focal, LossGrad, SigmoidCe};
 /// }
 /// # Ok::<(), tinyloss::Error>(())
 /// ```
+/// `#[non_exhaustive]`: the family grows without a breaking release.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum AnyLoss {
     /// Sigmoid cross-entropy.
     SigmoidCe(SigmoidCe),
     /// Sigmoid focal loss.
     Focal(Focal),
+    /// Asymmetric loss (ASL).
+    Asymmetric(Asymmetric),
+    /// Poly-1 over focal loss or cross-entropy.
+    Poly1(Poly1),
+    /// FL*.
+    FocalStar(FocalStar),
 }
 
 impl From<SigmoidCe> for AnyLoss {
@@ -41,6 +49,24 @@ impl From<Focal> for AnyLoss {
     }
 }
 
+impl From<Asymmetric> for AnyLoss {
+    fn from(l: Asymmetric) -> Self {
+        AnyLoss::Asymmetric(l)
+    }
+}
+
+impl From<Poly1> for AnyLoss {
+    fn from(l: Poly1) -> Self {
+        AnyLoss::Poly1(l)
+    }
+}
+
+impl From<FocalStar> for AnyLoss {
+    fn from(l: FocalStar) -> Self {
+        AnyLoss::FocalStar(l)
+    }
+}
+
 impl AnyLoss {
     /// Loss and gradient `∂ℓ/∂z` for one logit `z` and target `y`
     /// ([`Focal::loss_grad`], [`SigmoidCe::loss_grad`]).
@@ -51,6 +77,9 @@ impl AnyLoss {
         match self {
             AnyLoss::SigmoidCe(l) => l.loss_grad(z, y),
             AnyLoss::Focal(l) => l.loss_grad(z, y),
+            AnyLoss::Asymmetric(l) => l.loss_grad(z, y),
+            AnyLoss::Poly1(l) => l.loss_grad(z, y),
+            AnyLoss::FocalStar(l) => l.loss_grad(z, y),
         }
     }
 
@@ -64,6 +93,9 @@ impl AnyLoss {
         match self {
             AnyLoss::SigmoidCe(l) => l.loss_grad_prob(p, y),
             AnyLoss::Focal(l) => l.loss_grad_prob(p, y),
+            AnyLoss::Asymmetric(l) => l.loss_grad_prob(p, y),
+            AnyLoss::Poly1(l) => l.loss_grad_prob(p, y),
+            AnyLoss::FocalStar(l) => l.loss_grad_prob(p, y),
         }
     }
 }
@@ -76,6 +108,9 @@ impl BinaryLoss for AnyLoss {
         match self {
             AnyLoss::SigmoidCe(l) => body.call(l),
             AnyLoss::Focal(l) => body.call(l),
+            AnyLoss::Asymmetric(l) => body.call(l),
+            AnyLoss::Poly1(l) => body.call(l),
+            AnyLoss::FocalStar(l) => body.call(l),
         }
     }
 }

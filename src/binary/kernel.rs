@@ -6,7 +6,7 @@
 //! A loss file imports this module and the math, never the driver.
 
 use crate::lanes::{Lane, SOFT_FLOAT};
-use crate::math::Logit;
+use crate::math::{ln, ln_one_minus, Logit};
 use crate::{At, Error, LossGrad};
 
 /// Probabilities are clamped to `[PROB_EPS, 1 - PROB_EPS]` by the
@@ -39,8 +39,12 @@ pub trait Kernel: Copy {
     }
     /// Label smoothing ε.
     fn smoothing(&self) -> f32;
-    /// Loss and gradient for hard labels (every lane of `y` is 0 or 1).
-    fn hard<V: Lane>(&self, x: V, y: V) -> (V, V);
+    /// Loss and gradient for hard labels (every lane of `y` is 0 or 1); by
+    /// default the soft-target kernel at `y_s = y`.
+    #[inline(always)]
+    fn hard<V: Lane>(&self, x: V, y: V) -> (V, V) {
+        self.soft(x, y, y, V::splat(1.0) - y)
+    }
     /// Loss and gradient for soft targets: `y` as given (for `α_t`), `ys`
     /// smoothed and `oms = 1 - ys`, each computed directly so that neither
     /// loses relative accuracy near 0.
@@ -243,4 +247,60 @@ fn ce_hard_bits(w_pos: f32, w_neg: f32, x: f32, y: f32) -> (f32, f32) {
         (w_neg, -w_neg)
     };
     (at * ce, -(sat * u))
+}
+
+/// The sigmoid of a logit in the four forms a loss needs, each to full
+/// relative accuracy: `p = σ(z)`, `q = 1 - p = σ(-z)`,
+/// `sp_pos = softplus(z) = -ln q` and `sp_neg = softplus(-z) = -ln p`.
+/// A loss written on `Sig` gets probability inputs for free
+/// ([`Sig::prob`], [`per_prob`]): the same formulas at the clamped `p`.
+#[derive(Clone, Copy)]
+pub(crate) struct Sig<V> {
+    pub p: V,
+    pub q: V,
+    pub sp_pos: V,
+    pub sp_neg: V,
+}
+
+impl<V: Lane> Sig<V> {
+    /// From a logit: one `e^{-|z|}`, one `log1p`, one divide.
+    #[inline(always)]
+    pub fn logit(x: V) -> Self {
+        let lg = Logit::new(x);
+        let pos = x.ge(V::splat(0.0));
+        let big_l = lg.ax + lg.l;
+        Sig {
+            p: V::select(pos, lg.big, lg.small),
+            q: V::select(pos, lg.small, lg.big),
+            sp_pos: V::select(pos, big_l, lg.l),
+            sp_neg: V::select(pos, lg.l, big_l),
+        }
+    }
+
+    /// From a probability, clamped to `[PROB_EPS, 1 - PROB_EPS]`.
+    #[inline(always)]
+    pub fn prob(p: V) -> Self {
+        let p = p.max(V::splat(PROB_EPS)).min(V::splat(1.0 - PROB_EPS));
+        Sig {
+            p,
+            q: V::splat(1.0) - p,
+            sp_pos: -ln_one_minus(p),
+            sp_neg: -ln(p),
+        }
+    }
+
+    /// `p (1 - p) = ∂p/∂z`.
+    #[inline(always)]
+    pub fn dp(&self) -> V {
+        self.p * self.q
+    }
+}
+
+/// A loss `f(Sig)` (loss, `∂ℓ/∂z`) evaluated at a probability input: the
+/// loss at the clamped `p` and `∂ℓ/∂p = (∂ℓ/∂z) / (p (1 - p))`.
+#[inline(always)]
+pub(crate) fn per_prob<V: Lane>(p: V, f: impl FnOnce(Sig<V>) -> (V, V)) -> (V, V) {
+    let s = Sig::prob(p);
+    let (l, g) = f(s);
+    (l, g / s.dp())
 }

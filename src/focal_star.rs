@@ -1,0 +1,222 @@
+//! FL*, the focal loss variant of Lin et al. 2017's appendix.
+
+use crate::binary::kernel::{alpha_t, binary_loss, per_prob, Kernel, PROB_EPS};
+use crate::lanes::Lane;
+use crate::math::{exp_hl, log1p_unit};
+use crate::{Error, LossGrad};
+
+/// Smallest γ FL* accepts (the loss divides by γ).
+const MIN_GAMMA: f32 = 1e-3;
+/// Largest γ FL* accepts.
+const MAX_GAMMA: f32 = crate::power::MAX_GAMMA;
+/// Largest `|β|` FL* accepts.
+const MAX_BETA: f32 = 1e4;
+
+/// FL\* (Lin et al. 2017, appendix A), validated once, `Copy`. Convention:
+/// fvcore's `sigmoid_focal_loss_star`, plus the paper's shift `β` (fvcore
+/// has `β = 0`).
+///
+/// With `s = 2y - 1`, `x_t = s z` and `α_t` as in [`Focal`](crate::Focal):
+///
+/// `ℓ = α_t · softplus(-(γ x_t + β)) / γ`, `∂ℓ/∂z = -s α_t σ(-(γ x_t + β))`.
+///
+/// Like focal loss it flattens the loss of well-classified examples
+/// (`x_t ≫ 0`), but with one `exp` and one `log1p` and no power at all: on a
+/// core without an FPU it costs what cross-entropy costs. `γ = 1, β = 0`
+/// is cross-entropy. Soft targets follow fvcore (`s = 2y - 1` continuous);
+/// label smoothing replaces `y` by `y(1 - ε) + ε/2` in `s` (not in `α_t`).
+///
+/// `t = γ x_t + β` is formed exactly (a two-product and a two-sum) and
+/// enters `exp`'s range reduction unrounded, so the tail `e^{-t}/γ` keeps
+/// its relative accuracy for `t` in the tens; where `γ |x_t|` passes
+/// f32's range the loss is `-x_t - β/γ` (no overflow).
+///
+/// Error bounds (asserted against f64 over |z| ≤ 1e4, γ ∈ [0.25, 5],
+/// β ∈ [-2, 2]; `u = 2^-24`, the table in `docs/accuracy.md`): loss and
+/// gradient within `16u` relative for hard labels; soft targets round
+/// `s z`, which adds `|γ x_t + β| u`.
+///
+/// ```
+/// use tinyloss::FocalStar;
+/// let fl = FocalStar::new(2.0, 1.0, None)?;
+/// let easy = fl.loss_grad(4.0, 1.0)?;
+/// let hard = fl.loss_grad(-1.0, 1.0)?;
+/// assert!(easy.loss < 1e-3 && hard.loss > 0.5);
+/// # Ok::<(), tinyloss::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct FocalStar {
+    gamma: f32,
+    beta: f32,
+    alpha: Option<f32>,
+    smoothing: f32,
+}
+
+impl FocalStar {
+    /// fvcore's defaults: `γ = 1`, `β = 0`, α off (which is cross-entropy);
+    /// change γ and β with [`FocalStar::new`].
+    pub const FVCORE: FocalStar = FocalStar {
+        gamma: 1.0,
+        beta: 0.0,
+        alpha: None,
+        smoothing: 0.0,
+    };
+
+    /// FL\* with `gamma` in `[1e-3, MAX_GAMMA]`, shift `beta` with
+    /// `|β| ≤ 1e4`, and `alpha` (`None`, or `α ∈ [0, 1]`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming `"gamma"`, `"beta"` or `"alpha"`.
+    pub fn new(gamma: f32, beta: f32, alpha: Option<f32>) -> Result<Self, Error> {
+        if !(MIN_GAMMA..=MAX_GAMMA).contains(&gamma) {
+            return Err(Error::InvalidParameter { name: "gamma" });
+        }
+        if !(-MAX_BETA..=MAX_BETA).contains(&beta) {
+            return Err(Error::InvalidParameter { name: "beta" });
+        }
+        if let Some(a) = alpha {
+            if !(0.0..=1.0).contains(&a) {
+                return Err(Error::InvalidParameter { name: "alpha" });
+            }
+        }
+        Ok(FocalStar {
+            gamma,
+            beta,
+            alpha,
+            smoothing: 0.0,
+        })
+    }
+
+    /// The same loss with label smoothing `epsilon`, 0 or in `[2^-126, 1]`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming `"smoothing"`.
+    pub fn with_smoothing(self, epsilon: f32) -> Result<Self, Error> {
+        Ok(FocalStar {
+            smoothing: crate::power::check_smoothing(epsilon)?,
+            ..self
+        })
+    }
+
+    /// γ.
+    pub fn gamma(&self) -> f32 {
+        self.gamma
+    }
+
+    /// β.
+    pub fn beta(&self) -> f32 {
+        self.beta
+    }
+
+    /// α, if on.
+    pub fn alpha(&self) -> Option<f32> {
+        self.alpha
+    }
+
+    /// The label-smoothing ε.
+    pub fn smoothing(&self) -> f32 {
+        self.smoothing
+    }
+
+    /// Loss and gradient `∂ℓ/∂z` for one logit `z` and target `y`.
+    ///
+    /// # Errors
+    /// [`Error::NonFiniteInput`] or [`Error::TargetOutOfRange`] at element 0.
+    pub fn loss_grad(&self, z: f32, y: f32) -> Result<LossGrad, Error> {
+        crate::binary::kernel::one(self, z, y, false)
+    }
+
+    /// Loss and gradient `∂ℓ/∂p` for one probability `p`, clamped to
+    /// `[PROB_EPS, 1 - PROB_EPS]`: FL\* at the logit `ln(p / (1 - p))`.
+    ///
+    /// # Errors
+    /// [`Error::NonFiniteInput`], [`Error::ProbabilityOutOfRange`] or
+    /// [`Error::TargetOutOfRange`], with index 0.
+    pub fn loss_grad_prob(&self, p: f32, y: f32) -> Result<LossGrad, Error> {
+        crate::binary::kernel::one(self, p, y, true)
+    }
+
+    /// `(ℓ, ∂ℓ/∂z)` for `x` with sign factor `s` and weight `α_t`.
+    #[inline(always)]
+    fn kernel<V: Lane>(&self, x: V, s: V, at: V) -> (V, V) {
+        let zero = V::splat(0.0);
+        let xt = s * x;
+        // γ x_t = p + err exactly (Dekker, 12-bit halves), then + β.
+        let g = V::splat(self.gamma);
+        let g_hi = V::splat(f32::from_bits(self.gamma.to_bits() & 0xffff_f000));
+        let g_lo = g - g_hi;
+        let x_hi = xt.high_half();
+        let x_lo = xt - x_hi;
+        let p = g * xt;
+        let err = ((g_hi * x_hi - p) + g_hi.mul_add(x_lo, g_lo * x_hi)) + g_lo * x_lo;
+        let b = V::splat(self.beta);
+        let t = p + b;
+        let bv = t - p;
+        let lo = err + ((p - (t - bv)) + (b - bv));
+        // γ |x_t| past f32: e^{-|t|} is 0 and the loss is -x_t - β/γ.
+        let big = V::gt(p.abs(), V::splat(f32::MAX));
+        let neg = V::gt(zero, t);
+        let (hi, lo) = (
+            V::select(neg, t, -t),
+            V::select(big, zero, V::select(neg, lo, -lo)),
+        );
+        let e = exp_hl(V::select(big, V::splat(-200.0), hi), lo);
+        let l = log1p_unit(e);
+        let inv = V::splat(1.0 / self.gamma);
+        let far = V::select(big, -xt - b * inv, (-t - lo) * inv);
+        let lin = V::select(neg, far, zero);
+        let loss = at * l.mul_add(inv, lin);
+        // σ(-t): 1/(1+e) below 0, e/(1+e) above.
+        let r = V::splat(1.0) / (V::splat(1.0) + e);
+        let sig = V::select(neg, r, e * r);
+        (loss, -(s * at) * sig)
+    }
+}
+
+binary_loss!(FocalStar);
+
+impl Kernel for FocalStar {
+    #[inline(always)]
+    fn smoothing(&self) -> f32 {
+        self.smoothing
+    }
+
+    /// `|∂ℓ/∂z| ≤ α_t ≤ 1`; with probabilities, divided by the clamped
+    /// `p (1 - p) ≥ PROB_EPS/2`.
+    fn grad_bound(&self, prob: bool) -> f32 {
+        if prob {
+            2.0 / PROB_EPS
+        } else {
+            1.0
+        }
+    }
+
+    /// `ℓ ≤ |z| + (|β| + ln 2)/γ`; from clamped probabilities `|z| ≤ 17`.
+    fn loss_bound(&self, prob: bool) -> (f32, f32) {
+        let b = (Lane::abs(self.beta) + 1.0) / self.gamma;
+        if prob {
+            (0.0, 17.0 + b)
+        } else {
+            (1.0, b)
+        }
+    }
+
+    #[inline(always)]
+    fn hard<V: Lane>(&self, x: V, y: V) -> (V, V) {
+        let s = y.mul_add(V::splat(2.0), V::splat(-1.0));
+        self.kernel(x, s, alpha_t(self.alpha, y))
+    }
+
+    #[inline(always)]
+    fn soft<V: Lane>(&self, x: V, y: V, ys: V, oms: V) -> (V, V) {
+        self.kernel(x, ys - oms, alpha_t(self.alpha, y))
+    }
+
+    #[inline(always)]
+    fn prob<V: Lane>(&self, p: V, y: V, ys: V, oms: V) -> (V, V) {
+        per_prob(p, |s| {
+            self.kernel(s.sp_pos - s.sp_neg, ys - oms, alpha_t(self.alpha, y))
+        })
+    }
+}

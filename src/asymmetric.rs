@@ -39,7 +39,7 @@ use crate::{Error, LossGrad};
 /// `γ⁺ = γ⁻ = γ` with `m = 0` is focal loss with α off.
 ///
 /// Error bounds (asserted against f64 over |z| ≤ 1e4, γ± ∈ [0, 5], every clip
-/// the papers use; `u = 2^-24`, the table in `docs/accuracy.md`): loss and
+/// the papers use; `u = 2^-24`, the README's accuracy table): loss and
 /// gradient within `(16 + 3 max γ)u` relative. With a clip `m > 0`, `p - m`
 /// carries the rounding of `p`, so near `p = m` the bound is relative to
 /// the loss's sensitivity to that rounding: `max(|ℓ|, p |∂ℓ/∂p_m|)` and

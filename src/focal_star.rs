@@ -32,7 +32,7 @@ const MAX_BETA: f32 = 1e4;
 /// f32's range the loss is `-x_t - β/γ` (no overflow).
 ///
 /// Error bounds (asserted against f64 over |z| ≤ 1e4, γ ∈ [0.25, 5],
-/// β ∈ [-2, 2]; `u = 2^-24`, the table in `docs/accuracy.md`): loss and
+/// β ∈ [-2, 2]; `u = 2^-24`, the README's accuracy table): loss and
 /// gradient within `16u` relative for hard labels; soft targets round
 /// `s z`, which adds `|γ x_t + β| u`.
 ///
@@ -137,6 +137,19 @@ impl FocalStar {
         crate::binary::kernel::one(self, p, y, true)
     }
 
+    /// `s = 2 y_s - 1 = (2y - 1)(1 - ε)`: `2y - 1` is exact for `y ≥ 1/4`
+    /// (and within `u` below), so `s` keeps its relative accuracy where it
+    /// is small (`y` near 1/2), which `y_s - (1 - y_s)` would not.
+    #[inline(always)]
+    fn sign<V: Lane>(&self, y: V) -> V {
+        let s = y.mul_add(V::splat(2.0), V::splat(-1.0));
+        if self.smoothing == 0.0 {
+            s
+        } else {
+            s * V::splat(1.0 - self.smoothing)
+        }
+    }
+
     /// `(ℓ, ∂ℓ/∂z)` for `x` with sign factor `s` and weight `α_t`.
     #[inline(always)]
     fn kernel<V: Lane>(&self, x: V, s: V, at: V) -> (V, V) {
@@ -209,14 +222,14 @@ impl Kernel for FocalStar {
     }
 
     #[inline(always)]
-    fn soft<V: Lane>(&self, x: V, y: V, ys: V, oms: V) -> (V, V) {
-        self.kernel(x, ys - oms, alpha_t(self.alpha, y))
+    fn soft<V: Lane>(&self, x: V, y: V, _ys: V, _oms: V) -> (V, V) {
+        self.kernel(x, self.sign(y), alpha_t(self.alpha, y))
     }
 
     #[inline(always)]
-    fn prob<V: Lane>(&self, p: V, y: V, ys: V, oms: V) -> (V, V) {
+    fn prob<V: Lane>(&self, p: V, y: V, _ys: V, _oms: V) -> (V, V) {
         per_prob(p, |s| {
-            self.kernel(s.sp_pos - s.sp_neg, ys - oms, alpha_t(self.alpha, y))
+            self.kernel(s.sp_pos - s.sp_neg, self.sign(y), alpha_t(self.alpha, y))
         })
     }
 }

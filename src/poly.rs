@@ -19,18 +19,26 @@ const MAX_EPSILON: f32 = 1e4;
 /// for cross-entropy (`γ = 0`, α off) `ℓ = CE + ε(1 - p_t)` and, for hard
 /// labels, `∂ℓ/∂z = (p - y)(1 + ε p_t)`. `ε = 0` gives the base loss's
 /// values. `ε > 0` (the paper: 1 for classification) raises the gradient of
-/// confident predictions; `ε < 0` (the paper: -1 for RetinaNet) lowers it,
-/// and the loss may then be negative (`FL + ε m^{γ+1} < 0` where
-/// `α_t CE < -ε m`).
+/// confident predictions; `ε < 0` lowers it.
+///
+/// **ε's range**: `ε ≥ -min(α_t)` (`-1` with α off, `-min(α, 1 - α)`
+/// with α), up to `1e4`. Since `CE ≥ 1 - p_t = m`, the loss is then never
+/// negative, which every reduction and the saturation rule rely on. Below
+/// it (the paper's detection runs lower ε below 0 with RetinaNet's
+/// `α = 0.25`) the loss of confident positives would be negative
+/// (`α_t CE < -ε m`): take α off for `ε` down to -1, or `ε ≥ -0.25` with
+/// `α = 0.25`. Where the two terms cancel to 0 the rounded sum is clamped
+/// at 0 (the exact value is never below it).
 ///
 /// The base loss is any [`Focal`] (its α, γ, smoothing and gradient mode);
 /// the poly term always has its full gradient.
 ///
 /// Error bounds (asserted against f64 over |z| ≤ 1e4, γ ∈ [0, 5],
-/// ε ∈ [-1, 8]; `u = 2^-24`, the table in `docs/accuracy.md`): within
+/// ε from its lowest to 8; `u = 2^-24`, the README's accuracy table): within
 /// the base loss's bound plus `(8 + 3γ)u`, relative to the sum of the two
 /// terms' magnitudes, `|FL| + |ε| m^{γ+1}` (and likewise for the gradient):
-/// with `ε < 0` the terms cancel, and that cancellation is not corrected.
+/// with `ε < 0` the terms cancel (down to 0 at `ε = -α_t` for confident
+/// predictions), and that cancellation is not corrected.
 ///
 /// ```
 /// use tinyloss::{Focal, Poly1};
@@ -38,8 +46,10 @@ const MAX_EPSILON: f32 = 1e4;
 /// let r = ce.loss_grad(2.0, 1.0)?;
 /// let p = 1.0 / (1.0 + (-2.0f32).exp());
 /// assert!((r.loss - (-p.ln() + (1.0 - p))).abs() < 1e-6);
-/// let poly_focal = Poly1::new(Focal::RETINANET, -1.0)?;
-/// assert!(poly_focal.loss_grad(2.0, 1.0)?.loss < 0.0);
+/// // ε down to -min(α_t): -0.25 for RetinaNet's α = 0.25.
+/// let poly_focal = Poly1::new(Focal::RETINANET, -0.25)?;
+/// assert!(poly_focal.loss_grad(2.0, 1.0)?.loss >= 0.0);
+/// assert!(Poly1::new(Focal::RETINANET, -1.0).is_err());
 /// # Ok::<(), tinyloss::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -50,12 +60,18 @@ pub struct Poly1 {
 }
 
 impl Poly1 {
-    /// Poly-1 over `base` with coefficient `epsilon` (`|ε| ≤ 1e4`).
+    /// Poly-1 over `base` with coefficient `epsilon`, in
+    /// `[-min(α_t), 1e4]` (`min(α_t)` is 1 with α off, `min(α, 1 - α)` with
+    /// α): the loss is then never negative.
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] naming `"epsilon"`.
     pub fn new(base: Focal, epsilon: f32) -> Result<Self, Error> {
-        if !(-MAX_EPSILON..=MAX_EPSILON).contains(&epsilon) {
+        let lowest = match base.alpha() {
+            None => -1.0,
+            Some(a) => -Lane::min(a, 1.0 - a),
+        };
+        if !(lowest..=MAX_EPSILON).contains(&epsilon) {
             return Err(Error::InvalidParameter { name: "epsilon" });
         }
         Ok(Poly1 { base, epsilon })
@@ -132,19 +148,19 @@ impl<K: Kernel> Kernel for With<'_, K> {
     fn hard<V: Lane>(&self, x: V, y: V) -> (V, V) {
         let (l, g) = self.1.hard(x, y);
         let (pl, pg) = self.0.term(&Sig::logit(x), y, V::splat(1.0) - y);
-        (l + pl, g + pg)
+        ((l + pl).max(V::splat(0.0)), g + pg)
     }
     #[inline(always)]
     fn soft<V: Lane>(&self, x: V, y: V, ys: V, oms: V) -> (V, V) {
         let (l, g) = self.1.soft(x, y, ys, oms);
         let (pl, pg) = self.0.term(&Sig::logit(x), ys, oms);
-        (l + pl, g + pg)
+        ((l + pl).max(V::splat(0.0)), g + pg)
     }
     #[inline(always)]
     fn prob<V: Lane>(&self, p: V, y: V, ys: V, oms: V) -> (V, V) {
         let (l, g) = self.1.prob(p, y, ys, oms);
         let (pl, pg) = per_prob(p, |s| self.0.term(&s, ys, oms));
-        (l + pl, g + pg)
+        ((l + pl).max(V::splat(0.0)), g + pg)
     }
 }
 

@@ -99,7 +99,9 @@ fn configs() -> Vec<(AnyLoss, Loss)> {
         }
         for g in [0.0f32, 0.5, 2.0, 3.5] {
             for a in [None, Some(0.25)] {
-                for e in [-1.0f32, 0.0, 1.0, 8.0] {
+                // ε from its lowest, -min(α_t).
+                let lowest = a.map_or(-1.0, |a: f32| -a.min(1.0 - a));
+                for e in [lowest, -0.1, 0.0, 1.0, 8.0] {
                     let base = Focal::new(g, a).unwrap().with_smoothing(eps).unwrap();
                     v.push((
                         Poly1::new(base, e).unwrap().into(),
@@ -509,7 +511,7 @@ fn gradient_bounds_hold() {
             .into(),
     );
     losses.push(
-        Poly1::new(Focal::new(0.0, None).unwrap(), -1e4)
+        Poly1::new(Focal::new(0.0, None).unwrap(), -1.0)
             .unwrap()
             .into(),
     );
@@ -666,7 +668,16 @@ fn bad_parameters_are_refused() {
             Err(Error::InvalidParameter { name: "epsilon" })
         );
     }
-    assert!(Poly1::new(Focal::RETINANET, -1e4).is_ok());
+    // ε's lowest value is -min(α_t): the loss is then never negative.
+    assert!(Poly1::new(Focal::RETINANET, -0.25).is_ok());
+    assert_eq!(
+        Poly1::new(Focal::RETINANET, -0.2501),
+        Err(Error::InvalidParameter { name: "epsilon" })
+    );
+    assert!(Poly1::cross_entropy(-1.0).is_ok());
+    assert!(Poly1::cross_entropy(-1.0001).is_err());
+    assert!(Poly1::new(Focal::new(2.0, Some(0.9)).unwrap(), -0.1).is_ok());
+    assert!(Poly1::new(Focal::new(2.0, Some(0.9)).unwrap(), -0.11).is_err());
     for g in [0.0f32, 1e-4, f32::NAN, -1.0, 1000.5, f32::INFINITY] {
         assert_eq!(
             FocalStar::new(g, 0.0, None),

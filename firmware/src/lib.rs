@@ -26,6 +26,7 @@
 #[cfg(target_os = "none")]
 mod rt;
 
+pub mod check;
 pub mod fmt;
 
 // Fine-tuning examples (owned by the `finetune` / `stream` binaries).

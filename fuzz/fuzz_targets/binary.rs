@@ -30,7 +30,9 @@
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use tinyloss::binary::AnyLoss;
-use tinyloss::{Batch, BinaryLoss, Error, Focal, Reduction, SigmoidCe};
+use tinyloss::{
+    Asymmetric, Batch, BinaryLoss, Error, Focal, FocalStar, GradMode, Poly1, Reduction, SigmoidCe,
+};
 use tinyloss_reference::binary::Loss;
 use tinyloss_reference::bounds::{
     binary_element, BATCH_SCALED_GRAD, BATCH_TOTAL, BATCH_WEIGHTED_LOSS, MEAN_2_20,
@@ -655,100 +657,183 @@ fn per_element<L: BinaryLoss + core::fmt::Debug>(
     }
 }
 
+/// Checks a configuration the crate accepted or refused: accepted only when
+/// valid (then run against the reference), refused with `InvalidParameter`
+/// otherwise.
+fn go<L>(l: core::result::Result<L, Error>, valid: bool, rl: Loss, c: &Case)
+where
+    L: BinaryLoss + Copy + Into<AnyLoss> + core::fmt::Debug + PerElement,
+{
+    match l {
+        Ok(l) => {
+            assert!(valid, "accepted an invalid configuration: {l:?} ({rl:?})");
+            let cfg = Cfg { rl };
+            run(&l, &cfg, c, &|z, y| l.one(z, y));
+            per_element(|z, y| l.one(z, y), |p, y| l.one_prob(p, y), &l, &cfg, c);
+        }
+        Err(e) => assert!(
+            !valid && matches!(e, Error::InvalidParameter { .. }),
+            "refused a valid configuration {rl:?}: {e:?}"
+        ),
+    }
+}
+
+/// The per-element API of each loss type.
+trait PerElement {
+    fn one(&self, z: f32, y: f32) -> core::result::Result<tinyloss::LossGrad, Error>;
+    fn one_prob(&self, p: f32, y: f32) -> core::result::Result<tinyloss::LossGrad, Error>;
+}
+
+macro_rules! per_element_api {
+    ($($t:ty),*) => {$(
+        impl PerElement for $t {
+            fn one(&self, z: f32, y: f32) -> core::result::Result<tinyloss::LossGrad, Error> {
+                self.loss_grad(z, y)
+            }
+            fn one_prob(&self, p: f32, y: f32) -> core::result::Result<tinyloss::LossGrad, Error> {
+                self.loss_grad_prob(p, y)
+            }
+        }
+    )*};
+}
+per_element_api!(Focal, SigmoidCe, Asymmetric, Poly1, FocalStar);
+
+fn alpha_param(u: &mut Unstructured) -> Result<Option<f32>> {
+    Ok(if u.arbitrary::<u8>()? % 3 == 0 {
+        None
+    } else {
+        Some(param(u, &[0.25, 0.0, 1.0, 0.5, 0.75, 0.99, 0.01])?)
+    })
+}
+
+fn with_smoothing<L>(
+    l: core::result::Result<L, Error>,
+    eps: Option<f32>,
+    f: impl Fn(L, f32) -> core::result::Result<L, Error>,
+) -> core::result::Result<L, Error> {
+    match (l, eps) {
+        (Ok(l), Some(e)) => f(l, e),
+        (l, _) => l,
+    }
+}
+
 fn fuzz(data: &[u8]) -> Result<()> {
     let mut u = Unstructured::new(data);
-    let focal = u.arbitrary::<u8>()? % 3 != 0;
+    let kind = u.arbitrary::<u8>()? % 8;
     // [0, 1] is the documented range of every smoothing ε.
     let smoothing = if u.arbitrary::<u8>()? % 3 == 0 {
         Some(param(&mut u, &[0.0, 0.1, 0.01, 0.5, 1.0])?)
     } else {
         None
     };
-    if focal {
-        let gamma = param(&mut u, &[2.0, 0.0, 0.5, 1.0, 1.5, 3.0, 5.0, 8.0, 9.0, 0.25])?;
-        let alpha = if u.arbitrary::<u8>()? % 3 == 0 {
-            None
-        } else {
-            Some(param(&mut u, &[0.25, 0.0, 1.0, 0.5, 0.75, 0.99, 0.01])?)
-        };
-        let c = case(&mut u)?;
-        let f = Focal::new(gamma, alpha);
-        let f = match (f, smoothing) {
-            (Ok(f), Some(e)) => f.with_smoothing(e),
-            (f, _) => f,
-        };
-        let valid = cases::valid_gamma(gamma)
-            && alpha.is_none_or(|a| (0.0..=1.0).contains(&a))
-            && smoothing.is_none_or(cases::valid_smoothing);
-        match f {
-            Ok(f) => {
-                assert!(
-                    valid,
-                    "Focal accepted γ={gamma} α={alpha:?} ε={smoothing:?}"
-                );
-                let cfg = Cfg {
-                    rl: Loss::Focal {
-                        gamma: f64::from(gamma),
-                        alpha: alpha.map(f64::from),
-                        eps: f64::from(smoothing.unwrap_or(0.0)),
-                    },
-                };
-                run(&f, &cfg, &c, &|z, y| f.loss_grad(z, y));
-                per_element(
-                    |z, y| f.loss_grad(z, y),
-                    |p, y| f.loss_grad_prob(p, y),
-                    &f,
-                    &cfg,
-                    &c,
-                );
-            }
-            Err(e) => assert!(
-                !valid && matches!(e, Error::InvalidParameter { .. }),
-                "Focal rejected γ={gamma} α={alpha:?} ε={smoothing:?}: {e:?}"
-            ),
-        }
+    let eps = f64::from(smoothing.unwrap_or(0.0));
+    let s_ok = smoothing.is_none_or(cases::valid_smoothing);
+    let gammas = [2.0, 0.0, 0.5, 1.0, 1.5, 3.0, 5.0, 8.0, 9.0, 0.25, 4.0];
+    let mode = if u.arbitrary::<bool>()? {
+        GradMode::Full
     } else {
-        let pw = if u.arbitrary::<u8>()? % 2 == 0 {
-            None
-        } else {
-            Some(param(&mut u, &[1.0, 3.0, 0.3, 100.0, 0.0])?)
-        };
-        let c = case(&mut u)?;
-        let b = match pw {
-            None => Ok(SigmoidCe::PLAIN),
-            Some(w) => SigmoidCe::PLAIN.with_pos_weight(w),
-        };
-        let b = match (b, smoothing) {
-            (Ok(b), Some(e)) => b.with_smoothing(e),
-            (b, _) => b,
-        };
-        let valid = pw.is_none_or(|w| w.is_finite() && w >= 0.0)
-            && smoothing.is_none_or(cases::valid_smoothing);
-        match b {
-            Ok(b) => {
-                assert!(
-                    valid,
-                    "SigmoidCe accepted pos_weight={pw:?} ε={smoothing:?}"
-                );
-                let cfg = Cfg {
-                    rl: Loss::SigmoidCe {
-                        pos_weight: f64::from(pw.unwrap_or(1.0)),
-                        eps: f64::from(smoothing.unwrap_or(0.0)),
-                    },
-                };
-                run(&b, &cfg, &c, &|z, y| b.loss_grad(z, y));
-                per_element(
-                    |z, y| b.loss_grad(z, y),
-                    |p, y| b.loss_grad_prob(p, y),
-                    &b,
-                    &cfg,
-                    &c,
-                );
-            }
-            Err(e) => assert!(
-                !valid && matches!(e, Error::InvalidParameter { .. }),
-                "SigmoidCe rejected pos_weight={pw:?} ε={smoothing:?}: {e:?}"
-            ),
+        GradMode::Detached
+    };
+    match kind {
+        // Focal loss (either gradient mode).
+        0..=2 => {
+            let gamma = param(&mut u, &gammas)?;
+            let alpha = alpha_param(&mut u)?;
+            let c = case(&mut u)?;
+            let f = Focal::new(gamma, alpha).map(|f| f.with_grad_mode(mode));
+            let f = with_smoothing(f, smoothing, Focal::with_smoothing);
+            let valid =
+                cases::valid_gamma(gamma) && alpha.is_none_or(|a| (0.0..=1.0).contains(&a)) && s_ok;
+            let (gamma, alpha) = (f64::from(gamma), alpha.map(f64::from));
+            let rl = if mode == GradMode::Full {
+                Loss::Focal { gamma, alpha, eps }
+            } else {
+                Loss::FocalDetached { gamma, alpha, eps }
+            };
+            go(f, valid, rl, &c);
+        }
+        3 | 4 => {
+            let pw = if u.arbitrary::<u8>()? % 2 == 0 {
+                None
+            } else {
+                Some(param(&mut u, &[1.0, 3.0, 0.3, 100.0, 0.0])?)
+            };
+            let c = case(&mut u)?;
+            let b = match pw {
+                None => Ok(SigmoidCe::PLAIN),
+                Some(w) => SigmoidCe::PLAIN.with_pos_weight(w),
+            };
+            let b = with_smoothing(b, smoothing, SigmoidCe::with_smoothing);
+            let valid = pw.is_none_or(|w| w.is_finite() && w >= 0.0) && s_ok;
+            let rl = Loss::SigmoidCe {
+                pos_weight: f64::from(pw.unwrap_or(1.0)),
+                eps,
+            };
+            go(b, valid, rl, &c);
+        }
+        // Asymmetric loss.
+        5 => {
+            let gn = param(&mut u, &gammas)?;
+            let gp = param(&mut u, &gammas)?;
+            let clip = param(&mut u, &[0.05, 0.0, 0.01, 0.2, 0.5, 0.999, 1e-30])?;
+            let c = case(&mut u)?;
+            let a = Asymmetric::new(gn, gp, clip).map(|a| a.with_grad_mode(mode));
+            let a = with_smoothing(a, smoothing, Asymmetric::with_smoothing);
+            let valid = cases::valid_gamma(gn)
+                && cases::valid_gamma(gp)
+                && (clip == 0.0 || (f32::MIN_POSITIVE..1.0).contains(&clip))
+                && s_ok;
+            let rl = Loss::Asymmetric {
+                gamma_pos: f64::from(gp),
+                gamma_neg: f64::from(gn),
+                clip: f64::from(clip),
+                eps,
+                detached: mode == GradMode::Detached,
+            };
+            go(a, valid, rl, &c);
+        }
+        // Poly-1 over focal loss (or cross-entropy at γ = 0).
+        6 => {
+            let gamma = param(&mut u, &gammas)?;
+            let alpha = alpha_param(&mut u)?;
+            let e = param(
+                &mut u,
+                &[1.0, -1.0, 0.0, 2.0, 8.0, -0.25, -0.5, 1e4, -1e4, -0.01],
+            )?;
+            let c = case(&mut u)?;
+            let base = with_smoothing(Focal::new(gamma, alpha), smoothing, Focal::with_smoothing);
+            let p = base.and_then(|b| Poly1::new(b, e));
+            let valid = cases::valid_gamma(gamma)
+                && alpha.is_none_or(|a| (0.0..=1.0).contains(&a))
+                && s_ok
+                && (alpha.map_or(-1.0, |a| -a.min(1.0 - a))..=1e4).contains(&e);
+            let rl = Loss::Poly1 {
+                gamma: f64::from(gamma),
+                alpha: alpha.map(f64::from),
+                eps,
+                epsilon: f64::from(e),
+            };
+            go(p, valid, rl, &c);
+        }
+        // FL*.
+        _ => {
+            let gamma = param(&mut u, &[2.0, 1.0, 0.25, 5.0, 1e-3, 1000.0, 0.0])?;
+            let beta = param(&mut u, &[1.0, 0.0, -2.0, 2.0, 1e4, -1e4])?;
+            let alpha = alpha_param(&mut u)?;
+            let c = case(&mut u)?;
+            let f = FocalStar::new(gamma, beta, alpha);
+            let f = with_smoothing(f, smoothing, FocalStar::with_smoothing);
+            let valid = (1e-3..=1000.0).contains(&gamma)
+                && (-1e4..=1e4).contains(&beta)
+                && alpha.is_none_or(|a| (0.0..=1.0).contains(&a))
+                && s_ok;
+            let rl = Loss::FocalStar {
+                gamma: f64::from(gamma),
+                beta: f64::from(beta),
+                alpha: alpha.map(f64::from),
+                eps,
+            };
+            go(f, valid, rl, &c);
         }
     }
     Ok(())

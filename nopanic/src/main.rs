@@ -22,8 +22,11 @@ use core::hint::black_box as bb;
 use tinyloss::class_balanced::{self, ClassCounter, Normalize};
 use tinyloss::mining::{self, Ghm, Replay};
 use tinyloss::softmax::{self, Rows, SoftmaxCe, SoftmaxFocal, SoftmaxLoss, Target, Targets};
+use tinyloss::{
+    binary, Asymmetric, Batch, BinaryLoss, Error, Focal, FocalStar, GradMode, Poly1, Reduction,
+    SigmoidCe,
+};
 use tinyloss::{Diagnostic, Group, PositivesEma};
-use tinyloss::{binary, Batch, BinaryLoss, Error, Focal, Reduction, SigmoidCe};
 
 const N: usize = 48;
 const C: usize = 4;
@@ -165,8 +168,12 @@ fn binary_static<L: BinaryLoss>(loss: &L) {
 fn any_loss() -> binary::AnyLoss {
     if bb(true) {
         binary::AnyLoss::from(bb(Focal::RETINANET))
-    } else {
+    } else if bb(true) {
         binary::AnyLoss::from(bb(SigmoidCe::PLAIN))
+    } else if bb(true) {
+        binary::AnyLoss::from(bb(Asymmetric::TIMM))
+    } else {
+        binary::AnyLoss::from(bb(FocalStar::FVCORE))
     }
 }
 
@@ -192,6 +199,34 @@ fn per_element() {
     let any = any_loss();
     bb(any.loss_grad(z, y));
     bb(any.loss_grad_prob(z, y));
+    bb(f.with_grad_mode(bb(GradMode::Detached)).grad_mode());
+    let a = bb(Asymmetric::TIMM);
+    bb(a.loss_grad(z, y));
+    bb(a.loss_grad_prob(z, y));
+    bb((
+        a.gamma_neg(),
+        a.gamma_pos(),
+        a.clip(),
+        a.grad_mode(),
+        a.smoothing(),
+    ));
+    if let Ok(a) = Asymmetric::new(bb(4.0), bb(1.0), bb(0.05)) {
+        bb(a.with_grad_mode(bb(GradMode::Detached))
+            .with_smoothing(bb(0.1)));
+    }
+    if let Ok(p) = Poly1::new(bb(Focal::RETINANET), bb(1.0)) {
+        bb(p.loss_grad(z, y));
+        bb(p.loss_grad_prob(z, y));
+        bb((p.base(), p.epsilon()));
+    }
+    bb(Poly1::cross_entropy(bb(-1.0)));
+    if let Ok(f) = FocalStar::new(bb(2.0), bb(1.0), bb(Some(0.25))) {
+        bb(f.loss_grad(z, y));
+        bb(f.loss_grad_prob(z, y));
+        bb((f.gamma(), f.beta(), f.alpha(), f.smoothing()));
+        bb(f.with_smoothing(bb(0.1)));
+    }
+    bb(FocalStar::FVCORE);
 }
 
 /// The multi-class batch API for one loss type: any targets kind, with and
@@ -428,6 +463,11 @@ pub extern "C" fn _start() -> ! {
     binary_all(&bb(SigmoidCe::PLAIN));
     binary_all(&bb(Focal::RETINANET));
     binary_all(&any_loss());
+    binary_all(&bb(Asymmetric::TIMM));
+    binary_all(&bb(FocalStar::FVCORE));
+    if let Ok(p) = Poly1::cross_entropy(bb(1.0)) {
+        binary_all(&p);
+    }
     binary_static(&SigmoidCe::PLAIN);
     binary_static(&Focal::RETINANET);
     binary_static(&any_loss());

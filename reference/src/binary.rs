@@ -184,7 +184,14 @@ pub fn asymmetric(
     } else {
         p
     };
-    let ce_n = if clip > 0.0 { -log1p(-pm) } else { softplus(z) };
+    // -ln(1 - p_m); past 1/2 as -ln(q + m), where p_m may round to 1.
+    let ce_n = if clip == 0.0 {
+        softplus(z)
+    } else if pm > 0.5 {
+        -log(q + clip)
+    } else {
+        -log1p(-pm)
+    };
     let one_m = if clip > 0.0 { (q + clip).min(1.0) } else { q };
     let u = ys * q + oms * pm;
     let ce = ys * softplus(-z) + oms * ce_n;
@@ -231,13 +238,21 @@ pub fn poly1(z: f64, y: f64, gamma: f64, alpha: Option<f64>, eps: f64, epsilon: 
     let (l, g) = focal(z, y, gamma, alpha, eps);
     let ln_m = ln_one_minus_pt(z, ys, oms);
     let term = epsilon * exp((gamma + 1.0) * ln_m);
-    let dterm = epsilon * (gamma + 1.0) * exp(gamma * ln_m - softplus(z) - softplus(-z)) * (oms - ys);
-    (l + term, g + dterm)
+    let dterm =
+        epsilon * (gamma + 1.0) * exp(gamma * ln_m - softplus(z) - softplus(-z)) * (oms - ys);
+    ((l + term).max(0.0), g + dterm)
 }
 
 /// The magnitudes of Poly-1's two terms, `(|FL| + |ε| m^{γ+1}, |∂FL/∂z| +
 /// |∂ poly/∂z|)`: the scale its bound is relative to.
-pub fn poly1_scale(z: f64, y: f64, gamma: f64, alpha: Option<f64>, eps: f64, epsilon: f64) -> (f64, f64) {
+pub fn poly1_scale(
+    z: f64,
+    y: f64,
+    gamma: f64,
+    alpha: Option<f64>,
+    eps: f64,
+    epsilon: f64,
+) -> (f64, f64) {
     let (l, g) = focal(z, y, gamma, alpha, eps);
     let (pl, pg) = poly1(z, y, gamma, None, eps, epsilon);
     let (bl, bg) = focal(z, y, gamma, None, eps);
@@ -247,7 +262,14 @@ pub fn poly1_scale(z: f64, y: f64, gamma: f64, alpha: Option<f64>, eps: f64, eps
 /// FL\* (fvcore's `sigmoid_focal_loss_star`, with the paper's β):
 /// `α_t softplus(-(γ x_t + β))/γ`, `x_t = (2 y_s - 1) z`, gradient
 /// `-s α_t σ(-(γ x_t + β))`.
-pub fn focal_star(z: f64, y: f64, gamma: f64, beta: f64, alpha: Option<f64>, eps: f64) -> (f64, f64) {
+pub fn focal_star(
+    z: f64,
+    y: f64,
+    gamma: f64,
+    beta: f64,
+    alpha: Option<f64>,
+    eps: f64,
+) -> (f64, f64) {
     let (ys, oms) = smooth(y, eps);
     let s = ys - oms;
     let t = gamma * s * z + beta;
@@ -334,7 +356,10 @@ pub fn element_scale(loss: &Loss, prob: bool, x: f64, y: f64) -> (f64, f64) {
             if prob || (ys != 0.0 && ys != 1.0) {
                 let (_, g) = focal_star(z, y, gamma, beta, alpha, eps);
                 let xt = (ys - oms) * z;
-                (fabs(z * g) / 8.0, fabs(g) * (1.0 + gamma * fabs(xt)) / 8.0 * p_scale)
+                (
+                    fabs(z * g) / 8.0,
+                    fabs(g) * (1.0 + gamma * fabs(xt)) / 8.0 * p_scale,
+                )
             } else {
                 (0.0, 0.0)
             }

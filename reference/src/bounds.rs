@@ -296,7 +296,13 @@ pub struct Element {
 /// The bounds and floors of one binary element, as the tests apply them:
 /// `prob` for probability inputs, `hard` when the kernel is the hard-label
 /// one (targets 0/1, no smoothing), `y` the unsmoothed target.
-pub fn binary_element(loss: &crate::binary::Loss, prob: bool, hard: bool, x: f64, y: f64) -> Element {
+pub fn binary_element(
+    loss: &crate::binary::Loss,
+    prob: bool,
+    hard: bool,
+    x: f64,
+    y: f64,
+) -> Element {
     use crate::measure::LOSS_FLOOR;
     let e = binary_element_floors(loss, prob, hard, y);
     let (lf, gf) = crate::binary::element_scale(loss, prob, x, y);

@@ -1252,6 +1252,20 @@ mod tests {
                 &ys,
                 false,
             );
+            let p: [f32; 16] = core::array::from_fn(|j| 1.0 / (1.0 + libm::expf(-xs[j])));
+            let asl = crate::Asymmetric::TIMM;
+            let asl2 = crate::Asymmetric::new(0.5, 2.5, 0.0)
+                .unwrap()
+                .with_grad_mode(crate::GradMode::Detached);
+            let poly = crate::Poly1::new(Focal::new(1.5, Some(0.25)).unwrap(), -0.25).unwrap();
+            let star = crate::FocalStar::new(2.0, 1.0, Some(0.25)).unwrap();
+            for prob in [false, true] {
+                let x = if prob { &p } else { &xs };
+                check(&asl, x, &ys, prob);
+                check(&asl2, x, &ys, prob);
+                check(&poly, x, &ys, prob);
+                check(&star, x, &ys, prob);
+            }
         }
     }
 

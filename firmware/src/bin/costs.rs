@@ -14,7 +14,8 @@ use core::hint::black_box;
 use tinyloss::mining::{self, Ghm, Replay};
 use tinyloss::softmax::{Rows, Targets};
 use tinyloss::{
-    Batch, Diagnostic, Error, Focal, PositivesEma, Reduction, SigmoidCe, SoftmaxCe, SoftmaxFocal,
+    Asymmetric, Batch, Diagnostic, Error, Focal, FocalStar, GradMode, Poly1, PositivesEma,
+    Reduction, SigmoidCe, SoftmaxCe, SoftmaxFocal,
 };
 use tinyloss_firmware::{counter, exit, fx, out, stack_use, BOARD, UNIT};
 
@@ -56,6 +57,36 @@ pub fn tl_focal_prob_g2(p: &[f32], y: &[f32], g: &mut [f32]) -> Result<f32, Erro
     Batch::new(y)
         .with_probabilities()
         .loss_grad(&Focal::RETINANET, p, Reduction::Mean, g, None)
+}
+
+/// Asymmetric loss, timm's defaults (γ⁻ = 4, γ⁺ = 1, clip 0.05), mean.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_asl(z: &[f32], y: &[f32], g: &mut [f32]) -> Result<f32, Error> {
+    Batch::new(y).loss_grad(&Asymmetric::TIMM, z, Reduction::Mean, g, None)
+}
+
+/// Poly-1 over focal γ = 2, α = 0.25 with ε = 1 (the paper's classification
+/// setting), mean.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_poly1_focal(p: &Poly1, z: &[f32], y: &[f32], g: &mut [f32]) -> Result<f32, Error> {
+    Batch::new(y).loss_grad(p, z, Reduction::Mean, g, None)
+}
+
+/// FL* with γ = 2, β = 1, α = 0.25, mean.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_focal_star(f: &FocalStar, z: &[f32], y: &[f32], g: &mut [f32]) -> Result<f32, Error> {
+    Batch::new(y).loss_grad(f, z, Reduction::Mean, g, None)
+}
+
+/// Focal γ = 2, α = 0.25 with the modulating factor held constant, mean.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_focal_g2_detached(z: &[f32], y: &[f32], g: &mut [f32]) -> Result<f32, Error> {
+    let f = Focal::RETINANET.with_grad_mode(GradMode::Detached);
+    Batch::new(y).loss_grad(&f, z, Reduction::Mean, g, None)
 }
 
 /// Focal γ = 2 with the gradient written over the logits.
@@ -278,6 +309,8 @@ fn main() -> ! {
     inputs(&mut z, &mut p, &mut y);
     let f15 = Focal::new(1.5, Some(0.25)).unwrap();
     let f05 = Focal::new(0.5, Some(0.25)).unwrap();
+    let poly = black_box(Poly1::new(Focal::RETINANET, 1.0).unwrap());
+    let star = black_box(FocalStar::new(2.0, 1.0, Some(0.25)).unwrap());
     let n = N as f64;
     out!("costs on {} ({} per element, batch of {})", BOARD, UNIT, N);
     let (r16, cal) = counter::calibration();
@@ -318,6 +351,10 @@ fn main() -> ! {
             tl_focal_any(&Focal::RETINANET, z, y, &mut g)
         );
         measure!("focal_prob_g2_a025", tl_focal_prob_g2(&p, y, &mut g));
+        measure!("asl_timm", tl_asl(z, y, &mut g));
+        measure!("poly1_focal_g2", tl_poly1_focal(&poly, z, y, &mut g));
+        measure!("focal_star_g2_b1", tl_focal_star(&star, z, y, &mut g));
+        measure!("focal_g2_detached", tl_focal_g2_detached(z, y, &mut g));
         measure!("focal_g2_per_element_api", tl_focal_g2_each(z, y, &mut g));
         let mut zg = [0.0f32; N];
         measure!("focal_g2_in_place", {

@@ -13,6 +13,8 @@
 //!   index) over C = 3, 10 and 43, with `u32` and `u16` labels, probability
 //!   targets, class weights, every reduction, in place, loss-only and
 //!   single rows.
+//! * The imbalance family (asymmetric loss, Poly-1, FL*, detached focal) on
+//!   the host and the cores with an FPU (the ones compared).
 //! * Class-balanced weights and α from counts.
 //!
 //! The inputs come from an integer generator (exact on every target). It
@@ -222,6 +224,21 @@ impl Elem for SigmoidCe {
         self.loss_grad_prob(p, y)
     }
 }
+
+macro_rules! elem {
+    ($($t:ty),*) => {$(
+        impl Elem for $t {
+            fn elem(&self, z: f32, y: f32) -> Result<LossGrad, Error> {
+                self.loss_grad(z, y)
+            }
+            fn elem_prob(&self, p: f32, y: f32) -> Result<LossGrad, Error> {
+                self.loss_grad_prob(p, y)
+            }
+        }
+    )*};
+}
+#[cfg(not(target_abi = "eabi"))]
+elem!(tinyloss::Asymmetric, tinyloss::Poly1, tinyloss::FocalStar);
 
 /// Every binary entry point and option for one loss.
 fn binary_cases<L: Elem>(h: &mut Digest, name: &str, loss: &L, d: &BinaryData) {
@@ -559,6 +576,43 @@ fn binary_all(h: &mut Digest, rng: &mut Rng) {
             Ok(b) => binary_cases(h, name, &b, &d),
             Err(e) => h.res(name, Err(e)),
         }
+    }
+    #[cfg(not(target_abi = "eabi"))]
+    family(h, &d);
+}
+
+/// The imbalance family (compared cores only: the FPU-less cores' digests
+/// are not compared, and the M0's 256 KiB has no room for them; the
+/// `family` selftest runs them there).
+#[cfg(not(target_abi = "eabi"))]
+fn family(h: &mut Digest, d: &BinaryData) {
+    use tinyloss::{Asymmetric, FocalStar, GradMode, Poly1};
+    binary_cases(h, "asl_timm", &Asymmetric::TIMM, d);
+    match Asymmetric::new(0.5, 0.25, 0.2).and_then(|a| a.with_smoothing(0.1)) {
+        Ok(a) => binary_cases(
+            h,
+            "asl_g0.5_detached",
+            &a.with_grad_mode(GradMode::Detached),
+            d,
+        ),
+        Err(e) => h.res("asl_g0.5_detached", Err(e)),
+    }
+    match Poly1::new(Focal::RETINANET, -0.25) {
+        Ok(p) => binary_cases(h, "poly1_focal", &p, d),
+        Err(e) => h.res("poly1_focal", Err(e)),
+    }
+    match Focal::new(1.5, None).and_then(|f| Poly1::new(f, 2.0)) {
+        Ok(p) => binary_cases(h, "poly1_g1.5", &p, d),
+        Err(e) => h.res("poly1_g1.5", Err(e)),
+    }
+    match FocalStar::new(2.0, 1.0, Some(0.25)) {
+        Ok(f) => binary_cases(h, "focal_star", &f, d),
+        Err(e) => h.res("focal_star", Err(e)),
+    }
+    let det = Focal::new(1.5, Some(0.25)).map(|f| f.with_grad_mode(GradMode::Detached));
+    match det {
+        Ok(f) => binary_cases(h, "focal_g1.5_detached", &f, d),
+        Err(e) => h.res("focal_g1.5_detached", Err(e)),
     }
 }
 

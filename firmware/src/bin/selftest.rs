@@ -14,7 +14,8 @@
 
 use tinyloss::softmax::{AnyLoss, Rows, Target, Targets};
 use tinyloss::{At, Batch, Error, Focal, Reduction, SigmoidCe, SoftmaxCe, SoftmaxFocal, PROB_EPS};
-use tinyloss_firmware::{counter, exit, fx, out, BOARD, UNIT};
+use tinyloss_firmware::check::{Case, Suite};
+use tinyloss_firmware::{counter, exit, out, BOARD, UNIT};
 
 // ------------------------------------------------- references and bounds
 
@@ -29,10 +30,10 @@ use tinyloss_reference::bounds::{
     SIGMOID_CE_LOSS, SOFTMAX_BATCH_MEAN, SOFTMAX_CE_GRAD, SOFTMAX_CE_LOSS, SOFTMAX_FOCAL_GRAD,
     SOFTMAX_FOCAL_LOSS,
 };
-use tinyloss_reference::measure::{abs_err, rel_err, LOSS_FLOOR};
+use tinyloss_reference::measure::LOSS_FLOOR;
 use tinyloss_reference::mining as mref;
 use tinyloss_reference::softmax::{self as sref, RowTarget};
-use tinyloss_reference::{cases, Rng, Worst};
+use tinyloss_reference::{cases, Rng};
 
 /// Probability-input focal loss at the clamped point, without smoothing.
 fn focal_prob_ref(p: f64, y: f64, gamma: f64, alpha: Option<f64>) -> (f64, f64) {
@@ -40,83 +41,6 @@ fn focal_prob_ref(p: f64, y: f64, gamma: f64, alpha: Option<f64>) -> (f64, f64) 
 }
 
 // ------------------------------------------------------------------ checking
-
-/// One case: the worst error seen relative to its bound.
-struct Case {
-    name: &'static str,
-    w: Worst,
-}
-
-impl Case {
-    fn new(name: &'static str) -> Self {
-        Case {
-            name,
-            w: Worst::default(),
-        }
-    }
-
-    /// Checks `got` against `want` within `bound` units of u relative to
-    /// `max(|want|, floor)` (`tinyloss_reference::rel_err`).
-    fn see(&mut self, got: f32, want: f64, floor: f64, bound: f64, at: (f32, f32, f32)) {
-        self.record(got, want, rel_err(got, want, floor), bound, at);
-    }
-
-    /// Checks an absolute error in units of `u · scale`
-    /// (`tinyloss_reference::measure::abs_err`; softmax gradients, scale K).
-    fn see_abs(&mut self, got: f32, want: f64, scale: f64, bound: f64, at: (f32, f32, f32)) {
-        self.record(got, want, abs_err(got, want, scale), bound, at);
-    }
-
-    fn record(&mut self, got: f32, want: f64, e: f64, bound: f64, at: (f32, f32, f32)) {
-        if !self.w.record(e, bound, at) && self.w.failures <= 4 {
-            out!(
-                "  FAIL {}: got {} want {} ({} u, bound {}) at input {} y {} param {}",
-                self.name,
-                got,
-                want as f32,
-                fx(e as f32, 1),
-                fx(bound as f32, 1),
-                at.0,
-                at.1,
-                at.2
-            );
-        }
-    }
-
-    /// A yes/no check.
-    fn ok(&mut self, cond: bool, what: &str) {
-        self.w.checks += 1;
-        if !cond {
-            if self.w.failures < 4 {
-                out!("  FAIL {}: {}", self.name, what);
-            }
-            self.w.failures += 1;
-        }
-    }
-}
-
-struct Suite {
-    passed: u32,
-    failed: u32,
-}
-
-impl Suite {
-    fn done(&mut self, c: Case) {
-        let status = if c.w.failures == 0 { "PASS" } else { "FAIL" };
-        out!(
-            "{} {} ({} checks, worst error {} of bound)",
-            status,
-            c.name,
-            c.w.checks,
-            fx(c.w.ratio as f32, 3)
-        );
-        if c.w.failures == 0 {
-            self.passed += 1;
-        } else {
-            self.failed += 1;
-        }
-    }
-}
 
 // -------------------------------------------------------------------- inputs
 
@@ -836,11 +760,6 @@ fn diagnostic_cases(s: &mut Suite) {
             }
         }
     };
-    let losses: [tinyloss::binary::AnyLoss; 3] = [
-        Focal::RETINANET.into(),
-        SigmoidCe::PLAIN.into(),
-        Focal::new(0.5, None).unwrap().into(),
-    ];
     for round in 0..12 {
         let (mut x, mut y, mut w, mut m) = ([0.0f32; N], [0.0f32; N], [0.0f32; N], [false; N]);
         let thr = [0.5f32, 0.9, 0.2][round % 3];
@@ -862,20 +781,19 @@ fn diagnostic_cases(s: &mut Suite) {
         if round % 2 == 1 {
             b = b.with_weights(&w).with_ignore(&m);
         }
-        let loss = &losses[round % 3];
-        let (mut g, mut g1, mut l1) = ([0.0f32; N], [0.0f32; N], [0.0f32; N]);
-        let plain = b.loss_grad(loss, &x, Reduction::Mean, &mut g1, None);
-        let mut d = Diagnostic::<B>::new().with_threshold(thr).unwrap();
-        let got = b.loss_grad_diagnosed(loss, &x, Reduction::Mean, &mut g, &mut d);
+        // Concrete losses (not `AnyLoss`, which would link every binary
+        // loss's diagnosed passes into the M0's 256 KiB).
+        let ([plain, got], [g, g1], sum, d) = match round % 3 {
+            0 => diagnosed::<_, B, N>(&Focal::RETINANET, b, &x, thr),
+            1 => diagnosed::<_, B, N>(&SigmoidCe::PLAIN, b, &x, thr),
+            _ => diagnosed::<_, B, N>(&Focal::new(0.5, None).unwrap(), b, &x, thr),
+        };
         c.ok(
             got == plain && g == g1,
             "diagnosed call differs from the plain call",
         );
-        c.ok(
-            b.loss_grad(loss, &x, Reduction::Sum, &mut g1, Some(&mut l1))
-                .is_ok(),
-            "sum call",
-        );
+        c.ok(sum.is_some(), "sum call");
+        let (g1, l1) = sum.unwrap_or(([0.0; N], [0.0; N]));
         let mut f = Figures::<B>::default();
         for i in 0..N {
             if round % 2 == 0 || !m[i] {
@@ -1095,6 +1013,31 @@ fn ema_cases(s: &mut Suite) {
         );
     }
     s.done(c);
+}
+
+/// The plain, diagnosed and per-element-loss calls of one diagnostic round:
+/// the plain and diagnosed results, their gradients, the gradients and
+/// losses of the Sum call (`None` if it failed), and the diagnostic.
+#[allow(clippy::type_complexity)]
+fn diagnosed<L: tinyloss::BinaryLoss, const B: usize, const N: usize>(
+    loss: &L,
+    b: Batch<'_>,
+    x: &[f32; N],
+    thr: f32,
+) -> (
+    [Result<f32, Error>; 2],
+    [[f32; N]; 2],
+    Option<([f32; N], [f32; N])>,
+    tinyloss::Diagnostic<B>,
+) {
+    let (mut g, mut g1, mut gs, mut ls) = ([0.0f32; N], [0.0f32; N], [0.0f32; N], [0.0f32; N]);
+    let plain = b.loss_grad(loss, x, Reduction::Mean, &mut g1, None);
+    let mut d = tinyloss::Diagnostic::<B>::new()
+        .with_threshold(thr)
+        .unwrap();
+    let got = b.loss_grad_diagnosed(loss, x, Reduction::Mean, &mut g, &mut d);
+    let sum = b.loss_grad(loss, x, Reduction::Sum, &mut gs, Some(&mut ls));
+    ([plain, got], [g, g1], sum.ok().map(|_| (gs, ls)), d)
 }
 
 #[cfg_attr(target_os = "none", cortex_m_rt::entry)]

@@ -1,0 +1,180 @@
+//! On-target tests of the imbalance loss family (asymmetric loss, Poly-1,
+//! FL*, focal loss with the modulating factor held constant) against the
+//! f64 references of `tinyloss-reference`, within the bounds of its table.
+//! A binary of its own so that each test binary fits the M0's 256 KiB of
+//! flash; same checking and output as `selftest`. Runs unchanged on the
+//! host (`cargo run --bin family`).
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+use tinyloss::{Batch, Error, Focal, Reduction};
+use tinyloss_firmware::check::{Case, Suite};
+use tinyloss_firmware::{counter, exit, out, BOARD, UNIT};
+
+const LOGITS: [f32; 21] = [
+    -1e4, -100.0, -30.0, -17.0, -12.0, -5.0, -2.0, -1.0, -0.5, -1e-3, 0.0, 1e-3, 0.3, 1.0, 2.5,
+    5.0, 12.0, 17.0, 30.0, 100.0, 1e4,
+];
+const TARGETS: [f32; 5] = [0.0, 1.0, 0.05, 0.5, 0.95];
+const PROBS: [f32; 14] = [
+    0.0,
+    1e-30,
+    1e-7,
+    2e-6,
+    1e-3,
+    0.05,
+    0.3,
+    0.5,
+    0.7,
+    0.95,
+    0.999,
+    0.999_999,
+    0.999_999_9,
+    1.0,
+];
+
+fn is_hard(y: f32) -> bool {
+    y == 0.0 || y == 1.0
+}
+
+fn a64(a: Option<f32>) -> Option<f64> {
+    a.map(|a| a as f64)
+}
+
+/// The imbalance family on the binary driver: asymmetric loss, Poly-1, FL*
+/// and focal loss with the modulating factor held constant, per element
+/// (logits and probabilities) and through the batch kernels, against the
+/// f64 references with the bounds of `BOUNDS` (`binary_element`).
+fn family_cases(s: &mut Suite) {
+    use tinyloss::binary::AnyLoss as Binary;
+    use tinyloss::{Asymmetric, FocalStar, GradMode, Poly1};
+    use tinyloss_reference::binary::Loss;
+    use tinyloss_reference::bounds::binary_element;
+    let asl = |gn: f32, gp: f32, m: f32, mode: GradMode, eps: f32| {
+        (
+            Binary::from(
+                Asymmetric::new(gn, gp, m)
+                    .unwrap()
+                    .with_grad_mode(mode)
+                    .with_smoothing(eps)
+                    .unwrap(),
+            ),
+            Loss::Asymmetric {
+                gamma_pos: gp as f64,
+                gamma_neg: gn as f64,
+                clip: m as f64,
+                eps: eps as f64,
+                detached: mode == GradMode::Detached,
+            },
+        )
+    };
+    let poly = |g: f32, a: Option<f32>, e: f32| {
+        (
+            Binary::from(Poly1::new(Focal::new(g, a).unwrap(), e).unwrap()),
+            Loss::Poly1 {
+                gamma: g as f64,
+                alpha: a64(a),
+                eps: 0.0,
+                epsilon: e as f64,
+            },
+        )
+    };
+    let star = |g: f32, b: f32, a: Option<f32>| {
+        (
+            Binary::from(FocalStar::new(g, b, a).unwrap()),
+            Loss::FocalStar {
+                gamma: g as f64,
+                beta: b as f64,
+                alpha: a64(a),
+                eps: 0.0,
+            },
+        )
+    };
+    let configs = [
+        asl(4.0, 1.0, 0.05, GradMode::Full, 0.0),
+        asl(4.0, 1.0, 0.05, GradMode::Detached, 0.0),
+        asl(2.0, 2.0, 0.0, GradMode::Full, 0.0),
+        asl(5.0, 3.0, 0.01, GradMode::Full, 0.1),
+        asl(0.5, 0.25, 0.2, GradMode::Full, 0.0),
+        poly(0.0, None, 1.0),
+        poly(2.0, Some(0.25), -0.25),
+        poly(0.0, None, -1.0),
+        poly(1.5, None, 2.0),
+        star(2.0, 1.0, Some(0.25)),
+        star(1.0, 0.0, None),
+        (
+            Binary::from(Focal::RETINANET.with_grad_mode(GradMode::Detached)),
+            Loss::FocalDetached {
+                gamma: 2.0,
+                alpha: Some(0.25),
+                eps: 0.0,
+            },
+        ),
+    ];
+    let mut c = Case::new("loss family per-element: ASL, poly-1, FL*, detached focal");
+    for (l, rl) in &configs {
+        for &y in &TARGETS {
+            for &z in &LOGITS {
+                let r = l.loss_grad(z, y).unwrap();
+                let (wl, wg) = rl.logit(z as f64, y as f64);
+                let b = binary_element(rl, false, is_hard(y), z as f64, y as f64);
+                c.see(r.loss, wl, b.loss_floor, b.loss, (z, y, rl.gamma() as f32));
+                c.see(r.grad, wg, b.grad_floor, b.grad, (z, y, rl.gamma() as f32));
+            }
+            for &p in &PROBS {
+                let r = l.loss_grad_prob(p, y).unwrap();
+                let (wl, wg) = rl.prob(p as f64, y as f64);
+                let b = binary_element(rl, true, is_hard(y), p as f64, y as f64);
+                c.see(r.loss, wl, b.loss_floor, b.loss, (p, y, rl.gamma() as f32));
+                c.see(r.grad, wg, b.grad_floor, b.grad, (p, y, rl.gamma() as f32));
+            }
+        }
+    }
+    s.done(c);
+    let mut c = Case::new("loss family batch kernels: per-element losses and gradients");
+    for (l, rl) in &configs {
+        for &y in &TARGETS {
+            let ys = [y; LOGITS.len()];
+            let mut g = [0.0f32; LOGITS.len()];
+            let mut ls = [0.0f32; LOGITS.len()];
+            let r = Batch::new(&ys).loss_grad(l, &LOGITS, Reduction::Sum, &mut g, Some(&mut ls));
+            c.ok(r.is_ok(), "family batch Ok");
+            for ((&z, &gi), &li) in LOGITS.iter().zip(&g).zip(&ls) {
+                let (wl, wg) = rl.logit(z as f64, y as f64);
+                let b = binary_element(rl, false, is_hard(y), z as f64, y as f64);
+                c.see(li, wl, b.loss_floor, b.loss, (z, y, rl.gamma() as f32));
+                c.see(gi, wg, b.grad_floor, b.grad, (z, y, rl.gamma() as f32));
+            }
+        }
+    }
+    c.ok(
+        Asymmetric::new(4.0, 1.0, 1.0) == Err(Error::InvalidParameter { name: "clip" }),
+        "ASL clip 1 refused",
+    );
+    c.ok(
+        FocalStar::new(0.0, 0.0, None) == Err(Error::InvalidParameter { name: "gamma" }),
+        "FL* γ = 0 refused",
+    );
+    c.ok(
+        Poly1::cross_entropy(f32::NAN) == Err(Error::InvalidParameter { name: "epsilon" }),
+        "poly ε NaN refused",
+    );
+    s.done(c);
+}
+
+#[cfg_attr(target_os = "none", cortex_m_rt::entry)]
+fn main() -> ! {
+    tinyloss_firmware::init();
+    out!("family selftest on {}", BOARD);
+    let t = counter::Stopwatch::start();
+    let mut s = Suite::default();
+    family_cases(&mut s);
+    out!(
+        "family selftest on {}: {} passed, {} failed ({} {})",
+        BOARD,
+        s.passed,
+        s.failed,
+        t.elapsed(),
+        UNIT
+    );
+    exit(s.failed == 0)
+}

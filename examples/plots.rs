@@ -31,7 +31,7 @@ const COLOURS: [&str; 6] = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
 ];
 /// The loss functions in the order `finetune` prints them.
-const LOSSES: [&str; 4] = ["CE", "CB-CE", "focal", "focal-tuned"];
+const LOSSES: [&str; 5] = ["CE", "CB-CE", "focal", "focal-tuned", "ASL"];
 
 /// One axis: linear or log10, data range, ticks.
 #[derive(Clone)]

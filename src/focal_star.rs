@@ -1,8 +1,8 @@
 //! FL*, the focal loss variant of Lin et al. 2017's appendix.
 
-use crate::binary::kernel::{alpha_t, binary_loss, per_prob, Kernel, PROB_EPS};
+use crate::binary::kernel::{alpha_t, binary_loss, per_prob, Kernel, Sig, PROB_EPS};
 use crate::lanes::Lane;
-use crate::math::{exp_hl, log1p_unit};
+use crate::math::{exp_hl, ln_one_minus, log1p_unit};
 use crate::{Error, LossGrad};
 
 /// Smallest γ FL* accepts (the loss divides by γ).
@@ -187,6 +187,21 @@ impl FocalStar {
     }
 }
 
+/// `z = ln(p / q)` of a clamped probability to full relative accuracy:
+/// near `p = 1/2`, where `ln p - ln q` cancels, from `2p - 1` (exact for
+/// `p ≥ 1/4`) as `-ln(1 - (2p - 1)/p)` or `ln(1 - (1 - 2p)/q)`; elsewhere
+/// the difference, which does not cancel there.
+#[inline(always)]
+fn logit_of<V: Lane>(s: &Sig<V>) -> V {
+    let one = V::splat(1.0);
+    let d = s.p.mul_add(V::splat(2.0), -one);
+    let up = s.p.ge(V::splat(0.5));
+    let near = V::and(s.p.ge(V::splat(0.25)), V::splat(0.75).ge(s.p));
+    let x = V::select(up, d / s.p, -d / s.q);
+    let r = ln_one_minus(V::select(near, x, V::splat(0.0)));
+    V::select(near, V::select(up, -r, r), s.sp_pos - s.sp_neg)
+}
+
 binary_loss!(FocalStar);
 
 impl Kernel for FocalStar {
@@ -229,7 +244,7 @@ impl Kernel for FocalStar {
     #[inline(always)]
     fn prob<V: Lane>(&self, p: V, y: V, _ys: V, _oms: V) -> (V, V) {
         per_prob(p, |s| {
-            self.kernel(s.sp_pos - s.sp_neg, self.sign(y), alpha_t(self.alpha, y))
+            self.kernel(logit_of(&s), self.sign(y), alpha_t(self.alpha, y))
         })
     }
 }

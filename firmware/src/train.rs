@@ -21,7 +21,7 @@
 //! the same numbers (up to float rounding of the kernels' lane width) on the
 //! host and on a Cortex-M.
 
-use tinyloss::{Batch, Diagnostic, Error, Focal, Reduction, SigmoidCe};
+use tinyloss::{Asymmetric, Batch, Diagnostic, Error, Focal, Reduction, SigmoidCe};
 
 use crate::data::{self, Split, Task, N_ALL, N_FEATURES, N_TEST, N_TRAIN, N_VAL};
 
@@ -188,6 +188,9 @@ pub enum Objective {
     /// Focal loss with per-element class-balanced weights (Cui et al.'s
     /// class-balanced focal loss; use it with `α` off).
     BalancedFocal(Focal),
+    /// The asymmetric loss (Ridnik et al. 2021): easy negatives below the
+    /// clip cost nothing, the rest are down-weighted by `p^{γ⁻}`.
+    Asymmetric(Asymmetric),
 }
 
 impl Objective {
@@ -198,6 +201,7 @@ impl Objective {
             Objective::BalancedCe => "CB-CE",
             Objective::Focal(_) => "focal",
             Objective::BalancedFocal(_) => "CB-focal",
+            Objective::Asymmetric(_) => "ASL",
         }
     }
 }
@@ -418,6 +422,7 @@ impl Trainer {
             Objective::BalancedCe => weighted.loss_grad(&SigmoidCe::PLAIN, z, mean, dz, losses)?,
             Objective::Focal(f) => plain.loss_grad(f, z, mean, dz, losses)?,
             Objective::BalancedFocal(f) => weighted.loss_grad(f, z, mean, dz, losses)?,
+            Objective::Asymmetric(a) => plain.loss_grad(a, z, mean, dz, losses)?,
         };
         // Backward: ∂L/∂θ = Σ_k ∂L/∂z_k ∂z_k/∂θ.
         self.grad = [0.0; N_PARAMS];
@@ -693,6 +698,7 @@ pub fn diagnose<const NB: usize>(
             Objective::Focal(f) | Objective::BalancedFocal(f) => {
                 b.loss_grad_diagnosed(f, z, r, g, diag)?
             }
+            Objective::Asymmetric(a) => b.loss_grad_diagnosed(a, z, r, g, diag)?,
         };
         start += n;
     }

@@ -121,6 +121,15 @@ fn loss64(obj: &Objective, p: &[f64], batch: &[u16], labels: &Labels, cw: [f64; 
                 a * (1.0 - pt).powf(f.gamma() as f64) * ce
             }
             Objective::BalancedFocal(f) => cw[y as usize] * (1.0 - pt).powf(f.gamma() as f64) * ce,
+            Objective::Asymmetric(a) => {
+                let p = 1.0 / (1.0 + (-z).exp());
+                if y {
+                    (1.0 - p).powf(a.gamma_pos() as f64) * ce
+                } else {
+                    let pm = (p - a.clip() as f64).max(0.0);
+                    pm.powf(a.gamma_neg() as f64) * -(1.0 - pm).ln()
+                }
+            }
         };
     }
     total / batch.len() as f64
@@ -138,6 +147,7 @@ fn backward_pass_matches_finite_differences() {
         Objective::BalancedCe,
         Objective::Focal(Focal::RETINANET),
         Objective::BalancedFocal(Focal::new(2.0, None).unwrap()),
+        Objective::Asymmetric(tinyloss::Asymmetric::TIMM),
     ];
     for obj in objectives {
         let mut t = Trainer::new(cw, 3);

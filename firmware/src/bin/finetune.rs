@@ -1,10 +1,11 @@
 //! On-device fine-tuning of a small classifier head on the red wine quality
-//! data with four loss functions, on the host or an (emulated) Cortex-M.
+//! data with five loss functions, on the host or an (emulated) Cortex-M.
 //!
 //! For each task ("quality ≥ 7", "quality ≤ 4"): tune focal α on the
 //! validation part of the training split, then train the `11 → 8 → 1` head
 //! from the same initialisation with cross-entropy, class-balanced
-//! cross-entropy, focal (γ 2, α 0.25) and focal (γ 2, tuned α), on clean
+//! cross-entropy, focal (γ 2, α 0.25), focal (γ 2, tuned α) and the
+//! asymmetric loss (timm's defaults), on clean
 //! labels and with 10 % of the training labels flipped, and evaluate on the
 //! test split. The easy-example diagnostic ([`tinyloss::Diagnostic`]) of
 //! every cell on the training split, at initialisation and after training,
@@ -16,7 +17,7 @@
 //! Soft-float cores (M0, M3) run 10 instead of 30 epochs (see `DEFAULT_EPOCHS`).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
-use tinyloss::{Batch, Diagnostic, Error, Focal, Group, Reduction, SigmoidCe};
+use tinyloss::{Asymmetric, Batch, Diagnostic, Error, Focal, Group, Reduction, SigmoidCe};
 use tinyloss_firmware::counter::{self, Stopwatch};
 use tinyloss_firmware::data::{Split, Task, N_FIT, N_TEST, N_TRAIN, N_VAL};
 use tinyloss_firmware::train::{self, Evaluator, Labels, Metrics, Model, Objective, BATCH};
@@ -100,16 +101,29 @@ fn kernel_cost(obj: &Objective) -> f64 {
                     .with_weights(&w)
                     .loss_grad(f, z, Reduction::Mean, &mut g, None)
             }
+            Objective::Asymmetric(a) => {
+                Batch::new(&y).loss_grad(a, z, Reduction::Mean, &mut g, None)
+            }
         };
         let _ = core::hint::black_box((r, &g));
     })
 }
 
-/// Names of the four losses, padded for the table.
-const NAMES: [&str; 4] = ["CE         ", "CB-CE      ", "focal      ", "focal-tuned"];
+/// Names of the losses, padded for the table.
+const NAMES: [&str; L] = [
+    "CE         ",
+    "CB-CE      ",
+    "focal      ",
+    "focal-tuned",
+    "ASL        ",
+];
+/// How many losses are compared.
+const L: usize = 5;
+/// The focal losses' positions in [`NAMES`] (the table's α column).
+const FOCAL: [usize; 2] = [2, 3];
 
 /// Metrics per `[task][clean, noisy][CE, CB-CE, focal, focal-tuned]`.
-type Grid = [[[Metrics; 4]; 2]; 2];
+type Grid = [[[Metrics; L]; 2]; 2];
 
 /// Everything one seed of the experiment produces.
 struct Outcome {
@@ -118,10 +132,10 @@ struct Outcome {
     /// Tuned focal α per task.
     alphas: [f32; 2],
     /// Counter units per training step, per loss (first task, clean labels).
-    per_step: [u64; 4],
+    per_step: [u64; L],
     /// The easy-example diagnostic on the training split, at initialisation
     /// and after training, per cell as in `results`.
-    easy: [[[[Easy; 2]; 4]; 2]; 2],
+    easy: [[[[Easy; 2]; L]; 2]; 2],
 }
 
 /// What the easy-example diagnostic says about one model on the training
@@ -172,10 +186,10 @@ fn experiment(
 ) -> Result<Outcome, Error> {
     let steps = N_TRAIN.div_ceil(BATCH) as u64;
     let mut o = Outcome {
-        results: [[[Metrics::default(); 4]; 2]; 2],
+        results: [[[Metrics::default(); L]; 2]; 2],
         alphas: [0.25; 2],
-        per_step: [0; 4],
-        easy: [[[[Easy::default(); 2]; 4]; 2]; 2],
+        per_step: [0; L],
+        easy: [[[[Easy::default(); 2]; L]; 2]; 2],
     };
     for (ti, &task) in tasks().iter().enumerate() {
         if verbose {
@@ -210,6 +224,7 @@ fn experiment(
             Objective::BalancedCe,
             Objective::Focal(Focal::RETINANET),
             Objective::Focal(Focal::new(2.0, Some(o.alphas[ti]))?),
+            Objective::Asymmetric(Asymmetric::TIMM),
         ];
         for (ni, &noisy) in noises().iter().enumerate() {
             let labels = Labels::new(task, noisy, seed);
@@ -346,7 +361,7 @@ fn run(stack: usize) -> Result<(), Error> {
                     fx(m.f1, 3),
                     fx(m.ap, 3),
                 );
-                if oi < 2 {
+                if !FOCAL.contains(&oi) {
                     out!(
                         "| {} | {} | {} | - | {} | {} | {} | {} |",
                         t,
@@ -358,7 +373,7 @@ fn run(stack: usize) -> Result<(), Error> {
                         ap
                     );
                 } else {
-                    let alpha = fx([0.25, o.alphas[ti]][oi - 2], 2);
+                    let alpha = fx([0.25, o.alphas[ti]][oi - FOCAL[0]], 2);
                     out!(
                         "| {} | {} | {} | {} | {} | {} | {} | {} |",
                         t,
@@ -409,6 +424,7 @@ fn run(stack: usize) -> Result<(), Error> {
         Objective::BalancedCe,
         Objective::Focal(Focal::RETINANET),
         Objective::Focal(Focal::new(2.0, Some(o.alphas[0]))?),
+        Objective::Asymmetric(Asymmetric::TIMM),
     ];
     for (oi, obj) in objectives.iter().enumerate() {
         out!(

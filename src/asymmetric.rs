@@ -270,7 +270,9 @@ impl Asymmetric {
             let du = oms.mul_add(dpm, -(ys * s.dp()));
             let u0 = u.eq(zero);
             let ratio = V::select(u0, zero, ce / V::select(u0, V::splat(1.0), u));
-            w * (g * ratio).mul_add(du, dce)
+            // ratio ≤ |z| + 1 but g ratio may pass f32::MAX: du first
+            // (ratio du ≤ (|z| + 1) p q is small where ratio is large).
+            w * g.mul_add(ratio * du, dce)
         } else {
             w * dce
         };

@@ -14,6 +14,7 @@
 //! | asymmetric loss (ASL, timm's convention), γ⁺, γ⁻, probability clip | [`Asymmetric`] | [`binary`], [`Batch`] |
 //! | Poly-1 over sigmoid cross-entropy or focal loss | [`Poly1`] | [`binary`], [`Batch`] |
 //! | FL\* (focal loss's appendix variant, fvcore + the paper's β) | [`FocalStar`] | [`binary`], [`Batch`] |
+//! | quality focal loss (GFL, mmdet) and varifocal loss (mmdet) on IoU-score targets | [`Qfl`], [`Varifocal`] | [`binary`], [`Batch`] |
 //! | the full gradient, or the focusing weight held constant | [`GradMode`] | `with_grad_mode` |
 //! | softmax cross-entropy, class weights, smoothing, ignore index | [`SoftmaxCe`] | [`softmax`] |
 //! | softmax focal loss | [`SoftmaxFocal`] | [`softmax`] |
@@ -53,6 +54,9 @@
 //!   `p_m = max(p - m, 0)`: easy negatives below the clip `m` cost nothing.
 //! * **Poly-1** ([`Poly1`], Leng et al. 2022): `FL + ε (1 - p_t)^{γ+1}`.
 //! * **FL\*** ([`FocalStar`]): `α_t softplus(-(γ x_t + β)) / γ`, no power.
+//! * **Quality focal** ([`Qfl`]): `|p - y|^β BCE(z, y)` on an IoU target;
+//!   **varifocal** ([`Varifocal`]): `y BCE(z, y)` for positives,
+//!   `α p^γ softplus(z)` for negatives (α weights the negatives).
 //!
 //! **α convention** (torchvision's, which users often get backwards):
 //! `α_t = α y + (1 - α)(1 - y)` — α weights the **positives** and `1 - α` the
@@ -174,6 +178,8 @@
 //! | `Asymmetric` loss / gradient | (16 + 3γ)u rel., floor `p ∂ℓ/∂m` / (16 + 3γ)u, floor `p ∂g/∂m; u^γ_y` |
 //! | `Poly1` loss / gradient | (24 + 3γ)u, floor `the terms' magnitudes` / (24 + 3γ)u |
 //! | `FocalStar` loss / gradient | 24u rel., floor `z g/8` / 24u, floor `g(1+γ x_t)/8` |
+//! | `Qfl` loss / gradient (γ = β) | (16 + 3γ)u rel., floor `s ∂ℓ/∂y` / (16 + 3γ)u, floor `s ∂g/∂y` |
+//! | `Varifocal` loss / gradient | (16 + 3γ)u rel. / (16 + 3γ)u, floor `y` |
 //! | mean of 2^20 losses (reduction error) | 2e-6 rel. |
 //! | `SoftmaxCe` loss ≥ 1e-3 / any / gradient | 16u / 96u rel. / 16u·K abs. |
 //! | `SoftmaxFocal` loss ≥ 1e-3 / any / gradient | 32u / 256u rel. / 32u(1+γ)K abs. |
@@ -227,6 +233,7 @@ pub mod mining;
 mod normalizer;
 mod poly;
 mod power;
+mod quality;
 mod reduce;
 #[cfg_attr(
     not(all(target_arch = "arm", not(target_abi = "eabihf"))),
@@ -249,6 +256,7 @@ pub use labels::Labels;
 pub use normalizer::PositivesEma;
 pub use poly::Poly1;
 pub use power::{GradMode, MAX_GAMMA};
+pub use quality::{Qfl, Varifocal};
 pub use reduce::Reduction;
 pub use softmax::{SoftmaxCe, SoftmaxFocal};
 

@@ -212,6 +212,8 @@ const README_MAP: &[(&str, &[Bound])] = &[
     ("asymmetric, loss / gradient", &[ASL_LOSS, ASL_GRAD]),
     ("poly-1, loss / gradient", &[POLY1_LOSS, POLY1_GRAD]),
     ("FL*, loss / gradient", &[FOCAL_STAR_LOSS, FOCAL_STAR_GRAD]),
+    ("QFL, loss / gradient", &[QFL_LOSS, QFL_GRAD]),
+    ("varifocal, loss / gradient", &[VFL_LOSS, VFL_GRAD]),
     ("mean over 2^20 elements (reduction only)", &[MEAN_2_20]),
     ("class-balanced weights", &[CLASS_BALANCED]),
 ];
@@ -233,6 +235,8 @@ const LIB_MAP: &[(&str, &[Bound])] = &[
         "FocalStar loss / gradient",
         &[FOCAL_STAR_LOSS, FOCAL_STAR_GRAD],
     ),
+    ("Qfl loss / gradient (γ = β)", &[QFL_LOSS, QFL_GRAD]),
+    ("Varifocal loss / gradient", &[VFL_LOSS, VFL_GRAD]),
     ("mean of 2^20 losses (reduction error)", &[MEAN_2_20]),
     (
         "SoftmaxCe loss ≥ 1e-3 / any / gradient",

@@ -6,7 +6,10 @@
 //! gradient, every reduction with weights and a mask, and bad parameters.
 
 use tinyloss::binary::{AnyLoss, Kernel};
-use tinyloss::{Asymmetric, Batch, Error, Focal, FocalStar, GradMode, Poly1, Reduction, SigmoidCe};
+use tinyloss::{
+    Asymmetric, Batch, Error, Focal, FocalStar, GradMode, Poly1, Qfl, Reduction, SigmoidCe,
+    Varifocal,
+};
 use tinyloss_reference::binary::{element_scale, Loss};
 use tinyloss_reference::bounds::binary_element;
 use tinyloss_reference::Worst;
@@ -128,6 +131,27 @@ fn configs() -> Vec<(AnyLoss, Loss)> {
                 ));
             }
         }
+        if eps == 0.0 {
+            for beta in [1.0f32, 2.0, 3.5] {
+                let q = if beta == 2.0 {
+                    Qfl::MMDET
+                } else {
+                    Qfl::new(beta).unwrap()
+                };
+                v.push((q.into(), Loss::Qfl { beta: beta as f64 }));
+            }
+            for (a, g, iou) in [(0.75f32, 2.0f32, true), (0.5, 0.0, false), (1.0, 3.5, true)] {
+                let l = Varifocal::new(a, g).unwrap().with_iou_weighted(iou);
+                v.push((
+                    l.into(),
+                    Loss::Varifocal {
+                        alpha: a as f64,
+                        gamma: g as f64,
+                        iou_weighted: iou,
+                    },
+                ));
+            }
+        }
         for (g, b) in [
             (1.0f32, 0.0f32),
             (2.0, 1.0),
@@ -160,6 +184,8 @@ fn name(l: &AnyLoss) -> &'static str {
         AnyLoss::Asymmetric(_) => "asymmetric",
         AnyLoss::Poly1(_) => "poly-1",
         AnyLoss::FocalStar(_) => "FL*",
+        AnyLoss::Qfl(_) => "QFL",
+        AnyLoss::Varifocal(_) => "varifocal",
         AnyLoss::Focal(_) => "focal (detached)",
         _ => "other",
     }
@@ -290,10 +316,11 @@ fn gradients_match_finite_differences() {
                 );
                 // γ < 1 has an unbounded second derivative where the
                 // focusing weight vanishes; a kink at p = m for a clip.
-                let kink = matches!(rl, Loss::Asymmetric { clip, .. } if {
-                    let p = 1.0 / (1.0 + (-z64).exp());
-                    clip > 0.0 && (p - clip).abs() < 1e-3
-                });
+                let p = 1.0 / (1.0 + (-z64).exp());
+                // |p - m| (a clip) and QFL's |p - y| at β = 1 have kinks.
+                let kink = matches!(rl, Loss::Asymmetric { clip, .. }
+                    if clip > 0.0 && (p - clip).abs() < 1e-3)
+                    || matches!(rl, Loss::Qfl { .. } if (p - y64).abs() < 1e-3);
                 if detached || kink || (rl.gamma() < 1.0 && z.abs() > 20.0) {
                     continue;
                 }
@@ -312,7 +339,8 @@ fn gradients_match_finite_differences() {
                 let (p64, y64) = (p as f64, y as f64);
                 let h = 1e-7;
                 let fd = (rl.prob(p64 + h, y64).0 - rl.prob(p64 - h, y64).0) / (2.0 * h);
-                let kink = matches!(rl, Loss::Asymmetric { clip, .. } if (p64 - clip).abs() < 1e-3);
+                let kink = matches!(rl, Loss::Asymmetric { clip, .. } if (p64 - clip).abs() < 1e-3)
+                    || matches!(rl, Loss::Qfl { .. } if (p64 - y64).abs() < 1e-3);
                 let detached = matches!(
                     rl,
                     Loss::Asymmetric { detached: true, .. } | Loss::FocalDetached { .. }
@@ -413,6 +441,40 @@ fn identities_between_the_losses() {
                 }
             }
         }
+    }
+    // QFL on hard labels is focal loss with α off and γ = β.
+    let tol = |w: f32| 64.0 * f32::EPSILON * w.abs().max(f32::MIN_POSITIVE);
+    for beta in [1.0f32, 2.0, 3.5] {
+        let (q, f) = (Qfl::new(beta).unwrap(), Focal::new(beta, None).unwrap());
+        for &y in &[0.0f32, 1.0] {
+            for &z in &zs {
+                let (a, b) = (q.loss_grad(z, y).unwrap(), f.loss_grad(z, y).unwrap());
+                assert!(
+                    (a.loss - b.loss).abs() <= tol(b.loss),
+                    "QFL β={beta} z={z} y={y}"
+                );
+                assert!(
+                    (a.grad - b.grad).abs() <= tol(b.grad),
+                    "QFL β={beta} z={z} y={y}"
+                );
+            }
+        }
+    }
+    // VFL's negatives are focal's negatives with α weighting them, its hard
+    // positives cross-entropy.
+    let v = Varifocal::MMDET;
+    let f = Focal::new(2.0, None).unwrap();
+    for &z in &zs {
+        let (a, b) = (v.loss_grad(z, 0.0).unwrap(), f.loss_grad(z, 0.0).unwrap());
+        assert!(
+            (a.loss - 0.75 * b.loss).abs() <= tol(0.75 * b.loss),
+            "VFL neg z={z}"
+        );
+        let (a, b) = (
+            v.loss_grad(z, 1.0).unwrap(),
+            SigmoidCe::PLAIN.loss_grad(z, 1.0).unwrap(),
+        );
+        assert!((a.loss - b.loss).abs() <= tol(b.loss), "VFL pos z={z}");
     }
     let star = FocalStar::FVCORE;
     for &y in &[0.0f32, 1.0] {
@@ -515,6 +577,8 @@ fn gradient_bounds_hold() {
             .unwrap()
             .into(),
     );
+    losses.push(Qfl::new(1000.0).unwrap().into());
+    losses.push(Varifocal::new(1.0, 1000.0).unwrap().into());
     losses.push(FocalStar::new(1000.0, 1e4, None).unwrap().into());
     losses.push(FocalStar::new(1e-3, -1e4, Some(1.0)).unwrap().into());
     let mut worst: f32 = 0.0;
@@ -525,6 +589,8 @@ fn gradient_bounds_hold() {
             AnyLoss::FocalStar(k) => (k.grad_bound(false), k.grad_bound(true)),
             AnyLoss::Focal(k) => (k.grad_bound(false), k.grad_bound(true)),
             AnyLoss::SigmoidCe(k) => (k.grad_bound(false), k.grad_bound(true)),
+            AnyLoss::Qfl(k) => (k.grad_bound(false), k.grad_bound(true)),
+            AnyLoss::Varifocal(k) => (k.grad_bound(false), k.grad_bound(true)),
             _ => unreachable!("a new loss needs its arm here"),
         };
         for &y in &TARGETS {
@@ -620,6 +686,8 @@ fn batch_reductions_weights_and_mask_against_f64() {
                     AnyLoss::FocalStar(k) => b.loss_grad(&k, &z, red, &mut g2, None),
                     AnyLoss::Focal(k) => b.loss_grad(&k, &z, red, &mut g2, None),
                     AnyLoss::SigmoidCe(k) => b.loss_grad(&k, &z, red, &mut g2, None),
+                    AnyLoss::Qfl(k) => b.loss_grad(&k, &z, red, &mut g2, None),
+                    AnyLoss::Varifocal(k) => b.loss_grad(&k, &z, red, &mut g2, None),
                     _ => unreachable!("a new loss needs its arm here"),
                 };
                 assert_eq!(concrete.unwrap().to_bits(), got.to_bits());
@@ -678,6 +746,26 @@ fn bad_parameters_are_refused() {
     assert!(Poly1::cross_entropy(-1.0001).is_err());
     assert!(Poly1::new(Focal::new(2.0, Some(0.9)).unwrap(), -0.1).is_ok());
     assert!(Poly1::new(Focal::new(2.0, Some(0.9)).unwrap(), -0.11).is_err());
+    for b in [0.0f32, 0.999, f32::NAN, -1.0, 1000.5, f32::INFINITY] {
+        assert_eq!(
+            Qfl::new(b),
+            Err(Error::InvalidParameter { name: "beta" }),
+            "β {b}"
+        );
+    }
+    assert!(Qfl::new(1.0).is_ok() && Qfl::new(1000.0).is_ok());
+    for a in [-0.1f32, 1.1, f32::NAN] {
+        assert_eq!(
+            Varifocal::new(a, 2.0),
+            Err(Error::InvalidParameter { name: "alpha" })
+        );
+    }
+    for g in [-0.1f32, 1000.5, f32::NAN] {
+        assert_eq!(
+            Varifocal::new(0.75, g),
+            Err(Error::InvalidParameter { name: "gamma" })
+        );
+    }
     for g in [0.0f32, 1e-4, f32::NAN, -1.0, 1000.5, f32::INFINITY] {
         assert_eq!(
             FocalStar::new(g, 0.0, None),
@@ -725,5 +813,33 @@ fn bad_input_writes_nothing() {
             })
         );
         assert_eq!(g, [7.0; 3]);
+    }
+}
+
+/// Fuzz finding: a soft-target ASL at a huge negative logit with γ = 9
+/// formed `γ · CE/u` past f32::MAX and multiplied it by `∂u/∂z = 0` (NaN).
+#[test]
+fn asl_soft_target_at_huge_logits_is_finite() {
+    for g in [9.0f32, 1000.0] {
+        let asl = Asymmetric::new(g, g, 0.05).unwrap();
+        for z in [-4.2e37f32, -f32::MAX, f32::MAX, 4.2e37] {
+            for y in [0.992f32, 0.5, 1e-40] {
+                let r = asl.loss_grad(z, y).unwrap();
+                assert!(
+                    r.loss.is_finite() && r.grad.is_finite(),
+                    "γ={g} z={z} y={y}: {r:?}"
+                );
+                let rl = Loss::Asymmetric {
+                    gamma_pos: g as f64,
+                    gamma_neg: g as f64,
+                    clip: 0.05f32 as f64,
+                    eps: 0.0,
+                    detached: false,
+                };
+                let mut rep = Report::default();
+                rep.see("asymmetric", &rl, false, false, z, y, (r.loss, r.grad));
+                rep.check();
+            }
+        }
     }
 }

@@ -696,7 +696,15 @@ macro_rules! per_element_api {
         }
     )*};
 }
-per_element_api!(Focal, SigmoidCe, Asymmetric, Poly1, FocalStar);
+per_element_api!(
+    Focal,
+    SigmoidCe,
+    Asymmetric,
+    Poly1,
+    FocalStar,
+    tinyloss::Qfl,
+    tinyloss::Varifocal
+);
 
 fn alpha_param(u: &mut Unstructured) -> Result<Option<f32>> {
     Ok(if u.arbitrary::<u8>()? % 3 == 0 {
@@ -719,7 +727,7 @@ fn with_smoothing<L>(
 
 fn fuzz(data: &[u8]) -> Result<()> {
     let mut u = Unstructured::new(data);
-    let kind = u.arbitrary::<u8>()? % 8;
+    let kind = u.arbitrary::<u8>()? % 10;
     // [0, 1] is the documented range of every smoothing ε.
     let smoothing = if u.arbitrary::<u8>()? % 3 == 0 {
         Some(param(&mut u, &[0.0, 0.1, 0.01, 0.5, 1.0])?)
@@ -814,6 +822,31 @@ fn fuzz(data: &[u8]) -> Result<()> {
                 epsilon: f64::from(e),
             };
             go(p, valid, rl, &c);
+        }
+        // Quality focal loss.
+        8 => {
+            let beta = param(&mut u, &[2.0, 1.0, 1.5, 3.0, 0.5, 1000.0])?;
+            let c = case(&mut u)?;
+            let valid = (1.0..=1000.0).contains(&beta);
+            let rl = Loss::Qfl {
+                beta: f64::from(beta),
+            };
+            go(tinyloss::Qfl::new(beta), valid, rl, &c);
+        }
+        // Varifocal loss.
+        9 => {
+            let alpha = param(&mut u, &[0.75, 0.0, 1.0, 0.5])?;
+            let gamma = param(&mut u, &gammas)?;
+            let iou = u.arbitrary::<bool>()?;
+            let c = case(&mut u)?;
+            let v = tinyloss::Varifocal::new(alpha, gamma).map(|v| v.with_iou_weighted(iou));
+            let valid = (0.0..=1.0).contains(&alpha) && cases::valid_gamma(gamma);
+            let rl = Loss::Varifocal {
+                alpha: f64::from(alpha),
+                gamma: f64::from(gamma),
+                iou_weighted: iou,
+            };
+            go(v, valid, rl, &c);
         }
         // FL*.
         _ => {

@@ -227,6 +227,15 @@ fn per_element() {
         bb(f.with_smoothing(bb(0.1)));
     }
     bb(FocalStar::FVCORE);
+    let q = bb(tinyloss::Qfl::MMDET);
+    bb((q.loss_grad(z, y), q.loss_grad_prob(z, y), q.beta()));
+    bb(tinyloss::Qfl::new(bb(1.5)));
+    let v = bb(tinyloss::Varifocal::MMDET);
+    bb((v.loss_grad(z, y), v.loss_grad_prob(z, y)));
+    bb((v.alpha(), v.gamma(), v.iou_weighted()));
+    if let Ok(v) = tinyloss::Varifocal::new(bb(0.5), bb(1.5)) {
+        bb(v.with_iou_weighted(bb(false)));
+    }
 }
 
 /// The multi-class batch API for one loss type: any targets kind, with and
@@ -465,6 +474,8 @@ pub extern "C" fn _start() -> ! {
     binary_all(&any_loss());
     binary_all(&bb(Asymmetric::TIMM));
     binary_all(&bb(FocalStar::FVCORE));
+    binary_all(&bb(tinyloss::Qfl::MMDET));
+    binary_all(&bb(tinyloss::Varifocal::MMDET));
     if let Ok(p) = Poly1::cross_entropy(bb(1.0)) {
         binary_all(&p);
     }

@@ -277,6 +277,63 @@ pub fn focal_star(
     (at * softplus(-t) / gamma, -s * at * sigmoid(-t))
 }
 
+/// Quality focal loss (mmdet's `quality_focal_loss`): `|p - y|^β BCE(z, y)`,
+/// gradient `|d|^β d + sign(d) β |d|^{β-1} p q BCE`, `d = p - y`.
+pub fn qfl(z: f64, y: f64, beta: f64) -> (f64, f64) {
+    let p = sigmoid(z);
+    let d = if y == 1.0 { -sigmoid(-z) } else { p - y };
+    let ad = fabs(d);
+    let ce = y * softplus(-z) + (1.0 - y) * softplus(z);
+    let pq = exp(-softplus(z) - softplus(-z));
+    // |d|^β without underflow for hard labels: ln|d| = -softplus(±z).
+    let ln_ad = if y == 1.0 {
+        -softplus(z)
+    } else if y == 0.0 {
+        -softplus(-z)
+    } else {
+        log(ad)
+    };
+    let w = if ad == 0.0 && y != 0.0 && y != 1.0 {
+        0.0
+    } else {
+        exp(beta * ln_ad)
+    };
+    let sgn = if d >= 0.0 { 1.0 } else { -1.0 };
+    let k = if ad == 0.0 && y != 0.0 && y != 1.0 {
+        if beta == 1.0 {
+            1.0
+        } else {
+            0.0
+        }
+    } else {
+        exp((beta - 1.0) * ln_ad)
+    };
+    (w * ce, w * d + sgn * beta * k * pq * ce)
+}
+
+/// Varifocal loss (mmdet's `varifocal_loss`): positives (`y > 0`)
+/// `w_y BCE(z, y)` with `w_y = y` (IoU-weighted) or 1, gradient
+/// `w_y (p - y)`; negatives `α p^γ softplus(z)`, gradient
+/// `α p^γ (γ q softplus(z) + p)`.
+pub fn varifocal(z: f64, y: f64, alpha: f64, gamma: f64, iou_weighted: bool) -> (f64, f64) {
+    let p = sigmoid(z);
+    let q = sigmoid(-z);
+    if y > 0.0 {
+        let w = if iou_weighted { y } else { 1.0 };
+        let ce = y * softplus(-z) + (1.0 - y) * softplus(z);
+        let d = if y == 1.0 { -q } else { p - y };
+        (w * ce, w * d)
+    } else {
+        let pg = if gamma == 0.0 {
+            1.0
+        } else {
+            exp(-gamma * softplus(-z))
+        };
+        let w = alpha * pg;
+        (w * softplus(z), w * (gamma * q * softplus(z) + p))
+    }
+}
+
 /// The scale a loss's relative bound is measured against at one element,
 /// beyond the value itself: `(loss, gradient)` floors from the rounding of
 /// an intermediate that the loss's formula amplifies (0 where none).
@@ -373,6 +430,28 @@ pub fn element_scale(loss: &Loss, prob: bool, x: f64, y: f64) -> (f64, f64) {
                 (0.0, 0.0)
             }
         }
+        Loss::Qfl { beta } => {
+            if y == 0.0 || y == 1.0 {
+                return (0.0, 0.0);
+            }
+            // p - y carries the rounding of its operands (scale s): the
+            // loss's and the gradient's sensitivity to y, times s.
+            let p = sigmoid(z);
+            let sc = (p.max(y)).min((1.0 - p).max(1.0 - y));
+            let h = 4.0 * crate::U * sc;
+            let (a, b) = (qfl(z, y + h, beta), qfl(z, y - h, beta));
+            (
+                sc * fabs(a.0 - b.0) / (2.0 * h),
+                sc * fabs(a.1 - b.1) / (2.0 * h) * p_scale,
+            )
+        }
+        Loss::Varifocal { iou_weighted, .. } => {
+            if y > 0.0 && y < 1.0 {
+                (0.0, if iou_weighted { y } else { 1.0 } * p_scale)
+            } else {
+                (0.0, 0.0)
+            }
+        }
         Loss::Focal { .. } | Loss::SigmoidCe { .. } => (0.0, 0.0),
     }
 }
@@ -439,6 +518,20 @@ pub enum Loss {
         /// The poly coefficient.
         epsilon: f64,
     },
+    /// Quality focal loss.
+    Qfl {
+        /// β ≥ 1.
+        beta: f64,
+    },
+    /// Varifocal loss.
+    Varifocal {
+        /// The negatives' weight.
+        alpha: f64,
+        /// γ ≥ 0.
+        gamma: f64,
+        /// Positives weighted by their target.
+        iou_weighted: bool,
+    },
     /// FL*.
     FocalStar {
         /// γ > 0.
@@ -478,6 +571,12 @@ impl Loss {
                 alpha,
                 eps,
             } => focal_star(z, y, gamma, beta, alpha, eps),
+            Loss::Qfl { beta } => qfl(z, y, beta),
+            Loss::Varifocal {
+                alpha,
+                gamma,
+                iou_weighted,
+            } => varifocal(z, y, alpha, gamma, iou_weighted),
         }
     }
 
@@ -502,6 +601,8 @@ impl Loss {
                 gamma_neg,
                 ..
             } => gamma_pos.max(gamma_neg),
+            Loss::Qfl { beta } => beta,
+            Loss::Varifocal { gamma, .. } => gamma,
             Loss::SigmoidCe { .. } | Loss::FocalStar { .. } => 0.0,
         }
     }
@@ -515,6 +616,7 @@ impl Loss {
             | Loss::Asymmetric { eps, .. }
             | Loss::Poly1 { eps, .. }
             | Loss::FocalStar { eps, .. } => eps,
+            Loss::Qfl { .. } | Loss::Varifocal { .. } => 0.0,
         }
     }
 }

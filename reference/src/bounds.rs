@@ -108,6 +108,15 @@ pub const FOCAL_STAR_LOSS: Bound = rel("FL*", "loss", 24.0, 0.0, "z g/8");
 /// FL*, gradient: 24u relative (soft targets and probabilities: of
 /// `|g|(1 + γ|x_t|)/8`).
 pub const FOCAL_STAR_GRAD: Bound = rel("FL*", "gradient", 24.0, 0.0, "g(1+γ x_t)/8");
+/// Quality focal loss, loss / gradient: (16 + 3β)u relative; soft targets
+/// of the sensitivity to the rounding of `p - y`.
+pub const QFL_LOSS: Bound = rel("QFL", "loss", 16.0, GAMMA_U, "s ∂ℓ/∂y");
+/// Quality focal loss, gradient.
+pub const QFL_GRAD: Bound = rel("QFL", "gradient", 16.0, GAMMA_U, "s ∂g/∂y");
+/// Varifocal loss, loss: (16 + 3γ)u relative.
+pub const VFL_LOSS: Bound = rel("varifocal", "loss", 16.0, GAMMA_U, "2^-126");
+/// Varifocal loss, gradient: (16 + 3γ)u of `max(|g|, y)` for positives.
+pub const VFL_GRAD: Bound = rel("varifocal", "gradient", 16.0, GAMMA_U, "y");
 /// The mean of 2^20 losses, the reduction's own error: 2e-6 relative.
 pub const MEAN_2_20: Bound = rel("reduction", "mean of 2^20 losses", 2e-6 / U, 0.0, "");
 /// Softmax CE loss ≥ [`ORDINARY_LOSS`]: 16u relative.
@@ -253,6 +262,10 @@ pub const BOUNDS: &[Bound] = &[
     POLY1_GRAD,
     FOCAL_STAR_LOSS,
     FOCAL_STAR_GRAD,
+    QFL_LOSS,
+    QFL_GRAD,
+    VFL_LOSS,
+    VFL_GRAD,
     MEAN_2_20,
     SOFTMAX_CE_LOSS_ORDINARY,
     SOFTMAX_CE_LOSS,
@@ -378,6 +391,18 @@ fn binary_element_floors(loss: &crate::binary::Loss, prob: bool, hard: bool, y: 
                 ..f
             }
         }
+        Loss::Qfl { .. } => Element {
+            loss: QFL_LOSS.at(loss.gamma()),
+            grad: QFL_GRAD.at(loss.gamma()),
+            loss_floor: LOSS_FLOOR,
+            grad_floor: if prob { GRAD_FLOOR } else { LOSS_FLOOR },
+        },
+        Loss::Varifocal { .. } => Element {
+            loss: VFL_LOSS.at(loss.gamma()),
+            grad: VFL_GRAD.at(loss.gamma()),
+            loss_floor: LOSS_FLOOR,
+            grad_floor: if prob { GRAD_FLOOR } else { LOSS_FLOOR },
+        },
         Loss::FocalStar { .. } => Element {
             loss: FOCAL_STAR_LOSS.get(),
             grad: FOCAL_STAR_GRAD.get(),

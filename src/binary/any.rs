@@ -1,7 +1,7 @@
 //! A binary loss chosen at run time.
 
 use super::kernel::{sealed, BinaryLoss, Body};
-use crate::{Asymmetric, Error, Focal, FocalStar, LossGrad, Poly1, SigmoidCe};
+use crate::{Asymmetric, Error, Focal, FocalStar, LossGrad, Poly1, Qfl, SigmoidCe, Varifocal};
 
 /// Any binary loss, chosen at run time, so that training code (and a
 /// configuration read from flash or a host) is written once, not once per
@@ -35,6 +35,10 @@ pub enum AnyLoss {
     Poly1(Poly1),
     /// FL*.
     FocalStar(FocalStar),
+    /// Quality focal loss.
+    Qfl(Qfl),
+    /// Varifocal loss.
+    Varifocal(Varifocal),
 }
 
 impl From<SigmoidCe> for AnyLoss {
@@ -67,6 +71,18 @@ impl From<FocalStar> for AnyLoss {
     }
 }
 
+impl From<Qfl> for AnyLoss {
+    fn from(l: Qfl) -> Self {
+        AnyLoss::Qfl(l)
+    }
+}
+
+impl From<Varifocal> for AnyLoss {
+    fn from(l: Varifocal) -> Self {
+        AnyLoss::Varifocal(l)
+    }
+}
+
 impl AnyLoss {
     /// Loss and gradient `∂ℓ/∂z` for one logit `z` and target `y`
     /// ([`Focal::loss_grad`], [`SigmoidCe::loss_grad`]).
@@ -80,6 +96,8 @@ impl AnyLoss {
             AnyLoss::Asymmetric(l) => l.loss_grad(z, y),
             AnyLoss::Poly1(l) => l.loss_grad(z, y),
             AnyLoss::FocalStar(l) => l.loss_grad(z, y),
+            AnyLoss::Qfl(l) => l.loss_grad(z, y),
+            AnyLoss::Varifocal(l) => l.loss_grad(z, y),
         }
     }
 
@@ -96,6 +114,8 @@ impl AnyLoss {
             AnyLoss::Asymmetric(l) => l.loss_grad_prob(p, y),
             AnyLoss::Poly1(l) => l.loss_grad_prob(p, y),
             AnyLoss::FocalStar(l) => l.loss_grad_prob(p, y),
+            AnyLoss::Qfl(l) => l.loss_grad_prob(p, y),
+            AnyLoss::Varifocal(l) => l.loss_grad_prob(p, y),
         }
     }
 }
@@ -111,6 +131,8 @@ impl BinaryLoss for AnyLoss {
             AnyLoss::Asymmetric(l) => body.call(l),
             AnyLoss::Poly1(l) => body.call(l),
             AnyLoss::FocalStar(l) => body.call(l),
+            AnyLoss::Qfl(l) => body.call(l),
+            AnyLoss::Varifocal(l) => body.call(l),
         }
     }
 }

@@ -81,6 +81,20 @@ pub fn tl_focal_star(f: &FocalStar, z: &[f32], y: &[f32], g: &mut [f32]) -> Resu
     Batch::new(y).loss_grad(f, z, Reduction::Mean, g, None)
 }
 
+/// Quality focal loss, β = 2, mean.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_qfl(z: &[f32], y: &[f32], g: &mut [f32]) -> Result<f32, Error> {
+    Batch::new(y).loss_grad(&tinyloss::Qfl::MMDET, z, Reduction::Mean, g, None)
+}
+
+/// Varifocal loss, α = 0.75, γ = 2, mean.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_varifocal(z: &[f32], y: &[f32], g: &mut [f32]) -> Result<f32, Error> {
+    Batch::new(y).loss_grad(&tinyloss::Varifocal::MMDET, z, Reduction::Mean, g, None)
+}
+
 /// Focal γ = 2, α = 0.25 with the modulating factor held constant, mean.
 #[no_mangle]
 #[inline(never)]
@@ -355,6 +369,8 @@ fn main() -> ! {
         measure!("poly1_focal_g2", tl_poly1_focal(&poly, z, y, &mut g));
         measure!("focal_star_g2_b1", tl_focal_star(&star, z, y, &mut g));
         measure!("focal_g2_detached", tl_focal_g2_detached(z, y, &mut g));
+        measure!("qfl_b2", tl_qfl(z, y, &mut g));
+        measure!("varifocal", tl_varifocal(z, y, &mut g));
         measure!("focal_g2_per_element_api", tl_focal_g2_each(z, y, &mut g));
         let mut zg = [0.0f32; N];
         measure!("focal_g2_in_place", {

@@ -238,7 +238,13 @@ macro_rules! elem {
     )*};
 }
 #[cfg(not(target_abi = "eabi"))]
-elem!(tinyloss::Asymmetric, tinyloss::Poly1, tinyloss::FocalStar);
+elem!(
+    tinyloss::Asymmetric,
+    tinyloss::Poly1,
+    tinyloss::FocalStar,
+    tinyloss::Qfl,
+    tinyloss::Varifocal
+);
 
 /// Every binary entry point and option for one loss.
 fn binary_cases<L: Elem>(h: &mut Digest, name: &str, loss: &L, d: &BinaryData) {
@@ -609,6 +615,8 @@ fn family(h: &mut Digest, d: &BinaryData) {
         Ok(f) => binary_cases(h, "focal_star", &f, d),
         Err(e) => h.res("focal_star", Err(e)),
     }
+    binary_cases(h, "qfl", &tinyloss::Qfl::MMDET, d);
+    binary_cases(h, "varifocal", &tinyloss::Varifocal::MMDET, d);
     let det = Focal::new(1.5, Some(0.25)).map(|f| f.with_grad_mode(GradMode::Detached));
     match det {
         Ok(f) => binary_cases(h, "focal_g1.5_detached", &f, d),

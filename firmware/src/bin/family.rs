@@ -1,5 +1,6 @@
 //! On-target tests of the imbalance loss family (asymmetric loss, Poly-1,
-//! FL*, focal loss with the modulating factor held constant) against the
+//! FL*, quality focal and varifocal losses, focal loss with the modulating
+//! factor held constant) against the
 //! f64 references of `tinyloss-reference`, within the bounds of its table.
 //! A binary of its own so that each test binary fits the M0's 256 KiB of
 //! flash; same checking and output as `selftest`. Runs unchanged on the
@@ -101,6 +102,15 @@ fn family_cases(s: &mut Suite) {
         poly(1.5, None, 2.0),
         star(2.0, 1.0, Some(0.25)),
         star(1.0, 0.0, None),
+        (Binary::from(tinyloss::Qfl::MMDET), Loss::Qfl { beta: 2.0 }),
+        (
+            Binary::from(tinyloss::Varifocal::MMDET),
+            Loss::Varifocal {
+                alpha: 0.75,
+                gamma: 2.0,
+                iou_weighted: true,
+            },
+        ),
         (
             Binary::from(Focal::RETINANET.with_grad_mode(GradMode::Detached)),
             Loss::FocalDetached {

@@ -843,3 +843,102 @@ fn asl_soft_target_at_huge_logits_is_finite() {
         }
     }
 }
+
+/// Softmax focal loss with the modulating factors held constant: the loss
+/// bit for bit the full mode's, the gradient against the f64 reference's
+/// `row_mode` within the softmax focal bounds, over labels and probability
+/// targets, smoothing and class weights.
+#[test]
+fn softmax_focal_detached_against_f64() {
+    use tinyloss::softmax::{Rows, Targets};
+    use tinyloss::SoftmaxFocal;
+    use tinyloss_reference::bounds::{SOFTMAX_FOCAL_GRAD, SOFTMAX_FOCAL_LOSS, SOFTMAX_LOSS_FLOOR};
+    use tinyloss_reference::measure::{abs_err, rel_err};
+    use tinyloss_reference::softmax::{row_mode, target_mass, RowTarget};
+    let mut s = tinyloss_reference::Rng(11);
+    let mut worst = (0.0f64, 0.0f64);
+    for c in [2usize, 3, 10, 43] {
+        for gamma in [0.5f32, 1.0, 2.0, 3.5] {
+            for eps in [0.0f32, 0.1] {
+                for weighted in [false, true] {
+                    for probs in [false, true] {
+                        let n = 6;
+                        let scale = [1.0, 10.0, 100.0][(c + n) % 3];
+                        let z: Vec<f32> =
+                            (0..n * c).map(|_| ((s.f() - 0.5) * scale) as f32).collect();
+                        let labels: Vec<u32> = (0..n)
+                            .map(|_| (s.f() * c as f64) as u32 % c as u32)
+                            .collect();
+                        let mut p: Vec<f32> = (0..n * c).map(|_| s.f() as f32).collect();
+                        for r in 0..n {
+                            let t: f32 = p[r * c..(r + 1) * c].iter().sum();
+                            p[r * c..(r + 1) * c].iter_mut().for_each(|v| *v /= t);
+                        }
+                        let w: Vec<f32> = (0..c).map(|_| (0.1 + s.f() * 2.0) as f32).collect();
+                        let targets = if probs {
+                            Targets::Probs(&p)
+                        } else {
+                            Targets::from(&labels[..])
+                        };
+                        let mut rows = Rows::new(c, targets);
+                        if weighted {
+                            rows = rows.with_class_weights(&w).unwrap();
+                        }
+                        let full = SoftmaxFocal::new(gamma)
+                            .unwrap()
+                            .with_smoothing(eps)
+                            .unwrap();
+                        let det = full.with_grad_mode(GradMode::Detached);
+                        let (mut g, mut gf) = (vec![0.0f32; n * c], vec![0.0f32; n * c]);
+                        let (mut l, mut lf) = (vec![0.0f32; n], vec![0.0f32; n]);
+                        let t = rows
+                            .loss_grad(&det, &z, Reduction::Sum, &mut g, Some(&mut l))
+                            .unwrap();
+                        let tf = rows
+                            .loss_grad(&full, &z, Reduction::Sum, &mut gf, Some(&mut lf))
+                            .unwrap();
+                        assert_eq!(
+                            t.to_bits(),
+                            tf.to_bits(),
+                            "the loss does not depend on the mode"
+                        );
+                        let wd: Vec<f64> = w.iter().map(|&v| v as f64).collect();
+                        for r in 0..n {
+                            let zr: Vec<f64> =
+                                z[r * c..(r + 1) * c].iter().map(|&v| v as f64).collect();
+                            let pr: Vec<f64> =
+                                p[r * c..(r + 1) * c].iter().map(|&v| v as f64).collect();
+                            let rt = if probs {
+                                RowTarget::Probs(&pr)
+                            } else {
+                                RowTarget::Label(labels[r] as usize)
+                            };
+                            let wr = weighted.then_some(&wd[..]);
+                            let mut rg = vec![0.0; c];
+                            let want =
+                                row_mode(&zr, rt, wr, eps as f64, gamma as f64, true, &mut rg);
+                            let k = target_mass(rt, c, wr, eps as f64);
+                            let le = rel_err(l[r], want, SOFTMAX_LOSS_FLOOR);
+                            assert!(
+                                le <= SOFTMAX_FOCAL_LOSS.get(),
+                                "C={c} γ={gamma} row {r}: loss {} vs {want}",
+                                l[r]
+                            );
+                            for j in 0..c {
+                                let e = abs_err(g[r * c + j], rg[j], k);
+                                let b = SOFTMAX_FOCAL_GRAD.at(gamma as f64);
+                                assert!(e <= b, "C={c} γ={gamma} ε={eps} w={weighted} p={probs} row {r} class {j}: {} vs {} ({e:.1}u·K)", g[r * c + j], rg[j]);
+                                worst.1 = worst.1.max(e / b);
+                            }
+                            worst.0 = worst.0.max(le / SOFTMAX_FOCAL_LOSS.get());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    println!(
+        "softmax focal detached: worst loss {:.3}, gradient {:.3} of the bounds",
+        worst.0, worst.1
+    );
+}

@@ -316,6 +316,7 @@ fn softmax_losses() {
     bb(ce.loss_grad_row(x, target, &mut *grad));
     softmax_all(&bb(ce));
     if let Ok(f) = SoftmaxFocal::new(bb(2.0)) {
+        bb(f.with_grad_mode(bb(GradMode::Detached)).grad_mode());
         let f = f.with_ignore_index(bb(7));
         bb((f.gamma(), f.smoothing(), f.ignore_index()));
         if let Ok(f) = f.with_smoothing(bb(0.05)) {

@@ -117,7 +117,15 @@ pub fn target_mass(t: RowTarget, c: usize, w: Option<&[f64]>, eps: f64) -> f64 {
 
 /// `k_j A_j` with `k_j = w_j y'_j` and
 /// `A_j = u^γ + γ u^(γ-1) p_j CE_j` (0 when u = 0); and `k_j u^γ CE_j`.
-fn terms(row: &Row, t: RowTarget, w: Option<&[f64]>, eps: f64, gamma: f64, j: usize) -> (f64, f64) {
+fn terms(
+    row: &Row,
+    t: RowTarget,
+    w: Option<&[f64]>,
+    eps: f64,
+    gamma: f64,
+    detached: bool,
+    j: usize,
+) -> (f64, f64) {
     let c = row.z.len();
     let k = w.map_or(1.0, |w| w[j]) * smoothed_target(t, c, j, eps);
     if k == 0.0 {
@@ -129,6 +137,9 @@ fn terms(row: &Row, t: RowTarget, w: Option<&[f64]>, eps: f64, gamma: f64, j: us
     let pw = if gamma == 0.0 { 1.0 } else { exp(gamma * ln_u) };
     let big_a = if gamma == 0.0 {
         1.0
+    } else if detached {
+        // The modulating factor held constant: ∂/∂z_k [u^γ] = 0.
+        pw
     } else if u == 0.0 {
         0.0
     } else {
@@ -146,16 +157,30 @@ pub fn row(
     gamma: f64,
     grad: &mut [f64],
 ) -> f64 {
+    row_mode(z, t, w, eps, gamma, false, grad)
+}
+
+/// [`row`], with the modulating factors held constant when `detached`
+/// (`∂ℓ/∂z_k = p_k Σ_c k_c u_c^γ - k_k u_k^γ`).
+pub fn row_mode(
+    z: &[f64],
+    t: RowTarget,
+    w: Option<&[f64]>,
+    eps: f64,
+    gamma: f64,
+    detached: bool,
+    grad: &mut [f64],
+) -> f64 {
     let r = Row::new(z);
     let mut loss = 0.0;
     let mut ka = 0.0;
     for j in 0..z.len() {
-        let (a, l) = terms(&r, t, w, eps, gamma, j);
+        let (a, l) = terms(&r, t, w, eps, gamma, detached, j);
         loss += l;
         ka += a;
     }
     for (q, g) in grad.iter_mut().enumerate() {
-        *g = -terms(&r, t, w, eps, gamma, q).0 + r.p(q) * ka;
+        *g = -terms(&r, t, w, eps, gamma, detached, q).0 + r.p(q) * ka;
     }
     loss
 }
@@ -163,7 +188,9 @@ pub fn row(
 /// Loss of one row, without the gradient.
 pub fn row_loss(z: &[f64], t: RowTarget, w: Option<&[f64]>, eps: f64, gamma: f64) -> f64 {
     let r = Row::new(z);
-    (0..z.len()).map(|j| terms(&r, t, w, eps, gamma, j).1).sum()
+    (0..z.len())
+        .map(|j| terms(&r, t, w, eps, gamma, false, j).1)
+        .sum()
 }
 
 /// A batch of `rows × c` logits with PyTorch's reductions: returns the

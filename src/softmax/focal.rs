@@ -11,7 +11,9 @@
 //! The soft rows use `hr_c = u_c^γ (1/S + γ p_c CE_c / R_c)` and
 //! `H = Σ_c k_c hr_c`: `∂ℓ/∂z_k = e_k (H - k_k hr_k) - k_k G_k`.
 //!
-//! Bound: `|∂ℓ/∂z_k| ≤ (1 + γ) K` (`G ≤ u^γ (u + γ/e)`).
+//! Bound: `|∂ℓ/∂z_k| ≤ (1 + γ) K` (`G ≤ u^γ (u + γ/e)`). With the modulating
+//! factor held constant (`GradMode::Detached`) every γ in a gradient term
+//! is 0 while `u^γ` stays: `G = u^γ u`, `hr = u^γ / S`.
 
 use super::kernel::{
     ce_label, ce_soft, log1p_pos, sealed, ClassGrad, ClassTerms, LabelRow, RowKernel, RowLoss,
@@ -19,7 +21,7 @@ use super::kernel::{
 };
 use crate::lanes::{sat, Lane};
 use crate::math::{exp_neg, ln, ln_one_minus};
-use crate::power::{check_smoothing, Power};
+use crate::power::{check_smoothing, GradMode, Power};
 use crate::Error;
 
 /// Softmax focal loss, validated once, `Copy`.
@@ -36,6 +38,9 @@ use crate::Error;
 /// `∂ℓ/∂z_t = -w_t u^γ (u + γ p_t CE)`, `∂ℓ/∂z_c = w_t u^γ (u + γ p_t CE) e_c / R_t`
 /// (`u = 1 - p_t = R_t/S`, `CE = -ln p_t`), bounded by `w_t (1 + γ/e)`.
 ///
+/// [`SoftmaxFocal::with_grad_mode`] chooses the full gradient (the default)
+/// or the modulating factors held constant.
+///
 /// Error bounds (`u = 2^-24`): loss within `32u` relative for losses
 /// ≥ 1e-3 (γ ≤ 5), `256u` or `1e-37` absolute below; gradient within
 /// `32u·(1 + γ) Σ_c w_c y'_c` absolute, before the reduction's scale.
@@ -51,6 +56,7 @@ pub struct SoftmaxFocal {
     ignore_index: Option<u32>,
     #[cfg_attr(feature = "defmt", defmt(Debug2Format))]
     power: Power,
+    mode: GradMode,
 }
 
 impl SoftmaxFocal {
@@ -66,7 +72,31 @@ impl SoftmaxFocal {
             smoothing: 0.0,
             ignore_index: None,
             power,
+            mode: GradMode::Full,
         })
+    }
+
+    /// The same loss with gradient mode `mode`: [`GradMode::Detached`] holds
+    /// each class's modulating factor constant,
+    /// `∂ℓ/∂z_k = p_k Σ_c k_c u_c^γ - k_k u_k^γ` (for a label `t`:
+    /// `-w_t u^γ (1 - p_t)` and `w_t u^γ p_c`); the loss is unchanged.
+    pub const fn with_grad_mode(self, mode: GradMode) -> Self {
+        SoftmaxFocal { mode, ..self }
+    }
+
+    /// The gradient mode.
+    pub fn grad_mode(&self) -> GradMode {
+        self.mode
+    }
+
+    /// γ as it enters the gradient (0 with the factor held constant: every
+    /// gradient term below is `u^γ (· + γ ·)`).
+    #[inline(always)]
+    fn grad_gamma(&self) -> f32 {
+        match self.mode {
+            GradMode::Full => self.gamma,
+            GradMode::Detached => 0.0,
+        }
     }
 
     /// The same loss with label smoothing `epsilon`, 0 or in `[2^-126, 1]`
@@ -167,7 +197,7 @@ impl RowKernel for SoftmaxFocal {
         // (u^γ γ) first: γ may be huge only where u^γ is 0. Saturated, so
         // that an overflow (class weights near f32::MAX) never meets a zero
         // as ∞ · 0.
-        let pg = pw * V::splat(self.gamma);
+        let pg = pw * V::splat(self.grad_gamma());
         let g_t = sat(-(w_t * pg.mul_add(pce, pw * st.u)));
         let r0 = st.r_t.eq(zero);
         let a = V::select(
@@ -194,6 +224,7 @@ impl RowKernel for SoftmaxFocal {
             r_max,
             power: self.power,
             gamma: self.gamma,
+            grad_gamma: self.grad_gamma(),
             h: 0.0,
         };
         let (loss_half, h) = row.sum2(&f);
@@ -219,6 +250,8 @@ struct FocalRow {
     r_max: f32,
     power: Power,
     gamma: f32,
+    /// γ in the gradient (0 with the modulating factor held constant).
+    grad_gamma: f32,
     h: f32,
 }
 
@@ -240,7 +273,7 @@ impl FocalRow {
         let ln_s = V::splat(self.ln_s);
         let r0 = r.eq(zero);
         let pw = power(self.power, self.gamma, u, || ln_u(p, r, ln_s));
-        let g = V::splat(self.gamma);
+        let g = V::splat(self.grad_gamma);
         let pce = V::select(e.eq(zero), zero, p * ce);
         // (u^γ γ) first, and saturated, as in `label`.
         let pg = pw * g;

@@ -169,6 +169,89 @@ fn family_cases(s: &mut Suite) {
         "poly ε NaN refused",
     );
     s.done(c);
+    softmax_detached(s);
+}
+
+/// Softmax focal loss with the modulating factors held constant, against
+/// the reference's `row_mode`: labels and probability targets, C = 3 and 10.
+fn softmax_detached(s: &mut Suite) {
+    use tinyloss::softmax::{Rows, Targets};
+    use tinyloss::{GradMode, SoftmaxFocal};
+    use tinyloss_reference::bounds::{SOFTMAX_FOCAL_GRAD, SOFTMAX_FOCAL_LOSS, SOFTMAX_LOSS_FLOOR};
+    use tinyloss_reference::softmax::{row_mode, target_mass, RowTarget};
+    const N: usize = 4;
+    let mut c = Case::new("softmax focal, modulating factor held constant");
+    let mut rng = tinyloss_reference::Rng(5);
+    for &cl in &[3usize, 10] {
+        for &gamma in &[0.5f32, 2.0] {
+            for probs in [false, true] {
+                let mut z = [0.0f32; N * 10];
+                let mut p = [0.0f32; N * 10];
+                let mut labels = [0u32; N];
+                for r in 0..N {
+                    labels[r] = (rng.f() * cl as f64) as u32 % cl as u32;
+                    let mut t = 0.0;
+                    for j in 0..cl {
+                        z[r * cl + j] = ((rng.f() - 0.5) * 20.0) as f32;
+                        p[r * cl + j] = rng.f() as f32;
+                        t += p[r * cl + j];
+                    }
+                    for j in 0..cl {
+                        p[r * cl + j] /= t;
+                    }
+                }
+                let (z, p) = (&z[..N * cl], &p[..N * cl]);
+                let targets = if probs {
+                    Targets::Probs(p)
+                } else {
+                    Targets::from(&labels[..])
+                };
+                let loss = SoftmaxFocal::new(gamma)
+                    .unwrap()
+                    .with_grad_mode(GradMode::Detached);
+                let mut g = [0.0f32; N * 10];
+                let mut l = [0.0f32; N];
+                let r = Rows::new(cl, targets).loss_grad(
+                    &loss,
+                    z,
+                    Reduction::Sum,
+                    &mut g[..N * cl],
+                    Some(&mut l),
+                );
+                c.ok(r.is_ok(), "detached softmax focal Ok");
+                for row in 0..N {
+                    let mut zr = [0.0f64; 10];
+                    let mut pr = [0.0f64; 10];
+                    for j in 0..cl {
+                        zr[j] = z[row * cl + j] as f64;
+                        pr[j] = p[row * cl + j] as f64;
+                    }
+                    let rt = if probs {
+                        RowTarget::Probs(&pr[..cl])
+                    } else {
+                        RowTarget::Label(labels[row] as usize)
+                    };
+                    let mut rg = [0.0f64; 10];
+                    let want =
+                        row_mode(&zr[..cl], rt, None, 0.0, gamma as f64, true, &mut rg[..cl]);
+                    let k = target_mass(rt, cl, None, 0.0);
+                    let at = (z[row * cl], row as f32, gamma);
+                    c.see(
+                        l[row],
+                        want,
+                        SOFTMAX_LOSS_FLOOR,
+                        SOFTMAX_FOCAL_LOSS.get(),
+                        at,
+                    );
+                    for j in 0..cl {
+                        let b = SOFTMAX_FOCAL_GRAD.at(gamma as f64);
+                        c.see_abs(g[row * cl + j], rg[j], k, b, at);
+                    }
+                }
+            }
+        }
+    }
+    s.done(c);
 }
 
 #[cfg_attr(target_os = "none", cortex_m_rt::entry)]

@@ -3,7 +3,7 @@
 use crate::binary::kernel::{binary_loss, per_prob, Kernel, Sig, PROB_EPS};
 use crate::lanes::Lane;
 use crate::math::{exp_hl, ln_one_minus};
-use crate::power::{check_smoothing, pow, Exponent, GradMode};
+use crate::power::{check_smoothing, pow, pow_mul, Exponent, GradMode};
 use crate::{Error, LossGrad};
 
 /// Asymmetric loss (Ridnik et al. 2021, "Asymmetric Loss for Multi-Label
@@ -276,7 +276,7 @@ impl Asymmetric {
         } else {
             w * dce
         };
-        (w * ce, grad)
+        (pow_mul(w, u, g, ce), grad)
     }
 
     /// The largest focusing parameter.

@@ -137,3 +137,33 @@ pub(crate) fn pow<V: Lane>(u: V, g: V) -> V {
     let r = V::select(g.eq(zero), one, r);
     V::select(V::and(u0, g.gt(zero)), zero, r)
 }
+
+/// `u^g · c` for `u ∈ [0, 1]`, `g ≥ 0`, finite `c ≥ 0`, given `w = u^g`
+/// ([`pow`] or [`Exponent::of`]): the product `w c`, except where `w` is
+/// below f32's normal range while `c > 1` (a tiny focusing weight on a
+/// large cross-entropy), where `w`'s subnormal rounding would be multiplied
+/// by `c`: there `e^{g ln u + ln c}`, its argument unrounded (at most
+/// `ln 2^2`, as `w < 2^-126` and `c < 2^128`).
+#[inline(always)]
+pub(crate) fn pow_mul<V: Lane>(w: V, u: V, g: V, c: V) -> V {
+    let prod = w * c;
+    let one = V::splat(1.0);
+    let fine = V::or(w.ge(V::splat(f32::MIN_POSITIVE)), one.ge(c));
+    if V::all(fine) {
+        return prod;
+    }
+    let zero = V::splat(0.0);
+    let u0 = u.eq(zero);
+    let (hi, lo) = crate::math::ln_hl(V::select(u0, one, u));
+    let g_hi = g.high_half();
+    let h_hi = hi.high_half();
+    let p = g_hi * h_hi;
+    let q = g_hi.mul_add(hi - h_hi, (g - g_hi) * hi) + g * lo;
+    let (c_hi, c_lo) = crate::math::ln_hl(V::select(c.gt(one), c, one));
+    let s = p + c_hi;
+    // TwoSum: the rounding error of p + c_hi, exactly.
+    let sv = s - c_hi;
+    let err = (p - sv) + (c_hi - (s - sv));
+    let r = crate::math::exp_hl(s, (q + c_lo) + err);
+    V::select(fine, prod, V::select(u0, zero, r))
+}

@@ -3,7 +3,7 @@
 
 use crate::binary::kernel::{binary_loss, per_prob, Kernel, Sig, PROB_EPS};
 use crate::lanes::Lane;
-use crate::power::Exponent;
+use crate::power::{pow_mul, Exponent};
 use crate::{Error, LossGrad};
 
 /// `p - y` from the side where it does not cancel needlessly: `p - y`
@@ -114,7 +114,8 @@ impl Qfl {
         let ce = bce(&s, y);
         let sgn = V::select(d.ge(V::splat(0.0)), V::splat(1.0), V::splat(-1.0));
         let k = (V::splat(self.beta.gamma) * self.beta_1.of(ad)) * (s.dp() * ce);
-        (w * ce, w.mul_add(d, sgn * k))
+        let loss = pow_mul(w, ad, V::splat(self.beta.gamma), ce);
+        (loss, w.mul_add(d, sgn * k))
     }
 }
 

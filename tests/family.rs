@@ -942,3 +942,43 @@ fn softmax_focal_detached_against_f64() {
         worst.0, worst.1
     );
 }
+
+/// Fuzz finding: a focusing weight below f32's normal range on a huge
+/// cross-entropy (QFL at β = 1000, z = -1.8e30, y = 0.898: 0.898^1000 ·
+/// 1.6e30 = 3.2e-17 came out 0). The product is formed as one exponential
+/// there; ASL's soft targets take the same path.
+#[test]
+fn tiny_weights_on_huge_cross_entropy_keep_the_loss() {
+    let mut rep = Report::default();
+    for z in [-1.7823139e30f32, -1e30, -1e20, -3e4] {
+        for y in [0.898f32, 0.5, 0.99] {
+            let q = Qfl::new(1000.0).unwrap();
+            let r = q.loss_grad(z, y).unwrap();
+            rep.see(
+                "QFL",
+                &Loss::Qfl { beta: 1000.0 },
+                false,
+                false,
+                z,
+                y,
+                (r.loss, r.grad),
+            );
+            let a = Asymmetric::new(1000.0, 1000.0, 0.0).unwrap();
+            let r = a.loss_grad(z, y).unwrap();
+            let rl = Loss::Asymmetric {
+                gamma_pos: 1000.0,
+                gamma_neg: 1000.0,
+                clip: 0.0,
+                eps: 0.0,
+                detached: false,
+            };
+            rep.see("asymmetric", &rl, false, false, z, y, (r.loss, r.grad));
+        }
+    }
+    let r = Qfl::new(1000.0)
+        .unwrap()
+        .loss_grad(-1.7823139e30, 0.898)
+        .unwrap();
+    assert!(r.loss > 3e-17, "lost: {}", r.loss);
+    rep.check();
+}

@@ -1,10 +1,12 @@
 //! Asymmetric loss (ASL) for multi-label classification, Ridnik et al. 2021.
 
-use crate::binary::kernel::{binary_loss, per_prob, Kernel, Sig, PROB_EPS};
+use crate::binary::kernel::{
+    binary_loss, ce_loss_bound, element_api, grad_bound_for, per_prob, Kernel, Sig,
+};
 use crate::lanes::Lane;
 use crate::math::{exp_hl, ln_one_minus};
 use crate::power::{check_smoothing, pow, pow_mul, Exponent, GradMode};
-use crate::{Error, LossGrad};
+use crate::Error;
 
 /// Asymmetric loss (Ridnik et al. 2021, "Asymmetric Loss for Multi-Label
 /// Classification"), validated once, `Copy`. Convention: timm's
@@ -150,24 +152,6 @@ impl Asymmetric {
         self.smoothing
     }
 
-    /// Loss and gradient `∂ℓ/∂z` for one logit `z` and target `y`.
-    ///
-    /// # Errors
-    /// [`Error::NonFiniteInput`] or [`Error::TargetOutOfRange`] at element 0.
-    pub fn loss_grad(&self, z: f32, y: f32) -> Result<LossGrad, Error> {
-        crate::binary::kernel::one(self, z, y, false)
-    }
-
-    /// Loss and gradient `∂ℓ/∂p` for one probability `p`, clamped to
-    /// `[PROB_EPS, 1 - PROB_EPS]` (the formula at the clamped point).
-    ///
-    /// # Errors
-    /// [`Error::NonFiniteInput`], [`Error::ProbabilityOutOfRange`] or
-    /// [`Error::TargetOutOfRange`], with index 0.
-    pub fn loss_grad_prob(&self, p: f32, y: f32) -> Result<LossGrad, Error> {
-        crate::binary::kernel::one(self, p, y, true)
-    }
-
     /// `(p_m, -ln(1 - p_m), 1 - p_m, q / (1 - p_m), [p > m])` for the
     /// negatives. `q / (1 - p_m) = 1 / (1 + m + m e^z)` (for `p > m`) is
     /// formed from `e^{z + ln m}` where `q` is below f32's normal range
@@ -286,6 +270,7 @@ impl Asymmetric {
 }
 
 binary_loss!(Asymmetric);
+element_api!(Asymmetric);
 
 impl Kernel for Asymmetric {
     #[inline(always)]
@@ -297,22 +282,13 @@ impl Kernel for Asymmetric {
     /// doubled for the clip's `1/(1 - p_m)` and soft targets' two terms);
     /// with probabilities, divided by the clamped `p (1 - p) ≥ PROB_EPS/2`.
     fn grad_bound(&self, prob: bool) -> f32 {
-        let b = 2.0 * (1.0 + self.gamma_max());
-        if prob {
-            2.0 * b / PROB_EPS
-        } else {
-            b
-        }
+        grad_bound_for(2.0 * (1.0 + self.gamma_max()), prob)
     }
 
     /// `ℓ ≤ CE ≤ |z| + ln 2` (the clip only lowers `-ln(1 - p_m)`), and
     /// `≤ 17` from clamped probabilities.
     fn loss_bound(&self, prob: bool) -> (f32, f32) {
-        if prob {
-            (0.0, 17.0)
-        } else {
-            (1.0, 1.0)
-        }
+        ce_loss_bound(prob)
     }
 
     #[inline(always)]

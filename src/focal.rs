@@ -1,6 +1,6 @@
 //! Sigmoid focal loss `FL = -α_t (1 - p_t)^γ log p_t` from logits or probabilities.
 
-use crate::binary::kernel::{alpha_t, binary_loss, ce_hard, Body, Kernel, PROB_EPS};
+use crate::binary::kernel::{alpha_t, binary_loss, ce_hard, ce_loss_bound, Body, Kernel, PROB_EPS};
 use crate::lanes::{Lane, SOFT_FLOAT};
 use crate::math::{exp_hl, ln, ln_hl, ln_one_minus, Logit};
 use crate::power::{check_smoothing, GradMode, Power};
@@ -436,11 +436,7 @@ impl Kernel for Focal {
     /// `α_t (1 - p_t)^γ CE ≤ CE ≤ |z| + ln 2` from logits, and
     /// `CE ≤ -ln PROB_EPS < 17` from clamped probabilities.
     fn loss_bound(&self, prob: bool) -> (f32, f32) {
-        if prob {
-            (0.0, 17.0)
-        } else {
-            (1.0, 1.0)
-        }
+        ce_loss_bound(prob)
     }
 
     #[inline(always)]

@@ -1,9 +1,11 @@
 //! FL*, the focal loss variant of Lin et al. 2017's appendix.
 
-use crate::binary::kernel::{alpha_t, binary_loss, per_prob, Kernel, Sig, PROB_EPS};
+use crate::binary::kernel::{
+    alpha_t, binary_loss, element_api, grad_bound_for, per_prob, Kernel, Sig,
+};
 use crate::lanes::Lane;
 use crate::math::{exp_hl, ln_one_minus, log1p_unit};
-use crate::{Error, LossGrad};
+use crate::Error;
 
 /// Smallest γ FL* accepts (the loss divides by γ).
 const MIN_GAMMA: f32 = 1e-3;
@@ -119,24 +121,6 @@ impl FocalStar {
         self.smoothing
     }
 
-    /// Loss and gradient `∂ℓ/∂z` for one logit `z` and target `y`.
-    ///
-    /// # Errors
-    /// [`Error::NonFiniteInput`] or [`Error::TargetOutOfRange`] at element 0.
-    pub fn loss_grad(&self, z: f32, y: f32) -> Result<LossGrad, Error> {
-        crate::binary::kernel::one(self, z, y, false)
-    }
-
-    /// Loss and gradient `∂ℓ/∂p` for one probability `p`, clamped to
-    /// `[PROB_EPS, 1 - PROB_EPS]`: FL\* at the logit `ln(p / (1 - p))`.
-    ///
-    /// # Errors
-    /// [`Error::NonFiniteInput`], [`Error::ProbabilityOutOfRange`] or
-    /// [`Error::TargetOutOfRange`], with index 0.
-    pub fn loss_grad_prob(&self, p: f32, y: f32) -> Result<LossGrad, Error> {
-        crate::binary::kernel::one(self, p, y, true)
-    }
-
     /// `s = 2 y_s - 1 = (2y - 1)(1 - ε)`: `2y - 1` is exact for `y ≥ 1/4`
     /// (and within `u` below), so `s` keeps its relative accuracy where it
     /// is small (`y` near 1/2), which `y_s - (1 - y_s)` would not.
@@ -203,6 +187,7 @@ fn logit_of<V: Lane>(s: &Sig<V>) -> V {
 }
 
 binary_loss!(FocalStar);
+element_api!(FocalStar);
 
 impl Kernel for FocalStar {
     #[inline(always)]
@@ -213,11 +198,7 @@ impl Kernel for FocalStar {
     /// `|∂ℓ/∂z| ≤ α_t ≤ 1`; with probabilities, divided by the clamped
     /// `p (1 - p) ≥ PROB_EPS/2`.
     fn grad_bound(&self, prob: bool) -> f32 {
-        if prob {
-            2.0 / PROB_EPS
-        } else {
-            1.0
-        }
+        grad_bound_for(1.0, prob)
     }
 
     /// `ℓ ≤ |z| + (|β| + ln 2)/γ`; from clamped probabilities `|z| ≤ 17`.

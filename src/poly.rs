@@ -1,8 +1,10 @@
 //! Poly-1 (Leng et al. 2022) over sigmoid cross-entropy and focal loss.
 
-use crate::binary::kernel::{binary_loss, per_prob, Body, Kernel, Sig};
+use crate::binary::kernel::{
+    binary_loss, element_api, grad_bound_for, per_prob, Body, Kernel, Sig,
+};
 use crate::lanes::Lane;
-use crate::{Error, Focal, LossGrad};
+use crate::{Error, Focal};
 
 /// Largest `|ε|` Poly-1 accepts (the papers use `ε ∈ [-1, 8]`).
 const MAX_EPSILON: f32 = 1e4;
@@ -98,24 +100,6 @@ impl Poly1 {
         self.epsilon
     }
 
-    /// Loss and gradient `∂ℓ/∂z` for one logit `z` and target `y`.
-    ///
-    /// # Errors
-    /// [`Error::NonFiniteInput`] or [`Error::TargetOutOfRange`] at element 0.
-    pub fn loss_grad(&self, z: f32, y: f32) -> Result<LossGrad, Error> {
-        crate::binary::kernel::one(self, z, y, false)
-    }
-
-    /// Loss and gradient `∂ℓ/∂p` for one probability `p`, clamped to
-    /// `[PROB_EPS, 1 - PROB_EPS]` (the formula at the clamped point).
-    ///
-    /// # Errors
-    /// [`Error::NonFiniteInput`], [`Error::ProbabilityOutOfRange`] or
-    /// [`Error::TargetOutOfRange`], with index 0.
-    pub fn loss_grad_prob(&self, p: f32, y: f32) -> Result<LossGrad, Error> {
-        crate::binary::kernel::one(self, p, y, true)
-    }
-
     /// `(ε m^{γ+1}, ε (γ+1) m^γ ∂m/∂z)` from the sigmoid `s`.
     #[inline(always)]
     fn term<V: Lane>(&self, s: &Sig<V>, ys: V, oms: V) -> (V, V) {
@@ -176,6 +160,7 @@ impl<B: Body> Body for Specialise<'_, B> {
 }
 
 binary_loss!(Poly1);
+element_api!(Poly1);
 
 impl Kernel for Poly1 {
     #[inline(always)]
@@ -192,12 +177,7 @@ impl Kernel for Poly1 {
     /// probabilities divided by the clamped `p (1 - p)`.
     fn grad_bound(&self, prob: bool) -> f32 {
         let extra = Lane::abs(self.epsilon) * (self.base.gamma() + 1.0) * 0.25;
-        let extra = if prob {
-            2.0 * extra / crate::PROB_EPS
-        } else {
-            extra
-        };
-        self.base.grad_bound(prob) + extra
+        self.base.grad_bound(prob) + grad_bound_for(extra, prob)
     }
 
     /// The base loss's bound plus `|ε|` (`m^{γ+1} ≤ 1`).

@@ -1,10 +1,12 @@
 //! Quality focal loss (Li et al. 2020) and varifocal loss (Zhang et al.
 //! 2021): focal losses whose target is a localisation-quality score.
 
-use crate::binary::kernel::{binary_loss, per_prob, Kernel, Sig, PROB_EPS};
+use crate::binary::kernel::{
+    binary_loss, ce_loss_bound, element_api, grad_bound_for, per_prob, Kernel, Sig,
+};
 use crate::lanes::Lane;
 use crate::power::{pow_mul, Exponent};
-use crate::{Error, LossGrad};
+use crate::Error;
 
 /// `p - y` from the side where it does not cancel needlessly: `p - y`
 /// below 1/2, `(1 - y) - q` above (both operands exact small terms there).
@@ -88,24 +90,6 @@ impl Qfl {
         self.beta.gamma
     }
 
-    /// Loss and gradient `∂ℓ/∂z` for one logit `z` and quality target `y`.
-    ///
-    /// # Errors
-    /// [`Error::NonFiniteInput`] or [`Error::TargetOutOfRange`] at element 0.
-    pub fn loss_grad(&self, z: f32, y: f32) -> Result<LossGrad, Error> {
-        crate::binary::kernel::one(self, z, y, false)
-    }
-
-    /// Loss and gradient `∂ℓ/∂p` for one probability `p`, clamped to
-    /// `[PROB_EPS, 1 - PROB_EPS]` (the formula at the clamped point).
-    ///
-    /// # Errors
-    /// [`Error::NonFiniteInput`], [`Error::ProbabilityOutOfRange`] or
-    /// [`Error::TargetOutOfRange`], with index 0.
-    pub fn loss_grad_prob(&self, p: f32, y: f32) -> Result<LossGrad, Error> {
-        crate::binary::kernel::one(self, p, y, true)
-    }
-
     #[inline(always)]
     fn sig<V: Lane>(&self, s: Sig<V>, y: V) -> (V, V) {
         let d = p_minus_y(&s, y);
@@ -120,6 +104,7 @@ impl Qfl {
 }
 
 binary_loss!(Qfl);
+element_api!(Qfl);
 
 impl Kernel for Qfl {
     #[inline(always)]
@@ -130,21 +115,12 @@ impl Kernel for Qfl {
     /// `|d|^β |d| + β |d|^{β-1} p q BCE ≤ 1 + β` from logits (`p q BCE ≤ 1`);
     /// with probabilities, divided by the clamped `p(1 - p) ≥ PROB_EPS/2`.
     fn grad_bound(&self, prob: bool) -> f32 {
-        let b = 2.0 * (1.0 + self.beta.gamma);
-        if prob {
-            2.0 * b / PROB_EPS
-        } else {
-            b
-        }
+        grad_bound_for(2.0 * (1.0 + self.beta.gamma), prob)
     }
 
     /// `ℓ ≤ BCE ≤ |z| + ln 2`; `≤ 17` from clamped probabilities.
     fn loss_bound(&self, prob: bool) -> (f32, f32) {
-        if prob {
-            (0.0, 17.0)
-        } else {
-            (1.0, 1.0)
-        }
+        ce_loss_bound(prob)
     }
 
     #[inline(always)]
@@ -247,24 +223,6 @@ impl Varifocal {
         self.iou_weighted
     }
 
-    /// Loss and gradient `∂ℓ/∂z` for one logit `z` and score target `y`.
-    ///
-    /// # Errors
-    /// [`Error::NonFiniteInput`] or [`Error::TargetOutOfRange`] at element 0.
-    pub fn loss_grad(&self, z: f32, y: f32) -> Result<LossGrad, Error> {
-        crate::binary::kernel::one(self, z, y, false)
-    }
-
-    /// Loss and gradient `∂ℓ/∂p` for one probability `p`, clamped to
-    /// `[PROB_EPS, 1 - PROB_EPS]` (the formula at the clamped point).
-    ///
-    /// # Errors
-    /// [`Error::NonFiniteInput`], [`Error::ProbabilityOutOfRange`] or
-    /// [`Error::TargetOutOfRange`], with index 0.
-    pub fn loss_grad_prob(&self, p: f32, y: f32) -> Result<LossGrad, Error> {
-        crate::binary::kernel::one(self, p, y, true)
-    }
-
     #[inline(always)]
     fn sig<V: Lane>(&self, s: Sig<V>, y: V) -> (V, V) {
         let zero = V::splat(0.0);
@@ -281,6 +239,7 @@ impl Varifocal {
 }
 
 binary_loss!(Varifocal);
+element_api!(Varifocal);
 
 impl Kernel for Varifocal {
     #[inline(always)]
@@ -291,21 +250,12 @@ impl Kernel for Varifocal {
     /// `|∂ℓ/∂z| ≤ max(1, α (1 + γ/e)) ≤ 1 + γ` from logits; with
     /// probabilities, divided by the clamped `p(1 - p) ≥ PROB_EPS/2`.
     fn grad_bound(&self, prob: bool) -> f32 {
-        let b = 1.0 + self.gamma.gamma;
-        if prob {
-            2.0 * b / PROB_EPS
-        } else {
-            b
-        }
+        grad_bound_for(1.0 + self.gamma.gamma, prob)
     }
 
     /// `ℓ ≤ BCE ≤ |z| + ln 2`; `≤ 17` from clamped probabilities.
     fn loss_bound(&self, prob: bool) -> (f32, f32) {
-        if prob {
-            (0.0, 17.0)
-        } else {
-            (1.0, 1.0)
-        }
+        ce_loss_bound(prob)
     }
 
     #[inline(always)]

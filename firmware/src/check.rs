@@ -89,3 +89,39 @@ impl Suite {
         }
     }
 }
+
+/// The logits every binary case sweeps: from -1e4 to 1e4, through the
+/// saturated ranges.
+pub const LOGITS: [f32; 21] = [
+    -1e4, -100.0, -30.0, -17.0, -12.0, -5.0, -2.0, -1.0, -0.5, -1e-3, 0.0, 1e-3, 0.3, 1.0, 2.5,
+    5.0, 12.0, 17.0, 30.0, 100.0, 1e4,
+];
+/// Hard and soft targets.
+pub const TARGETS: [f32; 5] = [0.0, 1.0, 0.05, 0.5, 0.95];
+/// Probabilities, the clamp points and both ends included.
+pub const PROBS: [f32; 14] = [
+    0.0,
+    1e-30,
+    1e-7,
+    2e-6,
+    1e-3,
+    0.05,
+    0.3,
+    0.5,
+    0.7,
+    0.95,
+    0.999,
+    0.999_999,
+    0.999_999_9,
+    1.0,
+];
+
+/// Whether `y` is a hard label.
+pub fn is_hard(y: f32) -> bool {
+    y == 0.0 || y == 1.0
+}
+
+/// An f32 α as f64.
+pub fn a64(a: Option<f32>) -> Option<f64> {
+    a.map(|a| a as f64)
+}

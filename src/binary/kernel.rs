@@ -86,6 +86,58 @@ macro_rules! binary_loss {
 }
 pub(crate) use binary_loss;
 
+/// The per-element API of a binary loss: `loss_grad` (from a logit) and
+/// `loss_grad_prob` (from a probability, clamped), both through [`one`].
+macro_rules! element_api {
+    ($t:ty) => {
+        impl $t {
+            /// Loss and gradient `∂ℓ/∂z` for one logit `z` and target `y`.
+            ///
+            /// # Errors
+            /// [`Error::NonFiniteInput`](crate::Error::NonFiniteInput) or
+            /// [`Error::TargetOutOfRange`](crate::Error::TargetOutOfRange) at
+            /// element 0.
+            pub fn loss_grad(&self, z: f32, y: f32) -> Result<crate::LossGrad, crate::Error> {
+                $crate::binary::kernel::one(self, z, y, false)
+            }
+
+            /// Loss and gradient `∂ℓ/∂p` for one probability `p`, clamped to
+            /// `[PROB_EPS, 1 - PROB_EPS]` (the formula at the clamped point).
+            ///
+            /// # Errors
+            /// [`Error::NonFiniteInput`](crate::Error::NonFiniteInput),
+            /// [`Error::ProbabilityOutOfRange`](crate::Error::ProbabilityOutOfRange)
+            /// or [`Error::TargetOutOfRange`](crate::Error::TargetOutOfRange),
+            /// with index 0.
+            pub fn loss_grad_prob(&self, p: f32, y: f32) -> Result<crate::LossGrad, crate::Error> {
+                $crate::binary::kernel::one(self, p, y, true)
+            }
+        }
+    };
+}
+pub(crate) use element_api;
+
+/// A gradient bound `b` from logits, or for probability inputs `2b /
+/// PROB_EPS` (`∂ℓ/∂p = (∂ℓ/∂z) / (p(1 - p))` with the clamped
+/// `p(1 - p) ≥ PROB_EPS/2`).
+pub(crate) fn grad_bound_for(b: f32, prob: bool) -> f32 {
+    if prob {
+        2.0 * b / PROB_EPS
+    } else {
+        b
+    }
+}
+
+/// The loss bound of a loss below cross-entropy: `ℓ ≤ CE ≤ |z| + ln 2` from
+/// logits, `ℓ ≤ -ln PROB_EPS < 17` from clamped probabilities.
+pub(crate) fn ce_loss_bound(prob: bool) -> (f32, f32) {
+    if prob {
+        (0.0, 17.0)
+    } else {
+        (1.0, 1.0)
+    }
+}
+
 /// `α_t = α y + (1 - α)(1 - y)`, or 1 when α is off. Both terms are
 /// non-negative, so there is no cancellation (the shorter
 /// `(1 - α) + y (2α - 1)` loses all accuracy for α near 0 or 1).

@@ -8,38 +8,8 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 use tinyloss::{Batch, Error, Focal, Reduction};
-use tinyloss_firmware::check::{Case, Suite};
+use tinyloss_firmware::check::{a64, is_hard, Case, Suite, LOGITS, PROBS, TARGETS};
 use tinyloss_firmware::{counter, exit, out, BOARD, UNIT};
-
-const LOGITS: [f32; 21] = [
-    -1e4, -100.0, -30.0, -17.0, -12.0, -5.0, -2.0, -1.0, -0.5, -1e-3, 0.0, 1e-3, 0.3, 1.0, 2.5,
-    5.0, 12.0, 17.0, 30.0, 100.0, 1e4,
-];
-const TARGETS: [f32; 5] = [0.0, 1.0, 0.05, 0.5, 0.95];
-const PROBS: [f32; 14] = [
-    0.0,
-    1e-30,
-    1e-7,
-    2e-6,
-    1e-3,
-    0.05,
-    0.3,
-    0.5,
-    0.7,
-    0.95,
-    0.999,
-    0.999_999,
-    0.999_999_9,
-    1.0,
-];
-
-fn is_hard(y: f32) -> bool {
-    y == 0.0 || y == 1.0
-}
-
-fn a64(a: Option<f32>) -> Option<f64> {
-    a.map(|a| a as f64)
-}
 
 /// The imbalance family on the binary driver: asymmetric loss, Poly-1, FL*
 /// and focal loss with the modulating factor held constant, per element

@@ -14,7 +14,7 @@
 
 use tinyloss::softmax::{AnyLoss, Rows, Target, Targets};
 use tinyloss::{At, Batch, Error, Focal, Reduction, SigmoidCe, SoftmaxCe, SoftmaxFocal, PROB_EPS};
-use tinyloss_firmware::check::{Case, Suite};
+use tinyloss_firmware::check::{a64, is_hard, Case, Suite, LOGITS, PROBS, TARGETS};
 use tinyloss_firmware::{counter, exit, out, BOARD, UNIT};
 
 // ------------------------------------------------- references and bounds
@@ -44,37 +44,8 @@ fn focal_prob_ref(p: f64, y: f64, gamma: f64, alpha: Option<f64>) -> (f64, f64) 
 
 // -------------------------------------------------------------------- inputs
 
-const LOGITS: [f32; 21] = [
-    -1e4, -100.0, -30.0, -17.0, -12.0, -5.0, -2.0, -1.0, -0.5, -1e-3, 0.0, 1e-3, 0.3, 1.0, 2.5,
-    5.0, 12.0, 17.0, 30.0, 100.0, 1e4,
-];
-const TARGETS: [f32; 5] = [0.0, 1.0, 0.05, 0.5, 0.95];
-const PROBS: [f32; 14] = [
-    0.0,
-    1e-30,
-    1e-7,
-    2e-6,
-    1e-3,
-    0.05,
-    0.3,
-    0.5,
-    0.7,
-    0.95,
-    0.999,
-    0.999_999,
-    0.999_999_9,
-    1.0,
-];
 const GAMMAS: [f32; 7] = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0];
 const ALPHAS: [Option<f32>; 3] = [None, Some(0.25), Some(0.9)];
-
-fn is_hard(y: f32) -> bool {
-    y == 0.0 || y == 1.0
-}
-
-fn a64(a: Option<f32>) -> Option<f64> {
-    a.map(|a| a as f64)
-}
 
 // --------------------------------------------------------------------- cases
 

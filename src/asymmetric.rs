@@ -46,7 +46,9 @@ use crate::Error;
 /// carries the rounding of `p`, so near `p = m` the bound is relative to
 /// the loss's sensitivity to that rounding: `max(|ℓ|, p |∂ℓ/∂p_m|)` and
 /// `max(|g|, p |∂g/∂p_m|)`. Soft-target gradients are relative to
-/// `max(|g|, u^{γ_y})`.
+/// `max(|g|, u^{γ_y})`, and soft targets' loss and gradient to
+/// `γ_y |ln u|/8` of themselves: the exponent `γ_y` is rounded to f32, which
+/// `u^{γ_y}` amplifies by `γ_y |ln u|`.
 ///
 /// ```
 /// use tinyloss::{Asymmetric, Batch, Reduction};

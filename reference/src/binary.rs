@@ -340,7 +340,9 @@ pub fn varifocal(z: f64, y: f64, alpha: f64, gamma: f64, iou_weighted: bool) -> 
 ///
 /// * Asymmetric loss with a clip `m > 0`: `p - m` carries the rounding of
 ///   `p`, so the floors are `p |∂ℓ/∂m|` and `p |∂g/∂m|` (central differences
-///   in `m`); soft-target gradients also `u^{γ_y}`, where `∂CE/∂z` cancels.
+///   in `m`); soft-target gradients also `u^{γ_y}`, where `∂CE/∂z` cancels,
+///   and soft targets `|ℓ| γ_y |ln u| / 8` (and so for `g`): the exponent
+///   `γ_y = γ⁺ y + γ⁻ (1 - y)` is rounded to f32.
 /// * Poly-1: the two terms' magnitudes ([`poly1_scale`]): with `ε < 0` they
 ///   cancel.
 /// * FL\* with soft targets or probability inputs: `x_t` carries a rounding,
@@ -391,6 +393,14 @@ pub fn element_scale(loss: &Loss, prob: bool, x: f64, y: f64) -> (f64, f64) {
                 let u = ys * q + oms * pm;
                 let g = gamma_pos * ys + gamma_neg * oms;
                 gf = gf.max(pow(u, g) * p_scale);
+                // The per-element exponent γ_y = γ⁺ y + γ⁻ (1 - y) is
+                // rounded to f32: u^γ_y moves by γ_y |ln u| u relative.
+                if u > 0.0 {
+                    let (l, d) = asymmetric(z, y, gamma_pos, gamma_neg, clip, eps, detached);
+                    let k = g * fabs(log(u)) / 8.0;
+                    lf = lf.max(fabs(l) * k);
+                    gf = gf.max(fabs(d) * k * p_scale);
+                }
             }
             (lf, gf)
         }

@@ -23,8 +23,9 @@ const MAX_BETA: f32 = 1e4;
 /// `ℓ = α_t · softplus(-(γ x_t + β)) / γ`, `∂ℓ/∂z = -s α_t σ(-(γ x_t + β))`.
 ///
 /// Like focal loss it flattens the loss of well-classified examples
-/// (`x_t ≫ 0`), but with one `exp` and one `log1p` and no power at all: on a
-/// core without an FPU it costs what cross-entropy costs. `γ = 1, β = 0`
+/// (`x_t ≫ 0`), but with one `exp` and one `log1p` and no power at all. The
+/// exact `γ x_t + β` below costs a two-product, which is cheap with an FPU
+/// and dear without one (see the cost table). `γ = 1, β = 0`
 /// is cross-entropy. Soft targets follow fvcore (`s = 2y - 1` continuous);
 /// label smoothing replaces `y` by `y(1 - ε) + ε/2` in `s` (not in `α_t`).
 ///

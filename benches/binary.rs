@@ -8,6 +8,8 @@
 //! * `focal_g2`: `Focal::RETINANET` (γ = 2, α = 0.25), n = 2^10, 2^16, 2^20;
 //! * `focal_g1.5`, `focal_g0.5` (α = 0.25) and `sigmoid_ce`
 //!   (`SigmoidCe::PLAIN`), n = 2^16, 2^20;
+//! * `asl_timm`: `Asymmetric::TIMM` against a naive port of timm's
+//!   `AsymmetricLossMultiLabel` (`common::naive_asl`), n = 2^16, 2^20;
 //!
 //! each with `ours` (`Batch::new(&y).loss_grad`, `Reduction::Mean`),
 //! `naive` (see `common::naive_focal`) and `floor`
@@ -17,10 +19,10 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Duration;
-use tinyloss::{Batch, BinaryLoss, Focal, Reduction, SigmoidCe};
+use tinyloss::{Asymmetric, Batch, BinaryLoss, Focal, Reduction, SigmoidCe};
 
 mod common;
-use common::{detector_batch, naive_bce, naive_focal, streaming_floor};
+use common::{detector_batch, naive_asl, naive_bce, naive_focal, streaming_floor};
 
 const SEED: u64 = 0x5EED_F0CA_1000_0001;
 const POSITIVES: f64 = 0.01;
@@ -28,8 +30,13 @@ const POSITIVES: f64 = 0.01;
 /// What the naive port of a group computes.
 #[derive(Clone, Copy)]
 enum Naive {
-    Focal { gamma: f32, alpha: f32 },
+    Focal {
+        gamma: f32,
+        alpha: f32,
+    },
     Bce,
+    /// timm's asymmetric loss at its defaults.
+    Asl,
 }
 
 fn group<L: BinaryLoss>(c: &mut Criterion, name: &str, loss: &L, naive: Naive, sizes: &[u32]) {
@@ -63,6 +70,15 @@ fn group<L: BinaryLoss>(c: &mut Criterion, name: &str, loss: &L, naive: Naive, s
                     &mut grad,
                 ),
                 Naive::Bce => naive_bce(black_box(&z), black_box(&y), &mut losses, &mut grad),
+                Naive::Asl => naive_asl(
+                    4.0,
+                    1.0,
+                    0.05,
+                    black_box(&z),
+                    black_box(&y),
+                    &mut losses,
+                    &mut grad,
+                ),
             });
             black_box(&grad);
         });
@@ -95,6 +111,11 @@ fn check_references() {
         .unwrap();
     let naive = naive_bce(&z, &y, &mut l, &mut g_naive);
     agree("sigmoid CE", ours, naive, &g_ours, &g_naive);
+    let ours = Batch::new(&y)
+        .loss_grad(&Asymmetric::TIMM, &z, Reduction::Mean, &mut g_ours, None)
+        .unwrap();
+    let naive = naive_asl(4.0, 1.0, 0.05, &z, &y, &mut l, &mut g_naive);
+    agree("asymmetric", ours, naive, &g_ours, &g_naive);
 }
 
 fn agree(what: &str, ours: f32, naive: f32, g_ours: &[f32], g_naive: &[f32]) {
@@ -126,6 +147,7 @@ fn benches(c: &mut Criterion) {
         );
     }
     group(c, "sigmoid_ce", &SigmoidCe::PLAIN, Naive::Bce, &[16, 20]);
+    group(c, "asl_timm", &Asymmetric::TIMM, Naive::Asl, &[16, 20]);
 }
 
 criterion_group!(binary_benches, benches);

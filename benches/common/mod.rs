@@ -174,3 +174,44 @@ pub fn naive_bce(z: &[f32], y: &[f32], losses: &mut [f32], grad: &mut [f32]) -> 
     }
     blocked_sum(losses) * inv_n
 }
+
+/// Naive port of timm's `AsymmetricLossMultiLabel` (γ⁻, γ⁺, clip, eps =
+/// 1e-8 log clamps) forward and a hand-written backward for hard labels,
+/// with `expf`, `logf` and `powf` per element, mean-reduced.
+#[inline(never)]
+pub fn naive_asl(
+    gamma_neg: f32,
+    gamma_pos: f32,
+    clip: f32,
+    z: &[f32],
+    y: &[f32],
+    losses: &mut [f32],
+    grad: &mut [f32],
+) -> f32 {
+    let n = z.len();
+    let inv_n = 1.0 / n as f32;
+    for (((&z, &y), l), g) in z.iter().zip(y).zip(losses.iter_mut()).zip(grad.iter_mut()) {
+        let p = 1.0 / (1.0 + (-z).exp());
+        let xs_neg = (1.0 - p + clip).min(1.0);
+        if y > 0.5 {
+            let ce = -(p.max(1e-8)).ln();
+            let w = (1.0 - p).powf(gamma_pos);
+            *l = ce * w;
+            let dw = -gamma_pos * (1.0 - p).powf(gamma_pos - 1.0) * p * (1.0 - p);
+            *g = (-(1.0 - p) * w + ce * dw) * inv_n;
+        } else {
+            let pm = 1.0 - xs_neg;
+            let ce = -(xs_neg.max(1e-8)).ln();
+            let w = pm.powf(gamma_neg);
+            *l = ce * w;
+            *g = if pm > 0.0 {
+                let dce = p * (1.0 - p) / xs_neg;
+                let dw = gamma_neg * pm.powf(gamma_neg - 1.0) * p * (1.0 - p);
+                (dce * w + ce * dw) * inv_n
+            } else {
+                0.0
+            };
+        }
+    }
+    blocked_sum(losses) * inv_n
+}

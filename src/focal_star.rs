@@ -36,8 +36,9 @@ const MAX_BETA: f32 = 1e4;
 ///
 /// Error bounds (asserted against f64 over |z| ≤ 1e4, γ ∈ [0.25, 5],
 /// β ∈ [-2, 2]; `u = 2^-24`, the README's accuracy table): loss and
-/// gradient within `16u` relative for hard labels; soft targets round
-/// `s z`, which adds `|γ x_t + β| u`.
+/// gradient within `24u` relative for hard labels; soft targets and
+/// probability inputs round `s` and `z`, so there the bound is relative to
+/// the sensitivity to that rounding, `|z g|/4` and `|g|(1 + γ|x_t|)/4`.
 ///
 /// ```
 /// use tinyloss::FocalStar;

@@ -177,7 +177,7 @@
 //! | probability inputs, loss / gradient | (16 + 3γ)u rel. / of `max(|g|, 1)` |
 //! | `Asymmetric` loss / gradient | (16 + 3γ)u rel., floor `p ∂ℓ/∂m` / (16 + 3γ)u, floor `p ∂g/∂m; u^γ_y` |
 //! | `Poly1` loss / gradient | (24 + 3γ)u, floor `the terms' magnitudes` / (24 + 3γ)u |
-//! | `FocalStar` loss / gradient | 24u rel., floor `z g/8` / 24u, floor `g(1+γ x_t)/8` |
+//! | `FocalStar` loss / gradient | 24u rel., floor `z g/4` / 24u, floor `g(1+γ x_t)/4` |
 //! | `Qfl` loss / gradient (γ = β) | (16 + 3γ)u rel., floor `s ∂ℓ/∂y` / (16 + 3γ)u, floor `s ∂g/∂y` |
 //! | `Varifocal` loss / gradient | (16 + 3γ)u rel. / (16 + 3γ)u, floor `y` |
 //! | mean of 2^20 losses (reduction error) | 2e-6 rel. |

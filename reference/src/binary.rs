@@ -346,7 +346,7 @@ pub fn varifocal(z: f64, y: f64, alpha: f64, gamma: f64, iou_weighted: bool) -> 
 /// * Poly-1: the two terms' magnitudes ([`poly1_scale`]): with `ε < 0` they
 ///   cancel.
 /// * FL\* with soft targets or probability inputs: `x_t` carries a rounding,
-///   `|z g| / 8` and `|g| γ |x_t| / 8` (so that `16u` of it is `2u` of the
+///   `|z g| / 4` and `|g| (1 + γ |x_t|) / 4` (so that `16u` of it is `4u` of the
 ///   sensitivity).
 /// * Focal loss, detached: the focal floors (soft targets: `α_t m^γ`).
 pub fn element_scale(loss: &Loss, prob: bool, x: f64, y: f64) -> (f64, f64) {
@@ -424,8 +424,8 @@ pub fn element_scale(loss: &Loss, prob: bool, x: f64, y: f64) -> (f64, f64) {
                 let (_, g) = focal_star(z, y, gamma, beta, alpha, eps);
                 let xt = (ys - oms) * z;
                 (
-                    fabs(z * g) / 8.0,
-                    fabs(g) * (1.0 + gamma * fabs(xt)) / 8.0 * p_scale,
+                    fabs(z * g) / 4.0,
+                    fabs(g) * (1.0 + gamma * fabs(xt)) / 4.0 * p_scale,
                 )
             } else {
                 (0.0, 0.0)

@@ -103,11 +103,11 @@ pub const POLY1_LOSS: Bound = rel("poly-1", "loss", 24.0, GAMMA_U, "the terms' m
 /// Poly-1, gradient: (24 + 3γ)u of the two terms' magnitudes (soft
 /// targets: and of the focal floor `α_t`).
 pub const POLY1_GRAD: Bound = rel("poly-1", "gradient", 24.0, GAMMA_U, "the terms' magnitudes");
-/// FL*, loss: 24u relative (soft targets and probabilities: of `|z g|/8`).
-pub const FOCAL_STAR_LOSS: Bound = rel("FL*", "loss", 24.0, 0.0, "z g/8");
+/// FL*, loss: 24u relative (soft targets and probabilities: of `|z g|/4`).
+pub const FOCAL_STAR_LOSS: Bound = rel("FL*", "loss", 24.0, 0.0, "z g/4");
 /// FL*, gradient: 24u relative (soft targets and probabilities: of
-/// `|g|(1 + γ|x_t|)/8`).
-pub const FOCAL_STAR_GRAD: Bound = rel("FL*", "gradient", 24.0, 0.0, "g(1+γ x_t)/8");
+/// `|g|(1 + γ|x_t|)/4`).
+pub const FOCAL_STAR_GRAD: Bound = rel("FL*", "gradient", 24.0, 0.0, "g(1+γ x_t)/4");
 /// Quality focal loss, loss / gradient: (16 + 3β)u relative; soft targets
 /// of the sensitivity to the rounding of `p - y`.
 pub const QFL_LOSS: Bound = rel("QFL", "loss", 16.0, GAMMA_U, "s ∂ℓ/∂y");

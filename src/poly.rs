@@ -40,7 +40,9 @@ const MAX_EPSILON: f32 = 1e4;
 /// the base loss's bound plus `(8 + 3γ)u`, relative to the sum of the two
 /// terms' magnitudes, `|FL| + |ε| m^{γ+1}` (and likewise for the gradient):
 /// with `ε < 0` the terms cancel (down to 0 at `ε = -α_t` for confident
-/// predictions), and that cancellation is not corrected.
+/// predictions), and that cancellation is not corrected. Below f32's normal
+/// range the floor is `2^-126 max(1, |ε|(γ + 1))`: the poly term's factor
+/// multiplies a subnormal `1 - p_t` or `p(1 - p)`.
 ///
 /// ```
 /// use tinyloss::{Focal, Poly1};

@@ -252,6 +252,7 @@ fn label_of(t: &Tg, r: usize) -> Option<u32> {
 fn run<L: SoftmaxLoss + Into<AnyLoss> + core::fmt::Debug>(
     loss: &L,
     gamma: f32,
+    detached: bool,
     eps: f32,
     ignore: Option<u32>,
     c: &Case,
@@ -494,7 +495,7 @@ fn run<L: SoftmaxLoss + Into<AnyLoss> + core::fmt::Debug>(
                 (RowTarget::Label(l as usize), Target::Label(l))
             }
         };
-        let want_l = sref::row(&zd, rt, wd.as_deref(), e64, g64, &mut want_g);
+        let want_l = sref::row_mode(&zd, rt, wd.as_deref(), e64, g64, detached, &mut want_g);
         sum += want_l;
         // The documented exceptions: a probability row whose targets sum
         // past 1, or class weights spanning more than 2^125, may carry a
@@ -800,7 +801,11 @@ fn fuzz(data: &[u8]) -> Result<()> {
         if let Some(i) = ignore {
             l = l.with_ignore_index(i);
         }
-        run(&l, gamma, smoothing.unwrap_or(0.0), ignore, &c);
+        let detached = u.arbitrary::<u8>()? % 3 == 0;
+        if detached {
+            l = l.with_grad_mode(tinyloss::GradMode::Detached);
+        }
+        run(&l, gamma, detached, smoothing.unwrap_or(0.0), ignore, &c);
     } else {
         let mut l = SoftmaxCe::new();
         if let Some(e) = smoothing {
@@ -816,7 +821,7 @@ fn fuzz(data: &[u8]) -> Result<()> {
         if let Some(i) = ignore {
             l = l.with_ignore_index(i);
         }
-        run(&l, 0.0, smoothing.unwrap_or(0.0), ignore, &c);
+        run(&l, 0.0, false, smoothing.unwrap_or(0.0), ignore, &c);
     }
     Ok(())
 }

@@ -382,13 +382,20 @@ fn binary_element_floors(loss: &crate::binary::Loss, prob: bool, hard: bool, y: 
             }
         }
         Loss::Poly1 {
-            gamma, alpha, eps, ..
+            gamma,
+            alpha,
+            eps,
+            epsilon,
         } => {
             let f = binary_element_floors(&Loss::Focal { gamma, alpha, eps }, prob, hard, y);
+            // The poly term's factor ε(γ + 1) multiplies a `1 - p_t` or a
+            // `p(1 - p)` that may be subnormal: the floor grows with it.
+            let k = (epsilon.abs() * (gamma + 1.0)).max(1.0);
             Element {
                 loss: POLY1_LOSS.at(gamma),
                 grad: POLY1_GRAD.at(gamma),
-                ..f
+                loss_floor: f.loss_floor.max(LOSS_FLOOR * k),
+                grad_floor: f.grad_floor.max(LOSS_FLOOR * k),
             }
         }
         Loss::Qfl { .. } => Element {

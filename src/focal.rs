@@ -203,16 +203,12 @@ impl Focal {
             _ => self.power,
         };
         match power {
-            Power::Zero => V::splat(1.0),
-            Power::One => m,
-            Power::Two => m * m,
-            Power::Int(n) => {
-                let mut r = m;
-                for _ in 1..n {
-                    r = r * m;
-                }
-                r
+            // Exact products: the one evaluation in `power`.
+            Power::Zero | Power::One | Power::Two | Power::Int(_) => crate::power::Exponent {
+                gamma: self.gamma,
+                power,
             }
+            .of(m),
             Power::Real => {
                 let (t, l) = t_l();
                 let (hi, lo) = self.log_power(t, l);

@@ -21,7 +21,7 @@ use super::kernel::{
 };
 use crate::lanes::{sat, Lane};
 use crate::math::{exp_neg, ln, ln_one_minus};
-use crate::power::{check_smoothing, GradMode, Power};
+use crate::power::{check_smoothing, Exponent, GradMode, Power};
 use crate::Error;
 
 /// Softmax focal loss, validated once, `Copy`.
@@ -158,21 +158,13 @@ fn ln_u<V: Lane>(p: V, r: V, ln_s: V) -> V {
 #[inline(always)]
 fn power<V: Lane>(p: Power, gamma: f32, u: V, ln_u: impl FnOnce() -> V) -> V {
     match p {
-        Power::Zero => V::splat(1.0),
-        Power::One => u,
-        Power::Two => u * u,
-        Power::Int(n) => {
-            let mut r = u;
-            for _ in 1..n {
-                r = r * u;
-            }
-            r
-        }
         Power::Real => {
             let zero = V::splat(0.0);
             let v = exp_neg(V::splat(gamma) * ln_u().min(zero));
             V::select(u.gt(zero), v, zero)
         }
+        // Exact products: the one evaluation in `power`.
+        power => Exponent { gamma, power }.of(u),
     }
 }
 

@@ -18,6 +18,7 @@
 //! | the full gradient, or the focusing weight held constant | [`GradMode`] | `with_grad_mode` |
 //! | softmax cross-entropy, class weights, smoothing, ignore index | [`SoftmaxCe`] | [`softmax`] |
 //! | softmax focal loss | [`SoftmaxFocal`] | [`softmax`] |
+//! | Poly-1 softmax cross-entropy | [`SoftmaxPoly1`] | [`softmax`] |
 //! | class-balanced weights (effective number of samples) and an on-device class counter | — | [`class_balanced`] |
 //! | hard-example mining: OHEM, threshold, SSD hard negatives, a replay buffer of the hardest examples | — | [`mining`] |
 //! | a streaming normaliser: the EMA of the positive count (detectron2) | [`PositivesEma`] | any batch call |
@@ -183,9 +184,11 @@
 //! | mean of 2^20 losses (reduction error) | 2e-6 rel. |
 //! | `SoftmaxCe` loss ≥ 1e-3 / any / gradient | 16u / 96u rel. / 16u·K abs. |
 //! | `SoftmaxFocal` loss ≥ 1e-3 / any / gradient | 32u / 256u rel. / 32u(1+γ)K abs. |
+//! | `SoftmaxPoly1` loss ≥ 1e-3 / any / gradient | 24u, floor `the terms' magnitudes` / 96u / 24u(1+γ)K abs. |
 //! | [`class_balanced::weights`] | 1 ULP |
 //!
-//! (`K = Σ_c w_c y'_c`, the target mass of a softmax row.) The worst errors
+//! (`K = Σ_c w_c y'_c`, the target mass of a softmax row; in the
+//! `SoftmaxPoly1` row γ stands for `|ε|`.) The worst errors
 //! the tests measure are in the README's accuracy table. The SIMD lanes and
 //! the scalar path agree lane by lane within 1e-6 relative (tested). Gradients
 //! are also checked against central finite differences of the f64 references.
@@ -258,7 +261,7 @@ pub use poly::Poly1;
 pub use power::{GradMode, MAX_GAMMA};
 pub use quality::{Qfl, Varifocal};
 pub use reduce::Reduction;
-pub use softmax::{SoftmaxCe, SoftmaxFocal};
+pub use softmax::{SoftmaxCe, SoftmaxFocal, SoftmaxPoly1};
 
 /// The README's code blocks run as doctests.
 #[cfg(doctest)]

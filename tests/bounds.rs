@@ -209,6 +209,14 @@ const README_MAP: &[(&str, &[Bound])] = &[
             SOFTMAX_FOCAL_GRAD,
         ],
     ),
+    (
+        "softmax poly-1, loss ≥ 1e-3 / any loss / gradient",
+        &[
+            SOFTMAX_POLY1_LOSS_ORDINARY,
+            SOFTMAX_POLY1_LOSS,
+            SOFTMAX_POLY1_GRAD,
+        ],
+    ),
     ("asymmetric, loss / gradient", &[ASL_LOSS, ASL_GRAD]),
     ("poly-1, loss / gradient", &[POLY1_LOSS, POLY1_GRAD]),
     ("FL*, loss / gradient", &[FOCAL_STAR_LOSS, FOCAL_STAR_GRAD]),
@@ -248,6 +256,14 @@ const LIB_MAP: &[(&str, &[Bound])] = &[
             SOFTMAX_FOCAL_LOSS_ORDINARY,
             SOFTMAX_FOCAL_LOSS,
             SOFTMAX_FOCAL_GRAD,
+        ],
+    ),
+    (
+        "SoftmaxPoly1 loss ≥ 1e-3 / any / gradient",
+        &[
+            SOFTMAX_POLY1_LOSS_ORDINARY,
+            SOFTMAX_POLY1_LOSS,
+            SOFTMAX_POLY1_GRAD,
         ],
     ),
     ("[class_balanced::weights]", &[CLASS_BALANCED]),

@@ -3,7 +3,7 @@
 //! references). Run with `cargo test --release --test multiclass`.
 
 use proptest::prelude::*;
-use tinyloss::softmax::{AnyLoss, Rows, SoftmaxCe, SoftmaxFocal, Target, Targets};
+use tinyloss::softmax::{AnyLoss, Rows, SoftmaxCe, SoftmaxFocal, SoftmaxPoly1, Target, Targets};
 use tinyloss::{At, Error, Reduction, SigmoidCe};
 
 // The f64 references, bounds, error measure, bad inputs and RNG live in
@@ -17,6 +17,9 @@ use tinyloss_reference::bounds::{
 use tinyloss_reference::measure::{abs_err, rel_err, U};
 use tinyloss_reference::softmax::{self as sref, RowTarget as RT};
 use tinyloss_reference::{cases, Reduce, Rng};
+
+mod common;
+use common::{extreme_rows, random_probs, random_rows};
 
 /// Loss bounds in units of `U`, relative, for every loss above the floor ...
 const CE_LOSS_ULP: f64 = SOFTMAX_CE_LOSS.base;
@@ -193,80 +196,6 @@ fn check_rows(
         "{what}: total {total} vs {sum}"
     );
     worst
-}
-
-fn random_rows(rng: &mut Rng, n: usize, c: usize, spread: f64) -> (Vec<f32>, Vec<u32>) {
-    let z = (0..n * c).map(|_| rng.sym(spread)).collect();
-    let y = (0..n).map(|_| rng.below(c) as u32).collect();
-    (z, y)
-}
-
-fn random_probs(rng: &mut Rng, n: usize, c: usize) -> Vec<f32> {
-    let mut p = vec![0.0f32; n * c];
-    for r in 0..n {
-        // Sparse or dense, unnormalised on purpose for some rows.
-        let dense = rng.f() < 0.5;
-        let mut s = 0.0;
-        for j in 0..c {
-            let v = if dense || rng.f() < 3.0 / c as f64 {
-                rng.f()
-            } else {
-                0.0
-            };
-            p[r * c + j] = v as f32;
-            s += v;
-        }
-        if rng.f() < 0.7 && s > 0.0 {
-            for j in 0..c {
-                p[r * c + j] = (p[r * c + j] as f64 / s) as f32;
-            }
-        }
-    }
-    p
-}
-
-/// Rows that stress the numerics; the label is chosen per row.
-fn extreme_rows(rng: &mut Rng, c: usize) -> (Vec<f32>, Vec<u32>) {
-    let mut z = Vec::new();
-    let mut y = Vec::new();
-    let mut push = |row: Vec<f32>, t: usize| {
-        z.extend_from_slice(&row);
-        y.push(t as u32);
-    };
-    for &scale in &[1e4f64, 1e30] {
-        let row: Vec<f32> = (0..c).map(|_| rng.sym(scale)).collect();
-        let a = (0..c).fold(0, |a, j| if row[j] > row[a] { j } else { a });
-        push(row.clone(), a);
-        push(row, (a + 1) % c);
-    }
-    // All equal: loss ln C.
-    push(vec![3.5; c], c / 2);
-    push(vec![-1e4; c], 0);
-    // One dominant logit with gaps giving tiny losses (down to subnormal).
-    for &gap in &[5.0f32, 20.0, 50.0, 87.0, 95.0, 103.0, 200.0, 1e4] {
-        let mut row: Vec<f32> = (0..c).map(|_| -gap + rng.sym(0.5)).collect();
-        let t = rng.below(c);
-        row[t] = 0.25;
-        push(row.clone(), t);
-        // The same row, labelled with a losing class: loss ≈ gap.
-        push(row, (t + 1) % c);
-    }
-    // Gaps whose differences z_j - m round in f32 (non-dyadic logits).
-    for &gap in &[30.0f64, 60.0, 85.0, 100.0] {
-        let mut row: Vec<f32> = (0..c)
-            .map(|_| (-gap + rng.sym(1.0) as f64) as f32)
-            .collect();
-        let t = rng.below(c);
-        row[t] = 1.3 + rng.sym(0.7);
-        push(row, t);
-    }
-    // Two tied maxima, target on a tie and off it.
-    let mut row: Vec<f32> = (0..c).map(|_| rng.sym(3.0) - 10.0).collect();
-    row[0] = 7.0;
-    row[c - 1] = 7.0;
-    push(row.clone(), 0);
-    push(row, c / 2);
-    (z, y)
 }
 
 const GAMMAS: [f32; 7] = [0.0, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0];
@@ -1200,7 +1129,7 @@ fn row_weights_mask_and_any_loss() {
             .zip(&mask)
             .map(|(&t, &m)| if m { u32::MAX } else { t })
             .collect();
-        let losses: [AnyLoss; 3] = [
+        let losses: [AnyLoss; 5] = [
             SoftmaxCe::new().into(),
             SoftmaxFocal::new(2.0).unwrap().into(),
             SoftmaxFocal::new(1.5)
@@ -1208,12 +1137,11 @@ fn row_weights_mask_and_any_loss() {
                 .with_smoothing(0.1)
                 .unwrap()
                 .into(),
+            SoftmaxPoly1::new(-0.5).unwrap().into(),
+            SoftmaxPoly1::IMAGENET.with_smoothing(0.1).unwrap().into(),
         ];
         for any in losses {
-            let ig = match any {
-                AnyLoss::Ce(l) => AnyLoss::from(l.with_ignore_index(u32::MAX)),
-                AnyLoss::Focal(l) => AnyLoss::from(l.with_ignore_index(u32::MAX)),
-            };
+            let ig = any.with_ignore_index(u32::MAX);
             for red in [Reduction::Mean, Reduction::Sum, Reduction::MeanOver(3.0)] {
                 let base = Rows::new(c, Targets::from(&y[..]))
                     .with_class_weights(&cw)
@@ -1239,6 +1167,8 @@ fn row_weights_mask_and_any_loss() {
                 let direct = match any {
                     AnyLoss::Ce(l) => masked.loss_grad(&l, &z, red, &mut g2, Some(&mut l2)),
                     AnyLoss::Focal(l) => masked.loss_grad(&l, &z, red, &mut g2, Some(&mut l2)),
+                    AnyLoss::Poly1(l) => masked.loss_grad(&l, &z, red, &mut g2, Some(&mut l2)),
+                    _ => unreachable!("a loss this test does not list"),
                 }
                 .unwrap();
                 assert_eq!((a.to_bits(), &g1, &l1), (direct.to_bits(), &g2, &l2));

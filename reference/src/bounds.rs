@@ -147,6 +147,24 @@ pub const SOFTMAX_FOCAL_GRAD: Bound = Bound {
     floor: "",
     doc: true,
 };
+/// Softmax Poly-1 loss ≥ [`ORDINARY_LOSS`]: 24u relative to `CE + |ε| U`
+/// (the two terms' magnitudes; with `ε < 0` they cancel).
+pub const SOFTMAX_POLY1_LOSS_ORDINARY: Bound =
+    rel("softmax poly-1", "loss ≥ 1e-3", 24.0, 0.0, "the terms' magnitudes");
+/// Softmax Poly-1 loss, any: 96u relative to the terms' magnitudes, floor
+/// [`SOFTMAX_LOSS_FLOOR`].
+pub const SOFTMAX_POLY1_LOSS: Bound = rel("softmax poly-1", "any loss", 96.0, 0.0, "1e-37 abs.");
+/// Softmax Poly-1 gradient: `24u(1 + |ε|)K` absolute (`per_gamma` counts
+/// `|ε|`).
+pub const SOFTMAX_POLY1_GRAD: Bound = Bound {
+    routine: "softmax poly-1",
+    what: "gradient",
+    base: 24.0,
+    per_gamma: 24.0,
+    measure: Measure::AbsK,
+    floor: "",
+    doc: true,
+};
 /// Class-balanced weights: 1 ULP.
 pub const CLASS_BALANCED: Bound = Bound {
     routine: "class-balanced weights",
@@ -273,6 +291,9 @@ pub const BOUNDS: &[Bound] = &[
     SOFTMAX_FOCAL_LOSS_ORDINARY,
     SOFTMAX_FOCAL_LOSS,
     SOFTMAX_FOCAL_GRAD,
+    SOFTMAX_POLY1_LOSS_ORDINARY,
+    SOFTMAX_POLY1_LOSS,
+    SOFTMAX_POLY1_GRAD,
     CLASS_BALANCED,
     BATCH_WEIGHTED_LOSS,
     BATCH_SCALED_GRAD,

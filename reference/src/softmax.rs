@@ -185,6 +185,68 @@ pub fn row_mode(
     loss
 }
 
+/// A row loss of the family, for [`row_of`] and [`batch_of`].
+#[derive(Clone, Copy, Debug)]
+pub enum RowLossKind {
+    /// Focal loss with focusing parameter `gamma` (0: cross-entropy), the
+    /// modulating factors held constant when `detached`.
+    Focal {
+        /// The focusing parameter γ.
+        gamma: f64,
+        /// Whether the modulating factors are held constant.
+        detached: bool,
+    },
+    /// Poly-1 cross-entropy `Σ_c k_c (CE_c + ε u_c)`.
+    Poly1 {
+        /// The poly coefficient ε.
+        epsilon: f64,
+    },
+}
+
+/// Poly-1 cross-entropy of one row: `ℓ = Σ_c k_c (CE_c + ε u_c)`,
+/// `∂ℓ/∂z_j = p_j (K + ε P) - k_j (1 + ε p_j)` with `P = Σ_c k_c p_c`
+/// (from `∂u_c/∂z_j = -p_c (δ_cj - p_j)`).
+pub fn poly1_row(
+    z: &[f64],
+    t: RowTarget,
+    w: Option<&[f64]>,
+    smooth: f64,
+    eps: f64,
+    grad: &mut [f64],
+) -> f64 {
+    let r = Row::new(z);
+    let c = z.len();
+    let k = |j: usize| w.map_or(1.0, |w| w[j]) * smoothed_target(t, c, j, smooth);
+    let (mut loss, mut big_k, mut big_p) = (0.0, 0.0, 0.0);
+    for j in 0..c {
+        let kj = k(j);
+        if kj != 0.0 {
+            loss += kj * (r.ce(j) + eps * r.u(j));
+        }
+        big_k += kj;
+        big_p += kj * r.p(j);
+    }
+    for (j, g) in grad.iter_mut().enumerate() {
+        *g = r.p(j) * (big_k + eps * big_p) - k(j) * (1.0 + eps * r.p(j));
+    }
+    loss
+}
+
+/// Loss and gradient of one row of `kind`.
+pub fn row_of(
+    kind: RowLossKind,
+    z: &[f64],
+    t: RowTarget,
+    w: Option<&[f64]>,
+    smooth: f64,
+    grad: &mut [f64],
+) -> f64 {
+    match kind {
+        RowLossKind::Focal { gamma, detached } => row_mode(z, t, w, smooth, gamma, detached, grad),
+        RowLossKind::Poly1 { epsilon } => poly1_row(z, t, w, smooth, epsilon, grad),
+    }
+}
+
 /// Loss of one row, without the gradient.
 pub fn row_loss(z: &[f64], t: RowTarget, w: Option<&[f64]>, eps: f64, gamma: f64) -> f64 {
     let r = Row::new(z);
@@ -210,6 +272,27 @@ pub fn batch(
     grad: &mut [f64],
     rows: &mut [f64],
 ) -> f64 {
+    let kind = RowLossKind::Focal {
+        gamma,
+        detached: false,
+    };
+    batch_of(kind, z, c, t, w, eps, ignore, red, grad, rows)
+}
+
+/// [`batch`] for any loss of the family.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_of(
+    kind: RowLossKind,
+    z: &[f64],
+    c: usize,
+    t: Targets,
+    w: Option<&[f64]>,
+    eps: f64,
+    ignore: Option<u32>,
+    red: Reduce,
+    grad: &mut [f64],
+    rows: &mut [f64],
+) -> f64 {
     let n = z.len() / c;
     let mut denom = 0.0;
     for r in 0..n {
@@ -229,7 +312,7 @@ pub fn batch(
                 RowTarget::Probs(&p[r * c..(r + 1) * c])
             }
         };
-        rows[r] = row(zr, tr, w, eps, gamma, &mut grad[r * c..(r + 1) * c]);
+        rows[r] = row_of(kind, zr, tr, w, eps, &mut grad[r * c..(r + 1) * c]);
     }
     let scale = red.scale(denom, 0.0);
     grad.iter_mut().for_each(|g| *g *= scale);

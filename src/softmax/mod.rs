@@ -134,12 +134,14 @@ mod driver;
 mod focal;
 mod input;
 pub(crate) mod kernel;
+mod poly;
 
 pub use ce::SoftmaxCe;
 pub use focal::SoftmaxFocal;
 pub use input::{Rows, Target, Targets};
 #[doc(hidden)]
 pub use kernel::{Body, RowKernel};
+pub use poly::SoftmaxPoly1;
 
 use crate::diagnostic::{Diagnostic, Observe};
 use crate::lanes::Lane;
@@ -345,7 +347,7 @@ macro_rules! row_api {
         }
     )*};
 }
-row_api!(SoftmaxCe, SoftmaxFocal, AnyLoss);
+row_api!(SoftmaxCe, SoftmaxFocal, SoftmaxPoly1, AnyLoss);
 
 /// A multi-class loss chosen at run time, so that training code is written
 /// once for every loss: `AnyLoss::from(SoftmaxFocal::new(2.0)?)`. A call
@@ -353,11 +355,14 @@ row_api!(SoftmaxCe, SoftmaxFocal, AnyLoss);
 /// as calling with that loss directly).
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum AnyLoss {
     /// Softmax cross-entropy.
     Ce(SoftmaxCe),
     /// Softmax focal loss.
     Focal(SoftmaxFocal),
+    /// Poly-1 softmax cross-entropy.
+    Poly1(SoftmaxPoly1),
 }
 
 impl From<SoftmaxCe> for AnyLoss {
@@ -372,6 +377,12 @@ impl From<SoftmaxFocal> for AnyLoss {
     }
 }
 
+impl From<SoftmaxPoly1> for AnyLoss {
+    fn from(l: SoftmaxPoly1) -> Self {
+        AnyLoss::Poly1(l)
+    }
+}
+
 impl AnyLoss {
     /// The label-smoothing ε.
     pub fn smoothing(&self) -> f32 {
@@ -382,6 +393,15 @@ impl AnyLoss {
     pub fn ignore_index(&self) -> Option<u32> {
         RowKernel::ignore_index(self)
     }
+
+    /// The same loss with an ignore index (each loss's `with_ignore_index`).
+    pub fn with_ignore_index(self, index: u32) -> Self {
+        match self {
+            AnyLoss::Ce(l) => l.with_ignore_index(index).into(),
+            AnyLoss::Focal(l) => l.with_ignore_index(index).into(),
+            AnyLoss::Poly1(l) => l.with_ignore_index(index).into(),
+        }
+    }
 }
 
 impl RowKernel for AnyLoss {
@@ -390,12 +410,14 @@ impl RowKernel for AnyLoss {
         match self {
             AnyLoss::Ce(l) => body.call(l),
             AnyLoss::Focal(l) => body.call(l),
+            AnyLoss::Poly1(l) => body.call(l),
         }
     }
     fn options(&self) -> (f32, Option<u32>) {
         match self {
             AnyLoss::Ce(l) => l.options(),
             AnyLoss::Focal(l) => l.options(),
+            AnyLoss::Poly1(l) => l.options(),
         }
     }
     // Reached only through `specialize`'s concrete kernels; kept for the
@@ -404,18 +426,21 @@ impl RowKernel for AnyLoss {
         match self {
             AnyLoss::Ce(l) => l.label(st, w_t),
             AnyLoss::Focal(l) => l.label(st, w_t),
+            AnyLoss::Poly1(l) => l.label(st, w_t),
         }
     }
     fn soft(&self, row: &mut SoftRow<'_>) -> RowLoss {
         match self {
             AnyLoss::Ce(l) => l.soft(row),
             AnyLoss::Focal(l) => l.soft(row),
+            AnyLoss::Poly1(l) => l.soft(row),
         }
     }
     fn grad_bound(&self) -> f32 {
         match self {
             AnyLoss::Ce(l) => l.grad_bound(),
             AnyLoss::Focal(l) => l.grad_bound(),
+            AnyLoss::Poly1(l) => l.grad_bound(),
         }
     }
 }

@@ -459,3 +459,27 @@ fn range_ends_stay_finite() {
         }
     }
 }
+
+/// At `ε = -1` a confident row's two terms cancel (`CE - u ≈ u²/2`,
+/// 1.4e-20 here, from `u ≈ 1.7e-10`): the loss is within its bound of the
+/// terms' magnitude (fuzz: the reduced loss came back as 0), never negative.
+#[test]
+fn cancelling_terms_are_within_the_magnitude_bound() {
+    let z = [42.003906f32, 64.52344];
+    let l = SoftmaxPoly1::new(-1.0).unwrap();
+    let mut g = [0.0; 2];
+    let got = Rows::new(2, Targets::from(&[1u16][..]))
+        .loss_grad(&l, &z, Reduction::Mean, &mut g, None)
+        .unwrap() as f64;
+    let zd = f64s(&z);
+    let mut gd = [0.0; 2];
+    let kind = RowLossKind::Poly1 { epsilon: -1.0 };
+    let want = sref::row_of(kind, &zd, RowTarget::Label(1), None, 0.0, &mut gd);
+    let cfg = configs()[0];
+    let mag = magnitude(&cfg, &zd, RowTarget::Label(1), None, want);
+    assert!(got >= 0.0 && (got - want).abs() <= SOFTMAX_POLY1_LOSS.get() * U * mag);
+    assert!(want > 1e-21 && mag > 1e-10, "{want} {mag}");
+    for j in 0..2 {
+        assert!((g[j] as f64 - gd[j]).abs() <= 24.0 * U * 2.0 * gd[j].abs().max(1e-30) + 1e-30);
+    }
+}

@@ -2,7 +2,8 @@
 //! and probability targets, class weights, `loss_grad`, `loss_grad_in_place`,
 //! `loss`, the same call through `AnyLoss`, and the per-row method
 //! `loss_grad_row`, or a one-row `Rows` when class weights are given) with random
-//! configurations (`SoftmaxCe` / `SoftmaxFocal`, γ, smoothing, ignore index,
+//! configurations (`SoftmaxCe` / `SoftmaxFocal` / `SoftmaxPoly1`, γ, ε,
+//! smoothing, ignore index,
 //! reductions, valid and invalid), random data and wrong lengths.
 //!
 //! Asserted:
@@ -31,15 +32,16 @@
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use tinyloss::softmax::{AnyLoss, Rows, SoftmaxLoss, Target, Targets};
-use tinyloss::{Error, Reduction, SoftmaxCe, SoftmaxFocal};
+use tinyloss::{Error, Reduction, SoftmaxCe, SoftmaxFocal, SoftmaxPoly1};
 use tinyloss_reference::bounds::{
     softmax_loss_floor, BATCH_SCALED_GRAD, ORDINARY_LOSS, SOFTMAX_BATCH_MEAN, SOFTMAX_CE_GRAD,
     SOFTMAX_CE_LOSS, SOFTMAX_CE_LOSS_ORDINARY, SOFTMAX_FOCAL_GRAD, SOFTMAX_FOCAL_LOSS,
-    SOFTMAX_FOCAL_LOSS_ORDINARY, SOFTMAX_GRID_STEPS, SOFTMAX_LOSS_FLOOR,
+    SOFTMAX_FOCAL_LOSS_ORDINARY, SOFTMAX_GRID_STEPS, SOFTMAX_LOSS_FLOOR, SOFTMAX_POLY1_GRAD,
+    SOFTMAX_POLY1_LOSS, SOFTMAX_POLY1_LOSS_ORDINARY,
 };
 use tinyloss_reference::cases;
 use tinyloss_reference::measure::{rel_err, sat_abs_err, sat_rel_err, U};
-use tinyloss_reference::softmax::{self as sref, RowTarget};
+use tinyloss_reference::softmax::{self as sref, RowLossKind, RowTarget};
 use tinyloss_reference::Reduce;
 
 const SENTINEL: f32 = 1234.5;
@@ -251,8 +253,7 @@ fn label_of(t: &Tg, r: usize) -> Option<u32> {
 
 fn run<L: SoftmaxLoss + Into<AnyLoss> + core::fmt::Debug>(
     loss: &L,
-    gamma: f32,
-    detached: bool,
+    kind: RowLossKind,
     eps: f32,
     ignore: Option<u32>,
     c: &Case,
@@ -424,17 +425,33 @@ fn run<L: SoftmaxLoss + Into<AnyLoss> + core::fmt::Debug>(
 
     // Against the f64 reference, within BOUNDS, row by row; the per-row API
     // on every row against the batch; the reduced loss.
-    let g64 = f64::from(gamma);
     let e64 = f64::from(eps);
-    let (loss_any, loss_ord, grad_b) = if gamma == 0.0 {
-        (SOFTMAX_CE_LOSS, SOFTMAX_CE_LOSS_ORDINARY, SOFTMAX_CE_GRAD)
-    } else {
-        (
-            SOFTMAX_FOCAL_LOSS,
-            SOFTMAX_FOCAL_LOSS_ORDINARY,
-            SOFTMAX_FOCAL_GRAD,
-        )
+    // `g64`: the parameter the gradient bound grows with (γ, or Poly-1's |ε|).
+    let (g64, (loss_any, loss_ord, grad_b)) = match kind {
+        RowLossKind::Focal { gamma: 0.0, .. } => (
+            0.0,
+            (SOFTMAX_CE_LOSS, SOFTMAX_CE_LOSS_ORDINARY, SOFTMAX_CE_GRAD),
+        ),
+        RowLossKind::Focal { gamma, .. } => (
+            gamma,
+            (
+                SOFTMAX_FOCAL_LOSS,
+                SOFTMAX_FOCAL_LOSS_ORDINARY,
+                SOFTMAX_FOCAL_GRAD,
+            ),
+        ),
+        RowLossKind::Poly1 { epsilon } => (
+            epsilon.abs(),
+            (
+                SOFTMAX_POLY1_LOSS,
+                SOFTMAX_POLY1_LOSS_ORDINARY,
+                SOFTMAX_POLY1_GRAD,
+            ),
+        ),
     };
+    let mut plain_g = vec![0.0f64; cl];
+    // Σ of the rows' magnitudes (Poly-1: the reduced loss is relative to it).
+    let mut mag_sum = 0.0f64;
     let wd: Option<Vec<f64>> =
         c.w.as_ref()
             .map(|w| w.iter().map(|&v| f64::from(v)).collect());
@@ -495,7 +512,20 @@ fn run<L: SoftmaxLoss + Into<AnyLoss> + core::fmt::Debug>(
                 (RowTarget::Label(l as usize), Target::Label(l))
             }
         };
-        let want_l = sref::row_mode(&zd, rt, wd.as_deref(), e64, g64, detached, &mut want_g);
+        let want_l = sref::row_of(kind, &zd, rt, wd.as_deref(), e64, &mut want_g);
+        // Poly-1's bound is relative to its terms' magnitudes, `CE + |ε| U`.
+        let mag = match kind {
+            RowLossKind::Poly1 { epsilon } if epsilon != 0.0 => {
+                let ce_kind = RowLossKind::Focal {
+                    gamma: 0.0,
+                    detached: false,
+                };
+                let ce = sref::row_of(ce_kind, &zd, rt, wd.as_deref(), e64, &mut plain_g);
+                ce + (want_l - ce).abs()
+            }
+            _ => 0.0,
+        };
+        mag_sum += mag;
         sum += want_l;
         // The documented exceptions: a probability row whose targets sum
         // past 1, or class weights spanning more than 2^125, may carry a
@@ -506,7 +536,7 @@ fn run<L: SoftmaxLoss + Into<AnyLoss> + core::fmt::Debug>(
         }
         beyond_row |= weight_span > 2f64.powi(125) && want_l > f64::from(f32::MAX);
         let k = sref::target_mass(rt, cl, wd.as_deref(), e64);
-        let plain = sref::row_loss(&zd, rt, None, e64, g64);
+        let plain = sref::row_of(kind, &zd, rt, None, e64, &mut plain_g);
         let row_floor = softmax_loss_floor(w_max, plain, k);
         floor_sum += row_floor;
         let ctx = (r, &c.z[r * cl..(r + 1) * cl], loss, c.reduction);
@@ -522,7 +552,7 @@ fn run<L: SoftmaxLoss + Into<AnyLoss> + core::fmt::Debug>(
             let e = if want_l > max && want_l <= max * (1.0 + lbound * U) {
                 rel_err(l[r], max, 0.0)
             } else {
-                sat_rel_err(l[r], want_l, 0.0)
+                sat_rel_err(l[r], want_l, mag)
             };
             assert!(
                 e <= lbound || (f64::from(l[r]) - want_l).abs() <= row_floor,
@@ -604,7 +634,7 @@ fn run<L: SoftmaxLoss + Into<AnyLoss> + core::fmt::Debug>(
     let e = if want > max && want <= max * (1.0 + bound * U) {
         rel_err(total, max, 0.0)
     } else {
-        sat_rel_err(total, want, 0.0)
+        sat_rel_err(total, want, mag_sum * scale)
     };
     // Each row within its floor (weight-scaled with huge class weights).
     let floor = (floor_sum + nrows as f64 * SOFTMAX_LOSS_FLOOR) * scale.max(1.0);
@@ -805,7 +835,11 @@ fn fuzz(data: &[u8]) -> Result<()> {
         if detached {
             l = l.with_grad_mode(tinyloss::GradMode::Detached);
         }
-        run(&l, gamma, detached, smoothing.unwrap_or(0.0), ignore, &c);
+        let kind = RowLossKind::Focal {
+            gamma: f64::from(gamma),
+            detached,
+        };
+        run(&l, kind, smoothing.unwrap_or(0.0), ignore, &c);
     } else {
         let mut l = SoftmaxCe::new();
         if let Some(e) = smoothing {
@@ -821,7 +855,37 @@ fn fuzz(data: &[u8]) -> Result<()> {
         if let Some(i) = ignore {
             l = l.with_ignore_index(i);
         }
-        run(&l, 0.0, false, smoothing.unwrap_or(0.0), ignore, &c);
+        // Poly-1 from a byte after the case (older inputs keep their
+        // meaning: CE where it is even or absent).
+        if u.arbitrary::<u8>()? % 2 == 1 {
+            let epsilon = param(&mut u, &[1.0, 2.0, -1.0, 0.0, -0.5, 8.0, 1e4])?;
+            let ok = (-1.0..=1e4).contains(&epsilon);
+            let mut p = match SoftmaxPoly1::new(epsilon) {
+                Ok(p) => p,
+                Err(_) => {
+                    assert!(!ok, "SoftmaxPoly1::new rejected ε={epsilon}");
+                    return Ok(());
+                }
+            };
+            assert!(ok, "SoftmaxPoly1::new accepted ε={epsilon}");
+            p = match p.with_smoothing(l.smoothing()) {
+                Ok(p) => p,
+                Err(_) => return Ok(()),
+            };
+            if let Some(i) = ignore {
+                p = p.with_ignore_index(i);
+            }
+            let kind = RowLossKind::Poly1 {
+                epsilon: f64::from(epsilon),
+            };
+            run(&p, kind, smoothing.unwrap_or(0.0), ignore, &c);
+            return Ok(());
+        }
+        let kind = RowLossKind::Focal {
+            gamma: 0.0,
+            detached: false,
+        };
+        run(&l, kind, smoothing.unwrap_or(0.0), ignore, &c);
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Multi-class losses over row-major logits: softmax cross-entropy
-//! ([`SoftmaxCe`]) and softmax focal loss ([`SoftmaxFocal`]), with per-class
+//! ([`SoftmaxCe`]), softmax focal loss ([`SoftmaxFocal`]) and Poly-1
+//! cross-entropy ([`SoftmaxPoly1`]), with per-class
 //! weights, per-row weights and mask, label smoothing, an ignore index and
 //! the crate's reductions.
 //!
@@ -33,8 +34,8 @@
 //! `mod.rs` (this file) holds the entry points, `input.rs` the targets and
 //! the [`Rows`] builder, `driver.rs` the one row driver (validation, weights,
 //! ignore index and mask, reductions, saturation, SIMD tail, output modes),
-//! `kernel.rs` the contract a loss implements, and `ce.rs` / `focal.rs` one
-//! loss each (`docs/architecture.md`).
+//! `kernel.rs` the contract a loss implements, and `ce.rs` / `focal.rs` /
+//! `poly.rs` one loss each (`docs/architecture.md`).
 //!
 //! # Formulas
 //!
@@ -56,6 +57,10 @@
 //!   `∂ℓ/∂z_k = -w_k y'_k G_k + e_k Σ_{c≠k} w_c y'_c G_c / R_c`;
 //!   for a hard label that is `∂/∂z_t = -w_t G_t` and
 //!   `∂/∂z_c = w_t G_t e_c / R_t` (`c ≠ t`), which sum to zero.
+//! * **Poly-1**, ε ∈ [-1, 1e4] (Leng et al. 2022):
+//!   `ℓ = Σ_c w_c y'_c (CE_c + ε u_c)`, for a label `CE + ε(1 - p_t)`;
+//!   `∂ℓ/∂z_j = p_j (K + ε P) - k_j (1 + ε p_j)` with `k_c = w_c y'_c`,
+//!   `K = Σ k`, `P = Σ_c k_c p_c` (for a label `(1 + ε p_t)(p - onehot)`).
 //!
 //! # Stability
 //!
@@ -108,6 +113,7 @@
 //! |---|---|---|---|
 //! | [`SoftmaxCe`] | `16u` | `96u` | `16u · K · scale` |
 //! | [`SoftmaxFocal`] | `32u` | `256u` | `32u · (1 + γ) K · scale` |
+//! | [`SoftmaxPoly1`] | `24u` of `CE + \|ε\| U` | `96u` of the same | `24u · (1 + \|ε\|) K · scale` |
 //!
 //! `scale` is the reduction's gradient factor (1, `1/n`, `1/Σ w_t`, `1/d`);
 //! the reduced loss adds at most `2e-6` relative (blocked f32 sums). A class
@@ -282,7 +288,7 @@ impl Rows<'_> {
 }
 
 /// A multi-class loss the row kernels accept: [`SoftmaxCe`],
-/// [`SoftmaxFocal`] or [`AnyLoss`]. Sealed. Its method is the per-row API
+/// [`SoftmaxFocal`], [`SoftmaxPoly1`] or [`AnyLoss`]. Sealed. Its method is the per-row API
 /// for code generic over the loss (each loss also has it as an inherent
 /// method, so no import is needed).
 pub trait SoftmaxLoss: RowKernel + sealed::Sealed {

@@ -329,7 +329,18 @@ fn softmax_losses() {
                 softmax::AnyLoss::from(ce)
             });
             bb((any.smoothing(), any.ignore_index()));
+            bb(any.with_ignore_index(bb(3)));
             bb(any.loss_grad_row(x, target, &mut *grad));
+            softmax_all(&any);
+        }
+    }
+    if let Ok(p) = tinyloss::SoftmaxPoly1::new(bb(-0.5)) {
+        let p = p.with_ignore_index(bb(7));
+        bb((p.epsilon(), p.smoothing(), p.ignore_index()));
+        if let Ok(p) = p.with_smoothing(bb(0.05)) {
+            bb(p.loss_grad_row(x, target, &mut *grad));
+            softmax_all(&bb(p));
+            let any = bb(softmax::AnyLoss::from(p));
             softmax_all(&any);
         }
     }

@@ -15,7 +15,7 @@ use tinyloss::mining::{self, Ghm, Replay};
 use tinyloss::softmax::{Rows, Targets};
 use tinyloss::{
     Asymmetric, Batch, Diagnostic, Error, Focal, FocalStar, GradMode, Poly1, PositivesEma,
-    Reduction, SigmoidCe, SoftmaxCe, SoftmaxFocal,
+    Reduction, SigmoidCe, SoftmaxCe, SoftmaxFocal, SoftmaxPoly1,
 };
 use tinyloss_firmware::{counter, exit, fx, out, stack_use, BOARD, UNIT};
 
@@ -144,6 +144,15 @@ pub fn tl_softmax_focal(
     g: &mut [f32],
 ) -> Result<f32, Error> {
     Rows::new(C, Targets::from(t)).loss_grad(f, z, Reduction::Mean, g, None)
+}
+
+/// Poly-1 softmax cross-entropy (ε = 2) over rows of C = 10 logits, label
+/// targets, mean.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_softmax_poly1(z: &[f32], t: &[u32], g: &mut [f32]) -> Result<f32, Error> {
+    let l = SoftmaxPoly1::IMAGENET;
+    Rows::new(C, Targets::from(t)).loss_grad(&l, z, Reduction::Mean, g, None)
 }
 
 /// Naive port of torchvision's sigmoid_focal_loss (γ, α) forward + backward
@@ -416,6 +425,11 @@ fn main() -> ! {
         measure!(
             "softmax_focal_c10",
             tl_softmax_focal(&sf, zs, &t, &mut gs),
+            logits
+        );
+        measure!(
+            "softmax_poly1_c10",
+            tl_softmax_poly1(zs, &t, &mut gs),
             logits
         );
         measure!(

@@ -13,7 +13,8 @@
 //!   index) over C = 3, 10 and 43, with `u32` and `u16` labels, probability
 //!   targets, class weights, every reduction, in place, loss-only and
 //!   single rows.
-//! * The imbalance family (asymmetric loss, Poly-1, FL*, detached focal) on
+//! * The imbalance family (asymmetric loss, Poly-1, FL*, detached focal, and
+//!   softmax Poly-1) on
 //!   the host and the cores with an FPU (the ones compared).
 //! * Class-balanced weights and α from counts.
 //!
@@ -534,6 +535,8 @@ fn main() -> ! {
     let mut rng = Rng(0x2545_f491);
     binary_all(&mut h, &mut rng);
     softmax_all(&mut h, &mut rng);
+    #[cfg(not(target_abi = "eabi"))]
+    softmax_family(&mut h);
     class_balanced_cases(&mut h);
 
     out!("digest {} over {} values", h.total.0, h.values);
@@ -621,6 +624,32 @@ fn family(h: &mut Digest, d: &BinaryData) {
     match det {
         Ok(f) => binary_cases(h, "focal_g1.5_detached", &f, d),
         Err(e) => h.res("focal_g1.5_detached", Err(e)),
+    }
+}
+
+/// The softmax row family beyond CE and focal (compared cores only, as
+/// [`family`]), on its own data so that the other groups keep their bits.
+#[cfg(not(target_abi = "eabi"))]
+#[inline(never)]
+fn softmax_family(h: &mut Digest) {
+    use tinyloss::SoftmaxPoly1;
+    let mut rng = Rng(0x6a09_e667);
+    for (c, rows, tag) in [(3, 37, "C3"), (10, 37, "C10"), (43, 9, "C43")] {
+        let d = SoftmaxData::new(&mut rng, c);
+        let mut buf = [0u8; 48];
+        for (what, eps, smooth, ig) in [
+            ("softmax_poly1_e2", 2.0, 0.0, false),
+            ("softmax_poly1_e-1_smooth0.1_ignore", -1.0, 0.1, true),
+        ] {
+            match SoftmaxPoly1::new(eps).and_then(|p| p.with_smoothing(smooth)) {
+                Ok(p) => {
+                    let p = if ig { p.with_ignore_index(IGNORE) } else { p };
+                    let nm = join(&mut buf, what, tag);
+                    softmax_cases(h, nm, &p, ig, c, rows, &d);
+                }
+                Err(e) => h.res(what, Err(e)),
+            }
+        }
     }
 }
 

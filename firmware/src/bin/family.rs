@@ -139,84 +139,132 @@ fn family_cases(s: &mut Suite) {
         "poly ε NaN refused",
     );
     s.done(c);
-    softmax_detached(s);
+    softmax_rows(s);
 }
 
-/// Softmax focal loss with the modulating factors held constant, against
-/// the reference's `row_mode`: labels and probability targets, C = 3 and 10.
-fn softmax_detached(s: &mut Suite) {
+/// The softmax row family against the reference's `row_of`, labels and
+/// probability targets, C = 3 and 10: softmax focal loss with the
+/// modulating factors held constant, and Poly-1 cross-entropy (its loss
+/// relative to the terms' magnitudes, `CE + |ε| U`).
+fn softmax_rows(s: &mut Suite) {
+    use tinyloss::softmax::AnyLoss;
+    use tinyloss::{GradMode, SoftmaxFocal, SoftmaxPoly1};
+    use tinyloss_reference::bounds::{
+        SOFTMAX_FOCAL_GRAD, SOFTMAX_FOCAL_LOSS, SOFTMAX_POLY1_GRAD, SOFTMAX_POLY1_LOSS,
+    };
+    use tinyloss_reference::softmax::RowLossKind;
+    for gamma in [0.5f32, 2.0] {
+        let loss = SoftmaxFocal::new(gamma)
+            .unwrap()
+            .with_grad_mode(GradMode::Detached);
+        let kind = RowLossKind::Focal {
+            gamma: gamma as f64,
+            detached: true,
+        };
+        let b = (SOFTMAX_FOCAL_LOSS, SOFTMAX_FOCAL_GRAD, gamma as f64);
+        softmax_case(
+            s,
+            "softmax focal, modulating factor held constant",
+            loss.into(),
+            kind,
+            b,
+        );
+    }
+    for eps in [-0.5f32, 2.0] {
+        let loss: AnyLoss = SoftmaxPoly1::new(eps).unwrap().into();
+        let kind = RowLossKind::Poly1 {
+            epsilon: eps as f64,
+        };
+        let b = (SOFTMAX_POLY1_LOSS, SOFTMAX_POLY1_GRAD, eps.abs() as f64);
+        softmax_case(s, "softmax poly-1", loss, kind, b);
+    }
+}
+
+/// One loss of [`softmax_rows`]: `(loss bound, gradient bound, growth)`,
+/// the gradient bound taken at `growth` (γ, or Poly-1's `|ε|`).
+fn softmax_case(
+    s: &mut Suite,
+    name: &'static str,
+    loss: tinyloss::softmax::AnyLoss,
+    kind: tinyloss_reference::softmax::RowLossKind,
+    (lb, gb, growth): (tinyloss_reference::Bound, tinyloss_reference::Bound, f64),
+) {
     use tinyloss::softmax::{Rows, Targets};
-    use tinyloss::{GradMode, SoftmaxFocal};
-    use tinyloss_reference::bounds::{SOFTMAX_FOCAL_GRAD, SOFTMAX_FOCAL_LOSS, SOFTMAX_LOSS_FLOOR};
-    use tinyloss_reference::softmax::{row_mode, target_mass, RowTarget};
+    use tinyloss_reference::bounds::SOFTMAX_LOSS_FLOOR;
+    use tinyloss_reference::softmax::{row_of, target_mass, RowLossKind, RowTarget};
     const N: usize = 4;
-    let mut c = Case::new("softmax focal, modulating factor held constant");
+    let mut c = Case::new(name);
     let mut rng = tinyloss_reference::Rng(5);
     for &cl in &[3usize, 10] {
-        for &gamma in &[0.5f32, 2.0] {
-            for probs in [false, true] {
-                let mut z = [0.0f32; N * 10];
-                let mut p = [0.0f32; N * 10];
-                let mut labels = [0u32; N];
-                for r in 0..N {
-                    labels[r] = (rng.f() * cl as f64) as u32 % cl as u32;
-                    let mut t = 0.0;
-                    for j in 0..cl {
-                        z[r * cl + j] = ((rng.f() - 0.5) * 20.0) as f32;
-                        p[r * cl + j] = rng.f() as f32;
-                        t += p[r * cl + j];
-                    }
-                    for j in 0..cl {
-                        p[r * cl + j] /= t;
-                    }
+        for probs in [false, true] {
+            let mut z = [0.0f32; N * 10];
+            let mut p = [0.0f32; N * 10];
+            let mut labels = [0u32; N];
+            for r in 0..N {
+                labels[r] = (rng.f() * cl as f64) as u32 % cl as u32;
+                let mut t = 0.0;
+                for j in 0..cl {
+                    z[r * cl + j] = ((rng.f() - 0.5) * 20.0) as f32;
+                    p[r * cl + j] = rng.f() as f32;
+                    t += p[r * cl + j];
                 }
-                let (z, p) = (&z[..N * cl], &p[..N * cl]);
-                let targets = if probs {
-                    Targets::Probs(p)
+                for j in 0..cl {
+                    p[r * cl + j] /= t;
+                }
+            }
+            let (z, p) = (&z[..N * cl], &p[..N * cl]);
+            let targets = if probs {
+                Targets::Probs(p)
+            } else {
+                Targets::from(&labels[..])
+            };
+            let mut g = [0.0f32; N * 10];
+            let mut l = [0.0f32; N];
+            let r = Rows::new(cl, targets).loss_grad(
+                &loss,
+                z,
+                Reduction::Sum,
+                &mut g[..N * cl],
+                Some(&mut l),
+            );
+            c.ok(r.is_ok(), "softmax row family Ok");
+            for row in 0..N {
+                let mut zr = [0.0f64; 10];
+                let mut pr = [0.0f64; 10];
+                for j in 0..cl {
+                    zr[j] = z[row * cl + j] as f64;
+                    pr[j] = p[row * cl + j] as f64;
+                }
+                let rt = if probs {
+                    RowTarget::Probs(&pr[..cl])
                 } else {
-                    Targets::from(&labels[..])
+                    RowTarget::Label(labels[row] as usize)
                 };
-                let loss = SoftmaxFocal::new(gamma)
-                    .unwrap()
-                    .with_grad_mode(GradMode::Detached);
-                let mut g = [0.0f32; N * 10];
-                let mut l = [0.0f32; N];
-                let r = Rows::new(cl, targets).loss_grad(
-                    &loss,
-                    z,
-                    Reduction::Sum,
-                    &mut g[..N * cl],
-                    Some(&mut l),
-                );
-                c.ok(r.is_ok(), "detached softmax focal Ok");
-                for row in 0..N {
-                    let mut zr = [0.0f64; 10];
-                    let mut pr = [0.0f64; 10];
-                    for j in 0..cl {
-                        zr[j] = z[row * cl + j] as f64;
-                        pr[j] = p[row * cl + j] as f64;
+                let mut rg = [0.0f64; 10];
+                let want = row_of(kind, &zr[..cl], rt, None, 0.0, &mut rg[..cl]);
+                // Poly-1: relative to its terms' magnitudes.
+                let mag = match kind {
+                    RowLossKind::Poly1 { .. } => {
+                        let mut cg = [0.0f64; 10];
+                        let ce_kind = RowLossKind::Focal {
+                            gamma: 0.0,
+                            detached: false,
+                        };
+                        let ce = row_of(ce_kind, &zr[..cl], rt, None, 0.0, &mut cg[..cl]);
+                        ce + libm::fabs(want - ce)
                     }
-                    let rt = if probs {
-                        RowTarget::Probs(&pr[..cl])
-                    } else {
-                        RowTarget::Label(labels[row] as usize)
-                    };
-                    let mut rg = [0.0f64; 10];
-                    let want =
-                        row_mode(&zr[..cl], rt, None, 0.0, gamma as f64, true, &mut rg[..cl]);
-                    let k = target_mass(rt, cl, None, 0.0);
-                    let at = (z[row * cl], row as f32, gamma);
-                    c.see(
-                        l[row],
-                        want,
-                        SOFTMAX_LOSS_FLOOR,
-                        SOFTMAX_FOCAL_LOSS.get(),
-                        at,
-                    );
-                    for j in 0..cl {
-                        let b = SOFTMAX_FOCAL_GRAD.at(gamma as f64);
-                        c.see_abs(g[row * cl + j], rg[j], k, b, at);
-                    }
+                    _ => 0.0,
+                };
+                let k = target_mass(rt, cl, None, 0.0);
+                let at = (z[row * cl], row as f32, growth as f32);
+                let floor = if mag > SOFTMAX_LOSS_FLOOR {
+                    mag
+                } else {
+                    SOFTMAX_LOSS_FLOOR
+                };
+                c.see(l[row], want, floor, lb.get(), at);
+                for j in 0..cl {
+                    c.see_abs(g[row * cl + j], rg[j], k, gb.at(growth), at);
                 }
             }
         }

@@ -65,7 +65,8 @@ pub enum Error {
         /// The first bad input.
         at: At,
     },
-    /// A target is NaN or outside `[0, 1]` (binary targets, probability-row entries).
+    /// A target is NaN or outside `[0, 1]` (binary targets, probability-row
+    /// entries), or a distribution focal loss target outside `[0, n - 1]`.
     TargetOutOfRange {
         /// The first bad target.
         at: At,

@@ -483,3 +483,246 @@ fn cancelling_terms_are_within_the_magnitude_bound() {
         assert!((g[j] as f64 - gd[j]).abs() <= 24.0 * U * 2.0 * gd[j].abs().max(1e-30) + 1e-30);
     }
 }
+
+// ---------------------------------------------------- distribution focal loss
+
+/// Targets of every kind DFL sees: random, integers, both ends, just below
+/// the top and just above an integer, tiny.
+fn dfl_targets(rng: &mut Rng, n: usize, rows: usize) -> Vec<f32> {
+    let top = (n - 1) as f32;
+    let mut y: Vec<f32> = vec![0.0, top, 1.0f32.min(top), top - 1e-6, 1e-30, 0.5];
+    // Just above an integer (1 below the top, else 0).
+    let above = if n > 2 { 1.0f32 } else { 0.0 };
+    y.push(f32::from_bits(above.to_bits() + 1));
+    while y.len() < rows {
+        y.push((rng.f() * (n - 1) as f64) as f32);
+    }
+    y.truncate(rows.max(7));
+    y
+}
+
+/// DFL against the f64 cross-entropy of the exact two-hot target of `y`,
+/// within the cross-entropy's bounds (loss, gradient with `K = 1`).
+#[test]
+fn dfl_against_f64() {
+    use tinyloss::softmax::Dfl;
+    use tinyloss_reference::bounds::{
+        SOFTMAX_CE_GRAD, SOFTMAX_CE_LOSS, SOFTMAX_CE_LOSS_ORDINARY, SOFTMAX_LOSS_FLOOR,
+    };
+    let mut rng = Rng(17);
+    let (mut wl, mut wg) = (0.0f64, 0.0f64);
+    for &n in &[2usize, 5, 17, 33] {
+        let dfl = Dfl::new(n).unwrap();
+        for spread in [3.0, 30.0, 1e4] {
+            let rows = 24;
+            let ys = dfl_targets(&mut rng, n, rows);
+            let rows = ys.len();
+            let (z, _) = random_rows(&mut rng, rows, n, spread);
+            let (mut g, mut l, mut sc) =
+                (vec![0.0; rows * n], vec![0.0; rows], vec![0.0; rows * n]);
+            let total = dfl
+                .loss_grad(&z, &ys, Reduction::Sum, &mut g, Some(&mut l), &mut sc)
+                .unwrap();
+            let mut sum = 0.0;
+            for r in 0..rows {
+                let zd = f64s(&z[r * n..(r + 1) * n]);
+                let mut t = vec![0.0; n];
+                sref::two_hot(ys[r] as f64, &mut t);
+                let mut gd = vec![0.0; n];
+                let want = sref::row(&zd, RowTarget::Probs(&t), None, 0.0, 0.0, &mut gd);
+                sum += want;
+                let b = if want >= ORDINARY_LOSS {
+                    SOFTMAX_CE_LOSS_ORDINARY.get()
+                } else {
+                    SOFTMAX_CE_LOSS.get()
+                };
+                let delta = (l[r] as f64 - want).abs();
+                let e = delta / (U * want);
+                assert!(
+                    e <= b || delta <= SOFTMAX_LOSS_FLOOR,
+                    "n={n} y={} loss {} vs {want} ({e:.1}u)",
+                    ys[r],
+                    l[r]
+                );
+                if delta > SOFTMAX_LOSS_FLOOR {
+                    wl = wl.max(e);
+                }
+                for j in 0..n {
+                    let e = (g[r * n + j] as f64 - gd[j]).abs() / U;
+                    assert!(
+                        e <= SOFTMAX_CE_GRAD.get(),
+                        "n={n} y={} grad[{j}] {e:.1}u",
+                        ys[r]
+                    );
+                    wg = wg.max(e);
+                }
+            }
+            assert!((total as f64 - sum).abs() <= 4e-6 * sum + 1e-30);
+        }
+    }
+    eprintln!("DFL: worst loss {wl:.1}u, gradient {wg:.1}u");
+}
+
+/// On an integer target DFL is the cross-entropy of that label (within
+/// both paths' bounds: probability targets and labels round differently).
+#[test]
+fn dfl_on_integer_targets_is_cross_entropy() {
+    use tinyloss::softmax::Dfl;
+    let mut rng = Rng(19);
+    for &n in &[2usize, 5, 17] {
+        let (z, y) = random_rows(&mut rng, 30, n, 6.0);
+        let ys: Vec<f32> = y.iter().map(|&t| t as f32).collect();
+        let (mut g1, mut l1, mut sc) = (vec![0.0; z.len()], vec![0.0; 30], vec![0.0; z.len()]);
+        let (mut g2, mut l2) = (vec![0.0; z.len()], vec![0.0; 30]);
+        Dfl::new(n)
+            .unwrap()
+            .loss_grad(&z, &ys, Reduction::Mean, &mut g1, Some(&mut l1), &mut sc)
+            .unwrap();
+        Rows::new(n, Targets::from(&y[..]))
+            .loss_grad(
+                &SoftmaxCe::new(),
+                &z,
+                Reduction::Mean,
+                &mut g2,
+                Some(&mut l2),
+            )
+            .unwrap();
+        for r in 0..30 {
+            let d = (l1[r] - l2[r]).abs() as f64;
+            assert!(
+                d <= 32.0 * U * l2[r] as f64 + 1e-37,
+                "n={n} row {r}: {} vs {}",
+                l1[r],
+                l2[r]
+            );
+        }
+        for k in 0..z.len() {
+            assert!((g1[k] - g2[k]).abs() as f64 <= 32.0 * U / 30.0, "n={n} {k}");
+        }
+    }
+}
+
+/// The two-hot builder: `t_{i+1} = y - i` exactly, `t_i` within half an
+/// ULP of `i + 1 - y`, zeros elsewhere, the ends; bad targets and lengths
+/// are errors that write nothing.
+#[test]
+fn two_hot_targets() {
+    use tinyloss::softmax::{two_hot, two_hot_rows};
+    use tinyloss::At;
+    let mut rng = Rng(23);
+    for &n in &[2usize, 5, 17] {
+        for y in dfl_targets(&mut rng, n, 200) {
+            let mut t = vec![f32::NAN; n];
+            two_hot(y, &mut t).unwrap();
+            let i = y.floor() as usize;
+            let mut td = vec![0.0; n];
+            sref::two_hot(y as f64, &mut td);
+            for (j, &v) in t.iter().enumerate() {
+                let want = td[j];
+                if j == i + 1 {
+                    assert_eq!(v as f64, want, "n={n} y={y}");
+                } else {
+                    assert!(
+                        (v as f64 - want).abs() <= 0.5 * U * 2.0 * want.max(1e-30),
+                        "n={n} y={y} j={j}"
+                    );
+                }
+            }
+        }
+    }
+    let mut out = [7.0f32; 10];
+    for bad in [-1e-30f32, 4.0001, f32::NAN, f32::INFINITY, -0.5, 1e30] {
+        assert_eq!(
+            two_hot_rows(&[1.0, bad], 5, &mut out),
+            Err(Error::TargetOutOfRange { at: At::Row(1) }),
+            "{bad}"
+        );
+        assert!(out.iter().all(|&v| v == 7.0));
+    }
+    assert!(matches!(
+        two_hot_rows(&[1.0], 5, &mut out),
+        Err(Error::LengthMismatch {
+            what: "scratch",
+            ..
+        })
+    ));
+    assert!(matches!(
+        two_hot_rows(&[0.0], 1, &mut out[..1]),
+        Err(Error::RaggedRows { .. })
+    ));
+    assert_eq!(two_hot_rows(&[], 5, &mut out[..0]), Err(Error::Empty));
+    assert_eq!(
+        tinyloss::softmax::Dfl::new(1),
+        Err(Error::InvalidParameter { name: "bins" })
+    );
+}
+
+/// The integral decoder against f64 within `(n - 1)(66 + n/2)u` over random
+/// and extreme rows, and the round trip `integral(ln two_hot(y)) ≈ y`.
+#[test]
+fn integral_decoder_against_f64() {
+    use tinyloss::softmax::{integral, integral_rows, two_hot};
+    use tinyloss_reference::bounds::DFL_INTEGRAL;
+    let mut rng = Rng(29);
+    let mut worst = 0.0f64;
+    for &n in &[2usize, 5, 17, 64, 200] {
+        let bound = DFL_INTEGRAL.at(n as f64) * (n - 1) as f64 * U;
+        let mut rows: Vec<Vec<f32>> = Vec::new();
+        for spread in [1.0, 10.0, 100.0, 1e30] {
+            for _ in 0..20 {
+                rows.push((0..n).map(|_| rng.sym(spread)).collect());
+            }
+        }
+        let (ez, _) = extreme_rows(&mut rng, n);
+        rows.extend(ez.chunks(n).map(|r| r.to_vec()));
+        rows.push(
+            (0..n)
+                .map(|j| if j % 2 == 0 { f32::MAX } else { -f32::MAX })
+                .collect(),
+        );
+        for row in &rows {
+            let got = integral(row).unwrap() as f64;
+            let want = sref::integral(&f64s(row));
+            let e = (got - want).abs();
+            assert!(
+                e <= bound && (0.0..=(n - 1) as f64).contains(&got),
+                "n={n}: {got} vs {want}"
+            );
+            worst = worst.max(e / ((n - 1) as f64 * U));
+        }
+        let flat: Vec<f32> = rows.concat();
+        let mut out = vec![0.0; rows.len()];
+        integral_rows(&flat, n, &mut out).unwrap();
+        for (r, row) in rows.iter().enumerate() {
+            assert_eq!(out[r], integral(row).unwrap());
+        }
+        // Round trip: logits ln t (zeros at -1e4) decode to y.
+        for y in dfl_targets(&mut rng, n, 50) {
+            let mut t = vec![0.0; n];
+            two_hot(y, &mut t).unwrap();
+            let z: Vec<f32> = t
+                .iter()
+                .map(|&v| if v > 0.0 { v.ln() } else { -1e4 })
+                .collect();
+            let got = integral(&z).unwrap();
+            assert!(
+                (got - y).abs() as f64 <= bound + 4.0 * U * y as f64,
+                "n={n} y={y}: {got}"
+            );
+        }
+    }
+    eprintln!("integral: worst {worst:.2}u of n - 1");
+    assert_eq!(
+        integral(&[1.0]),
+        Err(Error::RaggedRows { len: 1, classes: 1 })
+    );
+    assert_eq!(
+        integral(&[1.0, f32::NAN]),
+        Err(Error::NonFiniteInput {
+            at: tinyloss::At::Row(0)
+        })
+    );
+    let mut out = [5.0f32; 2];
+    assert!(integral_rows(&[0.0, 1.0, 2.0, 3.0], 2, &mut out[..1]).is_err());
+    assert_eq!(out, [5.0, 5.0]);
+}

@@ -165,6 +165,17 @@ pub const SOFTMAX_POLY1_GRAD: Bound = Bound {
     floor: "",
     doc: true,
 };
+/// The DFL integral decoder over `n` bins: `(n - 1)(66 + n/2)u` absolute
+/// (`per_gamma` counts `n`, `base` and `per_gamma` times `n - 1`).
+pub const DFL_INTEGRAL: Bound = Bound {
+    routine: "DFL integral",
+    what: "decoded bin, absolute, of n - 1",
+    base: 66.0,
+    per_gamma: 0.5,
+    measure: Measure::Rel,
+    floor: "",
+    doc: false,
+};
 /// Class-balanced weights: 1 ULP.
 pub const CLASS_BALANCED: Bound = Bound {
     routine: "class-balanced weights",
@@ -295,6 +306,7 @@ pub const BOUNDS: &[Bound] = &[
     SOFTMAX_POLY1_LOSS,
     SOFTMAX_POLY1_GRAD,
     CLASS_BALANCED,
+    DFL_INTEGRAL,
     BATCH_WEIGHTED_LOSS,
     BATCH_SCALED_GRAD,
     BATCH_TOTAL,

@@ -232,6 +232,35 @@ pub fn poly1_row(
     loss
 }
 
+/// The two-hot target of `y ∈ [0, n - 1]` over `out.len() = n` bins in
+/// f64: `t_j = max(0, 1 - |j - y|)` (distribution focal loss), formed as
+/// `t_{i+1} = y - i` and `t_i = i + 1 - y` (`i = ⌊y⌋`) so that a tiny
+/// `y - i` is not lost in `1 - |j - y|`.
+pub fn two_hot(y: f64, out: &mut [f64]) {
+    let i = libm::floor(y) as usize;
+    for (j, t) in out.iter_mut().enumerate() {
+        *t = if j == i {
+            (i + 1) as f64 - y
+        } else if j == i + 1 {
+            y - i as f64
+        } else {
+            0.0
+        };
+    }
+}
+
+/// The integral decoder `Σ_j j p_j` of one row (`p = softmax(z)`), in f64.
+pub fn integral(z: &[f64]) -> f64 {
+    let m = z.iter().cloned().fold(f64::MIN, f64::max);
+    let (mut s, mut js) = (0.0, 0.0);
+    for (j, &v) in z.iter().enumerate() {
+        let e = exp(v - m);
+        s += e;
+        js += j as f64 * e;
+    }
+    js / s
+}
+
 /// Loss and gradient of one row of `kind`.
 pub fn row_of(
     kind: RowLossKind,

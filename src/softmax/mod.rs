@@ -1,6 +1,7 @@
 //! Multi-class losses over row-major logits: softmax cross-entropy
-//! ([`SoftmaxCe`]), softmax focal loss ([`SoftmaxFocal`]) and Poly-1
-//! cross-entropy ([`SoftmaxPoly1`]), with per-class
+//! ([`SoftmaxCe`]), softmax focal loss ([`SoftmaxFocal`]), Poly-1
+//! cross-entropy ([`SoftmaxPoly1`]) and the distribution focal loss
+//! ([`Dfl`], with its two-hot targets and integral decoder), with per-class
 //! weights, per-row weights and mask, label smoothing, an ignore index and
 //! the crate's reductions.
 //!
@@ -35,7 +36,8 @@
 //! the [`Rows`] builder, `driver.rs` the one row driver (validation, weights,
 //! ignore index and mask, reductions, saturation, SIMD tail, output modes),
 //! `kernel.rs` the contract a loss implements, and `ce.rs` / `focal.rs` /
-//! `poly.rs` one loss each (`docs/architecture.md`).
+//! `poly.rs` one loss each; `dfl.rs` builds DFL's targets above the driver
+//! and calls the cross-entropy (`docs/architecture.md`).
 //!
 //! # Formulas
 //!
@@ -57,6 +59,9 @@
 //!   `∂ℓ/∂z_k = -w_k y'_k G_k + e_k Σ_{c≠k} w_c y'_c G_c / R_c`;
 //!   for a hard label that is `∂/∂z_t = -w_t G_t` and
 //!   `∂/∂z_c = w_t G_t e_c / R_t` (`c ≠ t`), which sum to zero.
+//! * **Distribution focal loss** (Li et al. 2020), `n` bins, target
+//!   `y ∈ [0, n - 1]`: cross-entropy against the two-hot row
+//!   `t_j = max(0, 1 - |j - y|)`, `∂ℓ/∂z = p - t`; decoded `ŷ = Σ_j j p_j`.
 //! * **Poly-1**, ε ∈ [-1, 1e4] (Leng et al. 2022):
 //!   `ℓ = Σ_c w_c y'_c (CE_c + ε u_c)`, for a label `CE + ε(1 - p_t)`;
 //!   `∂ℓ/∂z_j = p_j (K + ε P) - k_j (1 + ε p_j)` with `k_c = w_c y'_c`,
@@ -136,6 +141,7 @@
 //! non-integer γ adds `≈ 2γ|ln(1 - p_t)|·u` from `exp(γ ln u)`. Measured
 //! worst cases: CE 5u / 33u, focal 18u / 65u, gradients below 6u.
 mod ce;
+mod dfl;
 mod driver;
 mod focal;
 mod input;
@@ -143,6 +149,7 @@ pub(crate) mod kernel;
 mod poly;
 
 pub use ce::SoftmaxCe;
+pub use dfl::{integral, integral_rows, two_hot, two_hot_rows, Dfl};
 pub use focal::SoftmaxFocal;
 pub use input::{Rows, Target, Targets};
 #[doc(hidden)]

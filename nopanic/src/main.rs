@@ -334,6 +334,21 @@ fn softmax_losses() {
             softmax_all(&any);
         }
     }
+    if let Ok(d) = softmax::Dfl::new(bb(C)) {
+        let mut sc = [0.0f32; N];
+        let sc = bb(&mut sc[..]);
+        let mut l = [0.0f32; N];
+        let l = bb(&mut l[..]);
+        let ys = opaque(&TARGETS);
+        bb(d.bins());
+        bb(d.loss_grad(x, ys, reduction(), &mut *grad, Some(&mut *l), &mut *sc));
+        bb(d.loss_grad(x, ys, reduction(), &mut *grad, None, &mut *sc));
+        bb(d.loss_grad_row(x, bb(2.5), &mut *grad, &mut *sc));
+        bb(softmax::two_hot(bb(0.5), &mut *sc));
+        bb(softmax::two_hot_rows(ys, bb(C), &mut *sc));
+        bb(softmax::integral(x));
+        bb(softmax::integral_rows(x, bb(C), &mut *l));
+    }
     if let Ok(p) = tinyloss::SoftmaxPoly1::new(bb(-0.5)) {
         let p = p.with_ignore_index(bb(7));
         bb((p.epsilon(), p.smoothing(), p.ignore_index()));

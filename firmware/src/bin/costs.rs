@@ -155,6 +155,17 @@ pub fn tl_softmax_poly1(z: &[f32], t: &[u32], g: &mut [f32]) -> Result<f32, Erro
     Rows::new(C, Targets::from(t)).loss_grad(&l, z, Reduction::Mean, g, None)
 }
 
+/// Distribution focal loss over rows of 17 bins (GFL's `reg_max = 16`),
+/// mean: the two-hot targets into `sc`, then cross-entropy.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_dfl(z: &[f32], ys: &[f32], g: &mut [f32], sc: &mut [f32]) -> Result<f32, Error> {
+    match tinyloss::softmax::Dfl::new(17) {
+        Ok(d) => d.loss_grad(z, ys, Reduction::Mean, g, None, sc),
+        Err(e) => Err(e),
+    }
+}
+
 /// Naive port of torchvision's sigmoid_focal_loss (γ, α) forward + backward
 /// for hard labels: p = 1/(1+expf(-z)), p_t, ce = -logf(p_t),
 /// m = powf(1 - p_t, γ), loss = α_t m ce,
@@ -431,6 +442,18 @@ fn main() -> ! {
             "softmax_poly1_c10",
             tl_softmax_poly1(zs, &t, &mut gs),
             logits
+        );
+        // DFL: 18 rows of 17 bins, targets in [0, 16] from the logits.
+        let zd = &z[..18 * 17];
+        let mut ys = [0.0f32; 18];
+        for (r, y) in ys.iter_mut().enumerate() {
+            *y = (zd[r].to_bits() % 1601) as f32 * 0.01;
+        }
+        let mut sc = [0.0f32; 18 * 17];
+        measure!(
+            "dfl_n17",
+            tl_dfl(zd, &ys, &mut gs[..18 * 17], &mut sc),
+            (18 * 17) as f64
         );
         measure!(
             "softmax_ce_c10_diagnosed",

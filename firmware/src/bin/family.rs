@@ -178,6 +178,95 @@ fn softmax_rows(s: &mut Suite) {
         let b = (SOFTMAX_POLY1_LOSS, SOFTMAX_POLY1_GRAD, eps.abs() as f64);
         softmax_case(s, "softmax poly-1", loss, kind, b);
     }
+    dfl(s);
+}
+
+/// Distribution focal loss against the cross-entropy of the exact two-hot
+/// target (n = 5 and 17), and the integral decoder against f64.
+fn dfl(s: &mut Suite) {
+    use tinyloss::softmax::{integral, Dfl};
+    use tinyloss_reference::bounds::{
+        DFL_INTEGRAL, SOFTMAX_CE_GRAD, SOFTMAX_CE_LOSS, SOFTMAX_LOSS_FLOOR,
+    };
+    use tinyloss_reference::softmax::{integral as integral64, row, two_hot, RowTarget};
+    const R: usize = 6;
+    const MAX_N: usize = 17;
+    let mut c = Case::new("distribution focal loss and integral decoder");
+    let mut rng = tinyloss_reference::Rng(41);
+    for &n in &[5usize, 17] {
+        let mut z = [0.0f32; R * MAX_N];
+        let mut ys = [0.0f32; R];
+        for r in 0..R {
+            ys[r] = match r {
+                0 => 0.0,
+                1 => (n - 1) as f32,
+                2 => 2.0,
+                _ => (rng.f() * (n - 1) as f64) as f32,
+            };
+            for j in 0..n {
+                z[r * n + j] = ((rng.f() - 0.5) * 12.0) as f32;
+            }
+        }
+        let z = &z[..R * n];
+        let mut g = [0.0f32; R * MAX_N];
+        let mut sc = [0.0f32; R * MAX_N];
+        let mut l = [0.0f32; R];
+        let r = Dfl::new(n).and_then(|d| {
+            d.loss_grad(
+                z,
+                &ys,
+                Reduction::Sum,
+                &mut g[..R * n],
+                Some(&mut l),
+                &mut sc[..R * n],
+            )
+        });
+        c.ok(r.is_ok(), "DFL Ok");
+        for row_i in 0..R {
+            let mut zr = [0.0f64; MAX_N];
+            let mut t = [0.0f64; MAX_N];
+            for j in 0..n {
+                zr[j] = z[row_i * n + j] as f64;
+            }
+            two_hot(ys[row_i] as f64, &mut t[..n]);
+            let mut rg = [0.0f64; MAX_N];
+            let want = row(
+                &zr[..n],
+                RowTarget::Probs(&t[..n]),
+                None,
+                0.0,
+                0.0,
+                &mut rg[..n],
+            );
+            let at = (z[row_i * n], ys[row_i], n as f32);
+            c.see(
+                l[row_i],
+                want,
+                SOFTMAX_LOSS_FLOOR,
+                SOFTMAX_CE_LOSS.get(),
+                at,
+            );
+            for j in 0..n {
+                c.see_abs(g[row_i * n + j], rg[j], 1.0, SOFTMAX_CE_GRAD.get(), at);
+            }
+            let got = integral(&z[row_i * n..(row_i + 1) * n]);
+            c.ok(got.is_ok(), "integral Ok");
+            let scale = (n - 1) as f64;
+            let e = tinyloss_reference::measure::abs_err(
+                got.unwrap_or(f32::NAN),
+                integral64(&zr[..n]),
+                scale,
+            );
+            c.record(
+                got.unwrap_or(f32::NAN),
+                integral64(&zr[..n]),
+                e,
+                DFL_INTEGRAL.at(n as f64),
+                at,
+            );
+        }
+    }
+    s.done(c);
 }
 
 /// One loss of [`softmax_rows`]: `(loss bound, gradient bound, growth)`,

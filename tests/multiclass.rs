@@ -19,7 +19,7 @@ use tinyloss_reference::softmax::{self as sref, RowTarget as RT};
 use tinyloss_reference::{cases, Reduce, Rng};
 
 mod common;
-use common::{extreme_rows, random_probs, random_rows};
+use common::{extreme_rows, f64s, random_probs, random_rows, rows_of};
 
 /// Loss bounds in units of `U`, relative, for every loss above the floor ...
 const CE_LOSS_ULP: f64 = SOFTMAX_CE_LOSS.base;
@@ -52,10 +52,6 @@ fn fd(z: &[f64], t: RT, w: Option<&[f64]>, eps: f64, gamma: f64) -> Vec<f64> {
 }
 
 // ---------------------------------------------------------------- helpers
-
-fn f64s(v: &[f32]) -> Vec<f64> {
-    v.iter().map(|&x| x as f64).collect()
-}
 
 /// Worst errors seen, in units of the stated bounds' measures.
 #[derive(Default, Debug)]
@@ -112,15 +108,7 @@ fn check_rows(
         &mut rg,
         &mut rl,
     );
-    let targets = match (labels, probs) {
-        (Some(l), _) => Targets::from(l),
-        (None, Some(p)) => Targets::Probs(p),
-        _ => unreachable!(),
-    };
-    let mut rows = Rows::new(c, targets);
-    if let Some(w) = w {
-        rows = rows.with_class_weights(w).unwrap();
-    }
+    let rows = rows_of(c, labels, probs, w);
     let mut grad = vec![f32::NAN; z.len()];
     let mut losses = vec![f32::NAN; n];
     let total = if gamma == 0.0 && eps == 0.0 {

@@ -17,7 +17,7 @@ use tinyloss_reference::softmax::{self as sref, RowLossKind, RowTarget};
 use tinyloss_reference::{Reduce, Rng};
 
 mod common;
-use common::{extreme_rows, random_probs, random_rows};
+use common::{extreme_rows, f64s, random_probs, random_rows, rows_of};
 
 const CLASSES: [usize; 6] = [2, 3, 10, 17, 100, 1000];
 const EPSILONS: [f32; 7] = [-1.0, -0.5, -0.01, 0.0, 1.0, 2.0, 8.0];
@@ -57,10 +57,6 @@ fn configs() -> Vec<Config> {
         }
     }
     v
-}
-
-fn f64s(v: &[f32]) -> Vec<f64> {
-    v.iter().map(|&x| x as f64).collect()
 }
 
 /// The magnitude a loss bound is relative to: for Poly-1 the sum of its two
@@ -111,15 +107,7 @@ fn check(
     let zd = f64s(z);
     let pd = probs.map(f64s);
     let wd = w.map(f64s);
-    let targets = match (labels, probs) {
-        (Some(l), _) => Targets::from(l),
-        (None, Some(p)) => Targets::Probs(p),
-        _ => unreachable!(),
-    };
-    let mut rows = Rows::new(c, targets);
-    if let Some(w) = w {
-        rows = rows.with_class_weights(w).unwrap();
-    }
+    let rows = rows_of(c, labels, probs, w);
     let mut grad = vec![f32::NAN; z.len()];
     let mut losses = vec![f32::NAN; n];
     let total = rows

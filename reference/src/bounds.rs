@@ -70,6 +70,19 @@ const fn rel(
     }
 }
 
+/// A softmax gradient bound, absolute in units of `u · K`.
+const fn abs_k(routine: &'static str, base: f64, per_gamma: f64) -> Bound {
+    Bound {
+        routine,
+        what: "gradient",
+        base,
+        per_gamma,
+        measure: Measure::AbsK,
+        floor: "",
+        doc: true,
+    }
+}
+
 /// The modulating factor `(1 - p_t)^γ` multiplies the relative error of
 /// `1 - p_t` by γ: binary focal bounds grow by 3u per unit of γ.
 pub const GAMMA_U: f64 = 3.0;
@@ -124,29 +137,13 @@ pub const SOFTMAX_CE_LOSS_ORDINARY: Bound = rel("softmax CE", "loss ≥ 1e-3", 1
 /// Softmax CE loss, any: 96u relative, floor [`SOFTMAX_LOSS_FLOOR`] absolute.
 pub const SOFTMAX_CE_LOSS: Bound = rel("softmax CE", "any loss", 96.0, 0.0, "1e-37 abs.");
 /// Softmax CE gradient: 16u·K absolute.
-pub const SOFTMAX_CE_GRAD: Bound = Bound {
-    routine: "softmax CE",
-    what: "gradient",
-    base: 16.0,
-    per_gamma: 0.0,
-    measure: Measure::AbsK,
-    floor: "",
-    doc: true,
-};
+pub const SOFTMAX_CE_GRAD: Bound = abs_k("softmax CE", 16.0, 0.0);
 /// Softmax focal loss ≥ [`ORDINARY_LOSS`]: 32u relative.
 pub const SOFTMAX_FOCAL_LOSS_ORDINARY: Bound = rel("softmax focal", "loss ≥ 1e-3", 32.0, 0.0, "");
 /// Softmax focal loss, any: 256u relative, floor [`SOFTMAX_LOSS_FLOOR`].
 pub const SOFTMAX_FOCAL_LOSS: Bound = rel("softmax focal", "any loss", 256.0, 0.0, "1e-37 abs.");
 /// Softmax focal gradient: 32u(1+γ)K absolute.
-pub const SOFTMAX_FOCAL_GRAD: Bound = Bound {
-    routine: "softmax focal",
-    what: "gradient",
-    base: 32.0,
-    per_gamma: 32.0,
-    measure: Measure::AbsK,
-    floor: "",
-    doc: true,
-};
+pub const SOFTMAX_FOCAL_GRAD: Bound = abs_k("softmax focal", 32.0, 32.0);
 /// Softmax Poly-1 loss ≥ [`ORDINARY_LOSS`]: 24u relative to `CE + |ε| U`
 /// (the two terms' magnitudes; with `ε < 0` they cancel).
 pub const SOFTMAX_POLY1_LOSS_ORDINARY: Bound =
@@ -156,15 +153,7 @@ pub const SOFTMAX_POLY1_LOSS_ORDINARY: Bound =
 pub const SOFTMAX_POLY1_LOSS: Bound = rel("softmax poly-1", "any loss", 96.0, 0.0, "1e-37 abs.");
 /// Softmax Poly-1 gradient: `24u(1 + |ε|)K` absolute (`per_gamma` counts
 /// `|ε|`).
-pub const SOFTMAX_POLY1_GRAD: Bound = Bound {
-    routine: "softmax poly-1",
-    what: "gradient",
-    base: 24.0,
-    per_gamma: 24.0,
-    measure: Measure::AbsK,
-    floor: "",
-    doc: true,
-};
+pub const SOFTMAX_POLY1_GRAD: Bound = abs_k("softmax poly-1", 24.0, 24.0);
 /// The DFL integral decoder over `n` bins: `(n - 1)(66 + n/2)u` absolute
 /// (`per_gamma` counts `n`, `base` and `per_gamma` times `n - 1`).
 pub const DFL_INTEGRAL: Bound = Bound {

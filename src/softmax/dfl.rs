@@ -212,7 +212,7 @@ pub fn integral(logits: &[f32]) -> Result<f32, Error> {
 /// [`Error::NonFiniteInput`] at the first row with a NaN or infinite logit;
 /// all checked before anything is written.
 pub fn integral_rows(logits: &[f32], bins: usize, out: &mut [f32]) -> Result<(), Error> {
-    if bins < 2 || logits.len() % bins != 0 {
+    if bins < 2 || !logits.len().is_multiple_of(bins) {
         return Err(Error::RaggedRows {
             len: logits.len(),
             classes: bins,

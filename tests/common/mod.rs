@@ -3,7 +3,33 @@
 //! extreme rows that stress the numerics.
 #![allow(dead_code)]
 
+use tinyloss::softmax::{Rows, Targets};
 use tinyloss_reference::Rng;
+
+/// `v` in f64.
+pub fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+/// A batch of `c` classes with label or probability targets and optional
+/// class weights.
+pub fn rows_of<'a>(
+    c: usize,
+    labels: Option<&'a [u32]>,
+    probs: Option<&'a [f32]>,
+    w: Option<&'a [f32]>,
+) -> Rows<'a> {
+    let targets = match (labels, probs) {
+        (Some(l), _) => Targets::from(l),
+        (None, Some(p)) => Targets::Probs(p),
+        _ => unreachable!(),
+    };
+    let rows = Rows::new(c, targets);
+    match w {
+        Some(w) => rows.with_class_weights(w).unwrap(),
+        None => rows,
+    }
+}
 
 /// `n` rows of `c` logits uniform in `[-spread, spread]` and their labels.
 pub fn random_rows(rng: &mut Rng, n: usize, c: usize, spread: f64) -> (Vec<f32>, Vec<u32>) {

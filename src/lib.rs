@@ -19,6 +19,7 @@
 //! | softmax cross-entropy, class weights, smoothing, ignore index | [`SoftmaxCe`] | [`softmax`] |
 //! | softmax focal loss | [`SoftmaxFocal`] | [`softmax`] |
 //! | Poly-1 softmax cross-entropy | [`SoftmaxPoly1`] | [`softmax`] |
+//! | post-hoc logit adjustment (Menon et al. 2021): the prior's offsets `τ ln π` from counts, adjusted logits and predictions | — | [`softmax::logit_offsets`], [`softmax::post_hoc_argmax`] |
 //! | distribution focal loss (GFL, mmdet), two-hot targets, integral decoder | [`softmax::Dfl`] | [`softmax::two_hot_rows`], [`softmax::integral`] |
 //! | class-balanced weights (effective number of samples) and an on-device class counter | — | [`class_balanced`] |
 //! | hard-example mining: OHEM, threshold, SSD hard negatives, a replay buffer of the hardest examples | — | [`mining`] |

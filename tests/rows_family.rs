@@ -714,3 +714,113 @@ fn integral_decoder_against_f64() {
     assert!(integral_rows(&[0.0, 1.0, 2.0, 3.0], 2, &mut out[..1]).is_err());
     assert_eq!(out, [5.0, 5.0]);
 }
+
+// ---------------------------------------------------- post-hoc logit adjustment
+
+/// `τ ln π_c` against f64 within `3u τ |ln π_c| + 2u τ`, zero counts taken
+/// as 1, τ's range, from a `ClassCounter`; errors write nothing.
+#[test]
+fn logit_offsets_against_f64() {
+    use tinyloss::class_balanced::ClassCounter;
+    use tinyloss::softmax::logit_offsets;
+    let mut rng = Rng(31);
+    for &c in &[2usize, 3, 10, 100, 1000] {
+        for case in 0..4 {
+            let counts: Vec<u32> = (0..c)
+                .map(|j| match case {
+                    0 => 5,
+                    1 => (rng.f() * 1e4) as u32,
+                    2 => {
+                        if j == 0 {
+                            u32::MAX
+                        } else {
+                            (j % 3) as u32
+                        }
+                    }
+                    _ => (1e6 * (-(j as f64) / 7.0).exp()) as u32,
+                })
+                .collect();
+            let total: f64 = counts.iter().map(|&n| n.max(1) as f64).sum();
+            for tau in [0.0f32, 0.5, 1.0, 2.0, 1e4] {
+                let mut b = vec![f32::NAN; c];
+                logit_offsets(&counts, tau, &mut b).unwrap();
+                for j in 0..c {
+                    let lp = (counts[j].max(1) as f64 / total).ln();
+                    let want = tau as f64 * lp;
+                    let bound = (3.0 * lp.abs() + 2.0) * U * tau as f64;
+                    assert!(
+                        (b[j] as f64 - want).abs() <= bound && b[j] <= 0.0,
+                        "C={c} case {case} τ={tau} j={j}: {} vs {want}",
+                        b[j]
+                    );
+                }
+            }
+        }
+    }
+    let mut k = ClassCounter::<4>::new();
+    k.observe_all(&[0u8, 0, 0, 1, 2][..]).unwrap();
+    let mut b = [0.0f32; 4];
+    logit_offsets(k.counts(), 1.0, &mut b).unwrap();
+    // Counts (3, 1, 1, 0 → 1) of 6.
+    assert!((b[0] - 0.5f32.ln()).abs() < 1e-6 && (b[3] - (1.0f32 / 6.0).ln()).abs() < 1e-6);
+    let mut out = [9.0f32; 3];
+    for tau in [-0.1f32, f32::NAN, 1e5, f32::INFINITY] {
+        assert_eq!(
+            logit_offsets(&[1, 2, 3], tau, &mut out),
+            Err(Error::InvalidParameter { name: "tau" })
+        );
+    }
+    assert!(logit_offsets(&[1, 2], 1.0, &mut out).is_err());
+    assert_eq!(logit_offsets(&[], 1.0, &mut out[..0]), Err(Error::Empty));
+    assert_eq!(out, [9.0; 3]);
+}
+
+/// Post-hoc adjustment: uniform priors change no prediction; the adjusted
+/// logits are `z - b` saturated; the balanced rule picks the tail class
+/// where its margin beats the prior's; bad input is refused.
+#[test]
+fn post_hoc_adjustment() {
+    use tinyloss::softmax::{logit_offsets, post_hoc_adjust, post_hoc_argmax};
+    use tinyloss::At;
+    let mut rng = Rng(37);
+    for &c in &[2usize, 10, 100] {
+        let (z, _) = random_rows(&mut rng, 50, c, 5.0);
+        let mut b = vec![0.0; c];
+        logit_offsets(&vec![7; c], 1.0, &mut b).unwrap();
+        for row in z.chunks(c) {
+            let plain = (0..c).fold(0, |a, j| if row[j] > row[a] { j } else { a });
+            assert_eq!(post_hoc_argmax(row, &b).unwrap(), plain);
+        }
+        let counts: Vec<u32> = (0..c)
+            .map(|j| 1 + (1000.0 * (-(j as f64)).exp()) as u32)
+            .collect();
+        logit_offsets(&counts, 1.0, &mut b).unwrap();
+        let mut adj = vec![0.0; z.len()];
+        post_hoc_adjust(&z, &b, &mut adj).unwrap();
+        for (k, &a) in adj.iter().enumerate() {
+            assert_eq!(a, z[k] - b[k % c]);
+        }
+        for (r, row) in z.chunks(c).enumerate() {
+            let a = &adj[r * c..(r + 1) * c];
+            let want = (0..c).fold(0, |x, j| if a[j] > a[x] { j } else { x });
+            assert_eq!(post_hoc_argmax(row, &b).unwrap(), want);
+        }
+    }
+    let b = [-0.1f32, -3.0];
+    let mut out = [0.0f32; 4];
+    post_hoc_adjust(&[f32::MAX, 0.0, -f32::MAX, 1.0], &b, &mut out).unwrap();
+    assert_eq!(out, [f32::MAX, 3.0, -f32::MAX + 0.1, 4.0]);
+    assert_eq!(post_hoc_argmax(&[1.0, 0.0], &b).unwrap(), 1);
+    let mut out = [5.0f32; 4];
+    assert_eq!(
+        post_hoc_adjust(&[0.0, 1.0, f32::NAN, 0.0], &b, &mut out),
+        Err(Error::NonFiniteInput { at: At::Row(1) })
+    );
+    assert_eq!(
+        post_hoc_adjust(&[0.0; 4], &[0.0, f32::INFINITY], &mut out),
+        Err(Error::NonFiniteInput { at: At::Class(1) })
+    );
+    assert!(post_hoc_adjust(&[0.0; 3], &b, &mut out[..3]).is_err());
+    assert_eq!(out, [5.0; 4]);
+    assert!(post_hoc_argmax(&[0.0; 4], &b).is_err());
+}

@@ -348,6 +348,12 @@ fn softmax_losses() {
         bb(softmax::two_hot_rows(ys, bb(C), &mut *sc));
         bb(softmax::integral(x));
         bb(softmax::integral_rows(x, bb(C), &mut *l));
+        // Post-hoc logit adjustment.
+        let mut b = [0.0f32; C];
+        let b = bb(&mut b[..]);
+        bb(softmax::logit_offsets(opaque(&COUNTS), bb(1.0), &mut *b));
+        bb(softmax::post_hoc_adjust(x, &*b, &mut *sc));
+        bb(softmax::post_hoc_argmax(x, &*b));
     }
     if let Ok(p) = tinyloss::SoftmaxPoly1::new(bb(-0.5)) {
         let p = p.with_ignore_index(bb(7));

@@ -1,7 +1,9 @@
 //! Multi-class losses over row-major logits: softmax cross-entropy
 //! ([`SoftmaxCe`]), softmax focal loss ([`SoftmaxFocal`]), Poly-1
 //! cross-entropy ([`SoftmaxPoly1`]) and the distribution focal loss
-//! ([`Dfl`], with its two-hot targets and integral decoder), with per-class
+//! ([`Dfl`], with its two-hot targets and integral decoder), and the
+//! post-hoc logit adjustment for long-tailed classes ([`logit_offsets`],
+//! [`post_hoc_argmax`]), with per-class
 //! weights, per-row weights and mask, label smoothing, an ignore index and
 //! the crate's reductions.
 //!
@@ -140,6 +142,7 @@
 //! relative, and a loss of `e^{-85} ≈ 1e-37` has `|d| ≈ 85`; focal with a
 //! non-integer γ adds `≈ 2γ|ln(1 - p_t)|·u` from `exp(γ ln u)`. Measured
 //! worst cases: CE 5u / 33u, focal 18u / 65u, gradients below 6u.
+mod adjust;
 mod ce;
 mod dfl;
 mod driver;
@@ -148,6 +151,7 @@ mod input;
 pub(crate) mod kernel;
 mod poly;
 
+pub use adjust::{logit_offsets, post_hoc_adjust, post_hoc_argmax};
 pub use ce::SoftmaxCe;
 pub use dfl::{integral, integral_rows, two_hot, two_hot_rows, Dfl};
 pub use focal::SoftmaxFocal;

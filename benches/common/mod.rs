@@ -54,6 +54,19 @@ pub fn detector_batch(n: usize, pos: f64, seed: u64) -> (Vec<f32>, Vec<f32>) {
     (z, y)
 }
 
+/// [`detector_batch`] with IoU-like soft targets for quality-score losses
+/// (QFL, varifocal): the same logits and the same positives, each positive's
+/// target replaced by a score uniform in `[0.25, 1)` (the IoU of the box it
+/// predicts) from a second stream of the same seed; negatives keep 0.
+pub fn detector_batch_iou(n: usize, pos: f64, seed: u64) -> (Vec<f32>, Vec<f32>) {
+    let (z, mut y) = detector_batch(n, pos, seed);
+    let mut rng = Rng::new(seed ^ 0x10D0_5C02_E000_0000);
+    for t in y.iter_mut().filter(|t| **t > 0.0) {
+        *t = (0.25 + 0.75 * rng.uniform()) as f32;
+    }
+    (z, y)
+}
+
 /// Sum of a slice with 16 independent f32 accumulators (LLVM vectorises it),
 /// so neither the floor nor the naive port is limited by the latency of one
 /// serial add chain.
@@ -212,6 +225,140 @@ pub fn naive_asl(
                 0.0
             };
         }
+    }
+    blocked_sum(losses) * inv_n
+}
+
+/// Naive port of the PolyLoss paper's `poly1_focal_loss` (also timm's
+/// convention): focal loss as in [`naive_focal`] plus
+/// `ε powf(1 - p_t, γ + 1)`, the poly term without `α_t`, mean-reduced. The
+/// backward is autograd's chain rule written out: `∂(1 - p_t)/∂z =
+/// -p(1 - p)(2y - 1)`, and every `pow` differentiated as
+/// `e powf(x, e - 1)`, so four `powf` per element.
+#[inline(never)]
+pub fn naive_poly1_focal(
+    gamma: f32,
+    alpha: f32,
+    epsilon: f32,
+    z: &[f32],
+    y: &[f32],
+    losses: &mut [f32],
+    grad: &mut [f32],
+) -> f32 {
+    let n = z.len();
+    let inv_n = 1.0 / n as f32;
+    for (((&z, &y), l), g) in z.iter().zip(y).zip(losses.iter_mut()).zip(grad.iter_mut()) {
+        let p = 1.0 / (1.0 + (-z).exp());
+        let ce = z.max(0.0) - z * y + (1.0 + (-z.abs()).exp()).ln();
+        let p_t = p * y + (1.0 - p) * (1.0 - y);
+        let m = 1.0 - p_t;
+        let modulator = m.powf(gamma);
+        let alpha_t = alpha * y + (1.0 - alpha) * (1.0 - y);
+        let poly = epsilon * m.powf(gamma + 1.0);
+        *l = alpha_t * ce * modulator + poly;
+        let dm = -(p * (1.0 - p) * (2.0 * y - 1.0));
+        let dce = p - y;
+        let dmod = gamma * m.powf(gamma - 1.0) * dm;
+        let dpoly = epsilon * (gamma + 1.0) * m.powf(gamma) * dm;
+        *g = (alpha_t * (dce * modulator + ce * dmod) + dpoly) * inv_n;
+    }
+    blocked_sum(losses) * inv_n
+}
+
+/// Naive port of fvcore's `sigmoid_focal_loss_star(reduction="mean")` with
+/// the paper's shift β: `t = γ z (2y - 1) + β`,
+/// `ℓ = α_t · -logsigmoid(t) / γ` with PyTorch's
+/// `-logsigmoid(t) = max(-t, 0) + ln(1 + exp(-|t|))`, and autograd's
+/// backward `∂ℓ/∂z = -α_t (2y - 1) σ(-t)`, `σ(-t) = 1 / (1 + exp(t))`:
+/// two `expf` and one `logf` per element.
+#[inline(never)]
+pub fn naive_focal_star(
+    gamma: f32,
+    beta: f32,
+    alpha: f32,
+    z: &[f32],
+    y: &[f32],
+    losses: &mut [f32],
+    grad: &mut [f32],
+) -> f32 {
+    let n = z.len();
+    let inv_n = 1.0 / n as f32;
+    for (((&z, &y), l), g) in z.iter().zip(y).zip(losses.iter_mut()).zip(grad.iter_mut()) {
+        let s = 2.0 * y - 1.0;
+        let t = gamma * (z * s) + beta;
+        let alpha_t = alpha * y + (1.0 - alpha) * (1.0 - y);
+        let nls = (-t).max(0.0) + (1.0 + (-t.abs()).exp()).ln();
+        *l = alpha_t * nls / gamma;
+        let sig_neg = 1.0 / (1.0 + t.exp());
+        *g = -(alpha_t * s * sig_neg) * inv_n;
+    }
+    blocked_sum(losses) * inv_n
+}
+
+/// Naive port of mmdet's `quality_focal_loss` (elementwise, as
+/// `quality_focal_loss_tensor_target`; for negatives `|0 - p|^β = p^β` as in
+/// mmdet's background branch) on score targets `y ∈ [0, 1]`:
+/// `ℓ = BCE_with_logits(z, y) · powf(|p - y|, β)`, mean-reduced; autograd's
+/// backward `(p - y) powf(|d|, β) + BCE β powf(|d|, β - 1) sign(d) p(1 - p)`
+/// with `d = p - y`: two `expf`, one `logf`, two `powf` per element.
+#[inline(never)]
+pub fn naive_qfl(beta: f32, z: &[f32], y: &[f32], losses: &mut [f32], grad: &mut [f32]) -> f32 {
+    let n = z.len();
+    let inv_n = 1.0 / n as f32;
+    for (((&z, &y), l), g) in z.iter().zip(y).zip(losses.iter_mut()).zip(grad.iter_mut()) {
+        let p = 1.0 / (1.0 + (-z).exp());
+        let ce = z.max(0.0) - z * y + (1.0 + (-z.abs()).exp()).ln();
+        let d = p - y;
+        let ad = d.abs();
+        let w = ad.powf(beta);
+        *l = ce * w;
+        let sign = if d > 0.0 {
+            1.0
+        } else if d < 0.0 {
+            -1.0
+        } else {
+            0.0
+        };
+        let dw = beta * ad.powf(beta - 1.0) * sign * (p * (1.0 - p));
+        *g = (d * w + ce * dw) * inv_n;
+    }
+    blocked_sum(losses) * inv_n
+}
+
+/// Naive port of mmdet's `varifocal_loss(iou_weighted=True,
+/// reduction="mean")`: `fw = y [y > 0] + α powf(|p - y|, γ) [y <= 0]`
+/// (masks as float factors, both terms computed for every element, the
+/// weight not detached), `ℓ = BCE_with_logits(z, y) · fw`; autograd's
+/// backward `(p - y) fw + BCE · α γ powf(|p - y|, γ - 1) sign(p - y) p(1 - p)
+/// [y <= 0]`: two `expf`, one `logf`, two `powf` per element.
+#[inline(never)]
+pub fn naive_varifocal(
+    alpha: f32,
+    gamma: f32,
+    z: &[f32],
+    y: &[f32],
+    losses: &mut [f32],
+    grad: &mut [f32],
+) -> f32 {
+    let n = z.len();
+    let inv_n = 1.0 / n as f32;
+    for (((&z, &y), l), g) in z.iter().zip(y).zip(losses.iter_mut()).zip(grad.iter_mut()) {
+        let p = 1.0 / (1.0 + (-z).exp());
+        let ce = z.max(0.0) - z * y + (1.0 + (-z.abs()).exp()).ln();
+        let pos = if y > 0.0 { 1.0 } else { 0.0 };
+        let d = p - y;
+        let ad = d.abs();
+        let fw = y * pos + alpha * ad.powf(gamma) * (1.0 - pos);
+        *l = ce * fw;
+        let sign = if d > 0.0 {
+            1.0
+        } else if d < 0.0 {
+            -1.0
+        } else {
+            0.0
+        };
+        let dfw = alpha * gamma * ad.powf(gamma - 1.0) * sign * (p * (1.0 - p)) * (1.0 - pos);
+        *g = (d * fw + ce * dfw) * inv_n;
     }
     blocked_sum(losses) * inv_n
 }

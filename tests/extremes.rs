@@ -1670,3 +1670,76 @@ fn weights_at_f32_max_keep_a_mean_that_fits() {
         }
     }
 }
+
+/// A smoothed label row with `ε = 2^-126` (so `ε/C` is subnormal) and class
+/// weights that span past `2^125` (the batch's weight scale takes the small
+/// weights to about `2^-124`): its weighted targets `k = w ε/C` are near
+/// `2^-253`, below what one lift by `2^64` brings back, and their loss
+/// terms `k d` are of order 1 at `d` near `-f32::MAX` (fuzz,
+/// `loss-zero-smoothed-row-in-batch`: row loss 0 against 8.46). The row
+/// loss and the total against the f64 row, CE and focal, alone and in a
+/// batch, in place and not.
+#[test]
+fn subnormal_smoothed_targets_under_huge_class_weights_keep_their_loss() {
+    use tinyloss_reference::softmax::row as sref_row;
+    let m = f32::MAX;
+    let w = [m, 9.812_256, 0.0, 3.0, 1.0, 1.0, 1e-42];
+    let wd = w.map(f64::from);
+    let eps = f32::MIN_POSITIVE;
+    let one = [64.25f32, -m, -m, -m, -m, -m, -m];
+    for gamma in [0.0f32, 2.0] {
+        let mut gd = [0.0f64; 7];
+        let zd = one.map(f64::from);
+        let want = sref_row(
+            &zd,
+            RowTarget::Label(0),
+            Some(&wd),
+            eps as f64,
+            gamma as f64,
+            &mut gd,
+        );
+        assert!(want > 8.0, "reference {want}");
+        // The row alone, then after a row of -MAX (label 0: its loss
+        // saturates) and before one with label 5.
+        let mut z2 = vec![-m; 7];
+        z2.extend_from_slice(&one);
+        z2.extend_from_slice(&[-m; 7]);
+        for (z, labels, at) in [(one.to_vec(), vec![0u32], 0), (z2, vec![0, 0, 5], 1)] {
+            let rows = Rows::new(7, Targets::from(&labels[..]))
+                .with_class_weights(&w)
+                .unwrap();
+            let mut ls = vec![0.0f32; labels.len()];
+            let mut g = vec![0.0f32; z.len()];
+            let mut zz = z.clone();
+            let mut ls2 = vec![0.0f32; labels.len()];
+            let bound = if gamma == 0.0 {
+                let k = SoftmaxCe::new().with_smoothing(eps).unwrap();
+                let t = rows
+                    .loss_grad(&k, &z, Reduction::Sum, &mut g, Some(&mut ls))
+                    .unwrap();
+                rows.loss_grad_in_place(&k, &mut zz, Reduction::Sum, Some(&mut ls2))
+                    .unwrap();
+                if labels.len() == 1 {
+                    close(t, want, 96.0 * U, "CE total");
+                }
+                96.0 * U
+            } else {
+                let k = SoftmaxFocal::new(gamma)
+                    .unwrap()
+                    .with_smoothing(eps)
+                    .unwrap();
+                let t = rows
+                    .loss_grad(&k, &z, Reduction::Sum, &mut g, Some(&mut ls))
+                    .unwrap();
+                rows.loss_grad_in_place(&k, &mut zz, Reduction::Sum, Some(&mut ls2))
+                    .unwrap();
+                if labels.len() == 1 {
+                    close(t, want, 256.0 * U, "focal total");
+                }
+                256.0 * U
+            };
+            close(ls[at], want, bound, "row loss");
+            close(ls2[at], want, bound, "row loss in place");
+        }
+    }
+}

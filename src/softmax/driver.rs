@@ -999,7 +999,7 @@ fn row_weight(
         // `post`): the product with that factor, into its own sum.
         Some((s, post, f)) if lv < f32::MIN_POSITIVE && l > 0.0 => {
             let (m, p) = s.parts();
-            f.add(ordered(l, [v, m, p, post]));
+            f.add(ordered(l, [v, m, p, post, 1.0, 1.0]));
         }
         _ if lv <= PLAIN => acc.add(lv),
         _ => huge.add_product(sat(l), v),
@@ -1025,7 +1025,7 @@ fn three_factors(
     out: Option<&mut f32>,
 ) {
     let half = if rl.over > 0.0 { rl.over } else { 0.5 * rl.l };
-    let x = ordered(half, [v, c]);
+    let x = ordered(half, [v, c, 1.0, 1.0, 1.0, 1.0]);
     match fine {
         Some((s, post, f)) if x < f32::MIN_POSITIVE => {
             let (m, p) = s.parts();
@@ -1038,7 +1038,7 @@ fn three_factors(
         }
     }
     if let Some(o) = out {
-        *o = ordered(half, [v, c, unscale, 2.0]);
+        *o = ordered(half, [v, c, unscale, 2.0, 1.0, 1.0]);
     }
 }
 
@@ -1079,7 +1079,7 @@ fn weigh(g: f32, v: f32, u: f32, s: Scale) -> f32 {
         return s.apply(x);
     }
     let (m, p) = s.parts();
-    ordered(g, [v, u, m, p])
+    ordered(g, [v, u, m, p, 1.0, 1.0])
 }
 
 /// `x` times the factors `f`, one at a time, each time the one whose
@@ -1090,12 +1090,14 @@ fn weigh(g: f32, v: f32, u: f32, s: Scale) -> f32 {
 /// saturated.
 #[cold]
 #[inline(never)]
-fn ordered<const N: usize>(x: f32, f: [f32; N]) -> f32 {
-    let mut used = [false; N];
+fn ordered(x: f32, f: [f32; 6]) -> f32 {
+    let mut used = [false; 6];
     let mut acc = x;
-    for _ in 0..N {
+    // One instantiation, not unrolled (a factor of 1 changes nothing):
+    // rare, so small.
+    for _ in 0..core::hint::black_box(6) {
         let mut best: Option<(usize, f32, u32)> = None;
-        for (i, (&a, &done)) in (0..N).zip(f.iter().zip(&used)) {
+        for (i, (&a, &done)) in (0..6).zip(f.iter().zip(&used)) {
             // Biased exponent of the product: 0 below the normal range,
             // 255 beyond f32; its distance from 127.
             let e = (((acc * a).to_bits() >> 23) & 0xff) as i32;

@@ -1670,3 +1670,295 @@ fn weights_at_f32_max_keep_a_mean_that_fits() {
         }
     }
 }
+
+/// A smoothed label row with `ε = 2^-126` (so `ε/C` is subnormal) and class
+/// weights that span past `2^125` (the batch's weight scale takes the small
+/// weights to about `2^-124`): its weighted targets `k = w ε/C` are near
+/// `2^-253`, below what one lift by `2^64` brings back, and their loss
+/// terms `k d` are of order 1 at `d` near `-f32::MAX` (fuzz,
+/// `loss-zero-smoothed-row-in-batch`: row loss 0 against 8.46). The row
+/// loss and the total against the f64 row, CE and focal, alone and in a
+/// batch, in place and not.
+#[test]
+fn subnormal_smoothed_targets_under_huge_class_weights_keep_their_loss() {
+    use tinyloss_reference::softmax::row as sref_row;
+    let m = f32::MAX;
+    let w = [m, 9.812_256, 0.0, 3.0, 1.0, 1.0, 1e-42];
+    let wd = w.map(f64::from);
+    let eps = f32::MIN_POSITIVE;
+    let one = [64.25f32, -m, -m, -m, -m, -m, -m];
+    for gamma in [0.0f32, 2.0] {
+        let mut gd = [0.0f64; 7];
+        let zd = one.map(f64::from);
+        let want = sref_row(
+            &zd,
+            RowTarget::Label(0),
+            Some(&wd),
+            eps as f64,
+            gamma as f64,
+            &mut gd,
+        );
+        assert!(want > 8.0, "reference {want}");
+        // The row alone, then after a row of -MAX (label 0: its loss
+        // saturates) and before one with label 5.
+        let mut z2 = vec![-m; 7];
+        z2.extend_from_slice(&one);
+        z2.extend_from_slice(&[-m; 7]);
+        for (z, labels, at) in [(one.to_vec(), vec![0u32], 0), (z2, vec![0, 0, 5], 1)] {
+            let rows = Rows::new(7, Targets::from(&labels[..]))
+                .with_class_weights(&w)
+                .unwrap();
+            let mut ls = vec![0.0f32; labels.len()];
+            let mut g = vec![0.0f32; z.len()];
+            let mut zz = z.clone();
+            let mut ls2 = vec![0.0f32; labels.len()];
+            let bound = if gamma == 0.0 {
+                let k = SoftmaxCe::new().with_smoothing(eps).unwrap();
+                let t = rows
+                    .loss_grad(&k, &z, Reduction::Sum, &mut g, Some(&mut ls))
+                    .unwrap();
+                rows.loss_grad_in_place(&k, &mut zz, Reduction::Sum, Some(&mut ls2))
+                    .unwrap();
+                if labels.len() == 1 {
+                    close(t, want, 96.0 * U, "CE total");
+                }
+                96.0 * U
+            } else {
+                let k = SoftmaxFocal::new(gamma)
+                    .unwrap()
+                    .with_smoothing(eps)
+                    .unwrap();
+                let t = rows
+                    .loss_grad(&k, &z, Reduction::Sum, &mut g, Some(&mut ls))
+                    .unwrap();
+                rows.loss_grad_in_place(&k, &mut zz, Reduction::Sum, Some(&mut ls2))
+                    .unwrap();
+                if labels.len() == 1 {
+                    close(t, want, 256.0 * U, "focal total");
+                }
+                256.0 * U
+            };
+            close(ls[at], want, bound, "row loss");
+            close(ls2[at], want, bound, "row loss in place");
+        }
+    }
+}
+
+/// Label rows whose class weights span past `2^125` (`f32::MAX` next to
+/// `1e-42` or `2^-10`), under `Sum` and `MeanOver` (with a subnormal
+/// normaliser): one power of two for all rows took the small weights to
+/// f32's subnormal grid or to 0 (fuzz, `grad-zero-class-weight-span`:
+/// gradient 0 against 178 under `MeanOver(1e-45)`;
+/// `grad-1521u-class-weight-span`: 1521u off). Each row's class weight is
+/// now applied as a row weight. The gradient and the row losses of the
+/// small-weight row against the f64 row, CE and focal.
+#[test]
+fn class_weights_spanning_past_2_125_keep_small_label_rows() {
+    use tinyloss_reference::bounds::{SOFTMAX_CE_GRAD, SOFTMAX_FOCAL_GRAD};
+    let m = f32::MAX;
+    // (logits, class weights, labels, normaliser)
+    type Case<'a> = (&'a [f32], &'a [f32], &'a [u32], f32);
+    let cases: [Case; 3] = [
+        (
+            &[
+                -72.054_69,
+                30.0,
+                2.0,
+                11.136_719,
+                0.0,
+                0.0,
+                0.0,
+                0.003_799_496_5,
+            ],
+            &[m, 1e-42, 1e-42, 0.0],
+            &[0, 1],
+            1e-45,
+        ),
+        (
+            &[4.941_575, 2.000_069, 2.0, 0.0],
+            &[m, 0.000_976_562_5],
+            &[1, 0],
+            1.0,
+        ),
+        (
+            &[4.941_575, 2.000_069, 2.0, 0.0],
+            &[m, 0.000_976_562_5],
+            &[1, 0],
+            1e-40,
+        ),
+    ];
+    for (z, w, labels, d) in cases {
+        let c = w.len();
+        for gamma in [0.0f32, 2.0] {
+            for red in [Reduction::Sum, Reduction::MeanOver(d)] {
+                let s = match red {
+                    Reduction::MeanOver(d) => 1.0 / d as f64,
+                    _ => 1.0,
+                };
+                let rows = Rows::new(c, Targets::from(labels))
+                    .with_class_weights(w)
+                    .unwrap();
+                let mut g = vec![0.0f32; z.len()];
+                let mut ls = vec![0.0f32; labels.len()];
+                let b = if gamma == 0.0 {
+                    rows.loss_grad(&SoftmaxCe::new(), z, red, &mut g, Some(&mut ls))
+                        .unwrap();
+                    SOFTMAX_CE_GRAD.get()
+                } else {
+                    let f = SoftmaxFocal::new(gamma).unwrap();
+                    rows.loss_grad(&f, z, red, &mut g, Some(&mut ls)).unwrap();
+                    SOFTMAX_FOCAL_GRAD.at(gamma as f64)
+                };
+                // Row 1 carries the small weight; row 0 saturates.
+                let r = 1;
+                let t = labels[r] as usize;
+                let wt = w[t] as f64;
+                let mut gr = vec![0.0f64; c];
+                let want_l = softmax_ref(&z[c * r..c * (r + 1)], t, gamma as f64, wt, &mut gr);
+                close(ls[r], want_l, 96.0 * U, "row loss");
+                for j in 0..c {
+                    let want = gr[j] * s;
+                    let err = (g[c * r + j] as f64 - want).abs();
+                    let beyond = want.abs() > f32::MAX as f64;
+                    assert!(
+                        (beyond && g[c * r + j].abs() == f32::MAX)
+                            || err <= b * U * wt * s + f32::from_bits(1) as f64,
+                        "grad[{j}] {:e} vs {want:e} at {:?}",
+                        g[c * r + j],
+                        (w, gamma, red)
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A tiny row weight times a row loss that the class weights' scale took far
+/// down (weights up to `f32::MAX`, smoothing or probability targets): `ℓ v`
+/// underflowed to 0 before the reduction's factor (`MeanOver` of a
+/// subnormal `d`, or the scale's `1/wscale`) would have brought it back
+/// (fuzz, `row-weighted-total-zero`: 0 against 1.2e-28 under `Sum`;
+/// `row-weighted-total-zero-2e17`: 0 against 2.3e17 under
+/// `MeanOver(1e-45)`). The reduced loss against the f64 rows.
+#[test]
+fn tiny_row_weights_on_scaled_row_losses_keep_their_total() {
+    use tinyloss_reference::softmax::row as sref_row;
+    let m = f32::MAX;
+    // (logits, targets as probabilities or a label, class weights, γ, ε,
+    // reduction)
+    let z1 = [
+        0.0f32,
+        0.0,
+        0.398_437_5,
+        0.0,
+        0.0,
+        507.0,
+        0.0,
+        -17.355_469,
+        2.5404e-41,
+        0.0,
+    ];
+    let w1 = [1.0f32, 1.0, 0.0, 1.0, 1.0, m, 1.0, 1.0, 15.999_512, 1.0];
+    let z2 = [
+        -103.9f32,
+        1.613_429_5e-36,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        -52.0,
+        -51.203_125,
+        -51.203_125,
+        -51.203_125,
+        -51.203_125,
+        -51.203_125,
+        -51.203_125,
+        -51.203_125,
+        -51.203_125,
+        0.796_875,
+    ];
+    let p2 = [
+        0.996_795_6f32,
+        0.0,
+        0.0,
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+        0.005_401_693_8,
+        0.0,
+        1.0,
+        1.0,
+    ];
+    let w2 = [
+        0.0f32, 1.0, m, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 3.0, 1.0, 0.0, 1.0,
+    ];
+    let z3 = [0.0f32, 0.0, 0.0, 0.003_799_496_5];
+    let w3 = [m, 1e-42, 1e-42, 0.0];
+    for v in [1e-30f32, 1e-38, 1.0] {
+        for (z, p, w, gamma, eps, red) in [
+            (&z1[..], None, &w1[..], 1.0f32, 0.1f32, Reduction::Sum),
+            (&z1[..], None, &w1[..], 1.0, 0.1, Reduction::MeanOver(1e-45)),
+            (
+                &z2[..],
+                Some(&p2[..]),
+                &w2[..],
+                0.0,
+                0.0,
+                Reduction::MeanOver(1e-45),
+            ),
+            (&z2[..], Some(&p2[..]), &w2[..], 2.0, 0.0, Reduction::Sum),
+            (&z3[..], None, &w3[..], 0.0, 0.0, Reduction::MeanOver(1e-45)),
+            (&z3[..], None, &w3[..], 2.0, 0.0, Reduction::MeanOver(1e-40)),
+        ] {
+            let c = z.len();
+            let label = [if c == 10 { 5u32 } else { 1 }];
+            let zd: Vec<f64> = z.iter().map(|&x| x as f64).collect();
+            let wd: Vec<f64> = w.iter().map(|&x| x as f64).collect();
+            let pd: Option<Vec<f64>> = p.map(|p| p.iter().map(|&x| x as f64).collect());
+            let rt = match &pd {
+                Some(pd) => RowTarget::Probs(pd),
+                None => RowTarget::Label(label[0] as usize),
+            };
+            let mut gd = vec![0.0f64; c];
+            let d = match red {
+                Reduction::MeanOver(d) => d as f64,
+                _ => 1.0,
+            };
+            let want =
+                v as f64 * sref_row(&zd, rt, Some(&wd), eps as f64, gamma as f64, &mut gd) / d;
+            let targets = match p {
+                Some(p) => Targets::Probs(p),
+                None => Targets::from(&label[..]),
+            };
+            let vs = [v];
+            let rows = Rows::new(c, targets)
+                .with_class_weights(w)
+                .unwrap()
+                .with_row_weights(&vs)
+                .unwrap();
+            let mut g = vec![0.0f32; c];
+            let (t, bound) = if gamma == 0.0 {
+                let k = SoftmaxCe::new().with_smoothing(eps).unwrap();
+                (rows.loss_grad(&k, z, red, &mut g, None).unwrap(), 96.0 * U)
+            } else {
+                let k = SoftmaxFocal::new(gamma)
+                    .unwrap()
+                    .with_smoothing(eps)
+                    .unwrap();
+                (rows.loss_grad(&k, z, red, &mut g, None).unwrap(), 256.0 * U)
+            };
+            close(
+                t,
+                want,
+                bound,
+                &format!("total at v = {v:e}, {red:?}, γ = {gamma}"),
+            );
+        }
+    }
+}

@@ -152,6 +152,27 @@ pub(crate) struct Plan {
     /// row weight: 1, or part of `1/(d · wscale)` with row weights (see
     /// [`row_factors`]).
     row_unscale: f32,
+    /// Label rows without smoothing under `Sum` or `MeanOver` whose target
+    /// weights need a scale (`wscale ≠ 1`, see [`class_rows`]): each row's
+    /// class weight `w_t` is applied as its row weight, after a kernel run
+    /// with weight 1, and `wscale` is 1.
+    class_rows: bool,
+}
+
+/// Whether a call's class weights are applied as row weights (see
+/// [`Plan::class_rows`]): a label row's loss and gradient are linear in its
+/// one class weight `w_t`, so where one power of two for all rows would take
+/// a small `w_t` below f32's normal range (weights spanning past `2^125`:
+/// fuzz, `1e-42` next to `f32::MAX` gave a gradient 0 against 178 under
+/// `MeanOver(1e-45)`), the row runs unweighted and `w_t` is applied in the
+/// row weights' overflow- and underflow-safe order ([`row_weight`]; next
+/// to a row weight, as one more factor). Not with smoothing or probability
+/// targets (every class weight enters the row), nor under a class-weighted
+/// `Mean` (where the scale cancels and a small `w_t` only gives a small
+/// result).
+#[inline]
+fn class_rows(rows: &Rows<'_>, eps: f32, wscale: f32) -> bool {
+    wscale != 1.0 && eps == 0.0 && matches!(rows.targets, Targets::Labels(_))
 }
 
 /// The gradient's factors with row weights and `ws ≠ 1`: `(gscale, gpost,
@@ -275,10 +296,10 @@ fn validate<K: RowKernel>(
             wsum.include(w);
         }
     }
-    let (scale, wscale, post, d) = match (red, w_mean) {
+    let (scale, wscale, post, d, class_rows) = match (red, w_mean) {
         (Reduction::Mean, Some(_)) => {
             let (denom, ws, post) = wsum.normalised(top);
-            (Scale::of(denom), ws, post, None)
+            (Scale::of(denom), ws, post, None, false)
         }
         _ => {
             let ws = match rows.class_weights {
@@ -290,8 +311,11 @@ fn validate<K: RowKernel>(
                 Reduction::MeanOver(d) => d,
                 _ => kept as f32,
             };
+            // Class weights as row weights: the rows are unweighted.
+            let cr = class_rows(rows, k.smoothing(), ws);
+            let ws = if cr { 1.0 } else { ws };
             let (s, post) = fold(d, ws);
-            (s, ws, post, Some(d))
+            (s, ws, post, Some(d), cr)
         }
     };
     let (gscale, gpost, row_unscale) = match d {
@@ -306,6 +330,7 @@ fn validate<K: RowKernel>(
         gscale,
         gpost,
         row_unscale,
+        class_rows,
     })
 }
 
@@ -610,9 +635,20 @@ fn run<K: RowKernel>(
         },
         None => &mut [],
     };
+    // Class weights applied as row weights: the kernel runs unweighted.
+    let cw = if plan.class_rows {
+        rows.class_weights
+    } else {
+        None
+    };
+    let weighted = rows.row_weights.is_some() || cw.is_some();
     let kp = Pass {
         eps: k.smoothing(),
-        weights: rows.class_weights,
+        weights: if cw.is_some() {
+            None
+        } else {
+            rows.class_weights
+        },
         wscale: plan.wscale,
         scale: plan.gscale.pass(),
         grad,
@@ -630,7 +666,7 @@ fn run<K: RowKernel>(
         && Simd::N > 1
         && c <= BLOCK_MAX_C
         && kp.eps == 0.0
-        && rows.row_weights.is_none()
+        && !weighted
         && matches!(rows.targets, Targets::Labels(_));
     // Transpose buffer of one block of rows, `tb[j][l]` = logit `j` of row
     // `l` (a single element where the block path is compiled out).
@@ -643,8 +679,11 @@ fn run<K: RowKernel>(
     // Row weights under a gradient scale above 1: each row gets the scale
     // with its weight, in an order that keeps a product the weight takes
     // below f32's normal range (see `weigh`), instead of one pass at the end.
-    let per_row_up =
-        (grad && rows.row_weights.is_some() && plan.gscale.needs_up()).then_some(plan.gscale);
+    let per_row_up = (grad && weighted && plan.gscale.needs_up()).then_some(plan.gscale);
+    // Weighted row losses below f32's normal range that the reduction's
+    // factor brings back, already times that factor (see `row_weight`).
+    let rescue = weighted && (plan.scale.needs_up() || plan.post > 1.0);
+    let mut fine = Total::default();
     let mut r = 0;
     while r < n {
         if blocked && n - r >= Simd::N {
@@ -701,7 +740,8 @@ fn run<K: RowKernel>(
             Some(_) => row_pt(rows, ig, r, zr.unwrap_or(row)),
             None => None,
         };
-        let rl = match target(rows, ig, r) {
+        let tg = target(rows, ig, r);
+        let rl = match tg {
             Tgt::Ignored => {
                 if grad {
                     row.fill(0.0);
@@ -709,6 +749,19 @@ fn run<K: RowKernel>(
                 RowLoss::of(0.0)
             }
             t => one_row(k, &kp, row, zr, t),
+        };
+        // The row's weight: its row weight, or its class weight applied as
+        // one (`Plan::class_rows`).
+        // With both, `(row weight, class weight)`.
+        let w_of = |w: &[f32], t: usize| w.get(t).copied().unwrap_or(0.0);
+        let rw = match (rows.row_weights, cw, tg) {
+            (Some(vs), Some(w), Tgt::Hard(t)) => {
+                Some((vs.get(r).copied().unwrap_or(0.0), w_of(w, t)))
+            }
+            (Some(vs), _, _) => Some((vs.get(r).copied().unwrap_or(0.0), 1.0)),
+            (None, Some(w), Tgt::Hard(t)) => Some((w_of(w, t), 1.0)),
+            (None, Some(_), _) => Some((1.0, 1.0)),
+            (None, None, _) => None,
         };
         // A diagnosed call reports the row's loss here too.
         let mut reported = 0.0f32;
@@ -718,7 +771,7 @@ fn run<K: RowKernel>(
         } else {
             losses.get_mut(r)
         };
-        match rows.row_weights {
+        match rw {
             None if rl.over == 0.0 => {
                 acc.add(rl.l);
                 if let Some(x) = slot {
@@ -732,21 +785,30 @@ fn run<K: RowKernel>(
                     *o = x;
                 }
             }
-            Some(vs) => {
-                let v = vs.get(r).copied().unwrap_or(0.0);
+            Some((v, cwt)) => {
                 // With the scale applied per row, the diagnostic takes the
                 // row's L1 norm before it (and the weight) instead.
                 if per_row_up.is_some() && pre.is_some() {
-                    pre_l1 = times_unscaled(l1(row), v, g_unit);
+                    pre_l1 = sat(times_unscaled(l1(row), v, g_unit) * cwt);
                 }
+                // A class weight next to a row weight: the gradient takes
+                // it as its factor `u` (`row_unscale` is 1 then), the loss
+                // as part of one of its two factors.
+                let (rl, lv, c3, u) = if cwt == 1.0 {
+                    (rl, v, 1.0, plan.row_unscale)
+                } else {
+                    let (rl, lv, c3) = fold_class_weight(rl, v, cwt);
+                    (rl, lv, c3, cwt)
+                };
                 row_weight(
                     row,
                     rl,
-                    v,
+                    (lv, c3),
                     unscale,
-                    grad.then_some((plan.row_unscale, per_row_up)),
+                    grad.then_some((v, u, per_row_up)),
                     &mut acc,
                     &mut huge,
+                    rescue.then_some((plan.scale, plan.post, &mut fine)),
                     slot,
                 );
             }
@@ -756,11 +818,11 @@ fn run<K: RowKernel>(
                 *x = reported;
             }
             if let Some((pt, t)) = pre {
-                let u = match rows.row_weights {
+                let u = match rw {
                     Some(_) => g_unit / plan.row_unscale,
                     None => g_unit,
                 };
-                let g = match (rows.row_weights, per_row_up) {
+                let g = match (rw, per_row_up) {
                     (Some(_), Some(_)) => pre_l1,
                     _ => sat(l1(row) * u),
                 };
@@ -781,20 +843,26 @@ fn run<K: RowKernel>(
         plan.gscale.scale_up(out);
     }
     let total = acc.total().scaled(plan.scale);
-    let total = if any_huge || rows.row_weights.is_some() {
+    let total = if any_huge || weighted {
         sat(total + huge.scaled(plan.scale))
     } else {
         total
     };
-    if plan.post != 1.0 || plan.gpost != 1.0 {
-        return unscale_post(
+    let total = if plan.post != 1.0 || plan.gpost != 1.0 {
+        unscale_post(
             plan.post,
             plan.gpost,
             (acc.total(), huge, plan.scale),
             if grad { out } else { &mut [] },
-        );
+        )
+    } else {
+        total
+    };
+    if rescue {
+        sat(total + fine.scaled(Scale::of(1.0)))
+    } else {
+        total
     }
-    total
 }
 
 /// A diagnosed row's `(p_t, class)` from its logits `z`: the softmax probability of its label, or of
@@ -865,21 +933,24 @@ fn times_unscaled(x: f32, v: f32, u: f32) -> f32 {
 /// Applies row weight `v` to a row whose loss is `l` and whose gradient
 /// (when `grad`) is in `row`: exact zeros for `v = 0`, saturation beyond
 /// f32, and the weighted loss into the sum (through `huge` when it is
-/// beyond the f32 blocks) and into `out` (unscaled by the class weights'
-/// scale).
+/// beyond the f32 blocks, already times the reduction's factor `(scale,
+/// post)` into `fine` when it is below f32's normal range and that factor,
+/// given when above 1, could bring it back) and into `out` (unscaled by the
+/// class weights' scale).
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn row_weight(
     row: &mut [f32],
     rl: RowLoss,
-    v: f32,
+    (v, c): (f32, f32),
     unscale: f32,
-    grad: Option<(f32, Option<Scale>)>,
+    grad: Option<(f32, f32, Option<Scale>)>,
     acc: &mut Blocked,
     huge: &mut Total,
+    fine: Option<(Scale, f32, &mut Total)>,
     out: Option<&mut f32>,
 ) {
-    if v == 0.0 {
+    if v == 0.0 || grad.is_some_and(|(gv, u, _)| gv == 0.0 || u == 0.0) {
         if grad.is_some() {
             row.fill(0.0);
         }
@@ -890,22 +961,27 @@ fn row_weight(
         return;
     }
     match grad {
-        Some((u, Some(s))) => {
+        Some((gv, u, Some(s))) => {
             for g in row.iter_mut() {
-                *g = weigh(*g, v, u, s);
+                *g = weigh(*g, gv, u, s);
             }
         }
-        Some((1.0, None)) if v != 1.0 => {
+        Some((gv, 1.0, None)) if gv != 1.0 => {
             for g in row.iter_mut() {
-                *g = sat(*g * v);
+                *g = sat(*g * gv);
             }
         }
-        Some((u, None)) if u != 1.0 => {
+        Some((gv, u, None)) if u != 1.0 => {
             for g in row.iter_mut() {
-                *g = times_unscaled(*g, v, u);
+                *g = times_unscaled(*g, gv, u);
             }
         }
         _ => {}
+    }
+    if c != 1.0 {
+        // A third factor (a class weight that fits with neither of the
+        // others): rare, in order.
+        return three_factors(rl, [v, c], unscale, acc, huge, fine, out);
     }
     if rl.over > 0.0 {
         let x = beyond_f32(rl.over, v, unscale, huge);
@@ -916,14 +992,76 @@ fn row_weight(
     }
     let l = rl.l;
     let lv = l * v;
-    if lv <= PLAIN {
-        acc.add(lv);
-    } else {
-        huge.add_product(sat(l), v);
+    match fine {
+        // Below f32's normal range, where the reduction's factor brings the
+        // sum back (a tiny row weight, or class weight applied as one, on a
+        // row loss under `MeanOver` of a small `d` or the class weights'
+        // `post`): the product with that factor, into its own sum.
+        Some((s, post, f)) if lv < f32::MIN_POSITIVE && l > 0.0 => {
+            let (m, p) = s.parts();
+            f.add(ordered(l, [v, m, p, post, 1.0, 1.0]));
+        }
+        _ if lv <= PLAIN => acc.add(lv),
+        _ => huge.add_product(sat(l), v),
     }
     if let Some(x) = out {
         *x = times_unscaled(l, v, unscale);
     }
+}
+
+/// The loss part of [`row_weight`] for a loss `ℓ = 2 · half` (`rl`) times
+/// two weights `f` whose product is not normal: each product in order
+/// ([`ordered`]), into `huge` (overflow-safe) or, already times the
+/// reduction's factor, into `fine`.
+#[cold]
+#[inline(never)]
+fn three_factors(
+    rl: RowLoss,
+    [v, c]: [f32; 2],
+    unscale: f32,
+    acc: &mut Blocked,
+    huge: &mut Total,
+    fine: Option<(Scale, f32, &mut Total)>,
+    out: Option<&mut f32>,
+) {
+    let half = if rl.over > 0.0 { rl.over } else { 0.5 * rl.l };
+    let x = ordered(half, [v, c, 1.0, 1.0, 1.0, 1.0]);
+    match fine {
+        Some((s, post, f)) if x < f32::MIN_POSITIVE => {
+            let (m, p) = s.parts();
+            f.add(ordered(half, [v, c, m, p, post, 2.0]));
+        }
+        _ if x < f32::MAX => acc.add(sat(2.0 * x)),
+        _ => {
+            // Beyond f32 (`v c` overflows: both huge): saturated.
+            huge.add_product(f32::MAX, 1.0);
+        }
+    }
+    if let Some(o) = out {
+        *o = ordered(half, [v, c, unscale, 2.0, 1.0, 1.0]);
+    }
+}
+
+/// A row loss `rl` with row weight `v` and class weight `c` (applied as a
+/// row weight, [`Plan::class_rows`]) as a loss and one factor whose product
+/// is `ℓ v c`: `(rl, v c)` where `v c` is normal, else the class weight
+/// with the loss (`ℓ c`, from `ℓ/2` so that a saturated loss keeps its
+/// half) where that is normal, else `(rl, v)` and `c` as a third factor
+/// (`(rl, v, c)`; 1 in the other cases), which [`row_weight`] applies in
+/// order. The gradient takes `v` and `c` as its two factors.
+#[cold]
+#[inline(never)]
+fn fold_class_weight(rl: RowLoss, v: f32, c: f32) -> (RowLoss, f32, f32) {
+    let q = v * c;
+    if (f32::MIN_POSITIVE..=f32::MAX).contains(&q) || c == 0.0 || v == 0.0 {
+        return (rl, q, 1.0);
+    }
+    let half = if rl.over > 0.0 { rl.over } else { 0.5 * rl.l };
+    let hc = half * c;
+    if (f32::MIN_POSITIVE..=f32::MAX).contains(&hc) || rl.l == 0.0 {
+        return (RowLoss::from_half(hc), v, 1.0);
+    }
+    (rl, v, c)
 }
 
 /// `g · v · u · s` for a gradient entry `g` of a row with weight `v`,
@@ -941,23 +1079,38 @@ fn weigh(g: f32, v: f32, u: f32, s: Scale) -> f32 {
         return s.apply(x);
     }
     let (m, p) = s.parts();
-    let f = [v, u, m, p];
-    let mut used = [false; 4];
-    let mut acc = g;
-    for _ in 0..4 {
-        let small = acc.abs() < 1.0;
-        // The largest (below 1) or smallest (above) factor left.
-        let mut best: Option<(usize, f32)> = None;
-        for (i, (&a, &done)) in (0..4).zip(f.iter().zip(&used)) {
+    ordered(g, [v, u, m, p, 1.0, 1.0])
+}
+
+/// `x` times the factors `f`, one at a time, each time the one whose
+/// product with the running value has the exponent nearest 0 (a product
+/// that leaves f32's normal range counts as farthest), so that no
+/// intermediate leaves f32's range where the result does not (a factor far
+/// below 1 waits for one far above it, whatever the running value);
+/// saturated.
+#[cold]
+#[inline(never)]
+fn ordered(x: f32, f: [f32; 6]) -> f32 {
+    let mut used = [false; 6];
+    let mut acc = x;
+    // One instantiation, not unrolled (a factor of 1 changes nothing):
+    // rare, so small.
+    for _ in 0..core::hint::black_box(6) {
+        let mut best: Option<(usize, f32, u32)> = None;
+        for (i, (&a, &done)) in (0..6).zip(f.iter().zip(&used)) {
+            // Biased exponent of the product: 0 below the normal range,
+            // 255 beyond f32; its distance from 127.
+            let e = (((acc * a).to_bits() >> 23) & 0xff) as i32;
+            let dist = e.wrapping_sub(127).unsigned_abs();
             let better = match best {
                 None => true,
-                Some((_, b)) => (small && a > b) || (!small && a < b),
+                Some((_, _, b)) => dist < b,
             };
             if !done && better {
-                best = Some((i, a));
+                best = Some((i, a, dist));
             }
         }
-        if let Some((i, a)) = best {
+        if let Some((i, a, _)) = best {
             acc = sat(acc * a);
             if let Some(d) = used.get_mut(i) {
                 *d = true;

@@ -295,9 +295,14 @@ impl Mass<'_> {
     /// `y', w > 0` (a class weight far below the largest one, or a small
     /// `y'`); there `k_s = y' (w · 2^64 wk)`, exact up to its rounding
     /// (`2^64 wk ≥ 2^-63` is a normal power of two and `w wk ≤ 2`), and
-    /// `f = 2^-64`. So
-    /// `(k_s x) f` keeps the value of `k x` for any `|x| ≤ 2^127`, and
-    /// `k_s x` cannot overflow (`k_s < 2^-62`).
+    /// `f = 2^-64`. Where that is still below f32's normal range (`k <
+    /// 2^-190`: a small weight under the scale of a huge one times a
+    /// subnormal `y'`, such as `ε/C` for `ε = 2^-126`, whose loss terms
+    /// `k d` reach 8 for `|d|` near `f32::MAX`), `k_s = (y' 2^64) (w · 2^64
+    /// wk)` and `f = 2^-128` (exact: `y' 2^64` is normal or exact, and
+    /// cannot overflow there). So `(k_s x) f` keeps the value of `k x` for
+    /// any `|x| ≤ 2^127` and `k ≥ 2^-254` (below, `k_s` keeps its subnormal
+    /// bits), and `k_s x` cannot overflow (`k_s < 2^-62`).
     #[inline(always)]
     pub fn scaled<V: Lane>(&self, i: usize) -> (V, V) {
         let one = V::splat(1.0);
@@ -307,13 +312,22 @@ impl Mass<'_> {
         };
         let k = yv * (w * V::splat(self.wk));
         let zero = V::splat(0.0);
-        let sub = V::and(
-            V::splat(f32::MIN_POSITIVE).gt(k),
-            V::and(yv.gt(zero), w.gt(zero)),
+        let tiny = V::splat(f32::MIN_POSITIVE);
+        let sub = V::and(tiny.gt(k), V::and(yv.gt(zero), w.gt(zero)));
+        let lift = V::splat(f32::from_bits(0x5f80_0000)); // 2^64
+        let wu = w * V::splat(f32::from_bits(0x5f80_0000) * self.wk); // w 2^64 wk
+        let k1 = yv * wu;
+        let deep = tiny.gt(k1);
+        let k2 = (yv * lift) * wu;
+        let down = V::select(
+            deep,
+            V::splat(f32::from_bits(0x0020_0000)), // 2^-128
+            V::splat(f32::from_bits(0x1f80_0000)), // 2^-64
         );
-        let up = V::splat(f32::from_bits(0x5f80_0000) * self.wk); // 2^64 wk
-        let down = V::splat(f32::from_bits(0x1f80_0000)); // 2^-64
-        (V::select(sub, yv * (w * up), k), V::select(sub, down, one))
+        (
+            V::select(sub, V::select(deep, k2, k1), k),
+            V::select(sub, down, one),
+        )
     }
 
     /// `(y', w)` of classes `i .. i + V::N` (`w` when weighted).

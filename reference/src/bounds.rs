@@ -146,8 +146,13 @@ pub const SOFTMAX_FOCAL_LOSS: Bound = rel("softmax focal", "any loss", 256.0, 0.
 pub const SOFTMAX_FOCAL_GRAD: Bound = abs_k("softmax focal", 32.0, 32.0);
 /// Softmax Poly-1 loss ≥ [`ORDINARY_LOSS`]: 24u relative to `CE + |ε| U`
 /// (the two terms' magnitudes; with `ε < 0` they cancel).
-pub const SOFTMAX_POLY1_LOSS_ORDINARY: Bound =
-    rel("softmax poly-1", "loss ≥ 1e-3", 24.0, 0.0, "the terms' magnitudes");
+pub const SOFTMAX_POLY1_LOSS_ORDINARY: Bound = rel(
+    "softmax poly-1",
+    "loss ≥ 1e-3",
+    24.0,
+    0.0,
+    "the terms' magnitudes",
+);
 /// Softmax Poly-1 loss, any: 96u relative to the terms' magnitudes, floor
 /// [`SOFTMAX_LOSS_FLOOR`].
 pub const SOFTMAX_POLY1_LOSS: Bound = rel("softmax poly-1", "any loss", 96.0, 0.0, "1e-37 abs.");

@@ -12,6 +12,7 @@
 //! retraining. (The training-time loss, cross-entropy on `z + τ ln π`, and
 //! balanced softmax, its `τ = 1`, need the offsets inside the row driver.)
 
+use super::kernel::{finite_rows, row_count};
 use crate::lanes::{sat, Lane};
 use crate::math::ln;
 use crate::{At, Error};
@@ -128,25 +129,13 @@ pub fn post_hoc_argmax(row: &[f32], offsets: &[f32]) -> Result<usize, Error> {
 /// Shape and finiteness of logits and offsets.
 fn check(logits: &[f32], offsets: &[f32]) -> Result<(), Error> {
     let c = offsets.len();
-    if c < 2 || !logits.len().is_multiple_of(c) {
-        return Err(Error::RaggedRows {
-            len: logits.len(),
-            classes: c,
-        });
-    }
-    if logits.is_empty() {
-        return Err(Error::Empty);
-    }
+    row_count(logits.len(), c)?;
     // A bounded range counts (`position` would link an overflow check).
     for (k, b) in (0..c).zip(offsets) {
         if !b.is_finite() {
             return Err(Error::NonFiniteInput { at: At::Class(k) });
         }
     }
-    for (r, row) in (0..logits.len()).zip(logits.chunks_exact(c)) {
-        if !row.iter().all(|z| z.is_finite()) {
-            return Err(Error::NonFiniteInput { at: At::Row(r) });
-        }
-    }
+    finite_rows(logits, c)?;
     Ok(())
 }

@@ -14,7 +14,7 @@
 //! cross-entropy's public entry point, so the loss has exactly
 //! [`SoftmaxCe`]'s kernels and bounds.
 
-use super::kernel::ClassSum;
+use super::kernel::{finite_rows, row_count, ClassSum};
 use super::{Rows, SoftmaxCe, Targets};
 use crate::lanes::Lane;
 use crate::math::exp_neg;
@@ -212,16 +212,7 @@ pub fn integral(logits: &[f32]) -> Result<f32, Error> {
 /// [`Error::NonFiniteInput`] at the first row with a NaN or infinite logit;
 /// all checked before anything is written.
 pub fn integral_rows(logits: &[f32], bins: usize, out: &mut [f32]) -> Result<(), Error> {
-    if bins < 2 || !logits.len().is_multiple_of(bins) {
-        return Err(Error::RaggedRows {
-            len: logits.len(),
-            classes: bins,
-        });
-    }
-    if logits.is_empty() {
-        return Err(Error::Empty);
-    }
-    let rows = logits.len() / bins;
+    let rows = row_count(logits.len(), bins)?;
     if out.len() != rows {
         return Err(Error::LengthMismatch {
             what: "out",
@@ -229,11 +220,7 @@ pub fn integral_rows(logits: &[f32], bins: usize, out: &mut [f32]) -> Result<(),
             found: out.len(),
         });
     }
-    for (r, row) in (0..rows).zip(logits.chunks_exact(bins)) {
-        if !row.iter().all(|z| z.is_finite()) {
-            return Err(Error::NonFiniteInput { at: At::Row(r) });
-        }
-    }
+    finite_rows(logits, bins)?;
     for (o, row) in out.iter_mut().zip(logits.chunks_exact(bins)) {
         let m = row.iter().fold(f32::MIN, |m, &z| if z > m { z } else { m });
         let mut s = ClassSum::<f32>::new();

@@ -12,8 +12,8 @@
 
 use super::input::{Rows, Targets};
 use super::kernel::{
-    exp_pass, grad_pass, log1p_pos, vec_at, ClassSum, LabelRow, Mass, RowKernel, RowLoss, SoftRow,
-    Sums, MAX_LANES,
+    exp_pass, grad_pass, log1p_pos, row_count, vec_at, ClassSum, LabelRow, Mass, RowKernel,
+    RowLoss, SoftRow, Sums, MAX_LANES,
 };
 use crate::diagnostic::Observe;
 use crate::error::check_len;
@@ -239,16 +239,7 @@ fn validate<K: RowKernel>(
     red: Reduction,
 ) -> Result<Plan, Error> {
     let c = rows.classes;
-    if c < 2 || !logits.len().is_multiple_of(c) {
-        return Err(Error::RaggedRows {
-            len: logits.len(),
-            classes: c,
-        });
-    }
-    if logits.is_empty() {
-        return Err(Error::Empty);
-    }
-    let n = logits.len() / c;
+    let n = row_count(logits.len(), c)?;
     match rows.targets {
         Targets::Labels(l) => check_len("targets", n, l.len())?,
         Targets::Probs(p) => check_len("targets", logits.len(), p.len())?,

@@ -14,6 +14,7 @@
 pub(crate) use crate::lanes::MAX_LANES;
 use crate::lanes::{sat, Lane, Simd};
 use crate::math::{exp_neg, ln, log1p_unit};
+use crate::{At, Error};
 
 pub mod sealed {
     pub trait Sealed {}
@@ -229,6 +230,30 @@ pub(crate) fn shift<V: Lane>(z: V, m: V) -> (V, V) {
         d,
         V::select(raw.is_finite(), raw * half, z * half - m * half),
     )
+}
+
+/// The number of rows of `c` classes in `len` logits, after the shape
+/// checks every row-wise call makes: [`Error::RaggedRows`] (`c < 2` or
+/// `len % c ≠ 0`), then [`Error::Empty`].
+pub(crate) fn row_count(len: usize, c: usize) -> Result<usize, Error> {
+    if c < 2 || !len.is_multiple_of(c) {
+        return Err(Error::RaggedRows { len, classes: c });
+    }
+    if len == 0 {
+        return Err(Error::Empty);
+    }
+    Ok(len / c)
+}
+
+/// [`Error::NonFiniteInput`] at the first row of `c` logits holding a NaN
+/// or an infinity.
+pub(crate) fn finite_rows(logits: &[f32], c: usize) -> Result<(), Error> {
+    for (r, row) in (0..logits.len()).zip(logits.chunks_exact(c)) {
+        if !row.iter().all(|z| z.is_finite()) {
+            return Err(Error::NonFiniteInput { at: At::Row(r) });
+        }
+    }
+    Ok(())
 }
 
 /// `ln(1 + r)` for `r ≥ 0`, full relative accuracy for small `r`.

@@ -9,13 +9,130 @@
 //!
 //! Post-hoc: predict `argmax_c (z_c - τ ln π_c)`, which moves the decision
 //! from the training prior's Bayes rule to the balanced error's; no
-//! retraining. (The training-time loss, cross-entropy on `z + τ ln π`, and
-//! balanced softmax, its `τ = 1`, need the offsets inside the row driver.)
+//! retraining. Training: the logit-adjusted loss ([`LogitAdjusted`]) is
+//! the base loss at `z + τ ln π`, and balanced softmax (Ren et al. 2020)
+//! is its `τ = 1` (`softmax` of `z + ln n_c`, the same up to a constant
+//! shift).
 
 use super::kernel::{finite_rows, row_count};
+use super::shift::{sealed, Shift, Shifted, MAX_SHIFT};
+use super::{SoftmaxLoss, Target};
 use crate::lanes::{sat, Lane};
 use crate::math::ln;
 use crate::{At, Error};
+
+/// The per-class offsets `b` of [`LogitAdjusted`] (validated once:
+/// finite, `|b_c| ≤ 1e30`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Offsets<'a> {
+    b: &'a [f32],
+}
+
+impl<'a> Offsets<'a> {
+    /// Offsets `b` (length `C`), e.g. from [`logit_offsets`].
+    ///
+    /// # Errors
+    /// [`Error::Empty`], [`Error::NonFiniteInput`] at the [`At::Class`] of
+    /// the first non-finite offset, [`Error::InvalidParameter`]
+    /// (`"offsets"`) for `|b_c| > 1e30`.
+    pub fn new(b: &'a [f32]) -> Result<Self, Error> {
+        if b.is_empty() {
+            return Err(Error::Empty);
+        }
+        for (c, v) in (0..b.len()).zip(b) {
+            if !v.is_finite() {
+                return Err(Error::NonFiniteInput { at: At::Class(c) });
+            }
+            if v.abs() > MAX_SHIFT {
+                return Err(Error::InvalidParameter { name: "offsets" });
+            }
+        }
+        Ok(Offsets { b })
+    }
+
+    /// The offsets.
+    pub fn get(&self) -> &'a [f32] {
+        self.b
+    }
+}
+
+impl sealed::Sealed for Offsets<'_> {}
+
+impl Shift for Offsets<'_> {
+    fn what(&self) -> &'static str {
+        "offsets"
+    }
+    fn classes(&self) -> usize {
+        self.b.len()
+    }
+    #[inline]
+    fn apply(&self, row: &mut [f32], _t: Target<'_>) {
+        for (z, &b) in row.iter_mut().zip(self.b) {
+            *z += b;
+        }
+    }
+}
+
+/// The logit-adjusted loss (Menon et al. 2021, "Long-tail learning via
+/// logit adjustment", their eq. 10) and balanced softmax (Ren et al. 2020,
+/// `τ = 1`): a base loss `L` at `z̃ = z + b`, `b_c = τ ln π_c` the class
+/// prior's offsets ([`logit_offsets`]), so that rare classes must win by a
+/// margin `τ ln(π_head / π_rare)` during training and the trained logits
+/// estimate the balanced posterior (no post-hoc step at inference).
+/// `ℓ = L(z + b, t)`, `∂ℓ/∂z = ∂L/∂z̃`: for cross-entropy `softmax(z̃) - t`.
+/// With the cross-entropy this is the research code's loss (none of
+/// timm, mmdet or optax ships it); any base loss may be shifted (a
+/// logit-adjusted focal loss, say). Uniform priors (or `τ = 0`) give the
+/// base loss: `τ = 0` bit for bit.
+///
+/// Error bounds: `z̃_c = z_c + b_c` rounded once (within `u |z̃_c|`,
+/// `u = 2^-24`); the loss and gradient are the base loss's at that `z̃`, bit
+/// for bit (asserted by `tests/shifted.rs`), so its bounds hold there.
+///
+/// ```
+/// use tinyloss::softmax::{LogitAdjusted, Rows, SoftmaxCe, Target};
+/// use tinyloss::Reduction;
+/// let counts = [900u32, 90, 10];
+/// let mut b = [0.0; 3];
+/// let la = LogitAdjusted::from_counts(SoftmaxCe::new(), &counts, 1.0, &mut b)?;
+/// let z = [2.0, 0.5, 0.4];
+/// let mut g = [0.0; 3];
+/// // A rare-class label costs more than under plain CE...
+/// let l = la.loss_grad_row(&z, Target::Label(2), &mut g)?;
+/// let ce = SoftmaxCe::new().loss_grad_row(&z, Target::Label(2), &mut [0.0; 3])?;
+/// assert!(l > ce && g[2] < 0.0);
+/// # Ok::<(), tinyloss::Error>(())
+/// ```
+pub type LogitAdjusted<'a, L> = Shifted<Offsets<'a>, L>;
+
+impl<'a, L: SoftmaxLoss> Shifted<Offsets<'a>, L> {
+    /// `loss` at `z + offsets`.
+    ///
+    /// # Errors
+    /// As [`Offsets::new`].
+    pub fn new(loss: L, offsets: &'a [f32]) -> Result<Self, Error> {
+        Ok(Shifted {
+            shift: Offsets::new(offsets)?,
+            loss,
+        })
+    }
+
+    /// `loss` at `z + τ ln π`, the offsets built from `counts` into `buf`
+    /// (length `C`) by [`logit_offsets`]; `τ = 1` is balanced softmax.
+    ///
+    /// # Errors
+    /// As [`logit_offsets`].
+    pub fn from_counts(
+        loss: L,
+        counts: &[u32],
+        tau: f32,
+        buf: &'a mut [f32],
+    ) -> Result<Self, Error> {
+        logit_offsets(counts, tau, buf)?;
+        Self::new(loss, buf)
+    }
+}
 
 /// Largest τ accepted.
 const MAX_TAU: f32 = 1e4;

@@ -65,34 +65,45 @@ pub(crate) fn call<K: RowKernel>(
     losses: Option<&mut [f32]>,
     obs: Option<&mut dyn Observe>,
 ) -> Result<f32, Error> {
-    let plan = {
-        let z: &[f32] = match &out {
-            Out::Split { z, .. } | Out::Scratch { z, .. } => z,
-            Out::InPlace(z) => z,
-        };
-        let plan = validate(k, rows, z, red)?;
-        match &out {
-            Out::Split { grad, .. } => check_len("grad", z.len(), grad.len())?,
-            Out::Scratch { row, .. } if row.len() < rows.classes => {
-                return Err(Error::LengthMismatch {
-                    what: "scratch",
-                    expected: rows.classes,
-                    found: row.len(),
-                })
-            }
-            _ => {}
-        }
-        plan
-    };
-    if let Some(l) = &losses {
-        check_len("losses", plan.rows, l.len())?;
-    }
+    let plan = checked(k, rows, red, &out, losses.as_deref().map(<[f32]>::len))?;
     Ok(run(k, rows, plan, out, losses, obs))
+}
+
+/// Every check of a call (shapes, parameters, data, output lengths), in
+/// the order the errors are documented; the plan of its pass.
+#[inline(always)]
+pub(crate) fn checked<K: RowKernel>(
+    k: &K,
+    rows: &Rows<'_>,
+    red: Reduction,
+    out: &Out<'_>,
+    losses: Option<usize>,
+) -> Result<Plan, Error> {
+    let z: &[f32] = match out {
+        Out::Split { z, .. } | Out::Scratch { z, .. } => z,
+        Out::InPlace(z) => z,
+    };
+    let plan = validate(k, rows, z, red)?;
+    match out {
+        Out::Split { grad, .. } => check_len("grad", z.len(), grad.len())?,
+        Out::Scratch { row, .. } if row.len() < rows.classes => {
+            return Err(Error::LengthMismatch {
+                what: "scratch",
+                expected: rows.classes,
+                found: row.len(),
+            })
+        }
+        _ => {}
+    }
+    if let Some(l) = losses {
+        check_len("losses", plan.rows, l)?;
+    }
+    Ok(plan)
 }
 
 /// A row's target after the ignore index and mask.
 #[derive(Clone, Copy)]
-enum Tgt<'a> {
+pub(crate) enum Tgt<'a> {
     Ignored,
     Hard(usize),
     Soft(&'a [f32]),
@@ -100,7 +111,7 @@ enum Tgt<'a> {
 
 /// Row `r`'s target.
 #[inline(always)]
-fn target<'a>(rows: &Rows<'a>, ignore: Option<u32>, r: usize) -> Tgt<'a> {
+pub(crate) fn target<'a>(rows: &Rows<'a>, ignore: Option<u32>, r: usize) -> Tgt<'a> {
     if let Some(m) = rows.ignore {
         if m.get(r) != Some(&false) {
             return Tgt::Ignored;

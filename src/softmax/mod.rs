@@ -149,16 +149,22 @@ mod driver;
 mod focal;
 mod input;
 pub(crate) mod kernel;
+mod ldam;
 mod poly;
+mod seesaw;
+mod shift;
 
-pub use adjust::{logit_offsets, post_hoc_adjust, post_hoc_argmax};
+pub use adjust::{logit_offsets, post_hoc_adjust, post_hoc_argmax, LogitAdjusted, Offsets};
 pub use ce::SoftmaxCe;
 pub use dfl::{integral, integral_rows, two_hot, two_hot_rows, Dfl};
 pub use focal::SoftmaxFocal;
 pub use input::{Rows, Target, Targets};
 #[doc(hidden)]
 pub use kernel::{Body, RowKernel};
+pub use ldam::{ldam_margins, Ldam, Margins};
 pub use poly::SoftmaxPoly1;
+pub use seesaw::{Seesaw, SeesawFactors};
+pub use shift::{Shift, Shifted};
 
 use crate::diagnostic::{Diagnostic, Observe};
 use crate::lanes::Lane;

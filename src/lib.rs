@@ -21,6 +21,9 @@
 //! | Poly-1 softmax cross-entropy | [`SoftmaxPoly1`] | [`softmax`] |
 //! | post-hoc logit adjustment (Menon et al. 2021): the prior's offsets `τ ln π` from counts, adjusted logits and predictions | — | [`softmax::logit_offsets`], [`softmax::post_hoc_argmax`] |
 //! | distribution focal loss (GFL, mmdet), two-hot targets, integral decoder | [`softmax::Dfl`] | [`softmax::two_hot_rows`], [`softmax::integral`] |
+//! | logit-adjusted loss / balanced softmax (Menon et al. 2021, Ren et al. 2020), over any softmax loss | [`softmax::LogitAdjusted`] | [`softmax::logit_offsets`] |
+//! | LDAM (Cao et al. 2019), margins from counts, DRW through class weights | [`softmax::Ldam`] | [`softmax::ldam_margins`] |
+//! | seesaw (Wang et al. 2021; mmdet), running counts | [`softmax::Seesaw`] | [`class_balanced::ClassCounter`] |
 //! | class-balanced weights (effective number of samples) and an on-device class counter | — | [`class_balanced`] |
 //! | hard-example mining: OHEM, threshold, SSD hard negatives, a replay buffer of the hardest examples | — | [`mining`] |
 //! | a streaming normaliser: the EMA of the positive count (detectron2) | [`PositivesEma`] | any batch call |
@@ -183,6 +186,8 @@
 //! | `FocalStar` loss / gradient | 24u rel., floor `z g/4` / 24u, floor `g(1+γ x_t)/4` |
 //! | `Qfl` loss / gradient (γ = β) | (16 + 3γ)u rel., floor `s ∂ℓ/∂y` / (16 + 3γ)u, floor `s ∂g/∂y` |
 //! | `Varifocal` loss / gradient | (16 + 3γ)u rel. / (16 + 3γ)u, floor `y` |
+//! | `LogitAdjusted` / `Ldam` / `Seesaw` shifted logits `z̃` | 1u / 2u rel. / 2u, floor `the terms' magnitudes` |
+//! | [`softmax::ldam_margins`] (of the largest margin) | 2u |
 //! | mean of 2^20 losses (reduction error) | 2e-6 rel. |
 //! | `SoftmaxCe` loss ≥ 1e-3 / any / gradient | 16u / 96u rel. / 16u·K abs. |
 //! | `SoftmaxFocal` loss ≥ 1e-3 / any / gradient | 32u / 256u rel. / 32u(1+γ)K abs. |

@@ -222,6 +222,11 @@ const README_MAP: &[(&str, &[Bound])] = &[
     ("FL*, loss / gradient", &[FOCAL_STAR_LOSS, FOCAL_STAR_GRAD]),
     ("QFL, loss / gradient", &[QFL_LOSS, QFL_GRAD]),
     ("varifocal, loss / gradient", &[VFL_LOSS, VFL_GRAD]),
+    (
+        "logit-adjusted / LDAM / seesaw, shifted logits z̃",
+        &[SHIFT_LOGIT_ADJUSTED, SHIFT_LDAM, SHIFT_SEESAW],
+    ),
+    ("LDAM margins", &[LDAM_MARGINS]),
     ("mean over 2^20 elements (reduction only)", &[MEAN_2_20]),
     ("class-balanced weights", &[CLASS_BALANCED]),
 ];
@@ -245,6 +250,14 @@ const LIB_MAP: &[(&str, &[Bound])] = &[
     ),
     ("Qfl loss / gradient (γ = β)", &[QFL_LOSS, QFL_GRAD]),
     ("Varifocal loss / gradient", &[VFL_LOSS, VFL_GRAD]),
+    (
+        "LogitAdjusted / Ldam / Seesaw shifted logits z̃",
+        &[SHIFT_LOGIT_ADJUSTED, SHIFT_LDAM, SHIFT_SEESAW],
+    ),
+    (
+        "[softmax::ldam_margins] (of the largest margin)",
+        &[LDAM_MARGINS],
+    ),
     ("mean of 2^20 losses (reduction error)", &[MEAN_2_20]),
     (
         "SoftmaxCe loss ≥ 1e-3 / any / gradient",

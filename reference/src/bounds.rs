@@ -159,6 +159,22 @@ pub const SOFTMAX_POLY1_LOSS: Bound = rel("softmax poly-1", "any loss", 96.0, 0.
 /// Softmax Poly-1 gradient: `24u(1 + |ε|)K` absolute (`per_gamma` counts
 /// `|ε|`).
 pub const SOFTMAX_POLY1_GRAD: Bound = abs_k("softmax poly-1", 24.0, 24.0);
+/// Logit-adjusted shifted logits `z + b`: rounded once, 1u relative.
+pub const SHIFT_LOGIT_ADJUSTED: Bound = rel("logit-adjusted", "shifted logits z + b", 1.0, 0.0, "");
+/// LDAM's shifted logits `s (z - Δ t)`: two roundings, 2u relative.
+pub const SHIFT_LDAM: Bound = rel("LDAM", "shifted logits s (z - Δ t)", 2.0, 0.0, "");
+/// LDAM's margins: `2u m` absolute (`m` the largest margin; `Rel` of `m`).
+pub const LDAM_MARGINS: Bound = rel("LDAM", "margins, of the largest", 2.0, 0.0, "");
+/// Seesaw's shifted logits: `2u` times the magnitude
+/// `|z̃_j| + p (|ln n_j| + |ln n_y| + 1) + q (|ln C_yj| / q + 10 + ln C)`
+/// (`Rel` of that magnitude; `per_gamma` unused).
+pub const SHIFT_SEESAW: Bound = rel(
+    "seesaw",
+    "shifted logits, of the terms' magnitudes",
+    2.0,
+    0.0,
+    "the terms' magnitudes",
+);
 /// The DFL integral decoder over `n` bins: `(n - 1)(66 + n/2)u` absolute
 /// (`per_gamma` counts `n`, `base` and `per_gamma` times `n - 1`).
 pub const DFL_INTEGRAL: Bound = Bound {
@@ -301,6 +317,10 @@ pub const BOUNDS: &[Bound] = &[
     SOFTMAX_POLY1_GRAD,
     CLASS_BALANCED,
     DFL_INTEGRAL,
+    SHIFT_LOGIT_ADJUSTED,
+    SHIFT_LDAM,
+    LDAM_MARGINS,
+    SHIFT_SEESAW,
     BATCH_WEIGHTED_LOSS,
     BATCH_SCALED_GRAD,
     BATCH_TOTAL,

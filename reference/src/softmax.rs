@@ -347,3 +347,58 @@ pub fn batch_of(
     grad.iter_mut().for_each(|g| *g *= scale);
     rows[..n].iter().sum::<f64>() * scale
 }
+
+/// The class prior's offsets `τ ln π_c`, `π_c = n_c / Σ n` (a zero count
+/// taken as 1), in f64, into `out`.
+pub fn logit_offsets(counts: &[u32], tau: f64, out: &mut [f64]) {
+    let n: f64 = counts.iter().map(|&c| c.max(1) as f64).sum();
+    for (o, &c) in out.iter_mut().zip(counts) {
+        *o = tau * log(c.max(1) as f64 / n);
+    }
+}
+
+/// LDAM's margins `m (n_min / n_c)^(1/4)` as the paper's code forms them
+/// (`1/√√n_c`, scaled so that the largest is `m`), in f64, into `out`.
+pub fn ldam_margins(counts: &[u32], m: f64, out: &mut [f64]) {
+    let inv = |c: u32| 1.0 / libm::sqrt(libm::sqrt(c.max(1) as f64));
+    let top = counts.iter().map(|&c| inv(c)).fold(0.0, f64::max);
+    for (o, &c) in out.iter_mut().zip(counts) {
+        *o = inv(c) * (m / top);
+    }
+}
+
+/// LDAM's shifted logits `s (z - Δ ⊙ t)` of one row, into `out`.
+pub fn ldam_row(z: &[f64], t: RowTarget, delta: &[f64], s: f64, out: &mut [f64]) {
+    for (j, o) in out.iter_mut().enumerate() {
+        let tj = match t {
+            RowTarget::Label(y) => f64::from(u8::from(y == j)),
+            RowTarget::Probs(p) => p[j],
+        };
+        *o = s * (z[j] - delta[j] * tj);
+    }
+}
+
+/// Seesaw's shifted logits of one row with label `y`, mmdet's `SeesawLoss`
+/// in f64 (`ln M = p ln(n_j / n_y)` where the ratio is below 1;
+/// `C = (σ_j / max(σ_y, 0.01))^q` where above 1, its log formed from
+/// `ln σ` so that no ratio under- or overflows), into `out`.
+pub fn seesaw_row(z: &[f64], y: usize, counts: &[u32], p: f64, q: f64, out: &mut [f64]) {
+    let m = z.iter().cloned().fold(f64::MIN, f64::max);
+    let s: f64 = z.iter().map(|v| exp(v - m)).sum();
+    let ln_sigma = |j: usize| z[j] - m - log(s);
+    let n = |j: usize| counts[j].max(1) as f64;
+    for (j, o) in out.iter_mut().enumerate() {
+        *o = z[j];
+        if j == y {
+            continue;
+        }
+        let ratio = n(j) / n(y);
+        if p > 0.0 && ratio < 1.0 {
+            *o += p * log(ratio);
+        }
+        let ln_c = ln_sigma(j) - ln_sigma(y).max(log(1e-2));
+        if q > 0.0 && ln_c > 0.0 {
+            *o += q * ln_c;
+        }
+    }
+}

@@ -22,7 +22,7 @@ const MAX_SCALE: f32 = 1e4;
 /// [`ClassCounter`](crate::class_balanced::ClassCounter)'s `counts()`;
 /// a zero count is taken as 1) into `out` (length `C`): the paper's code
 /// (`1/√√n_c` scaled so that the largest is `m`; `m = 0.5` there). Within
-/// `4u m` absolute of the exact value at the counts (`u = 2^-24`; counts
+/// `2u m` absolute of the exact value at the counts (`u = 2^-24`; counts
 /// above `2^24` round to f32 first).
 ///
 /// # Errors

@@ -1,9 +1,11 @@
 //! Multi-class losses over row-major logits: softmax cross-entropy
 //! ([`SoftmaxCe`]), softmax focal loss ([`SoftmaxFocal`]), Poly-1
 //! cross-entropy ([`SoftmaxPoly1`]) and the distribution focal loss
-//! ([`Dfl`], with its two-hot targets and integral decoder), and the
-//! post-hoc logit adjustment for long-tailed classes ([`logit_offsets`],
-//! [`post_hoc_argmax`]), with per-class
+//! ([`Dfl`], with its two-hot targets and integral decoder); for
+//! long-tailed classes, any of them on shifted logits ([`Shifted`]: the
+//! logit-adjusted loss and balanced softmax [`LogitAdjusted`], [`Ldam`],
+//! [`Seesaw`]) and the post-hoc logit adjustment ([`logit_offsets`],
+//! [`post_hoc_argmax`]); with per-class
 //! weights, per-row weights and mask, label smoothing, an ignore index and
 //! the crate's reductions.
 //!
@@ -39,7 +41,9 @@
 //! ignore index and mask, reductions, saturation, SIMD tail, output modes),
 //! `kernel.rs` the contract a loss implements, and `ce.rs` / `focal.rs` /
 //! `poly.rs` one loss each; `dfl.rs` builds DFL's targets above the driver
-//! and calls the cross-entropy (`docs/architecture.md`).
+//! and calls the cross-entropy; `shift.rs` runs a loss at shifted logits
+//! (above the driver too), `adjust.rs`, `ldam.rs` and `seesaw.rs` one shift
+//! each (`docs/architecture.md`).
 //!
 //! # Formulas
 //!

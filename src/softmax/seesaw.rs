@@ -137,10 +137,10 @@ impl Shift for SeesawFactors<'_> {
 /// batch's labels to a [`ClassCounter`](crate::class_balanced::ClassCounter)
 /// before the call, as mmdet does).
 ///
-/// Error bounds: `ln M` and `ln C` are within
-/// `16u (p |ln(n_j/n_y)| + q |ln C_yj / q| + p + q)` absolute of their exact
-/// values (`u = 2^-24`), `z̃` rounds once more; the loss and gradient are
-/// the base loss's at that `z̃`, bit for bit.
+/// Error bounds: `z̃_j` is within
+/// `2u (|z̃_j| + p (|ln n_j| + |ln n_y| + 1) + q (|ln C_yj| / q + 10 + ln C))`
+/// absolute of its exact value (`u = 2^-24`, `C` classes); the loss and
+/// gradient are the base loss's at that `z̃`, bit for bit.
 ///
 /// ```
 /// use tinyloss::softmax::{Seesaw, SoftmaxCe, Target};

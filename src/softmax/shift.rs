@@ -3,8 +3,8 @@
 //! [`SoftmaxPoly1`](super::SoftmaxPoly1), [`AnyLoss`](super::AnyLoss))
 //! evaluated at `z̃ = A(z, t)`, a per-row shift of the logits that may read
 //! the row's target: the logit-adjusted loss and balanced softmax
-//! ([`LogitAdjusted`], `z̃ = z + b`), LDAM ([`Ldam`],
-//! `z̃ = s (z - Δ ⊙ t)`) and seesaw ([`Seesaw`], `z̃_j = z_j + ln(M_tj C_tj)`).
+//! ([`LogitAdjusted`](super::LogitAdjusted), `z̃ = z + b`), LDAM ([`Ldam`](super::Ldam),
+//! `z̃ = s (z - Δ ⊙ t)`) and seesaw ([`Seesaw`](super::Seesaw), `z̃_j = z_j + ln(M_tj C_tj)`).
 //!
 //! This file sits above the driver, as DFL does: a call checks everything
 //! on the caller's logits first (the driver's own checks, then the shift's),
@@ -27,7 +27,7 @@ use crate::{At, Error};
 pub(crate) const MAX_SHIFT: f32 = 1e30;
 
 /// A per-row shift of the logits (sealed; implemented by
-/// [`LogitAdjusted`]'s offsets, [`Ldam`]'s margins and [`Seesaw`]'s
+/// [`LogitAdjusted`](super::LogitAdjusted)'s offsets, [`Ldam`](super::Ldam)'s margins and [`Seesaw`](super::Seesaw)'s
 /// factors).
 pub trait Shift: Copy + sealed::Sealed {
     /// The name of the shift's per-class slice, for
@@ -57,11 +57,21 @@ pub(crate) mod sealed {
     pub trait Sealed {}
 }
 
-/// A base loss `L` on logits shifted by `S` (see the [module](self) and the
-/// type aliases [`LogitAdjusted`], [`Ldam`], [`Seesaw`]); `Copy`, validated
-/// once. Its calls take the [`Rows`] (targets, weights, mask) like the base
-/// loss's and return the same reductions; the gradient is with respect to
-/// the caller's logits `z`.
+/// A base loss `L` on logits shifted by `S`: `ℓ = L(z̃, t)` with
+/// `z̃ = A(z, t)` a per-row shift that may read the row's target (the type
+/// aliases [`LogitAdjusted`](super::LogitAdjusted) `z + b`,
+/// [`Ldam`](super::Ldam) `s (z - Δ ⊙ t)`, [`Seesaw`](super::Seesaw)
+/// `z + ln(M C)`); `Copy`, validated once. The shift is held constant in
+/// the gradient (the papers' and mmdet's convention), so
+/// `∂ℓ/∂z = a ∂L/∂z̃` with `a` the shift's slope (`s` for LDAM, 1
+/// otherwise). Its calls take the [`Rows`] (targets, weights, mask) like the
+/// base loss's and return the same reductions.
+///
+/// A call checks everything on the caller's logits first (the base loss's
+/// checks, then the shift's), writes `z̃` into the gradient buffer and runs
+/// the base loss in place on it: the loss and gradient are the base loss's
+/// at the rounded `z̃`, bit for bit, within its documented bounds, and each
+/// shift states how far its rounded `z̃` is from the exact one.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Shifted<S, L> {

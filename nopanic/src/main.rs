@@ -240,16 +240,8 @@ fn per_element() {
 
 /// The multi-class batch API for one loss type: any targets kind, with and
 /// without class weights, row weights and mask, every entry point.
-#[inline(never)]
-fn softmax_all<L: softmax::SoftmaxLoss>(loss: &L) {
-    let mut grad = [0.0f32; N];
-    let mut losses = [0.0f32; N];
-    let mut z = LOGITS;
-    let mut scratch = [0.0f32; N];
-    let grad = bb(&mut grad[..]);
-    let losses = bb(&mut losses[..]);
-    let z = bb(&mut z[..]);
-    let scratch = bb(&mut scratch[..]);
+/// Rows with every option, as values the optimiser cannot see.
+fn any_rows() -> Rows<'static> {
     let classes = bb(C);
     let targets = match bb(0u8) {
         0 => Targets::from(opaque(&LABELS)),
@@ -277,7 +269,70 @@ fn softmax_all<L: softmax::SoftmaxLoss>(loss: &L) {
     if bb(true) {
         rows = rows.with_ignore(opaque(&MASK));
     }
-    let rows = bb(rows);
+    bb(rows)
+}
+
+/// Every entry point of a loss on shifted logits.
+#[inline(never)]
+fn shifted_all<S: softmax::Shift, L: SoftmaxLoss>(sh: &softmax::Shifted<S, L>) {
+    let mut grad = [0.0f32; N];
+    let mut losses = [0.0f32; N];
+    let mut z = LOGITS;
+    let grad = bb(&mut grad[..]);
+    let losses = bb(&mut losses[..]);
+    let z = bb(&mut z[..]);
+    let rows = any_rows();
+    let x = opaque(&LOGITS);
+    bb(sh.shifted(&rows, x, &mut *grad));
+    bb(sh.loss_grad(&rows, x, reduction(), &mut *grad, None));
+    bb(sh.loss_grad(&rows, x, reduction(), &mut *grad, Some(&mut *losses)));
+    bb(sh.loss_grad_in_place(&rows, &mut *z, reduction(), Some(&mut *losses)));
+    let target = if bb(true) {
+        Target::Label(bb(1))
+    } else {
+        Target::Probs(opaque(&TARGETS))
+    };
+    bb(sh.loss_grad_row(x, target, &mut *grad));
+    bb((sh.base(), sh.shift()));
+}
+
+/// The logit-adjusted loss, LDAM and seesaw over a loss chosen at run time.
+#[inline(never)]
+fn shifted_losses() {
+    let base = bb(softmax::AnyLoss::from(SoftmaxCe::new()));
+    let mut b = [0.0f32; C];
+    let b = bb(&mut b[..]);
+    if let Ok(la) = softmax::LogitAdjusted::from_counts(base, opaque(&COUNTS), bb(1.0), &mut *b) {
+        bb(la.shift().get());
+        shifted_all(&bb(la));
+    }
+    if let Ok(la) = softmax::LogitAdjusted::new(base, opaque(&WEIGHTS)) {
+        shifted_all(&bb(la));
+    }
+    let mut delta = [0.0f32; C];
+    let delta = bb(&mut delta[..]);
+    bb(softmax::ldam_margins(opaque(&COUNTS), bb(0.5), &mut *delta));
+    if let Ok(l) = softmax::Ldam::new(base, &*delta, bb(30.0)) {
+        bb((l.shift().margins(), l.shift().scale()));
+        shifted_all(&bb(l));
+    }
+    if let Ok(s) = softmax::Seesaw::new(base, opaque(&COUNTS), bb(0.8), bb(2.0)) {
+        bb((s.shift().counts(), s.shift().exponents()));
+        shifted_all(&bb(s));
+    }
+}
+
+#[inline(never)]
+fn softmax_all<L: softmax::SoftmaxLoss>(loss: &L) {
+    let mut grad = [0.0f32; N];
+    let mut losses = [0.0f32; N];
+    let mut z = LOGITS;
+    let mut scratch = [0.0f32; N];
+    let grad = bb(&mut grad[..]);
+    let losses = bb(&mut losses[..]);
+    let z = bb(&mut z[..]);
+    let scratch = bb(&mut scratch[..]);
+    let rows = any_rows();
     bb(rows.classes());
     let x = opaque(&LOGITS);
     bb(rows.loss_grad(loss, x, reduction(), &mut *grad, None));
@@ -517,6 +572,7 @@ pub extern "C" fn _start() -> ! {
     binary_static(&any_loss());
     per_element();
     softmax_losses();
+    shifted_losses();
     class_balanced_all();
     mining_all();
     let e = error_of(Batch::new(opaque(&TARGETS)).loss_grad(

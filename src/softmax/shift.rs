@@ -115,8 +115,8 @@ impl<S: Shift, L: SoftmaxLoss> Shifted<S, L> {
             None,
         )?;
         for (r, (o, z)) in (0..).zip(
-            out.chunks_exact_mut(rows.classes)
-                .zip(logits.chunks_exact(rows.classes)),
+            out.chunks_exact_mut(rows.classes.max(1))
+                .zip(logits.chunks_exact(rows.classes.max(1))),
         ) {
             o.copy_from_slice(z);
             self.apply_row(rows, r, o);
@@ -152,8 +152,8 @@ impl<S: Shift, L: SoftmaxLoss> Shifted<S, L> {
             n,
         )?;
         for (r, (g, z)) in (0..).zip(
-            grad.chunks_exact_mut(rows.classes)
-                .zip(logits.chunks_exact(rows.classes)),
+            grad.chunks_exact_mut(rows.classes.max(1))
+                .zip(logits.chunks_exact(rows.classes.max(1))),
         ) {
             g.copy_from_slice(z);
             self.apply_row(rows, r, g);
@@ -175,7 +175,7 @@ impl<S: Shift, L: SoftmaxLoss> Shifted<S, L> {
     ) -> Result<f32, Error> {
         let n = losses.as_deref().map(<[f32]>::len);
         self.check(rows, &Out::InPlace(&mut *logits_then_grad), reduction, n)?;
-        for (r, g) in (0..).zip(logits_then_grad.chunks_exact_mut(rows.classes)) {
+        for (r, g) in (0..).zip(logits_then_grad.chunks_exact_mut(rows.classes.max(1))) {
             self.apply_row(rows, r, g);
         }
         self.finish(rows, logits_then_grad, reduction, losses)
@@ -226,7 +226,7 @@ impl<S: Shift, L: SoftmaxLoss> Shifted<S, L> {
             Out::InPlace(z) => z,
         };
         let ig = self.loss.ignore_index();
-        for (r, row) in (0..plan.rows).zip(z.chunks_exact(rows.classes)) {
+        for (r, row) in (0..plan.rows).zip(z.chunks_exact(rows.classes.max(1))) {
             if let Some(t) = row_target(rows, ig, r) {
                 self.shift.fits(row, t).map_err(|e| at_row(e, r))?;
             }

@@ -179,6 +179,145 @@ fn softmax_rows(s: &mut Suite) {
         softmax_case(s, "softmax poly-1", loss, kind, b);
     }
     dfl(s);
+    shifted(s);
+}
+
+/// The losses on shifted logits (logit-adjusted τ = 1, LDAM m = 0.5 and
+/// s = 30, seesaw p = 0.8 and q = 2; cross-entropy as the base, C = 10,
+/// long-tailed counts): `z̃` against the f64 shift within its bound, the
+/// call bit for bit the base loss at `z̃` (times LDAM's slope), and the
+/// loss and gradient against f64 cross-entropy at that `z̃`.
+fn shifted(s: &mut Suite) {
+    use tinyloss::softmax::{
+        ldam_margins, logit_offsets, Ldam, LogitAdjusted, Rows, Seesaw, Targets,
+    };
+    use tinyloss::SoftmaxCe;
+    use tinyloss_reference::bounds::{
+        SHIFT_LDAM, SHIFT_LOGIT_ADJUSTED, SHIFT_SEESAW, SOFTMAX_CE_GRAD, SOFTMAX_CE_LOSS,
+        SOFTMAX_LOSS_FLOOR,
+    };
+    use tinyloss_reference::softmax::{ldam_row, row, seesaw_row, RowTarget};
+    const R: usize = 6;
+    const C: usize = 10;
+    let counts: [u32; C] = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50];
+    let mut rng = tinyloss_reference::Rng(43);
+    let mut z = [0.0f32; R * C];
+    let mut labels = [0u32; R];
+    for r in 0..R {
+        labels[r] = (r * 7 % C) as u32;
+        for j in 0..C {
+            z[r * C + j] = ((rng.f() - 0.5) * 8.0) as f32;
+        }
+    }
+    z[C] = 60.0; // a confident row, and one far off its label
+    z[2 * C + 3] = 70.0;
+    let ce = SoftmaxCe::new();
+    let rows = Rows::new(C, Targets::from(&labels[..]));
+    let mut b = [0.0f32; C];
+    let mut delta = [0.0f32; C];
+    let ok = logit_offsets(&counts, 1.0, &mut b).is_ok()
+        && ldam_margins(&counts, 0.5, &mut delta).is_ok();
+    let la = LogitAdjusted::new(ce, &b);
+    let ldam = Ldam::new(ce, &delta, 30.0);
+    let ss = Seesaw::new(ce, &counts, 0.8, 2.0);
+    let mut c = Case::new("shifted logits: logit-adjusted, LDAM, seesaw");
+    c.ok(ok && la.is_ok() && ldam.is_ok() && ss.is_ok(), "shifts Ok");
+    let (Ok(la), Ok(ldam), Ok(ss)) = (la, ldam, ss) else {
+        s.done(c);
+        return;
+    };
+    for kind in 0..3 {
+        let mut zt = [0.0f32; R * C];
+        let mut g = [0.0f32; R * C];
+        let mut l = [0.0f32; R];
+        let (r1, r2, slope, bound) = match kind {
+            0 => (
+                la.shifted(&rows, &z, &mut zt),
+                la.loss_grad(&rows, &z, Reduction::Sum, &mut g, Some(&mut l)),
+                1.0,
+                SHIFT_LOGIT_ADJUSTED,
+            ),
+            1 => (
+                ldam.shifted(&rows, &z, &mut zt),
+                ldam.loss_grad(&rows, &z, Reduction::Sum, &mut g, Some(&mut l)),
+                30.0,
+                SHIFT_LDAM,
+            ),
+            _ => (
+                ss.shifted(&rows, &z, &mut zt),
+                ss.loss_grad(&rows, &z, Reduction::Sum, &mut g, Some(&mut l)),
+                1.0,
+                SHIFT_SEESAW,
+            ),
+        };
+        c.ok(r1.is_ok() && r2.is_ok(), "shifted calls Ok");
+        let mut g2 = [0.0f32; R * C];
+        let base = rows.loss_grad(&ce, &zt, Reduction::Sum, &mut g2, None);
+        c.ok(
+            base.is_ok() && r2.ok().map(f32::to_bits) == base.ok().map(f32::to_bits),
+            "shifted loss is the base loss at z̃",
+        );
+        c.ok(
+            g.iter()
+                .zip(&g2)
+                .all(|(a, b)| a.to_bits() == (b * slope).to_bits()),
+            "shifted gradient is the slope times the base gradient at z̃",
+        );
+        for r in 0..R {
+            let y = labels[r] as usize;
+            let mut zr = [0.0f64; C];
+            let mut want = [0.0f64; C];
+            for j in 0..C {
+                zr[j] = z[r * C + j] as f64;
+            }
+            let d64 = delta.map(f64::from);
+            match kind {
+                0 => {
+                    for j in 0..C {
+                        want[j] = zr[j] + b[j] as f64;
+                    }
+                }
+                1 => ldam_row(&zr, RowTarget::Label(y), &d64, 30.0, &mut want),
+                _ => seesaw_row(&zr, y, &counts, 0.8, 2.0, &mut want),
+            }
+            let at = (z[r * C], labels[r] as f32, kind as f32);
+            for j in 0..C {
+                // Seesaw's magnitude: |z̃| + p (|ln n_j| + |ln n_y| + 1) +
+                // q (|ln C| / q + 10 + ln C).
+                let mag = if kind == 2 {
+                    let ln_n = |k: usize| libm::log(counts[k] as f64);
+                    let mit = 0.8 * libm::fmin(ln_n(j) - ln_n(y), 0.0);
+                    let ln_c = if j == y { 0.0 } else { want[j] - zr[j] - mit };
+                    libm::fabs(want[j])
+                        + 0.8 * (ln_n(j) + ln_n(y) + 1.0)
+                        + libm::fabs(ln_c)
+                        + 2.0 * (10.0 + libm::log(C as f64))
+                } else {
+                    libm::fabs(want[j])
+                };
+                let e = libm::fabs(zt[r * C + j] as f64 - want[j])
+                    / (tinyloss_reference::measure::U * libm::fmax(mag, f64::MIN_POSITIVE));
+                c.record(zt[r * C + j], want[j], e, bound.get(), at);
+            }
+            let mut zt64 = [0.0f64; C];
+            for j in 0..C {
+                zt64[j] = zt[r * C + j] as f64;
+            }
+            let mut rg = [0.0f64; C];
+            let want_l = row(&zt64, RowTarget::Label(y), None, 0.0, 0.0, &mut rg);
+            c.see(l[r], want_l, SOFTMAX_LOSS_FLOOR, SOFTMAX_CE_LOSS.get(), at);
+            for j in 0..C {
+                c.see_abs(
+                    g[r * C + j],
+                    rg[j] * slope as f64,
+                    slope as f64,
+                    SOFTMAX_CE_GRAD.get() + 1.0,
+                    at,
+                );
+            }
+        }
+    }
+    s.done(c);
 }
 
 /// Distribution focal loss against the cross-entropy of the exact two-hot

@@ -155,6 +155,41 @@ pub fn tl_softmax_poly1(z: &[f32], t: &[u32], g: &mut [f32]) -> Result<f32, Erro
     Rows::new(C, Targets::from(t)).loss_grad(&l, z, Reduction::Mean, g, None)
 }
 
+/// Long-tailed counts for the shifted losses' rows (C = 10).
+const COUNTS: [u32; C] = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50];
+
+/// Logit-adjusted cross-entropy, τ = 1 (balanced softmax), mean; the
+/// offsets are built outside the measured call.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_logit_adjusted(b: &[f32], z: &[f32], t: &[u32], g: &mut [f32]) -> Result<f32, Error> {
+    let la = tinyloss::softmax::LogitAdjusted::new(SoftmaxCe::new(), b)?;
+    la.loss_grad(&Rows::new(C, Targets::from(t)), z, Reduction::Mean, g, None)
+}
+
+/// LDAM over cross-entropy, m = 0.5, s = 30, mean.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_ldam(delta: &[f32], z: &[f32], t: &[u32], g: &mut [f32]) -> Result<f32, Error> {
+    let l = tinyloss::softmax::Ldam::new(SoftmaxCe::new(), delta, 30.0)?;
+    l.loss_grad(&Rows::new(C, Targets::from(t)), z, Reduction::Mean, g, None)
+}
+
+/// Seesaw over cross-entropy, p = 0.8, q = 2, mean.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_seesaw(z: &[f32], t: &[u32], g: &mut [f32]) -> Result<f32, Error> {
+    let s = tinyloss::softmax::Seesaw::new(SoftmaxCe::new(), &COUNTS, 0.8, 2.0)?;
+    s.loss_grad(&Rows::new(C, Targets::from(t)), z, Reduction::Mean, g, None)
+}
+
+/// The post-hoc adjusted logits `z - τ ln π` of every row (inference).
+#[no_mangle]
+#[inline(never)]
+pub fn tl_post_hoc(z: &[f32], b: &[f32], out: &mut [f32]) -> Result<(), Error> {
+    tinyloss::softmax::post_hoc_adjust(z, b, out)
+}
+
 /// Distribution focal loss over rows of 17 bins (GFL's `reg_max = 16`),
 /// mean: the two-hot targets into `sc`, then cross-entropy.
 #[no_mangle]
@@ -443,6 +478,25 @@ fn main() -> ! {
             tl_softmax_poly1(zs, &t, &mut gs),
             logits
         );
+        let mut b = [0.0f32; C];
+        let mut delta = [0.0f32; C];
+        ok &= tinyloss::softmax::logit_offsets(&COUNTS, 1.0, &mut b).is_ok();
+        ok &= tinyloss::softmax::ldam_margins(&COUNTS, 0.5, &mut delta).is_ok();
+        measure!(
+            "logit_adjusted_c10",
+            tl_logit_adjusted(&b, zs, &t, &mut gs),
+            logits
+        );
+        // LDAM's logits are cosine-normalized: |z| ≤ 1.
+        let mut zc = [0.0f32; ROWS * C];
+        for (c, &v) in zc.iter_mut().zip(zs) {
+            *c = v / (1.0 + v.abs());
+        }
+        measure!("ldam_c10", tl_ldam(&delta, &zc, &t, &mut gs), logits);
+        ok &= tl_ldam(&delta, &zc, &t, &mut gs).is_ok();
+        measure!("seesaw_c10", tl_seesaw(zs, &t, &mut gs), logits);
+        ok &= tl_seesaw(zs, &t, &mut gs).is_ok();
+        measure!("post_hoc_c10", tl_post_hoc(zs, &b, &mut gs), logits);
         // DFL: 18 rows of 17 bins, targets in [0, 16] from the logits.
         let zd = &z[..18 * 17];
         let mut ys = [0.0f32; 18];

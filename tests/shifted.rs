@@ -290,22 +290,10 @@ fn ldam_margins_and_logits_are_within_their_bounds() {
     assert_within("s (z - Δ t)", err_z, SHIFT_LDAM);
 }
 
-/// The magnitude seesaw's bound is relative to.
 fn seesaw_magnitude(z: &[f64], y: usize, n: &[u32], p: f64, q: f64, zt: &[f64]) -> Vec<f64> {
-    let c = z.len();
-    let ln_n = |j: usize| (n[j].max(1) as f64).ln();
-    (0..c)
-        .map(|j| {
-            let ln_c = if q > 0.0 {
-                (zt[j] - z[j] - p * (ln_n(j) - ln_n(y)).min(0.0)).abs() / q
-            } else {
-                0.0
-            };
-            zt[j].abs()
-                + p * (ln_n(j).abs() + ln_n(y).abs() + 1.0)
-                + q * (ln_c + 10.0 + (c as f64).ln())
-        })
-        .collect()
+    let mut m = vec![0.0; z.len()];
+    sref::seesaw_magnitude(z, y, n, p, q, zt, &mut m);
+    m
 }
 
 #[test]

@@ -402,3 +402,28 @@ pub fn seesaw_row(z: &[f64], y: usize, counts: &[u32], p: f64, q: f64, out: &mut
         }
     }
 }
+
+/// The magnitude seesaw's bound on `z̃_j` is relative to (into `out`):
+/// `|z̃_j| + p (|ln n_j| + |ln n_y| + 1) + |ln C_yj| + q (10 + ln C)`, with
+/// `zt` the f64 shifted row of [`seesaw_row`] (its compensation
+/// `ln C_yj = z̃_j - z_j - ln M_yj`).
+pub fn seesaw_magnitude(
+    z: &[f64],
+    y: usize,
+    counts: &[u32],
+    p: f64,
+    q: f64,
+    zt: &[f64],
+    out: &mut [f64],
+) {
+    let c = z.len();
+    let ln_n = |j: usize| log(counts[j].max(1) as f64);
+    for (j, o) in out.iter_mut().enumerate() {
+        let mitigation = p * (ln_n(j) - ln_n(y)).min(0.0);
+        let ln_c = zt[j] - z[j] - mitigation;
+        *o = zt[j].abs()
+            + p * (ln_n(j).abs() + ln_n(y).abs() + 1.0)
+            + ln_c.abs()
+            + q * (10.0 + log(c as f64));
+    }
+}

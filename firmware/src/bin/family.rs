@@ -196,7 +196,7 @@ fn shifted(s: &mut Suite) {
         SHIFT_LDAM, SHIFT_LOGIT_ADJUSTED, SHIFT_SEESAW, SOFTMAX_CE_GRAD, SOFTMAX_CE_LOSS,
         SOFTMAX_LOSS_FLOOR,
     };
-    use tinyloss_reference::softmax::{ldam_row, row, seesaw_row, RowTarget};
+    use tinyloss_reference::softmax::{ldam_row, row, seesaw_magnitude, seesaw_row, RowTarget};
     const R: usize = 6;
     const C: usize = 10;
     let counts: [u32; C] = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50];
@@ -281,17 +281,11 @@ fn shifted(s: &mut Suite) {
                 _ => seesaw_row(&zr, y, &counts, 0.8, 2.0, &mut want),
             }
             let at = (z[r * C], labels[r] as f32, kind as f32);
+            let mut mags = [0.0f64; C];
+            seesaw_magnitude(&zr, y, &counts, 0.8, 2.0, &want, &mut mags);
             for j in 0..C {
-                // Seesaw's magnitude: |z̃| + p (|ln n_j| + |ln n_y| + 1) +
-                // q (|ln C| / q + 10 + ln C).
                 let mag = if kind == 2 {
-                    let ln_n = |k: usize| libm::log(counts[k] as f64);
-                    let mit = 0.8 * libm::fmin(ln_n(j) - ln_n(y), 0.0);
-                    let ln_c = if j == y { 0.0 } else { want[j] - zr[j] - mit };
-                    libm::fabs(want[j])
-                        + 0.8 * (ln_n(j) + ln_n(y) + 1.0)
-                        + libm::fabs(ln_c)
-                        + 2.0 * (10.0 + libm::log(C as f64))
+                    mags[j]
                 } else {
                     libm::fabs(want[j])
                 };

@@ -21,7 +21,11 @@
 //! * every gradient row sums to 0 up to rounding (softmax losses are
 //!   invariant under `z + c·1`);
 //! * `loss_grad` and `loss_grad_in_place` agree bit for bit, `loss` agrees to
-//!   1e-5 relative.
+//!   1e-5 relative;
+//! * the same loss on shifted logits (logit-adjusted, LDAM, seesaw, the
+//!   shift from the bytes after the case): nothing written on `Err`; on
+//!   `Ok` finite, the base loss at `z̃` bit for bit, and `z̃` within its
+//!   bound of the f64 shift.
 //!
 //! The references, bounds and error measure come from `tinyloss-reference`
 //! (`../reference`).
@@ -31,13 +35,15 @@
 
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use tinyloss::softmax::{AnyLoss, Rows, SoftmaxLoss, Target, Targets};
+use tinyloss::softmax::{
+    self, AnyLoss, Ldam, LogitAdjusted, Rows, Seesaw, Shift, Shifted, SoftmaxLoss, Target, Targets,
+};
 use tinyloss::{Error, Reduction, SoftmaxCe, SoftmaxFocal, SoftmaxPoly1};
 use tinyloss_reference::bounds::{
-    softmax_loss_floor, BATCH_SCALED_GRAD, ORDINARY_LOSS, SOFTMAX_BATCH_MEAN, SOFTMAX_CE_GRAD,
-    SOFTMAX_CE_LOSS, SOFTMAX_CE_LOSS_ORDINARY, SOFTMAX_FOCAL_GRAD, SOFTMAX_FOCAL_LOSS,
-    SOFTMAX_FOCAL_LOSS_ORDINARY, SOFTMAX_GRID_STEPS, SOFTMAX_LOSS_FLOOR, SOFTMAX_POLY1_GRAD,
-    SOFTMAX_POLY1_LOSS, SOFTMAX_POLY1_LOSS_ORDINARY,
+    softmax_loss_floor, BATCH_SCALED_GRAD, ORDINARY_LOSS, SHIFT_LDAM, SHIFT_LOGIT_ADJUSTED,
+    SHIFT_SEESAW, SOFTMAX_BATCH_MEAN, SOFTMAX_CE_GRAD, SOFTMAX_CE_LOSS, SOFTMAX_CE_LOSS_ORDINARY,
+    SOFTMAX_FOCAL_GRAD, SOFTMAX_FOCAL_LOSS, SOFTMAX_FOCAL_LOSS_ORDINARY, SOFTMAX_GRID_STEPS,
+    SOFTMAX_LOSS_FLOOR, SOFTMAX_POLY1_GRAD, SOFTMAX_POLY1_LOSS, SOFTMAX_POLY1_LOSS_ORDINARY,
 };
 use tinyloss_reference::cases;
 use tinyloss_reference::measure::{rel_err, sat_abs_err, sat_rel_err, U};
@@ -840,6 +846,7 @@ fn fuzz(data: &[u8]) -> Result<()> {
             detached,
         };
         run(&l, kind, smoothing.unwrap_or(0.0), ignore, &c);
+        shifted(AnyLoss::from(l), &c, &mut u)?;
     } else {
         let mut l = SoftmaxCe::new();
         if let Some(e) = smoothing {
@@ -879,6 +886,7 @@ fn fuzz(data: &[u8]) -> Result<()> {
                 epsilon: f64::from(epsilon),
             };
             run(&p, kind, smoothing.unwrap_or(0.0), ignore, &c);
+            shifted(AnyLoss::from(p), &c, &mut u)?;
             return Ok(());
         }
         let kind = RowLossKind::Focal {
@@ -886,8 +894,255 @@ fn fuzz(data: &[u8]) -> Result<()> {
             detached: false,
         };
         run(&l, kind, smoothing.unwrap_or(0.0), ignore, &c);
+        shifted(AnyLoss::from(l), &c, &mut u)?;
     }
     Ok(())
+}
+
+/// The loss on shifted logits, the shift from the bytes after the case:
+/// logit-adjusted (offsets from bytes or from counts), LDAM (margins, scale)
+/// or seesaw (counts, p, q); validation against the documented ranges, then
+/// [`check_shift`].
+fn shifted(loss: AnyLoss, c: &Case, u: &mut Unstructured) -> Result<()> {
+    let cl = c.classes;
+    let len = if u.arbitrary::<u8>()? % 16 == 0 {
+        cl + 1
+    } else {
+        cl
+    };
+    let counts: Vec<u32> = (0..len)
+        .map(|_| {
+            Ok(match u.arbitrary::<u8>()? % 4 {
+                0 => 0,
+                1 => u.arbitrary()?,
+                _ => u32::from(u.arbitrary::<u16>()?),
+            })
+        })
+        .collect::<Result<_>>()?;
+    match u.arbitrary::<u8>()? % 3 {
+        0 => {
+            let b: Vec<f32> = if u.arbitrary::<bool>()? {
+                (0..len).map(|_| float(u)).collect::<Result<_>>()?
+            } else {
+                let tau = param(u, &[1.0, 0.5, 2.0, 0.0, 1e4])?;
+                let mut b = vec![0.0; len];
+                match softmax::logit_offsets(&counts, tau, &mut b) {
+                    Ok(()) => assert!((0.0..=1e4).contains(&tau) && len > 0),
+                    Err(_) => {
+                        assert!(!(0.0..=1e4).contains(&tau) || len == 0, "τ={tau} rejected");
+                        return Ok(());
+                    }
+                }
+                b
+            };
+            let ok = !b.is_empty() && b.iter().all(|v| v.is_finite() && v.abs() <= 1e30);
+            match LogitAdjusted::new(loss, &b) {
+                Ok(la) => {
+                    assert!(ok, "offsets {b:?} accepted");
+                    let want = |z: &[f64], _: RowTarget, out: &mut [f64]| {
+                        for ((o, z), b) in out.iter_mut().zip(z).zip(&b) {
+                            *o = z + f64::from(*b);
+                        }
+                    };
+                    check_shift(&la, c, 1.0, SHIFT_LOGIT_ADJUSTED.get(), want, None);
+                }
+                Err(_) => assert!(!ok, "offsets {b:?} rejected"),
+            }
+        }
+        1 => {
+            let delta: Vec<f32> = if u.arbitrary::<bool>()? {
+                (0..len)
+                    .map(|_| float(u).map(f32::abs))
+                    .collect::<Result<_>>()?
+            } else {
+                let m = param(u, &[0.5, 1.0, 0.0, 1e30])?;
+                let mut d = vec![0.0; len];
+                if softmax::ldam_margins(&counts, m, &mut d).is_err() {
+                    assert!(!(0.0..=1e30).contains(&m) || len == 0, "m={m} rejected");
+                    return Ok(());
+                }
+                d
+            };
+            let s = param(u, &[30.0, 1.0, 1e4, 1e-45, 0.5])?;
+            let ok = !delta.is_empty()
+                && delta.iter().all(|d| (0.0..=1e30).contains(d))
+                && s > 0.0
+                && s <= 1e4;
+            match Ldam::new(loss, &delta, s) {
+                Ok(l) => {
+                    assert!(ok, "LDAM {delta:?}, s={s} accepted");
+                    let d64: Vec<f64> = delta.iter().map(|&d| f64::from(d)).collect();
+                    let want = |z: &[f64], t: RowTarget, out: &mut [f64]| {
+                        sref::ldam_row(z, t, &d64, f64::from(s), out)
+                    };
+                    check_shift(&l, c, s, SHIFT_LDAM.get(), want, None);
+                }
+                Err(_) => assert!(!ok, "LDAM {delta:?}, s={s} rejected"),
+            }
+        }
+        _ => {
+            let p = param(u, &[0.8, 0.0, 2.0, 1e3])?;
+            let q = param(u, &[2.0, 0.0, 0.8, 1e3])?;
+            let ok = !counts.is_empty() && (0.0..=1e3).contains(&p) && (0.0..=1e3).contains(&q);
+            match Seesaw::new(loss, &counts, p, q) {
+                Ok(ss) => {
+                    assert!(ok, "seesaw p={p} q={q} accepted");
+                    let (p, q) = (f64::from(p), f64::from(q));
+                    let want = |z: &[f64], t: RowTarget, out: &mut [f64]| {
+                        if let RowTarget::Label(y) = t {
+                            sref::seesaw_row(z, y, &counts, p, q, out);
+                        }
+                    };
+                    let mag = |z: &[f64], t: RowTarget, zt: &[f64], out: &mut [f64]| {
+                        if let RowTarget::Label(y) = t {
+                            sref::seesaw_magnitude(z, y, &counts, p, q, zt, out);
+                        }
+                    };
+                    check_shift(&ss, c, 1.0, SHIFT_SEESAW.get(), want, Some(&mag));
+                }
+                Err(_) => assert!(!ok, "seesaw p={p} q={q} rejected"),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The magnitude of a shift's bound on `z̃_j` (`|z̃_j|` when `None`).
+type Magnitude<'a> = Option<&'a dyn Fn(&[f64], RowTarget, &[f64], &mut [f64])>;
+
+/// A shifted call: on `Err` no buffer is touched; on `Ok` every output is
+/// finite, it is the base loss at [`Shifted::shifted`]'s `z̃` bit for bit
+/// (gradient times the slope `a`) in both output modes, and every `z̃_j`
+/// of a row that counts is within `bound · u ·` its magnitude of the f64
+/// shift `want`.
+fn check_shift<S: Shift + core::fmt::Debug>(
+    sh: &Shifted<S, AnyLoss>,
+    c: &Case,
+    a: f32,
+    bound: f64,
+    want: impl Fn(&[f64], RowTarget, &mut [f64]),
+    mag: Magnitude<'_>,
+) {
+    let cl = c.classes;
+    let mut rows = Rows::new(cl, targets(&c.t));
+    if let Some(w) = &c.w {
+        match rows.with_class_weights(w) {
+            Ok(r) => rows = r,
+            Err(_) => return,
+        }
+    }
+    let n = c.z.len();
+    let mut grad = vec![SENTINEL; c.grad_len];
+    let mut losses = c.losses_len.map(|l| vec![SENTINEL_LOSS; l]);
+    let r = sh.loss_grad(&rows, &c.z, c.reduction, &mut grad, losses.as_deref_mut());
+    let mut buf = c.z.clone();
+    let mut losses2 = c.losses_len.map(|l| vec![SENTINEL_LOSS; l]);
+    let r2 = sh.loss_grad_in_place(&rows, &mut buf, c.reduction, losses2.as_deref_mut());
+    let Ok(l) = r else {
+        assert!(
+            grad.iter().all(|&g| g == SENTINEL),
+            "grad written on {r:?}: {sh:?} {c:?}"
+        );
+        if let Some(ls) = &losses {
+            assert!(
+                ls.iter().all(|&v| v == SENTINEL_LOSS),
+                "losses written on {r:?}"
+            );
+        }
+        if c.grad_len == n {
+            assert_eq!(r2, r, "in place vs split: {sh:?} {c:?}");
+            assert!(
+                buf.iter()
+                    .zip(&c.z)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "logits written on {r:?}"
+            );
+        }
+        return;
+    };
+    assert!(
+        l.is_finite() && grad.iter().all(|g| g.is_finite()),
+        "{l}: {sh:?} {c:?}"
+    );
+    assert_eq!(
+        r2.map(f32::to_bits),
+        Ok(l.to_bits()),
+        "in place: {sh:?} {c:?}"
+    );
+    assert!(buf
+        .iter()
+        .zip(&grad)
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
+    let mut zt = vec![0.0f32; n];
+    assert!(
+        sh.shifted(&rows, &c.z, &mut zt).is_ok(),
+        "shifted: {sh:?} {c:?}"
+    );
+    let mut g2 = vec![0.0f32; n];
+    let mut l2 = c.losses_len.map(|l| vec![0.0; l]);
+    let base = rows.loss_grad(sh.base(), &zt, c.reduction, &mut g2, l2.as_deref_mut());
+    assert_eq!(
+        base.map(f32::to_bits),
+        Ok(l.to_bits()),
+        "base at z̃: {sh:?} {c:?}"
+    );
+    for (g, b) in grad.iter().zip(&g2) {
+        let b = if a == 1.0 {
+            *b
+        } else {
+            (b * a).clamp(f32::MIN, f32::MAX)
+        };
+        assert_eq!(
+            g.to_bits(),
+            b.to_bits(),
+            "gradient vs base at z̃: {sh:?} {c:?}"
+        );
+    }
+    if let (Some(x), Some(y)) = (&losses, &l2) {
+        assert!(x.iter().zip(y).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+    // z̃ against f64, rows that count.
+    let ig = sh.base().ignore_index();
+    let (mut z64, mut w64, mut m64, mut p64) =
+        (vec![0.0; cl], vec![0.0; cl], vec![0.0; cl], vec![0.0; cl]);
+    for (r, (zr, tr)) in c.z.chunks_exact(cl).zip(zt.chunks_exact(cl)).enumerate() {
+        let t = match &c.t {
+            Tg::Probs(p) => {
+                for (d, &v) in p64.iter_mut().zip(&p[r * cl..(r + 1) * cl]) {
+                    *d = f64::from(v);
+                }
+                RowTarget::Probs(&p64)
+            }
+            _ => match label_of(&c.t, r) {
+                Some(y) if Some(y) != ig => RowTarget::Label(y as usize),
+                _ => {
+                    assert!(tr.iter().all(|&v| v == 0.0), "dropped row {r} not 0");
+                    continue;
+                }
+            },
+        };
+        for (d, &v) in z64.iter_mut().zip(zr) {
+            *d = f64::from(v);
+        }
+        want(&z64, t, &mut w64);
+        match mag {
+            Some(f) => f(&z64, t, &w64, &mut m64),
+            None => {
+                for (m, w) in m64.iter_mut().zip(&w64) {
+                    *m = w.abs();
+                }
+            }
+        }
+        for j in 0..cl {
+            let e = (f64::from(tr[j]) - w64[j]).abs();
+            assert!(
+                e <= bound * U * m64[j].max(f64::MIN_POSITIVE),
+                "z̃[{r}][{j}] = {} vs {}: {sh:?} {c:?}",
+                tr[j],
+                w64[j]
+            );
+        }
+    }
 }
 
 fuzz_target!(|data: &[u8]| {

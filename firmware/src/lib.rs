@@ -31,6 +31,7 @@ pub mod fmt;
 
 // Fine-tuning examples (owned by the `finetune` / `stream` binaries).
 pub mod data;
+pub mod multiclass;
 pub mod train;
 pub use fmt::{fx, Fixed};
 

@@ -290,3 +290,129 @@ fn training_is_deterministic_and_learns() {
     let rate = Task::Good.positives(Split::TEST) as f32 / N_TEST as f32;
     assert!(m.ap > 2.0 * rate, "AP {} vs positive rate {rate}", m.ap);
 }
+
+mod multiclass {
+    use super::SCORES;
+    use tinyloss_firmware::data::{self, Split, N_FEATURES};
+    use tinyloss_firmware::multiclass::{self as mc, Context, Head, MultiLoss, K, P};
+
+    #[test]
+    fn classes_are_the_quality_scores() {
+        let (tr, te) = (mc::counts(Split::TRAIN), mc::counts(Split::TEST));
+        for (c, &(q, n)) in SCORES.iter().enumerate() {
+            assert_eq!(q as usize, c + 3);
+            assert_eq!((tr[c] + te[c]) as usize, n, "quality {q}");
+        }
+    }
+
+    /// The mean loss of a linear head in f64, written from the formulas:
+    /// CE at `z` (or at `z + ln π` for the logit-adjusted loss), the
+    /// class-weighted mean `Σ w_y ℓ / Σ w_y`, and focal `(1 - p_y)^2 ℓ`.
+    fn loss64(loss: MultiLoss, p: &[f64], batch: &[u16], ctx: &Context) -> f64 {
+        let (mut sum, mut norm) = (0.0, 0.0);
+        for &i in batch {
+            let x = data::features(i as usize);
+            let y = mc::class_of(i as usize);
+            let mut z = [0.0f64; K];
+            for (k, zk) in z.iter_mut().enumerate() {
+                *zk = p[K * N_FEATURES + k]
+                    + (0..N_FEATURES)
+                        .map(|j| p[k * N_FEATURES + j] * x[j] as f64)
+                        .sum::<f64>();
+                if loss == MultiLoss::LogitAdjusted {
+                    *zk += ctx.offsets[k] as f64;
+                }
+            }
+            let m = z.iter().cloned().fold(f64::MIN, f64::max);
+            let lse = m + z.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+            let ce = lse - z[y];
+            let (l, w) = match loss {
+                MultiLoss::BalancedCe => (ctx.cb[y] as f64 * ce, ctx.cb[y] as f64),
+                MultiLoss::Focal => ((1.0 - (-ce).exp()).powi(2) * ce, 1.0),
+                _ => (ce, 1.0),
+            };
+            sum += l;
+            norm += w;
+        }
+        sum / norm
+    }
+
+    #[test]
+    fn backward_pass_matches_finite_differences() {
+        let batch: Vec<u16> = (0..32u16).map(|k| k * 37 % 1198).collect();
+        let mut head = Head { p: [0.0; P] };
+        for (k, v) in head.p.iter_mut().enumerate() {
+            *v = ((k * 7919 % 101) as f32 / 101.0 - 0.5) * 0.6;
+        }
+        for loss in [
+            MultiLoss::Ce,
+            MultiLoss::LogitAdjusted,
+            MultiLoss::BalancedCe,
+            MultiLoss::Focal,
+        ] {
+            let mut ctx = Context::new().unwrap();
+            let mut g = [0.0f32; P];
+            let l = mc::gradient(&head, loss, &batch, &mut ctx, &mut g).unwrap();
+            let p: Vec<f64> = head.p.iter().map(|&v| v as f64).collect();
+            let l64 = loss64(loss, &p, &batch, &ctx);
+            assert!(
+                (l as f64 - l64).abs() <= 1e-5 * l64,
+                "{loss:?}: {l} vs {l64}"
+            );
+            let h = 1e-6;
+            for k in 0..P {
+                let (mut a, mut b) = (p.clone(), p.clone());
+                a[k] += h;
+                b[k] -= h;
+                let fd =
+                    (loss64(loss, &a, &batch, &ctx) - loss64(loss, &b, &batch, &ctx)) / (2.0 * h);
+                assert!(
+                    (g[k] as f64 - fd).abs() <= 1e-4 * fd.abs().max(0.05),
+                    "{loss:?} [{k}]: {} vs {fd}",
+                    g[k]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_long_tail_losses_raise_balanced_accuracy() {
+        let ce = mc::train(MultiLoss::Ce, 10, 0).unwrap();
+        let base = mc::evaluate(&ce, MultiLoss::Ce).unwrap();
+        let post = mc::evaluate(&ce, MultiLoss::CePostHoc).unwrap();
+        assert!(post.balanced > base.balanced + 0.02, "{post:?} vs {base:?}");
+        for loss in [
+            MultiLoss::LogitAdjusted,
+            MultiLoss::BalancedCe,
+            MultiLoss::Seesaw,
+        ] {
+            let s = mc::evaluate(&mc::train(loss, 10, 0).unwrap(), loss).unwrap();
+            assert!(
+                s.balanced > base.balanced + 0.02,
+                "{loss:?}: {s:?} vs {base:?}"
+            );
+            assert!(
+                s.rare_recall > base.rare_recall,
+                "{loss:?}: {s:?} vs {base:?}"
+            );
+        }
+        // Balanced accuracy from the predictions by hand.
+        let mut z = [0.0f32; K];
+        let (mut hit, mut n) = ([0u32; K], [0u32; K]);
+        for k in 0..Split::TEST.len {
+            let i = Split::TEST.at(k);
+            ce.logits(&data::features(i), &mut z);
+            let pred = (0..K).fold(0, |a, c| if z[c] > z[a] { c } else { a });
+            let t = mc::class_of(i);
+            n[t] += 1;
+            hit[t] += u32::from(pred == t);
+        }
+        let present: Vec<usize> = (0..K).filter(|&c| n[c] > 0).collect();
+        let bal = present
+            .iter()
+            .map(|&c| hit[c] as f32 / n[c] as f32)
+            .sum::<f32>()
+            / present.len() as f32;
+        assert!((bal - base.balanced).abs() < 1e-6, "{bal} vs {base:?}");
+    }
+}

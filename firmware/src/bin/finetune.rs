@@ -14,6 +14,12 @@
 //! `COST,…`) and the results and diagnostic tables. On the host, `--curves` also prints the
 //! precision–recall curves (`PR,…`) that `examples/plots.rs` draws.
 //!
+//! Then the multi-class comparison ([`tinyloss_firmware::multiclass`]): the
+//! six quality scores as classes, a linear softmax head trained with CE,
+//! logit-adjusted CE (balanced softmax), class-balanced CE, seesaw and
+//! softmax focal loss, plus CE with the post-hoc adjustment, scored by
+//! balanced accuracy (`MC,…` lines and a table; `--mc-seeds N` on the host).
+//!
 //! Soft-float cores (M0, M3) run 10 instead of 30 epochs (see `DEFAULT_EPOCHS`).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
@@ -448,6 +454,69 @@ fn run(stack: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// The multi-class comparison ([`tinyloss_firmware::multiclass`]): the six
+/// quality scores as classes, every loss over the same seeds (3 with an FPU,
+/// 1 on soft-float cores), the mean of each score. Not inlined: its
+/// buffers must not join `main`'s frame while `run` runs.
+#[inline(never)]
+fn multiclass(epochs: u32) -> Result<(), Error> {
+    use tinyloss_firmware::multiclass::{self as mc, MultiLoss, Scores};
+    let seeds: u32 = if SOFT_FLOAT { 1 } else { 3 };
+    // Host: `--mc-seeds N` for more.
+    #[cfg(not(target_os = "none"))]
+    let seeds = arg_u32("--mc-seeds").unwrap_or(seeds).max(1);
+    let n = mc::counts(Split::TRAIN);
+    out!("");
+    out!(
+        "multi-class: quality 3..8 as 6 classes (training counts {:?}), linear softmax head 11-6, {} params; Adam lr {}, batch {}, epochs {}, seeds {}",
+        n,
+        mc::P,
+        train::LR,
+        BATCH,
+        epochs,
+        seeds
+    );
+    let mut mean = [Scores::default(); MultiLoss::ALL.len()];
+    for seed in 0..seeds {
+        let mut ce = None;
+        for (li, &loss) in MultiLoss::ALL.iter().enumerate() {
+            let head = match (loss, &ce) {
+                (MultiLoss::CePostHoc, Some(h)) => Clone::clone(h),
+                _ => mc::train(loss, epochs, seed)?,
+            };
+            let s = mc::evaluate(&head, loss)?;
+            out!(
+                "MC,{},{},{},{},{}",
+                loss.name(),
+                seed,
+                fx(s.accuracy, 4),
+                fx(s.balanced, 4),
+                fx(s.rare_recall, 4)
+            );
+            let m = &mut mean[li];
+            m.accuracy += s.accuracy / seeds as f32;
+            m.balanced += s.balanced / seeds as f32;
+            m.rare_recall += s.rare_recall / seeds as f32;
+            if loss == MultiLoss::Ce {
+                ce = Some(head);
+            }
+        }
+    }
+    out!("results on the test split, mean over the seeds (rare: qualities under 5 % of the training wines, 3, 4 and 8):");
+    out!("| loss | accuracy | balanced accuracy | rare-class recall |");
+    out!("|---|---|---|---|");
+    for (m, loss) in mean.iter().zip(MultiLoss::ALL) {
+        out!(
+            "| {} | {} | {} | {} |",
+            loss.name(),
+            fx(m.accuracy, 3),
+            fx(m.balanced, 3),
+            fx(m.rare_recall, 3)
+        );
+    }
+    Ok(())
+}
+
 /// Host only: `--seeds N` repeats the experiment for seeds `0..N` (init,
 /// shuffles, label flips and α tuning all reseeded) and prints the mean and
 /// standard deviation of every cell, to tell real differences from seed noise.
@@ -556,7 +625,11 @@ fn measure_stack() -> Result<usize, Error> {
 #[cfg_attr(target_os = "none", cortex_m_rt::entry)]
 fn main() -> ! {
     tinyloss_firmware::init();
-    match measure_stack().and_then(run) {
+    // The multi-class comparison after `run` has returned its buffers.
+    match measure_stack()
+        .and_then(run)
+        .and_then(|()| multiclass(epochs()))
+    {
         Ok(()) => exit(true),
         Err(e) => {
             out!("finetune failed: {:?}", e);

@@ -129,6 +129,14 @@ impl fmt::Display for Error {
 impl core::error::Error for Error {}
 
 /// `Ok` when a slice has the length the call needs.
+/// A per-class computation's shapes: `counts` not empty, `out` as long.
+pub(crate) fn check_per_class(counts: usize, out: usize) -> Result<(), Error> {
+    if counts == 0 {
+        return Err(Error::Empty);
+    }
+    check_len("out", counts, out)
+}
+
 pub(crate) fn check_len(what: &'static str, expected: usize, found: usize) -> Result<(), Error> {
     if expected == found {
         Ok(())

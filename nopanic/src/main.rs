@@ -85,15 +85,36 @@ fn batch() -> Batch<'static> {
     b
 }
 
+/// Gradient, per-element loss and in-place logit buffers.
+struct Bufs {
+    grad: [f32; N],
+    losses: [f32; N],
+    z: [f32; N],
+}
+
+impl Bufs {
+    fn new() -> Self {
+        Bufs {
+            grad: [0.0; N],
+            losses: [0.0; N],
+            z: LOGITS,
+        }
+    }
+    /// The three, as slices the optimiser cannot see through.
+    fn parts(&mut self) -> (&mut [f32], &mut [f32], &mut [f32]) {
+        (
+            bb(&mut self.grad[..]),
+            bb(&mut self.losses[..]),
+            bb(&mut self.z[..]),
+        )
+    }
+}
+
 /// Every binary batch entry point for one loss type, on any batch.
 #[inline(never)]
 fn binary_all<L: BinaryLoss>(loss: &L) {
-    let mut grad = [0.0f32; N];
-    let mut losses = [0.0f32; N];
-    let mut z = LOGITS;
-    let grad = bb(&mut grad[..]);
-    let losses = bb(&mut losses[..]);
-    let z = bb(&mut z[..]);
+    let mut b = Bufs::new();
+    let (grad, losses, z) = b.parts();
     let x = opaque(&LOGITS);
     let b = bb(batch());
     bb(b.len());
@@ -275,12 +296,8 @@ fn any_rows() -> Rows<'static> {
 /// Every entry point of a loss on shifted logits.
 #[inline(never)]
 fn shifted_all<S: softmax::Shift, L: SoftmaxLoss>(sh: &softmax::Shifted<S, L>) {
-    let mut grad = [0.0f32; N];
-    let mut losses = [0.0f32; N];
-    let mut z = LOGITS;
-    let grad = bb(&mut grad[..]);
-    let losses = bb(&mut losses[..]);
-    let z = bb(&mut z[..]);
+    let mut b = Bufs::new();
+    let (grad, losses, z) = b.parts();
     let rows = any_rows();
     let x = opaque(&LOGITS);
     bb(sh.shifted(&rows, x, &mut *grad));
@@ -324,13 +341,9 @@ fn shifted_losses() {
 
 #[inline(never)]
 fn softmax_all<L: softmax::SoftmaxLoss>(loss: &L) {
-    let mut grad = [0.0f32; N];
-    let mut losses = [0.0f32; N];
-    let mut z = LOGITS;
+    let mut b = Bufs::new();
+    let (grad, losses, z) = b.parts();
     let mut scratch = [0.0f32; N];
-    let grad = bb(&mut grad[..]);
-    let losses = bb(&mut losses[..]);
-    let z = bb(&mut z[..]);
     let scratch = bb(&mut scratch[..]);
     let rows = any_rows();
     bb(rows.classes());

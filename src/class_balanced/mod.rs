@@ -172,16 +172,7 @@ fn v(rate: Option<Rate>, n: u32) -> f64 {
 /// [`Error::LengthMismatch`] (`"out"`), [`Error::InvalidParameter`] naming
 /// `"beta"` unless `β ∈ [0, 1)` (NaN included).
 pub fn weights(counts: &[u32], beta: f32, norm: Normalize, out: &mut [f32]) -> Result<(), Error> {
-    if counts.is_empty() {
-        return Err(Error::Empty);
-    }
-    if counts.len() != out.len() {
-        return Err(Error::LengthMismatch {
-            what: "out",
-            expected: counts.len(),
-            found: out.len(),
-        });
-    }
+    crate::error::check_per_class(counts.len(), out.len())?;
     let rate = Rate::new(beta)?;
     let k = match norm {
         Normalize::SumToClasses => {

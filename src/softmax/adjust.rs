@@ -17,6 +17,7 @@
 use super::kernel::{finite_rows, row_count};
 use super::shift::{sealed, Shift, Shifted, MAX_SHIFT};
 use super::{SoftmaxLoss, Target};
+use crate::error::check_per_class;
 use crate::lanes::{sat, Lane};
 use crate::math::ln;
 use crate::{At, Error};
@@ -158,16 +159,7 @@ const MAX_TAU: f32 = 1e4;
 /// [`Error::InvalidParameter`] (`"tau"`) for τ NaN or outside `[0, 1e4]`;
 /// nothing is written on `Err`.
 pub fn logit_offsets(counts: &[u32], tau: f32, out: &mut [f32]) -> Result<(), Error> {
-    if counts.is_empty() {
-        return Err(Error::Empty);
-    }
-    if out.len() != counts.len() {
-        return Err(Error::LengthMismatch {
-            what: "out",
-            expected: counts.len(),
-            found: out.len(),
-        });
-    }
+    check_per_class(counts.len(), out.len())?;
     if !(0.0..=MAX_TAU).contains(&tau) {
         return Err(Error::InvalidParameter { name: "tau" });
     }

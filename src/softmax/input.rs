@@ -58,6 +58,19 @@ pub enum Target<'a> {
     Probs(&'a [f32]),
 }
 
+impl<'a> Target<'a> {
+    /// The targets of a one-row batch: a label goes into `label`.
+    pub(crate) fn one_row(self, label: &'a mut [u32; 1]) -> Targets<'a> {
+        match self {
+            Target::Label(t) => {
+                label[0] = t;
+                Targets::from(&*label)
+            }
+            Target::Probs(p) => Targets::Probs(p),
+        }
+    }
+}
+
 /// The inputs a batch of logits is compared with: `C`, the targets, and
 /// optional class weights, row weights and ignore mask. Build it once per
 /// batch (it borrows, it does not copy), then call

@@ -12,6 +12,7 @@
 
 use super::shift::{sealed, Shift, Shifted, MAX_SHIFT};
 use super::{SoftmaxLoss, Target};
+use crate::error::check_per_class;
 use crate::lanes::Lane;
 use crate::{At, Error};
 
@@ -30,16 +31,7 @@ const MAX_SCALE: f32 = 1e4;
 /// [`Error::InvalidParameter`] (`"max_margin"`) for `m` NaN or outside
 /// `[0, 1e30]`; nothing is written on `Err`.
 pub fn ldam_margins(counts: &[u32], max_margin: f32, out: &mut [f32]) -> Result<(), Error> {
-    if counts.is_empty() {
-        return Err(Error::Empty);
-    }
-    if out.len() != counts.len() {
-        return Err(Error::LengthMismatch {
-            what: "out",
-            expected: counts.len(),
-            found: out.len(),
-        });
-    }
+    check_per_class(counts.len(), out.len())?;
     if !(0.0..=MAX_SHIFT).contains(&max_margin) {
         return Err(Error::InvalidParameter { name: "max_margin" });
     }

@@ -341,14 +341,8 @@ fn loss_grad_row<L: SoftmaxLoss>(
     target: Target<'_>,
     grad: &mut [f32],
 ) -> Result<f32, Error> {
-    let label;
-    let targets = match target {
-        Target::Label(t) => {
-            label = [t];
-            Targets::from(&label)
-        }
-        Target::Probs(p) => Targets::Probs(p),
-    };
+    let mut label = [0];
+    let targets = target.one_row(&mut label);
     Rows::new(logits.len(), targets).loss_grad(loss, logits, Reduction::Sum, grad, None)
 }
 

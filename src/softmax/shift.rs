@@ -17,7 +17,7 @@
 //! each shift states how far its rounded `z̃` is from the exact one.
 
 use super::driver::{checked, target, Out, Tgt};
-use super::{Rows, SoftmaxLoss, Target, Targets};
+use super::{Rows, SoftmaxLoss, Target};
 use crate::lanes::sat;
 use crate::reduce::Reduction;
 use crate::{At, Error};
@@ -114,13 +114,7 @@ impl<S: Shift, L: SoftmaxLoss> Shifted<S, L> {
             Reduction::Sum,
             None,
         )?;
-        for (r, (o, z)) in (0..).zip(
-            out.chunks_exact_mut(rows.classes.max(1))
-                .zip(logits.chunks_exact(rows.classes.max(1))),
-        ) {
-            o.copy_from_slice(z);
-            self.apply_row(rows, r, o);
-        }
+        self.fill(rows, logits, out);
         Ok(())
     }
 
@@ -151,13 +145,7 @@ impl<S: Shift, L: SoftmaxLoss> Shifted<S, L> {
             reduction,
             n,
         )?;
-        for (r, (g, z)) in (0..).zip(
-            grad.chunks_exact_mut(rows.classes.max(1))
-                .zip(logits.chunks_exact(rows.classes.max(1))),
-        ) {
-            g.copy_from_slice(z);
-            self.apply_row(rows, r, g);
-        }
+        self.fill(rows, logits, grad);
         self.finish(rows, grad, reduction, losses)
     }
 
@@ -193,14 +181,8 @@ impl<S: Shift, L: SoftmaxLoss> Shifted<S, L> {
         target: Target<'_>,
         grad: &mut [f32],
     ) -> Result<f32, Error> {
-        let label;
-        let targets = match target {
-            Target::Label(t) => {
-                label = [t];
-                Targets::from(&label)
-            }
-            Target::Probs(p) => Targets::Probs(p),
-        };
+        let mut label = [0];
+        let targets = target.one_row(&mut label);
         let rows = Rows::new(logits.len(), targets);
         self.loss_grad(&rows, logits, Reduction::Sum, grad, None)
     }
@@ -232,6 +214,15 @@ impl<S: Shift, L: SoftmaxLoss> Shifted<S, L> {
             }
         }
         Ok(())
+    }
+
+    /// `out ← z̃` of every row of `logits` (same length, checked).
+    fn fill(&self, rows: &Rows<'_>, logits: &[f32], out: &mut [f32]) {
+        let c = rows.classes.max(1);
+        for (r, (o, z)) in (0..).zip(out.chunks_exact_mut(c).zip(logits.chunks_exact(c))) {
+            o.copy_from_slice(z);
+            self.apply_row(rows, r, o);
+        }
     }
 
     /// `row ← z̃` for row `r` (0 for a dropped row).

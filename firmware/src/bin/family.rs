@@ -220,7 +220,7 @@ fn shifted(s: &mut Suite) {
     let la = LogitAdjusted::new(ce, &b);
     let ldam = Ldam::new(ce, &delta, 30.0);
     let ss = Seesaw::new(ce, &counts, 0.8, 2.0);
-    let mut c = Case::new("shifted logits: logit-adjusted, LDAM, seesaw");
+    let mut c = Case::new("shifted logits: logit-adjusted, LDAM, seesaw; post-hoc adjustment");
     c.ok(ok && la.is_ok() && ldam.is_ok() && ss.is_ok(), "shifts Ok");
     let (Ok(la), Ok(ldam), Ok(ss)) = (la, ldam, ss) else {
         s.done(c);
@@ -310,6 +310,33 @@ fn shifted(s: &mut Suite) {
                 );
             }
         }
+    }
+    // The post-hoc adjustment: `z - b` rounded once, and its argmax.
+    let mut adj = [0.0f32; R * C];
+    c.ok(
+        tinyloss::softmax::post_hoc_adjust(&z, &b, &mut adj).is_ok(),
+        "post_hoc_adjust Ok",
+    );
+    for r in 0..R {
+        let mut best = 0;
+        for j in 0..C {
+            let want = z[r * C + j] as f64 - b[j] as f64;
+            let e = libm::fabs(adj[r * C + j] as f64 - want)
+                / (tinyloss_reference::measure::U
+                    * libm::fmax(libm::fabs(want), f64::MIN_POSITIVE));
+            c.record(
+                adj[r * C + j],
+                want,
+                e,
+                SHIFT_LOGIT_ADJUSTED.get(),
+                (z[r * C], 0.0, 3.0),
+            );
+            if adj[r * C + j] > adj[r * C + best] {
+                best = j;
+            }
+        }
+        let got = tinyloss::softmax::post_hoc_argmax(&z[r * C..(r + 1) * C], &b);
+        c.ok(got == Ok(best), "post_hoc_argmax is the argmax of z - b");
     }
     s.done(c);
 }

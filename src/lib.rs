@@ -186,7 +186,7 @@
 //! | `FocalStar` loss / gradient | 24u rel., floor `z g/4` / 24u, floor `g(1+γ x_t)/4` |
 //! | `Qfl` loss / gradient (γ = β) | (16 + 3γ)u rel., floor `s ∂ℓ/∂y` / (16 + 3γ)u, floor `s ∂g/∂y` |
 //! | `Varifocal` loss / gradient | (16 + 3γ)u rel. / (16 + 3γ)u, floor `y` |
-//! | `LogitAdjusted` / `Ldam` / `Seesaw` shifted logits `z̃` | 1u / 2u rel. / 2u, floor `the terms' magnitudes` |
+//! | `LogitAdjusted` / `Ldam` / `Seesaw` shifted logits `z̃` | 1u / 2u rel., floor 2^-126 / 2u, floor `the terms' magnitudes` |
 //! | [`softmax::ldam_margins`] (of the largest margin) | 2u |
 //! | mean of 2^20 losses (reduction error) | 2e-6 rel. |
 //! | `SoftmaxCe` loss ≥ 1e-3 / any / gradient | 16u / 96u rel. / 16u·K abs. |

@@ -17,7 +17,7 @@ use tinyloss_reference::bounds::{
     Bound, LDAM_MARGINS, SHIFT_LDAM, SHIFT_LOGIT_ADJUSTED, SHIFT_SEESAW, SOFTMAX_CE_GRAD,
     SOFTMAX_CE_LOSS,
 };
-use tinyloss_reference::measure::U;
+use tinyloss_reference::measure::{LOSS_FLOOR, U};
 use tinyloss_reference::softmax::{self as sref, RowLossKind, RowTarget};
 use tinyloss_reference::Rng;
 
@@ -185,7 +185,7 @@ fn worst(got: &[f32], want: &[f64], mag: &[f64]) -> f64 {
         .zip(mag)
         .map(|((&g, &w), &m)| {
             assert!(g.is_finite(), "{g} vs {w}");
-            (g as f64 - w).abs() / (U * m.max(f64::MIN_POSITIVE))
+            (g as f64 - w).abs() / (U * m.max(LOSS_FLOOR))
         })
         .fold(0.0, f64::max)
 }
@@ -267,7 +267,7 @@ fn ldam_margins_and_logits_are_within_their_bounds() {
                 err_m = err_m.max((g as f64 - w).abs() / (U * (m as f64).max(f64::MIN_POSITIVE)));
             }
             assert!(delta.iter().all(|&d| (0.0..=m).contains(&d)));
-            for s in [1.0f32, 30.0, 1e4] {
+            for s in [1e-45f32, 1e-3, 1.0, 30.0, 1e4] {
                 let ldam = Ldam::new(AnyLoss::from(SoftmaxCe::new()), &delta, s).unwrap();
                 let d64 = f64s(&delta);
                 each_row(&mut rng, c, |row, t| {

@@ -25,7 +25,10 @@
 //! * the same loss on shifted logits (logit-adjusted, LDAM, seesaw, the
 //!   shift from the bytes after the case): nothing written on `Err`; on
 //!   `Ok` finite, the base loss at `z̃` bit for bit, and `z̃` within its
-//!   bound of the f64 shift.
+//!   bound of the f64 shift;
+//! * for cross-entropy, the distribution focal loss over the logits as bins
+//!   (targets from further bytes): cross-entropy on its two-hot targets bit
+//!   for bit, and the integral decoder within its bound.
 //!
 //! The references, bounds and error measure come from `tinyloss-reference`
 //! (`../reference`).
@@ -40,13 +43,14 @@ use tinyloss::softmax::{
 };
 use tinyloss::{Error, Reduction, SoftmaxCe, SoftmaxFocal, SoftmaxPoly1};
 use tinyloss_reference::bounds::{
-    softmax_loss_floor, BATCH_SCALED_GRAD, ORDINARY_LOSS, SHIFT_LDAM, SHIFT_LOGIT_ADJUSTED,
-    SHIFT_SEESAW, SOFTMAX_BATCH_MEAN, SOFTMAX_CE_GRAD, SOFTMAX_CE_LOSS, SOFTMAX_CE_LOSS_ORDINARY,
-    SOFTMAX_FOCAL_GRAD, SOFTMAX_FOCAL_LOSS, SOFTMAX_FOCAL_LOSS_ORDINARY, SOFTMAX_GRID_STEPS,
-    SOFTMAX_LOSS_FLOOR, SOFTMAX_POLY1_GRAD, SOFTMAX_POLY1_LOSS, SOFTMAX_POLY1_LOSS_ORDINARY,
+    softmax_loss_floor, BATCH_SCALED_GRAD, DFL_INTEGRAL, ORDINARY_LOSS, SHIFT_LDAM,
+    SHIFT_LOGIT_ADJUSTED, SHIFT_SEESAW, SOFTMAX_BATCH_MEAN, SOFTMAX_CE_GRAD, SOFTMAX_CE_LOSS,
+    SOFTMAX_CE_LOSS_ORDINARY, SOFTMAX_FOCAL_GRAD, SOFTMAX_FOCAL_LOSS, SOFTMAX_FOCAL_LOSS_ORDINARY,
+    SOFTMAX_GRID_STEPS, SOFTMAX_LOSS_FLOOR, SOFTMAX_POLY1_GRAD, SOFTMAX_POLY1_LOSS,
+    SOFTMAX_POLY1_LOSS_ORDINARY,
 };
 use tinyloss_reference::cases;
-use tinyloss_reference::measure::{rel_err, sat_abs_err, sat_rel_err, U};
+use tinyloss_reference::measure::{rel_err, sat_abs_err, sat_rel_err, LOSS_FLOOR, U};
 use tinyloss_reference::softmax::{self as sref, RowLossKind, RowTarget};
 use tinyloss_reference::Reduce;
 
@@ -895,6 +899,120 @@ fn fuzz(data: &[u8]) -> Result<()> {
         };
         run(&l, kind, smoothing.unwrap_or(0.0), ignore, &c);
         shifted(AnyLoss::from(l), &c, &mut u)?;
+        dfl(&c, &mut u)?;
+    }
+    Ok(())
+}
+
+/// Distribution focal loss over the case's logits as `C` bins, targets from
+/// the bytes after the shift's: `Dfl::new` rejects exactly `n < 2`; on
+/// `Err` no output but the scratch is touched; on `Ok` every target was in
+/// `[0, n - 1]`, the outputs are finite, the scratch holds the two-hot
+/// targets (within half an ULP of f64) and the call is cross-entropy on
+/// them bit for bit; the integral decoder is within its bound of f64.
+fn dfl(c: &Case, u: &mut Unstructured) -> Result<()> {
+    let n = c.classes;
+    let d = match softmax::Dfl::new(n) {
+        Ok(d) => {
+            assert!(n >= 2, "Dfl::new({n}) accepted");
+            d
+        }
+        Err(_) => {
+            assert!(n < 2, "Dfl::new({n}) rejected");
+            return Ok(());
+        }
+    };
+    let rows = c.z.len() / n;
+    let top = (n - 1) as f32;
+    let ys: Vec<f32> = (0..rows)
+        .map(|_| {
+            Ok(match u.arbitrary::<u8>()? % 6 {
+                0..=2 => f32::from(u.arbitrary::<u16>()?) / 65535.0 * top,
+                3 => f32::from(u.arbitrary::<u16>()? % n as u16),
+                4 => float(u)?,
+                _ => {
+                    if u.arbitrary::<bool>()? {
+                        top
+                    } else {
+                        f32::from_bits(top.to_bits() + 1)
+                    }
+                }
+            })
+        })
+        .collect::<Result<_>>()?;
+    let sc_len = if u.arbitrary::<u8>()? % 8 == 0 {
+        rows * n + 1
+    } else {
+        rows * n
+    };
+    let mut scratch = vec![SENTINEL; sc_len];
+    let mut grad = vec![SENTINEL; c.grad_len];
+    let mut losses = c.losses_len.map(|l| vec![SENTINEL_LOSS; l]);
+    let r = d.loss_grad(
+        &c.z,
+        &ys,
+        c.reduction,
+        &mut grad,
+        losses.as_deref_mut(),
+        &mut scratch,
+    );
+    let Ok(l) = r else {
+        assert!(
+            grad.iter().all(|&g| g == SENTINEL),
+            "DFL grad written on {r:?}"
+        );
+        if let Some(ls) = &losses {
+            assert!(
+                ls.iter().all(|&v| v == SENTINEL_LOSS),
+                "DFL losses written on {r:?}"
+            );
+        }
+        return Ok(());
+    };
+    assert!(
+        ys.iter().all(|y| (0.0..=top).contains(y)),
+        "DFL accepted {ys:?}"
+    );
+    assert!(
+        l.is_finite() && grad.iter().all(|g| g.is_finite()),
+        "DFL {l}: {c:?}"
+    );
+    let mut t64 = vec![0.0f64; n];
+    for (y, t) in ys.iter().zip(scratch.chunks_exact(n)) {
+        sref::two_hot(f64::from(*y), &mut t64);
+        for (&a, &b) in t.iter().zip(&t64) {
+            assert!(
+                (f64::from(a) - b).abs() <= U * b,
+                "two-hot {a} vs {b} at y = {y}"
+            );
+        }
+    }
+    let mut g2 = vec![0.0f32; c.z.len()];
+    let want = Rows::new(n, Targets::Probs(&scratch)).loss_grad(
+        &SoftmaxCe::new(),
+        &c.z,
+        c.reduction,
+        &mut g2,
+        None,
+    );
+    assert_eq!(
+        want.map(f32::to_bits),
+        Ok(l.to_bits()),
+        "DFL vs CE on its targets"
+    );
+    assert!(grad
+        .iter()
+        .zip(&g2)
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
+    for row in c.z.chunks_exact(n) {
+        let got = softmax::integral(row).expect("finite logits of an accepted call");
+        let z64: Vec<f64> = row.iter().map(|&v| f64::from(v)).collect();
+        let want = sref::integral(&z64);
+        let e = (f64::from(got) - want).abs();
+        assert!(
+            e <= DFL_INTEGRAL.at(n as f64) * U * (n - 1) as f64,
+            "integral {got} vs {want}, n = {n}"
+        );
     }
     Ok(())
 }
@@ -1136,7 +1254,7 @@ fn check_shift<S: Shift + core::fmt::Debug>(
         for j in 0..cl {
             let e = (f64::from(tr[j]) - w64[j]).abs();
             assert!(
-                e <= bound * U * m64[j].max(f64::MIN_POSITIVE),
+                e <= bound * U * m64[j].max(LOSS_FLOOR),
                 "z̃[{r}][{j}] = {} vs {}: {sh:?} {c:?}",
                 tr[j],
                 w64[j]

@@ -159,10 +159,13 @@ pub const SOFTMAX_POLY1_LOSS: Bound = rel("softmax poly-1", "any loss", 96.0, 0.
 /// Softmax Poly-1 gradient: `24u(1 + |ε|)K` absolute (`per_gamma` counts
 /// `|ε|`).
 pub const SOFTMAX_POLY1_GRAD: Bound = abs_k("softmax poly-1", 24.0, 24.0);
-/// Logit-adjusted shifted logits `z + b`: rounded once, 1u relative.
+/// Logit-adjusted shifted logits `z + b`: rounded once, 1u relative (a sum
+/// in the subnormal range is exact).
 pub const SHIFT_LOGIT_ADJUSTED: Bound = rel("logit-adjusted", "shifted logits z + b", 1.0, 0.0, "");
-/// LDAM's shifted logits `s (z - Δ t)`: two roundings, 2u relative.
-pub const SHIFT_LDAM: Bound = rel("LDAM", "shifted logits s (z - Δ t)", 2.0, 0.0, "");
+/// LDAM's shifted logits `s (z - Δ t)`: two roundings, 2u relative, floor
+/// `2^-126` (a product in the subnormal range rounds to a multiple of
+/// `2^-149`).
+pub const SHIFT_LDAM: Bound = rel("LDAM", "shifted logits s (z - Δ t)", 2.0, 0.0, "2^-126");
 /// LDAM's margins: `2u m` absolute (`m` the largest margin; `Rel` of `m`).
 pub const LDAM_MARGINS: Bound = rel("LDAM", "margins, of the largest", 2.0, 0.0, "");
 /// Seesaw's shifted logits: `2u` times the magnitude

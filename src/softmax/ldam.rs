@@ -142,7 +142,7 @@ impl Shift for Margins<'_> {
 /// `β = 0.9999`) as class weights.
 ///
 /// Error bounds: `z̃_c` is two roundings from the exact value (within
-/// `2u |z̃_c|`, `u = 2^-24`); the loss is the base loss's at that `z̃`, bit
+/// `2u max(|z̃_c|, 2^-126)`, `u = 2^-24`); the loss is the base loss's at that `z̃`, bit
 /// for bit, and the gradient `s` times the base gradient, rounded once more
 /// (within `s (B + u K)` with `B` the base loss's gradient bound).
 ///

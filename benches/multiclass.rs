@@ -13,6 +13,10 @@
 //!   a second buffer, then the loss and the gradient in separate passes (the
 //!   focal gradient by the chain rule through `p_t`, with `powf`).
 //!
+//! `logit_adjusted_ce` ([`LogitAdjusted`] over CE, τ = 1, long-tailed
+//! counts): ours shifts the logits into the gradient buffer and runs CE in
+//! place; the naive port adds the offsets into a copy, then runs its CE.
+//!
 //! Logits ~ U(-4, 4), labels uniform, fixed seed. Before timing, the bench
 //! checks that both compute the same loss (1e-4 relative) and gradient (1e-3
 //! of its largest entry).
@@ -20,7 +24,9 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Duration;
-use tinyloss::softmax::{Rows, SoftmaxCe, SoftmaxFocal, SoftmaxLoss, Targets};
+use tinyloss::softmax::{
+    logit_offsets, LogitAdjusted, Rows, SoftmaxCe, SoftmaxFocal, SoftmaxLoss, Targets,
+};
 use tinyloss::Reduction;
 
 const ROWS: usize = 4096;
@@ -117,7 +123,28 @@ impl Naive {
     }
 }
 
-fn group<L: SoftmaxLoss>(cr: &mut Criterion, name: &str, loss: &L, gamma: Option<f32>) {
+/// One kernel of the bench: ours and the naive port on `(z, y, c)`, each
+/// writing the gradient and returning the mean loss.
+struct Kernel<'k> {
+    ours: &'k Ours<'k>,
+    naive: &'k NaiveFn<'k>,
+}
+
+/// Ours: `(z, y, C, grad) -> mean loss`.
+type Ours<'a> = dyn Fn(&[f32], &[u32], usize, &mut [f32]) -> f32 + 'a;
+/// The naive port, with its buffers.
+type NaiveFn<'a> = dyn Fn(&mut Naive, &[f32], &[u32], usize, &mut [f32]) -> f32 + 'a;
+
+/// `loss` through `Rows::loss_grad`.
+fn rows_of<L: SoftmaxLoss>(loss: &L) -> impl Fn(&[f32], &[u32], usize, &mut [f32]) -> f32 + '_ {
+    move |z, y, c, g| {
+        Rows::new(c, Targets::from(y))
+            .loss_grad(loss, z, Reduction::Mean, g, None)
+            .unwrap()
+    }
+}
+
+fn group(cr: &mut Criterion, name: &str, k: &Kernel<'_>) {
     let mut g = cr.benchmark_group(name);
     g.sample_size(20)
         .measurement_time(Duration::from_secs(2))
@@ -127,16 +154,10 @@ fn group<L: SoftmaxLoss>(cr: &mut Criterion, name: &str, loss: &L, gamma: Option
         let mut grad = vec![0.0f32; ROWS * c];
         let mut naive = Naive::new(c);
         g.throughput(Throughput::Elements((ROWS * c) as u64));
-        let rows = Rows::new(c, Targets::from(&y[..]));
         // Both compute the same thing (checked once, before timing).
         let mut g_naive = vec![0.0f32; ROWS * c];
-        let l_ours = rows
-            .loss_grad(loss, &z, Reduction::Mean, &mut grad, None)
-            .unwrap();
-        let l_naive = match gamma {
-            None => naive.ce(&z, &y, c, &mut g_naive),
-            Some(gm) => naive.focal(gm, &z, &y, c, &mut g_naive),
-        };
+        let l_ours = (k.ours)(&z, &y, c, &mut grad);
+        let l_naive = (k.naive)(&mut naive, &z, &y, c, &mut g_naive);
         assert!(
             (l_ours - l_naive).abs() <= 1e-4 * l_ours,
             "{l_ours} vs {l_naive}"
@@ -146,30 +167,66 @@ fn group<L: SoftmaxLoss>(cr: &mut Criterion, name: &str, loss: &L, gamma: Option
             assert!((a - b).abs() <= 1e-3 * gmax, "{a} vs {b}");
         }
         g.bench_with_input(BenchmarkId::new("ours", c), &c, |b, _| {
-            b.iter(|| {
-                rows.loss_grad(loss, black_box(&z), Reduction::Mean, &mut grad, None)
-                    .unwrap()
-            });
+            b.iter(|| (k.ours)(black_box(&z), &y, c, &mut grad));
             black_box(&grad);
         });
         g.bench_with_input(BenchmarkId::new("naive", c), &c, |b, _| {
-            b.iter(|| match gamma {
-                None => naive.ce(black_box(&z), &y, c, &mut grad),
-                Some(gm) => naive.focal(gm, black_box(&z), &y, c, &mut grad),
-            });
+            b.iter(|| (k.naive)(&mut naive, black_box(&z), &y, c, &mut grad));
             black_box(&grad);
         });
     }
     g.finish();
 }
 
+/// Long-tailed counts for `c` classes (head 1000 down to 10).
+fn offsets(c: usize) -> Vec<f32> {
+    let n: Vec<u32> = (0..c)
+        .map(|j| (1000.0 * 0.01f64.powf(j as f64 / (c - 1) as f64)) as u32)
+        .collect();
+    let mut b = vec![0.0; c];
+    logit_offsets(&n, 1.0, &mut b).unwrap();
+    b
+}
+
 fn benches(c: &mut Criterion) {
-    group(c, "softmax_ce", &SoftmaxCe::new(), None);
+    let ce = SoftmaxCe::new();
+    group(
+        c,
+        "softmax_ce",
+        &Kernel {
+            ours: &rows_of(&ce),
+            naive: &|n, z, y, c, g| n.ce(z, y, c, g),
+        },
+    );
+    let focal = SoftmaxFocal::new(2.0).unwrap();
     group(
         c,
         "softmax_focal_g2",
-        &SoftmaxFocal::new(2.0).unwrap(),
-        Some(2.0),
+        &Kernel {
+            ours: &rows_of(&focal),
+            naive: &|n, z, y, c, g| n.focal(2.0, z, y, c, g),
+        },
+    );
+    // Logit-adjusted CE: ours shifts into the gradient buffer and runs CE
+    // in place; the naive port adds the offsets into a copy first.
+    let (b10, b1000) = (offsets(10), offsets(1000));
+    let pick = |c: usize| if c == 10 { &b10[..] } else { &b1000[..] };
+    group(
+        c,
+        "logit_adjusted_ce",
+        &Kernel {
+            ours: &|z, y, c, g| {
+                LogitAdjusted::new(ce, pick(c))
+                    .unwrap()
+                    .loss_grad(&Rows::new(c, Targets::from(y)), z, Reduction::Mean, g, None)
+                    .unwrap()
+            },
+            naive: &|n, z, y, c, g| {
+                let b = pick(c);
+                let zt: Vec<f32> = z.iter().enumerate().map(|(i, v)| v + b[i % c]).collect();
+                n.ce(&zt, y, c, g)
+            },
+        },
     );
 }
 

@@ -282,6 +282,15 @@ fn ldam_margins_and_logits_are_within_their_bounds() {
                     sref::ldam_row(&z, RowTarget::Label(t as usize), &d64, s as f64, &mut want);
                     let mag: Vec<f64> = want.iter().map(|v| v.abs()).collect();
                     err_z = err_z.max(worst(&got, &want, &mag));
+                    // A probability target: every class pulled by Δ_c t_c,
+                    // which may cancel z_c.
+                    let p: Vec<f32> = (0..c)
+                        .map(|j| ((j * 7 + t as usize) % 11) as f32 / 10.0)
+                        .collect();
+                    let got = shifted_row(&ldam, row, Target::Probs(&p));
+                    sref::ldam_row(&z, RowTarget::Probs(&f64s(&p)), &d64, s as f64, &mut want);
+                    let mag: Vec<f64> = want.iter().map(|v| v.abs()).collect();
+                    err_z = err_z.max(worst(&got, &want, &mag));
                 });
             }
         }

@@ -86,14 +86,19 @@ impl<'a> Margins<'a> {
         self.scale
     }
 
-    /// `z_c - Δ_c t_c`, rounded once.
+    /// `z̃_c = s (z_c - Δ_c t_c)`: for a label two f32 roundings; for a
+    /// probability target in f64 (`Δ_c t_c` is exact there, so the
+    /// difference cannot cancel a rounded product), rounded once to f32.
     #[inline(always)]
-    fn pulled(&self, c: usize, z: f32, t: Target<'_>) -> f32 {
+    fn shifted(&self, c: usize, z: f32, t: Target<'_>) -> f32 {
         let d = self.delta.get(c).copied().unwrap_or(0.0);
         match t {
-            Target::Label(y) if y as usize == c => z - d,
-            Target::Probs(p) => z - d * p.get(c).copied().unwrap_or(0.0),
-            Target::Label(_) => z,
+            Target::Label(y) if y as usize == c => self.scale * (z - d),
+            Target::Label(_) => self.scale * z,
+            Target::Probs(p) => {
+                let t = f64::from(p.get(c).copied().unwrap_or(0.0));
+                ((f64::from(z) - f64::from(d) * t) * f64::from(self.scale)) as f32
+            }
         }
     }
 }
@@ -109,7 +114,7 @@ impl Shift for Margins<'_> {
     }
     fn fits(&self, row: &[f32], t: Target<'_>) -> Result<(), Error> {
         for (c, &z) in (0..row.len()).zip(row) {
-            if !(self.scale * self.pulled(c, z, t)).is_finite() {
+            if !self.shifted(c, z, t).is_finite() {
                 return Err(Error::NonFiniteInput { at: At::Row(0) });
             }
         }
@@ -118,7 +123,7 @@ impl Shift for Margins<'_> {
     #[inline]
     fn apply(&self, row: &mut [f32], t: Target<'_>) {
         for (c, z) in (0..row.len()).zip(row.iter_mut()) {
-            *z = self.scale * self.pulled(c, *z, t);
+            *z = self.shifted(c, *z, t);
         }
     }
     fn slope(&self) -> f32 {
@@ -142,7 +147,8 @@ impl Shift for Margins<'_> {
 /// `β = 0.9999`) as class weights.
 ///
 /// Error bounds: `z̃_c` is two roundings from the exact value (within
-/// `2u max(|z̃_c|, 2^-126)`, `u = 2^-24`); the loss is the base loss's at that `z̃`, bit
+/// `2u max(|z̃_c|, 2^-126)`, `u = 2^-24`; a probability target's
+/// `s (z - Δ t)` is formed in f64 and rounded once); the loss is the base loss's at that `z̃`, bit
 /// for bit, and the gradient `s` times the base gradient, rounded once more
 /// (within `s (B + u K)` with `B` the base loss's gradient bound).
 ///

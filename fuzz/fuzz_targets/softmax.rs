@@ -601,7 +601,9 @@ fn run<L: SoftmaxLoss + Into<AnyLoss> + core::fmt::Debug>(
             "per-row non-finite: {ctx:?}"
         );
         if let Some(l) = l_out {
-            let e = sat_rel_err(l[r], f64::from(lr), 0.0);
+            // Relative to the bound's magnitude (Poly-1's terms, whose
+            // difference may cancel at ε < 0).
+            let e = sat_rel_err(l[r], f64::from(lr), mag);
             assert!(
                 // Both within `lbound` of the f64 row (large γ widens it).
                 e <= (1e-6 / U).max(2.0 * lbound)

@@ -17,6 +17,11 @@
 //! counts): ours shifts the logits into the gradient buffer and runs CE in
 //! place; the naive port adds the offsets into a copy, then runs its CE.
 //!
+//! `ldam_ce` ([`Ldam`], m = 0.5, s = 30, logits scaled into [-1, 1]) and
+//! `seesaw_ce` ([`Seesaw`], p = 0.8, q = 2) against the paper's and mmdet's
+//! code translated (margin on the label column; the C × C count-ratio
+//! matrix and a softmax of the scores before the shifted CE).
+//!
 //! Logits ~ U(-4, 4), labels uniform, fixed seed. Before timing, the bench
 //! checks that both compute the same loss (1e-4 relative) and gradient (1e-3
 //! of its largest entry).
@@ -25,7 +30,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use std::hint::black_box;
 use std::time::Duration;
 use tinyloss::softmax::{
-    logit_offsets, LogitAdjusted, Rows, SoftmaxCe, SoftmaxFocal, SoftmaxLoss, Targets,
+    ldam_margins, logit_offsets, Ldam, LogitAdjusted, Rows, Seesaw, SoftmaxCe, SoftmaxFocal,
+    SoftmaxLoss, Targets,
 };
 use tinyloss::Reduction;
 
@@ -224,6 +230,98 @@ fn benches(c: &mut Criterion) {
             naive: &|n, z, y, c, g| {
                 let b = pick(c);
                 let zt: Vec<f32> = z.iter().enumerate().map(|(i, v)| v + b[i % c]).collect();
+                n.ce(&zt, y, c, g)
+            },
+        },
+    );
+    // LDAM, m = 0.5, s = 30 on logits in [-1, 1] (cosine-normalized): the
+    // naive port (the paper's code) subtracts the margin of the label, scales,
+    // runs CE, and scales the gradient.
+    let margins = |c: usize| {
+        let n: Vec<u32> = (0..c)
+            .map(|j| (1000.0 * 0.01f64.powf(j as f64 / (c - 1) as f64)) as u32)
+            .collect();
+        let mut d = vec![0.0; c];
+        ldam_margins(&n, 0.5, &mut d).unwrap();
+        d
+    };
+    let (d10, d1000) = (margins(10), margins(1000));
+    let pick_d = |c: usize| if c == 10 { &d10[..] } else { &d1000[..] };
+    group(
+        c,
+        "ldam_ce",
+        &Kernel {
+            ours: &|z, y, c, g| {
+                let zc: Vec<f32> = z.iter().map(|v| v * 0.25).collect();
+                Ldam::new(ce, pick_d(c), 30.0)
+                    .unwrap()
+                    .loss_grad(
+                        &Rows::new(c, Targets::from(y)),
+                        &zc,
+                        Reduction::Mean,
+                        g,
+                        None,
+                    )
+                    .unwrap()
+            },
+            naive: &|n, z, y, c, g| {
+                let d = pick_d(c);
+                let mut zt: Vec<f32> = z.iter().map(|v| v * 0.25).collect();
+                for (r, &t) in y.iter().enumerate() {
+                    zt[r * c + t as usize] -= d[t as usize];
+                }
+                for v in zt.iter_mut() {
+                    *v *= 30.0;
+                }
+                let l = n.ce(&zt, y, c, g);
+                for v in g.iter_mut() {
+                    *v *= 30.0;
+                }
+                l
+            },
+        },
+    );
+    // Seesaw, p = 0.8, q = 2: the naive port is mmdet's, the C × C ratio
+    // matrix of the counts and a softmax of the scores before the shifted CE.
+    let counts = |c: usize| -> Vec<u32> {
+        (0..c)
+            .map(|j| (1000.0 * 0.01f64.powf(j as f64 / (c - 1) as f64)) as u32)
+            .collect()
+    };
+    let (n10, n1000) = (counts(10), counts(1000));
+    let pick_n = |c: usize| if c == 10 { &n10[..] } else { &n1000[..] };
+    group(
+        c,
+        "seesaw_ce",
+        &Kernel {
+            ours: &|z, y, c, g| {
+                Seesaw::new(ce, pick_n(c), 0.8, 2.0)
+                    .unwrap()
+                    .loss_grad(&Rows::new(c, Targets::from(y)), z, Reduction::Mean, g, None)
+                    .unwrap()
+            },
+            naive: &|n, z, y, c, g| {
+                let cnt = pick_n(c);
+                let mut ratio = vec![0.0f32; c * c];
+                for i in 0..c {
+                    for j in 0..c {
+                        let r = cnt[j].max(1) as f32 / cnt[i].max(1) as f32;
+                        ratio[i * c + j] = if r < 1.0 { r.powf(0.8) } else { 1.0 };
+                    }
+                }
+                n.softmax_log(z, c);
+                let mut zt = z.to_vec();
+                for (r, &t) in y.iter().enumerate() {
+                    let t = t as usize;
+                    let self_p = n.p[r * c + t].max(1e-2);
+                    for j in 0..c {
+                        if j != t {
+                            let s = n.p[r * c + j] / self_p;
+                            let comp = if s > 1.0 { s.powf(2.0) } else { 1.0 };
+                            zt[r * c + j] += (ratio[t * c + j] * comp).ln();
+                        }
+                    }
+                }
                 n.ce(&zt, y, c, g)
             },
         },

@@ -9,8 +9,8 @@
 //! `cargo test --release --test shifted`.
 
 use tinyloss::softmax::{
-    ldam_margins, logit_offsets, AnyLoss, Ldam, LogitAdjusted, Rows, Seesaw, Shift, Shifted,
-    SoftmaxCe, SoftmaxFocal, SoftmaxLoss, SoftmaxPoly1, Target, Targets,
+    ldam_margins, logit_offsets, AnyLoss, AnyShift, Ldam, LogitAdjusted, Rows, Seesaw, Shift,
+    Shifted, SoftmaxCe, SoftmaxFocal, SoftmaxLoss, SoftmaxPoly1, Target, Targets,
 };
 use tinyloss::{At, Error, GradMode, Reduction};
 use tinyloss_reference::bounds::{
@@ -688,5 +688,41 @@ fn no_nan_or_infinity_at_the_extremes() {
                 }
             });
         }
+    }
+}
+
+/// The shift through `AnyShift` gives the typed shift's loss and gradient.
+fn same_as_any<'a, S: Shift + Into<AnyShift<'a>> + std::fmt::Debug>(
+    sh: Shifted<S, AnyLoss>,
+    rows: &Rows<'_>,
+    z: &[f32],
+) {
+    let (mut g1, mut g2) = (vec![0.0; z.len()], vec![0.0; z.len()]);
+    let want = sh
+        .loss_grad(rows, z, Reduction::Mean, &mut g1, None)
+        .unwrap();
+    let got = sh
+        .into_any()
+        .loss_grad(rows, z, Reduction::Mean, &mut g2, None)
+        .unwrap();
+    assert_eq!(got.to_bits(), want.to_bits(), "{sh:?}");
+    assert_eq!(bits(&g1), bits(&g2), "{sh:?}");
+}
+
+#[test]
+fn the_run_time_shift_is_the_typed_shift_bit_for_bit() {
+    let mut rng = Rng(0xa5);
+    let c = 10;
+    let n = counts(&mut rng, c);
+    let mut b = vec![0.0; c];
+    logit_offsets(&n, 1.0, &mut b).unwrap();
+    let mut delta = vec![0.0; c];
+    ldam_margins(&n, 0.5, &mut delta).unwrap();
+    let (z, y) = random_rows(&mut rng, 12, c, 5.0);
+    let rows = Rows::new(c, Targets::from(&y[..]));
+    for base in bases() {
+        same_as_any(LogitAdjusted::new(base, &b).unwrap(), &rows, &z);
+        same_as_any(Ldam::new(base, &delta, 30.0).unwrap(), &rows, &z);
+        same_as_any(Seesaw::new(base, &n, 0.8, 2.0).unwrap(), &rows, &z);
     }
 }

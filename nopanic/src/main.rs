@@ -336,6 +336,8 @@ fn shifted_losses() {
     if let Ok(s) = softmax::Seesaw::new(base, opaque(&COUNTS), bb(0.8), bb(2.0)) {
         bb((s.shift().counts(), s.shift().exponents()));
         shifted_all(&bb(s));
+        // The shift chosen at run time.
+        shifted_all(&bb(s.into_any()));
     }
 }
 

@@ -168,7 +168,7 @@ pub use kernel::{Body, RowKernel};
 pub use ldam::{ldam_margins, Ldam, Margins};
 pub use poly::SoftmaxPoly1;
 pub use seesaw::{Seesaw, SeesawFactors};
-pub use shift::{Shift, Shifted};
+pub use shift::{AnyShift, Shift, Shifted};
 
 use crate::diagnostic::{Diagnostic, Observe};
 use crate::lanes::Lane;

@@ -268,3 +268,81 @@ fn at_row(e: Error, r: usize) -> Error {
         e => e,
     }
 }
+
+/// A shift chosen at run time (the shift's counterpart of
+/// [`AnyLoss`](super::AnyLoss)): `Shifted<AnyShift, AnyLoss>` is a
+/// long-tail loss picked entirely at run time, e.g. from a configuration
+/// byte. A call dispatches per row to the chosen shift (the same bits as
+/// the shift's own type).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum AnyShift<'a> {
+    /// Logit adjustment, `z + b`.
+    LogitAdjusted(super::Offsets<'a>),
+    /// LDAM, `s (z - Δ ⊙ t)`.
+    Ldam(super::Margins<'a>),
+    /// Seesaw's factors.
+    Seesaw(super::SeesawFactors<'a>),
+}
+
+impl<'a> From<super::Offsets<'a>> for AnyShift<'a> {
+    fn from(s: super::Offsets<'a>) -> Self {
+        AnyShift::LogitAdjusted(s)
+    }
+}
+
+impl<'a> From<super::Margins<'a>> for AnyShift<'a> {
+    fn from(s: super::Margins<'a>) -> Self {
+        AnyShift::Ldam(s)
+    }
+}
+
+impl<'a> From<super::SeesawFactors<'a>> for AnyShift<'a> {
+    fn from(s: super::SeesawFactors<'a>) -> Self {
+        AnyShift::Seesaw(s)
+    }
+}
+
+impl<S: Shift, L: SoftmaxLoss> Shifted<S, L> {
+    /// The same loss with its shift chosen at run time.
+    pub fn into_any<'a>(self) -> Shifted<AnyShift<'a>, L>
+    where
+        S: Into<AnyShift<'a>>,
+    {
+        Shifted {
+            shift: self.shift.into(),
+            loss: self.loss,
+        }
+    }
+}
+
+impl sealed::Sealed for AnyShift<'_> {}
+
+macro_rules! each_shift {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            AnyShift::LogitAdjusted($s) => $e,
+            AnyShift::Ldam($s) => $e,
+            AnyShift::Seesaw($s) => $e,
+        }
+    };
+}
+
+impl Shift for AnyShift<'_> {
+    fn what(&self) -> &'static str {
+        each_shift!(self, s => s.what())
+    }
+    fn classes(&self) -> usize {
+        each_shift!(self, s => s.classes())
+    }
+    fn fits(&self, row: &[f32], t: Target<'_>) -> Result<(), Error> {
+        each_shift!(self, s => s.fits(row, t))
+    }
+    fn apply(&self, row: &mut [f32], t: Target<'_>) {
+        each_shift!(self, s => s.apply(row, t))
+    }
+    fn slope(&self) -> f32 {
+        each_shift!(self, s => s.slope())
+    }
+}

@@ -290,7 +290,8 @@ fn shifted(s: &mut Suite) {
                     libm::fabs(want[j])
                 };
                 let e = libm::fabs(zt[r * C + j] as f64 - want[j])
-                    / (tinyloss_reference::measure::U * libm::fmax(mag, tinyloss_reference::measure::LOSS_FLOOR));
+                    / (tinyloss_reference::measure::U
+                        * libm::fmax(mag, tinyloss_reference::measure::LOSS_FLOOR));
                 c.record(zt[r * C + j], want[j], e, bound.get(), at);
             }
             let mut zt64 = [0.0f64; C];

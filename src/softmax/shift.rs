@@ -163,7 +163,7 @@ impl<S: Shift, L: SoftmaxLoss> Shifted<S, L> {
     ) -> Result<f32, Error> {
         let n = losses.as_deref().map(<[f32]>::len);
         self.check(rows, &Out::InPlace(&mut *logits_then_grad), reduction, n)?;
-        for (r, g) in (0..).zip(logits_then_grad.chunks_exact_mut(rows.classes.max(1))) {
+        for (r, g) in (0..usize::MAX).zip(logits_then_grad.chunks_exact_mut(rows.classes.max(1))) {
             self.apply_row(rows, r, g);
         }
         self.finish(rows, logits_then_grad, reduction, losses)
@@ -219,7 +219,8 @@ impl<S: Shift, L: SoftmaxLoss> Shifted<S, L> {
     /// `out ← z̃` of every row of `logits` (same length, checked).
     fn fill(&self, rows: &Rows<'_>, logits: &[f32], out: &mut [f32]) {
         let c = rows.classes.max(1);
-        for (r, (o, z)) in (0..).zip(out.chunks_exact_mut(c).zip(logits.chunks_exact(c))) {
+        for (r, (o, z)) in (0..usize::MAX).zip(out.chunks_exact_mut(c).zip(logits.chunks_exact(c)))
+        {
             o.copy_from_slice(z);
             self.apply_row(rows, r, o);
         }

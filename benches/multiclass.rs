@@ -185,12 +185,16 @@ fn group(cr: &mut Criterion, name: &str, k: &Kernel<'_>) {
 }
 
 /// Long-tailed counts for `c` classes (head 1000 down to 10).
-fn offsets(c: usize) -> Vec<f32> {
-    let n: Vec<u32> = (0..c)
+fn long_tail(c: usize) -> Vec<u32> {
+    (0..c)
         .map(|j| (1000.0 * 0.01f64.powf(j as f64 / (c - 1) as f64)) as u32)
-        .collect();
+        .collect()
+}
+
+/// The prior's offsets `ln π` of [`long_tail`].
+fn offsets(c: usize) -> Vec<f32> {
     let mut b = vec![0.0; c];
-    logit_offsets(&n, 1.0, &mut b).unwrap();
+    logit_offsets(&long_tail(c), 1.0, &mut b).unwrap();
     b
 }
 
@@ -238,11 +242,8 @@ fn benches(c: &mut Criterion) {
     // naive port (the paper's code) subtracts the margin of the label, scales,
     // runs CE, and scales the gradient.
     let margins = |c: usize| {
-        let n: Vec<u32> = (0..c)
-            .map(|j| (1000.0 * 0.01f64.powf(j as f64 / (c - 1) as f64)) as u32)
-            .collect();
         let mut d = vec![0.0; c];
-        ldam_margins(&n, 0.5, &mut d).unwrap();
+        ldam_margins(&long_tail(c), 0.5, &mut d).unwrap();
         d
     };
     let (d10, d1000) = (margins(10), margins(1000));
@@ -283,12 +284,7 @@ fn benches(c: &mut Criterion) {
     );
     // Seesaw, p = 0.8, q = 2: the naive port is mmdet's, the C × C ratio
     // matrix of the counts and a softmax of the scores before the shifted CE.
-    let counts = |c: usize| -> Vec<u32> {
-        (0..c)
-            .map(|j| (1000.0 * 0.01f64.powf(j as f64 / (c - 1) as f64)) as u32)
-            .collect()
-    };
-    let (n10, n1000) = (counts(10), counts(1000));
+    let (n10, n1000) = (long_tail(10), long_tail(1000));
     let pick_n = |c: usize| if c == 10 { &n10[..] } else { &n1000[..] };
     group(
         c,

@@ -55,6 +55,16 @@ pub(crate) enum Out<'o> {
     Scratch { z: &'o [f32], row: &'o mut [f32] },
 }
 
+impl Out<'_> {
+    /// The logits the call reads.
+    pub(crate) fn logits(&self) -> &[f32] {
+        match self {
+            Out::Split { z, .. } | Out::Scratch { z, .. } => z,
+            Out::InPlace(z) => z,
+        }
+    }
+}
+
 /// The whole call: every check, then the pass.
 #[inline(always)]
 pub(crate) fn call<K: RowKernel>(
@@ -79,10 +89,7 @@ pub(crate) fn checked<K: RowKernel>(
     out: &Out<'_>,
     losses: Option<usize>,
 ) -> Result<Plan, Error> {
-    let z: &[f32] = match out {
-        Out::Split { z, .. } | Out::Scratch { z, .. } => z,
-        Out::InPlace(z) => z,
-    };
+    let z = out.logits();
     let plan = validate(k, rows, z, red)?;
     match out {
         Out::Split { grad, .. } => check_len("grad", z.len(), grad.len())?,

@@ -203,10 +203,7 @@ impl<S: Shift, L: SoftmaxLoss> Shifted<S, L> {
             });
         }
         let plan = checked(&self.loss, rows, red, out, losses)?;
-        let z: &[f32] = match out {
-            Out::Split { z, .. } | Out::Scratch { z, .. } => z,
-            Out::InPlace(z) => z,
-        };
+        let z = out.logits();
         let ig = self.loss.ignore_index();
         for (r, row) in (0..plan.rows).zip(z.chunks_exact(rows.classes.max(1))) {
             if let Some(t) = row_target(rows, ig, r) {

@@ -478,10 +478,10 @@ fn multiclass(epochs: u32) -> Result<(), Error> {
     );
     let mut mean = [Scores::default(); MultiLoss::ALL.len()];
     for seed in 0..seeds {
-        let mut ce = None;
+        let mut ce: Option<mc::Head> = None;
         for (li, &loss) in MultiLoss::ALL.iter().enumerate() {
             let head = match (loss, &ce) {
-                (MultiLoss::CePostHoc, Some(h)) => Clone::clone(h),
+                (MultiLoss::CePostHoc, Some(h)) => h.clone(),
                 _ => mc::train(loss, epochs, seed)?,
             };
             let s = mc::evaluate(&head, loss)?;

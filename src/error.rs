@@ -66,7 +66,9 @@ pub enum Error {
         at: At,
     },
     /// A target is NaN or outside `[0, 1]` (binary targets, probability-row
-    /// entries), or a distribution focal loss target outside `[0, n - 1]`.
+    /// entries), a distribution focal loss target outside `[0, n - 1]`, or
+    /// a target other than 0 and 1 where a call takes hard labels (the
+    /// quantized [`BinaryTable`](crate::quant::BinaryTable)).
     TargetOutOfRange {
         /// The first bad target.
         at: At,

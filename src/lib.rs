@@ -27,6 +27,7 @@
 //! | class-balanced weights (effective number of samples) and an on-device class counter | — | [`class_balanced`] |
 //! | hard-example mining: OHEM, threshold, SSD hard negatives, a replay buffer of the hardest examples | — | [`mining`] |
 //! | a streaming normaliser: the EMA of the positive count (detectron2) | [`PositivesEma`] | any batch call |
+//! | quantized `i8`/`i16` inputs (TFLM's scale and zero point), binary losses on `i8` logits or probabilities at integer cost per element, max-abs re-quantized gradients | [`quant::Quant`], [`quant::BinaryTable`] | [`quant`] |
 //! | the easy-example diagnostic: loss and gradient shares of easy positives and negatives, `p_t` histograms | [`Diagnostic`] | `loss_grad_diagnosed` |
 //!
 //! ```
@@ -244,6 +245,7 @@ mod normalizer;
 mod poly;
 mod power;
 mod quality;
+pub mod quant;
 mod reduce;
 #[cfg_attr(
     not(all(target_arch = "arm", not(target_abi = "eabihf"))),

@@ -219,6 +219,37 @@ pub const BATCH_SCALED_GRAD: Bound = Bound {
     floor: "2^-126 w",
     doc: false,
 };
+/// A quantized table's reduced loss against the f64 sum of its entries
+/// times their counts over the normaliser: `3u` relative (each product
+/// rounded once, a compensated sum) plus `1u` for the normaliser's factor.
+pub const QUANT_TOTAL: Bound = Bound {
+    routine: "quantized table",
+    what: "reduced loss, of the f64 sum of its entries",
+    base: 4.0,
+    per_gamma: 0.0,
+    measure: Measure::Rel,
+    floor: "2^-126",
+    doc: false,
+};
+/// A max-abs re-quantized value: within `0.5 + base·u·Q_MAX` quanta of the
+/// exact `x / scale` (the roundings of `scale`, of `Q_MAX / m` and of the
+/// product: 3u; in a batch call two more, the normaliser's factor and the
+/// scale times it: 5u). `base` is the batch call's.
+pub const QUANT_GRAD: Bound = Bound {
+    routine: "quantized gradient",
+    what: "quanta beyond one half, in units of u·Q_MAX",
+    base: 5.0,
+    per_gamma: 0.0,
+    measure: Measure::Rel,
+    floor: "",
+    doc: false,
+};
+/// [`QUANT_GRAD`] of the standalone re-quantization (`quantize_max_abs`).
+pub const QUANTIZE_MAX_ABS: Bound = Bound {
+    base: 3.0,
+    routine: "quantize_max_abs",
+    ..QUANT_GRAD
+};
 /// A binary batch's returned (reduced) loss: 30u, plus [`MEAN_2_20`] of
 /// `Σ|ℓ| / |Σ ℓ|` for the sum.
 pub const BATCH_TOTAL: Bound = Bound {
@@ -328,6 +359,9 @@ pub const BOUNDS: &[Bound] = &[
     BATCH_SCALED_GRAD,
     BATCH_TOTAL,
     SOFTMAX_BATCH_MEAN,
+    QUANT_TOTAL,
+    QUANT_GRAD,
+    QUANTIZE_MAX_ABS,
 ];
 
 /// The binary per-element bounds `(loss, gradient)` for a loss with `gamma`

@@ -1,0 +1,341 @@
+//! Binary losses on `i8` inputs through a table of the 256 codes.
+
+use super::{check_len, MaxAbs, Quant, QuantInt};
+use crate::reduce::{Scale, Total};
+use crate::{At, Batch, BinaryLoss, Error, LossGrad, Reduction};
+
+/// Codes of an `i8`.
+const CODES: usize = 256;
+
+/// The bits of `1.0f32`.
+const ONE: u32 = 0x3f80_0000;
+
+/// The table slot of a code: `-128 → 0`, `127 → 255`.
+#[inline(always)]
+fn slot(q: i8) -> usize {
+    usize::from((q as u8) ^ 0x80)
+}
+
+/// Any binary loss on `i8` logits or probabilities with a scale and zero
+/// point, at integer cost per element: the loss `ℓ` and gradient `∂ℓ/∂x`
+/// at each of the 256 codes, for label 0 and label 1, computed once (by
+/// the f32 [`Batch`] kernel at the dequantized inputs) and then looked up.
+///
+/// A batch call reads each element's code and label, counts how often each
+/// (code, label) pair occurs, sums `count · ℓ` over the pairs that occur
+/// (Kahan-compensated, overflow-safe), scales the gradients of those pairs
+/// once, and writes each element's gradient by lookup. Per element it does
+/// only integer work (no f32 operation, so nothing is software floating
+/// point on a core without an FPU); per call it does f32 work for each
+/// distinct pair that occurs (at most 512). Targets are hard labels (0 or
+/// 1); for soft targets, dequantize ([`Quant::dequantize_into`]) and use
+/// [`Batch`].
+///
+/// The table is 4 KiB (`4 · 256 · 2` f32); a call uses a scratch of
+/// `512 · size_of::<usize>()` bytes on the stack (2 KiB on a Cortex-M).
+///
+/// **Bounds.** Each table entry is, bit for bit, what the f32 batch kernel
+/// returns at `x = scale · (q - zero_point)` (dequantized with one
+/// rounding) on the same target, so the per-element bounds of the crate's
+/// accuracy table hold against the f64 loss at that `x`. The returned loss
+/// is `Σ count · ℓ`, with each product rounded once and a compensated sum:
+/// within the per-element bound plus `3u` (`u = 2^-24`) at any length. The
+/// f32 gradient is the entry times the reduction's factor, as the f32
+/// kernel scales it. The quantized gradient is within
+/// `0.5 + 3u·Q_MAX` quanta of the f32 gradient ([`super::quantize_max_abs`]).
+///
+/// ```
+/// use tinyloss::quant::{BinaryTable, Quant};
+/// use tinyloss::{Focal, Reduction};
+/// let table = BinaryTable::logits(&Focal::RETINANET, Quant::new(0.0625, 0)?)?;
+/// let logits: [i8; 4] = [48, -16, 8, -64]; // 3.0, -1.0, 0.5, -4.0
+/// let targets = [1.0, 0.0, 0.0, 0.0];
+/// let mut grad = [0i8; 4];
+/// let out = table.loss_grad_quantized(&logits, &targets, None,
+///                                     Reduction::MeanOverPositives, &mut grad)?;
+/// assert!(out.loss > 0.0 && grad[2] == 127); // the hardest negative
+/// let g2 = f32::from(grad[2]) * out.grad_scale; // ∂L/∂x₂ in real units
+/// assert!(g2 > 0.0);
+/// # Ok::<(), tinyloss::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct BinaryTable {
+    quant: Quant,
+    prob: bool,
+    /// `[label][slot]`.
+    loss: [[f32; CODES]; 2],
+    /// `[label][slot]`.
+    grad: [[f32; CODES]; 2],
+}
+
+/// The result of [`BinaryTable::loss_grad_quantized`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct QuantGrad {
+    /// The reduced loss.
+    pub loss: f32,
+    /// The gradient's scale: `∂L/∂x_i ≈ grad[i] · grad_scale` (zero point
+    /// 0). 0 when every gradient is 0; subnormal or 0 where the
+    /// gradients themselves are below f32's normal range (a huge
+    /// normaliser), as the f32 gradients would be.
+    pub grad_scale: f32,
+}
+
+impl BinaryTable {
+    /// The table of `loss` on `i8` logits quantized with `quant`.
+    ///
+    /// # Errors
+    /// None for a valid [`Quant`] today (every code dequantizes to a finite
+    /// logit); the `Result` leaves room for losses with range limits.
+    pub fn logits<L: BinaryLoss>(loss: &L, quant: Quant) -> Result<Self, Error> {
+        Self::build(loss, quant, false)
+    }
+
+    /// The table of `loss` on `i8` probabilities quantized with `quant`
+    /// (a model ending in a quantized sigmoid: [`Quant::SIGMOID_I8`] is
+    /// TFLM's). The gradient is `∂ℓ/∂p`, as [`Batch::with_probabilities`]
+    /// defines it.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] `"quantization"` when some code
+    /// dequantizes outside `[0, 1]`.
+    pub fn probabilities<L: BinaryLoss>(loss: &L, quant: Quant) -> Result<Self, Error> {
+        Self::build(loss, quant, true)
+    }
+
+    #[inline(never)]
+    fn build<L: BinaryLoss>(loss: &L, quant: Quant, prob: bool) -> Result<Self, Error> {
+        let mut t = BinaryTable {
+            quant,
+            prob,
+            loss: [[0.0; CODES]; 2],
+            grad: [[0.0; CODES]; 2],
+        };
+        let mut targets = [0.0f32; CODES];
+        for (label, (ls, gs)) in t.loss.iter_mut().zip(t.grad.iter_mut()).enumerate() {
+            if label == 1 {
+                targets = [1.0; CODES];
+            }
+            for (g, q) in gs.iter_mut().zip(i8::MIN..=i8::MAX) {
+                *g = quant.dequantize(q);
+            }
+            let batch = if prob {
+                Batch::new(&targets).with_probabilities()
+            } else {
+                Batch::new(&targets)
+            };
+            batch
+                .loss_grad_in_place(loss, gs, Reduction::Sum, Some(ls))
+                .map_err(|e| match e {
+                    Error::ProbabilityOutOfRange { .. } => Error::InvalidParameter {
+                        name: "quantization",
+                    },
+                    e => e,
+                })?;
+        }
+        Ok(t)
+    }
+
+    /// The quantization the table was built for.
+    pub const fn quant(&self) -> Quant {
+        self.quant
+    }
+
+    /// Whether the inputs are probabilities (else logits).
+    pub const fn is_probabilities(&self) -> bool {
+        self.prob
+    }
+
+    /// The entry of code `q` and label `positive`: `ℓ` and `∂ℓ/∂x` at the
+    /// dequantized input.
+    pub fn entry(&self, q: i8, positive: bool) -> LossGrad {
+        let l = usize::from(positive);
+        let (ls, gs) = (&self.loss[l & 1], &self.grad[l & 1]);
+        LossGrad {
+            loss: ls[slot(q)],
+            grad: gs[slot(q)],
+        }
+    }
+
+    /// Loss and f32 gradient `∂L/∂x` (with respect to the dequantized
+    /// input) of the reduced loss `L`, written into `grad`; returns `L`.
+    /// `targets` are 0 or 1; `ignore[i] == true` drops element `i` (it
+    /// adds nothing, is not counted, gets gradient 0, and its target is
+    /// not read). Reductions as for [`Batch`]: `Mean` over kept elements,
+    /// `MeanOverPositives` over `max(1, positives)`.
+    ///
+    /// # Errors
+    /// Before anything is written: [`Error::Empty`],
+    /// [`Error::LengthMismatch`] (`"inputs"`, `"ignore"`, `"grad"` against
+    /// the targets' length), [`Error::InvalidParameter`] (normaliser), or
+    /// [`Error::TargetOutOfRange`] at the first target that is not 0 or 1.
+    pub fn loss_grad(
+        &self,
+        inputs: &[i8],
+        targets: &[f32],
+        ignore: Option<&[bool]>,
+        reduction: Reduction,
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        check_len(targets.len(), "grad", grad.len())?;
+        let mut counts = [[0usize; CODES]; 2];
+        let (loss, scale) = self.reduce(inputs, targets, ignore, reduction, &mut counts)?;
+        self.encode(&mut counts, |g| scale.apply(g).to_bits());
+        write(inputs, targets, ignore, &counts, grad, f32::from_bits);
+        Ok(loss)
+    }
+
+    /// [`BinaryTable::loss_grad`] with the gradient re-quantized to `i8`
+    /// or `i16` with a per-tensor max-abs scale: `grad[i] ≈ ∂L/∂x_i /
+    /// grad_scale`, the largest magnitude at `±Q_MAX`, rounded to nearest
+    /// (ties away from zero), within `0.5 + 3u·Q_MAX` quanta.
+    ///
+    /// # Errors
+    /// As [`BinaryTable::loss_grad`].
+    pub fn loss_grad_quantized<T: QuantInt>(
+        &self,
+        inputs: &[i8],
+        targets: &[f32],
+        ignore: Option<&[bool]>,
+        reduction: Reduction,
+        grad: &mut [T],
+    ) -> Result<QuantGrad, Error> {
+        check_len(targets.len(), "grad", grad.len())?;
+        let mut counts = [[0usize; CODES]; 2];
+        let (loss, scale) = self.reduce(inputs, targets, ignore, reduction, &mut counts)?;
+        // The largest |∂ℓ/∂x| among the pairs that occur.
+        let mut m_bits = 0u32;
+        for (cs, gs) in counts.iter().zip(&self.grad) {
+            for (&c, &g) in cs.iter().zip(gs) {
+                if c != 0 {
+                    m_bits = m_bits.max(g.to_bits() & 0x7fff_ffff);
+                }
+            }
+        }
+        let (map, unit) = MaxAbs::of::<T>(f32::from_bits(m_bits));
+        // The reduction's factor goes into the scale, not the integers.
+        let grad_scale = if scale.parts().0 == 0.0 {
+            0.0
+        } else {
+            scale.apply(unit)
+        };
+        self.encode(&mut counts, |g| map.quantize(g) as u32);
+        write(inputs, targets, ignore, &counts, grad, |b| {
+            T::clamped(b as i32)
+        });
+        Ok(QuantGrad { loss, grad_scale })
+    }
+
+    /// The reduced loss alone; same checks as [`BinaryTable::loss_grad`].
+    ///
+    /// # Errors
+    /// As [`BinaryTable::loss_grad`] (without `"grad"`).
+    pub fn loss(
+        &self,
+        inputs: &[i8],
+        targets: &[f32],
+        ignore: Option<&[bool]>,
+        reduction: Reduction,
+    ) -> Result<f32, Error> {
+        let mut counts = [[0usize; CODES]; 2];
+        Ok(self
+            .reduce(inputs, targets, ignore, reduction, &mut counts)?
+            .0)
+    }
+
+    /// Validates, counts each (label, code) pair into `counts`, and
+    /// returns the reduced loss and the reduction's factor.
+    #[inline(never)]
+    fn reduce(
+        &self,
+        inputs: &[i8],
+        targets: &[f32],
+        ignore: Option<&[bool]>,
+        reduction: Reduction,
+        counts: &mut [[usize; CODES]; 2],
+    ) -> Result<(f32, Scale), Error> {
+        let n = targets.len();
+        check_len(n, "inputs", inputs.len())?;
+        if let Some(m) = ignore {
+            check_len(n, "ignore", m.len())?;
+        }
+        reduction.validate()?;
+        let [neg, pos] = counts;
+        let mut next = 0usize;
+        for (&q, &y) in inputs.iter().zip(targets) {
+            let at = next;
+            next = next.wrapping_add(1);
+            if ignore.is_some_and(|m| m.get(at) == Some(&true)) {
+                continue;
+            }
+            let b = y.to_bits();
+            let c = if b << 1 == 0 {
+                &mut neg[slot(q)]
+            } else if b == ONE {
+                &mut pos[slot(q)]
+            } else {
+                return Err(Error::TargetOutOfRange {
+                    at: At::Element(at),
+                });
+            };
+            *c = c.wrapping_add(1);
+        }
+        let sum = |cs: &[usize; CODES]| cs.iter().fold(0usize, |a, &c| a.wrapping_add(c));
+        let positives = sum(pos);
+        let denom = match reduction {
+            Reduction::Sum => 1.0,
+            Reduction::MeanOver(d) => d,
+            Reduction::Mean => sum(neg).wrapping_add(positives) as f32,
+            Reduction::MeanOverPositives => (positives as f32).max(1.0),
+        };
+        let scale = Scale::of(denom);
+        let mut total = Total::default();
+        for (cs, ls) in counts.iter().zip(&self.loss) {
+            for (&c, &l) in cs.iter().zip(ls) {
+                if c != 0 {
+                    total.add_product(c as f32, l);
+                }
+            }
+        }
+        Ok((total.scaled(scale), scale))
+    }
+
+    /// Replaces each nonzero count with the encoded output of its entry's
+    /// gradient.
+    #[inline(never)]
+    fn encode(&self, counts: &mut [[usize; CODES]; 2], f: impl Fn(f32) -> u32) {
+        for (cs, gs) in counts.iter_mut().zip(&self.grad) {
+            for (c, &g) in cs.iter_mut().zip(gs) {
+                if *c != 0 {
+                    *c = f(g) as usize;
+                }
+            }
+        }
+    }
+}
+
+/// The lookup pass: each kept element's encoded gradient, 0 where ignored
+/// (the targets were validated by [`BinaryTable::reduce`]).
+#[inline(always)]
+fn write<T: Copy + Default>(
+    inputs: &[i8],
+    targets: &[f32],
+    ignore: Option<&[bool]>,
+    codes: &[[usize; CODES]; 2],
+    out: &mut [T],
+    decode: impl Fn(u32) -> T,
+) {
+    let [neg, pos] = codes;
+    let mut next = 0usize;
+    for ((o, &q), &y) in out.iter_mut().zip(inputs).zip(targets) {
+        let at = next;
+        next = next.wrapping_add(1);
+        *o = if ignore.is_some_and(|m| m.get(at) == Some(&true)) {
+            T::default()
+        } else if y.to_bits() == ONE {
+            decode(pos[slot(q)] as u32)
+        } else {
+            decode(neg[slot(q)] as u32)
+        };
+    }
+}

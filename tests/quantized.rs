@@ -450,7 +450,8 @@ fn bad_input_writes_nothing() {
     let mut g = [7.0f32; 3];
     let mut gq = [7i8; 3];
     let mut g2 = [7.0f32; 2];
-    let cases: [(&[i8], &[f32], Option<&[bool]>, Reduction, Error); 7] = [
+    type Case<'a> = (&'a [i8], &'a [f32], Option<&'a [bool]>, Reduction, Error);
+    let cases: [Case; 7] = [
         (
             &codes,
             &[1.0, 0.5, 0.0],

@@ -21,6 +21,7 @@
 use core::hint::black_box as bb;
 use tinyloss::class_balanced::{self, ClassCounter, Normalize};
 use tinyloss::mining::{self, Ghm, Replay};
+use tinyloss::quant::{self, BinaryTable, Quant};
 use tinyloss::softmax::{self, Rows, SoftmaxCe, SoftmaxFocal, SoftmaxLoss, Target, Targets};
 use tinyloss::{
     binary, Asymmetric, Batch, BinaryLoss, Error, Focal, FocalStar, GradMode, Poly1, Reduction,
@@ -55,6 +56,8 @@ static LABELS: [u32; N] = [1; N];
 static LABELS16: [u16; N] = [2; N];
 static LABELS8: [u8; N] = [3; N];
 static COUNTS: [u32; N] = [7; N];
+static CODES: [i8; N] = [-3; N];
+static CODES16: [i16; N] = [300; N];
 
 /// A slice whose address and length the optimiser cannot see.
 #[inline(always)]
@@ -540,6 +543,43 @@ fn mining_all() {
     bb(g.counts());
 }
 
+/// The quantized entry points: both table kinds of an unseen loss, every
+/// output type, re-quantization and dequantization.
+#[inline(never)]
+fn quantized_all<L: BinaryLoss>(loss: &L) {
+    let Ok(q) = Quant::new(bb(0.1), bb(3)) else {
+        return;
+    };
+    bb(Quant::SIGMOID_I8.dequantize(bb(5i8)));
+    let mut b = Bufs::new();
+    let (grad, _, z) = b.parts();
+    bb(q.dequantize_into(opaque(&CODES16), &mut *z));
+    bb(q.dequantize_into(opaque(&CODES), &mut *z));
+    let mut g8 = [0i8; N];
+    let mut g16 = [0i16; N];
+    let g8 = bb(&mut g8[..]);
+    let g16 = bb(&mut g16[..]);
+    bb(quant::quantize_max_abs(&*z, &mut *g8));
+    bb(quant::quantize_max_abs(&*z, &mut *g16));
+    let table = if bb(false) {
+        BinaryTable::probabilities(loss, bb(Quant::SIGMOID_I8))
+    } else {
+        BinaryTable::logits(loss, q)
+    };
+    let Ok(t) = table else {
+        return;
+    };
+    let t = bb(&t);
+    let ignore = if bb(true) { Some(opaque(&MASK)) } else { None };
+    let (c, y) = (opaque(&CODES), opaque(&TARGETS));
+    bb(t.loss_grad(c, y, ignore, reduction(), &mut *grad));
+    bb(t.loss_grad_quantized(c, y, ignore, reduction(), &mut *g8));
+    bb(t.loss_grad_quantized(c, y, ignore, reduction(), &mut *g16));
+    bb(t.loss(c, y, ignore, reduction()));
+    bb(t.entry(bb(-7), bb(true)));
+    bb((t.quant(), t.is_probabilities()));
+}
+
 /// `Display` of every error, into a sink the optimiser cannot see.
 #[inline(never)]
 fn display(e: Error) {
@@ -590,6 +630,8 @@ pub extern "C" fn _start() -> ! {
     shifted_losses();
     class_balanced_all();
     mining_all();
+    quantized_all(&bb(Focal::RETINANET));
+    quantized_all(&any_loss());
     let e = error_of(Batch::new(opaque(&TARGETS)).loss_grad(
         &SigmoidCe::PLAIN,
         opaque(&LOGITS),

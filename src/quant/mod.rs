@@ -180,31 +180,24 @@ const TINY: f32 = 5.421_011e-20; // 2^-64
 pub(crate) struct MaxAbs {
     pre: f32,
     r: f32,
-    q_max: i32,
 }
 
 impl MaxAbs {
-    /// The map for values of largest magnitude `m` (finite, `>= 0`) and
-    /// `scale = m / Q_MAX` (0 when `m = 0`).
+    /// The map for values of largest magnitude `m` (finite, `>= 0`) into
+    /// `T`, and `scale = m / Q_MAX` (0 when `m = 0`).
     pub fn of<T: QuantInt>(m: f32) -> (MaxAbs, f32) {
         let q_max = T::Q_MAX as f32;
         let pre = if m < TINY { UP } else { 1.0 };
         let r = if m == 0.0 { 0.0 } else { q_max / (m * pre) };
-        (
-            MaxAbs {
-                pre,
-                r,
-                q_max: T::Q_MAX,
-            },
-            m / q_max,
-        )
+        (MaxAbs { pre, r }, m / q_max)
     }
 
     /// `round(x / scale)`, ties away from zero, clamped to `±Q_MAX`.
     #[inline]
-    pub fn quantize(self, x: f32) -> i32 {
-        // |x · pre · r| ≤ Q_MAX (1 + 2u): the cast is exact after rounding.
-        (libm::roundf(x * self.pre * self.r) as i32).clamp(-self.q_max, self.q_max)
+    pub fn quantize<T: QuantInt>(self, x: f32) -> T {
+        // |x · pre · r| ≤ Q_MAX (1 + 2u): the cast is exact after rounding
+        // (and saturating for anything else).
+        T::clamped(libm::roundf(x * self.pre * self.r) as i32)
     }
 }
 
@@ -251,7 +244,7 @@ pub fn quantize_max_abs<T: QuantInt>(x: &[f32], out: &mut [T]) -> Result<f32, Er
     }
     let (map, scale) = MaxAbs::of::<T>(f32::from_bits(m_bits));
     for (o, &v) in out.iter_mut().zip(x) {
-        *o = T::clamped(map.quantize(v));
+        *o = map.quantize(v);
     }
     Ok(scale)
 }

@@ -112,8 +112,11 @@ impl BinaryTable {
             grad: [[0.0; CODES]; 2],
         };
         let mut targets = [0.0f32; CODES];
-        for (label, (ls, gs)) in t.loss.iter_mut().zip(t.grad.iter_mut()).enumerate() {
-            if label == 1 {
+        for (positive, (ls, gs)) in [false, true]
+            .into_iter()
+            .zip(t.loss.iter_mut().zip(t.grad.iter_mut()))
+        {
+            if positive {
                 targets = [1.0; CODES];
             }
             for (g, q) in gs.iter_mut().zip(i8::MIN..=i8::MAX) {
@@ -219,7 +222,7 @@ impl BinaryTable {
         } else {
             scale.apply(unit)
         };
-        self.encode(&mut counts, |g| map.quantize(g) as u32);
+        self.encode(&mut counts, |g| map.quantize::<T>(g).get() as u32);
         write(inputs, targets, ignore, &counts, grad, |b| {
             T::clamped(b as i32)
         });

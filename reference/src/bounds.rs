@@ -220,8 +220,9 @@ pub const BATCH_SCALED_GRAD: Bound = Bound {
     doc: false,
 };
 /// A quantized table's reduced loss against the f64 sum of its entries
-/// times their counts over the normaliser: `3u` relative (each product
-/// rounded once, a compensated sum) plus `1u` for the normaliser's factor.
+/// times their counts over the normaliser: the sum is exact and rounded
+/// once (1u), then scaled (the factor's rounding and the product's: 2u);
+/// 4u asserted.
 pub const QUANT_TOTAL: Bound = Bound {
     routine: "quantized table",
     what: "reduced loss, of the f64 sum of its entries",
@@ -232,13 +233,14 @@ pub const QUANT_TOTAL: Bound = Bound {
     doc: false,
 };
 /// A max-abs re-quantized value: within `0.5 + base·u·Q_MAX` quanta of the
-/// exact `x / scale` (the roundings of `scale`, of `Q_MAX / m` and of the
-/// product: 3u; in a batch call two more, the normaliser's factor and the
-/// scale times it: 5u). `base` is the batch call's.
+/// exact `x / scale`. The integers are exactly rounded; the returned scale
+/// is `m / Q_MAX` rounded once (1u), and in a batch call also times the
+/// normaliser's factor (its own rounding and the product's: 3u). `base` is
+/// the batch call's.
 pub const QUANT_GRAD: Bound = Bound {
     routine: "quantized gradient",
     what: "quanta beyond one half, in units of u·Q_MAX",
-    base: 5.0,
+    base: 3.0,
     per_gamma: 0.0,
     measure: Measure::Rel,
     floor: "",
@@ -246,7 +248,7 @@ pub const QUANT_GRAD: Bound = Bound {
 };
 /// [`QUANT_GRAD`] of the standalone re-quantization (`quantize_max_abs`).
 pub const QUANTIZE_MAX_ABS: Bound = Bound {
-    base: 3.0,
+    base: 1.0,
     routine: "quantize_max_abs",
     ..QUANT_GRAD
 };

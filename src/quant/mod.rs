@@ -32,6 +32,7 @@
 
 use crate::Error;
 
+mod exact;
 mod table;
 
 pub use table::{BinaryTable, QuantGrad};
@@ -169,46 +170,15 @@ pub(crate) fn check_len(expected: usize, what: &'static str, found: usize) -> Re
     Ok(())
 }
 
-/// `2^64`: the pre-scale of magnitudes too small for `Q_MAX / m`.
-const UP: f32 = 1.844_674_4e19;
-/// Below this magnitude `Q_MAX / m` could overflow f32.
-const TINY: f32 = 5.421_011e-20; // 2^-64
-
-/// How one set of values maps to the integers of a max-abs quantization:
-/// `q = round(x · pre · r)`.
-#[derive(Clone, Copy)]
-pub(crate) struct MaxAbs {
-    pre: f32,
-    r: f32,
-}
-
-impl MaxAbs {
-    /// The map for values of largest magnitude `m` (finite, `>= 0`) into
-    /// `T`, and `scale = m / Q_MAX` (0 when `m = 0`).
-    pub fn of<T: QuantInt>(m: f32) -> (MaxAbs, f32) {
-        let q_max = T::Q_MAX as f32;
-        let pre = if m < TINY { UP } else { 1.0 };
-        let r = if m == 0.0 { 0.0 } else { q_max / (m * pre) };
-        (MaxAbs { pre, r }, m / q_max)
-    }
-
-    /// `round(x / scale)`, ties away from zero, clamped to `±Q_MAX`.
-    #[inline]
-    pub fn quantize<T: QuantInt>(self, x: f32) -> T {
-        // |x · pre · r| ≤ Q_MAX (1 + 2u): the cast is exact after rounding
-        // (and saturating for anything else).
-        T::clamped(libm::roundf(x * self.pre * self.r) as i32)
-    }
-}
-
 /// Re-quantizes `x` to `out` with the per-tensor max-abs scale and returns
 /// that scale: `scale = m / Q_MAX`, `out[i] = round(x[i] / scale)` with
 /// `m = max |x[i]|` (ties away from zero; `scale = 0` and all zeros when
 /// `m = 0`).
 ///
-/// **Bound.** `|out[i] - x[i] / scale| ≤ 0.5 + 3u·Q_MAX` quanta (`u =
-/// 2^-24`: the roundings of `scale`, of `Q_MAX / m` and of the product),
-/// so at most 0.50003 for `i8` and 0.5059 for `i16`, while `scale` is normal
+/// **Bound.** `out[i]` is `x[i] · Q_MAX / m` rounded exactly (integer
+/// arithmetic, no floating-point operation), so `|out[i] - x[i] / scale| ≤
+/// 0.5 + u·Q_MAX` quanta (`u = 2^-24`, the rounding of `scale`): at most
+/// 0.500008 for `i8` and 0.50196 for `i16`, while `scale` is normal
 /// (`m ≥ Q_MAX · 2^-126`); the element of largest magnitude maps to
 /// `±Q_MAX`.
 ///
@@ -242,9 +212,13 @@ pub fn quantize_max_abs<T: QuantInt>(x: &[f32], out: &mut [T]) -> Result<f32, Er
         }
         m_bits = m_bits.max(b);
     }
-    let (map, scale) = MaxAbs::of::<T>(f32::from_bits(m_bits));
+    let scale = f32::from_bits(m_bits) / T::Q_MAX as f32;
     for (o, &v) in out.iter_mut().zip(x) {
-        *o = map.quantize(v);
+        *o = if m_bits == 0 {
+            T::default()
+        } else {
+            T::clamped(exact::quantize_exact(v, m_bits, T::Q_MAX))
+        };
     }
     Ok(scale)
 }

@@ -1,6 +1,7 @@
 //! Binary losses on `i8` inputs through a table of the 256 codes.
 
-use super::{check_len, MaxAbs, Quant, QuantInt};
+use super::exact::{quantize_exact, ExactSum};
+use super::{check_len, Quant, QuantInt};
 use crate::reduce::{Scale, Total};
 use crate::{At, Batch, BinaryLoss, Error, LossGrad, Reduction};
 
@@ -68,6 +69,13 @@ pub struct BinaryTable {
     grad: [[f32; CODES]; 2],
 }
 
+impl Default for BinaryTable {
+    /// [`BinaryTable::new`].
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// The result of [`BinaryTable::loss_grad_quantized`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -82,13 +90,30 @@ pub struct QuantGrad {
 }
 
 impl BinaryTable {
+    /// A table of zeros (every entry's loss and gradient 0, logits,
+    /// `scale = 1`), to be filled in place by [`BinaryTable::set_logits`]
+    /// or [`BinaryTable::set_probabilities`]: on a microcontroller this
+    /// builds a table without a 4 KiB temporary on the stack.
+    pub const fn new() -> Self {
+        BinaryTable {
+            quant: Quant {
+                scale: 1.0,
+                zero_point: 0,
+            },
+            prob: false,
+            loss: [[0.0; CODES]; 2],
+            grad: [[0.0; CODES]; 2],
+        }
+    }
+
     /// The table of `loss` on `i8` logits quantized with `quant`.
     ///
     /// # Errors
-    /// None for a valid [`Quant`] today (every code dequantizes to a finite
-    /// logit); the `Result` leaves room for losses with range limits.
+    /// As [`BinaryTable::set_logits`].
     pub fn logits<L: BinaryLoss>(loss: &L, quant: Quant) -> Result<Self, Error> {
-        Self::build(loss, quant, false)
+        let mut t = Self::new();
+        t.set_logits(loss, quant)?;
+        Ok(t)
     }
 
     /// The table of `loss` on `i8` probabilities quantized with `quant`
@@ -97,24 +122,52 @@ impl BinaryTable {
     /// defines it.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] `"quantization"` when some code
-    /// dequantizes outside `[0, 1]`.
+    /// As [`BinaryTable::set_probabilities`].
     pub fn probabilities<L: BinaryLoss>(loss: &L, quant: Quant) -> Result<Self, Error> {
-        Self::build(loss, quant, true)
+        let mut t = Self::new();
+        t.set_probabilities(loss, quant)?;
+        Ok(t)
     }
 
+    /// Refills the table, in place, for `loss` on `i8` logits quantized
+    /// with `quant` (a new loss, or the scale of a layer that changed).
+    /// Costs 512 evaluations of the f32 kernel; uses 1 KiB of stack.
+    ///
+    /// # Errors
+    /// None for a valid [`Quant`] today (every code dequantizes to a finite
+    /// logit); the `Result` leaves room for losses with range limits. On
+    /// `Err` the table is unchanged.
+    pub fn set_logits<L: BinaryLoss>(&mut self, loss: &L, quant: Quant) -> Result<(), Error> {
+        self.fill(loss, quant, false)
+    }
+
+    /// [`BinaryTable::set_logits`] for probabilities.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] `"quantization"` when some code
+    /// dequantizes outside `[0, 1]`; the table is unchanged then.
+    pub fn set_probabilities<L: BinaryLoss>(
+        &mut self,
+        loss: &L,
+        quant: Quant,
+    ) -> Result<(), Error> {
+        let bad = (i8::MIN..=i8::MAX).any(|q| !(0.0..=1.0).contains(&quant.dequantize(q)));
+        if bad {
+            return Err(Error::InvalidParameter {
+                name: "quantization",
+            });
+        }
+        self.fill(loss, quant, true)
+    }
+
+    /// Fills the entries with the f32 batch kernel (inputs checked by the
+    /// caller: the batch calls cannot fail).
     #[inline(never)]
-    fn build<L: BinaryLoss>(loss: &L, quant: Quant, prob: bool) -> Result<Self, Error> {
-        let mut t = BinaryTable {
-            quant,
-            prob,
-            loss: [[0.0; CODES]; 2],
-            grad: [[0.0; CODES]; 2],
-        };
+    fn fill<L: BinaryLoss>(&mut self, loss: &L, quant: Quant, prob: bool) -> Result<(), Error> {
         let mut targets = [0.0f32; CODES];
         for (positive, (ls, gs)) in [false, true]
             .into_iter()
-            .zip(t.loss.iter_mut().zip(t.grad.iter_mut()))
+            .zip(self.loss.iter_mut().zip(self.grad.iter_mut()))
         {
             if positive {
                 targets = [1.0; CODES];
@@ -127,16 +180,11 @@ impl BinaryTable {
             } else {
                 Batch::new(&targets)
             };
-            batch
-                .loss_grad_in_place(loss, gs, Reduction::Sum, Some(ls))
-                .map_err(|e| match e {
-                    Error::ProbabilityOutOfRange { .. } => Error::InvalidParameter {
-                        name: "quantization",
-                    },
-                    e => e,
-                })?;
+            batch.loss_grad_in_place(loss, gs, Reduction::Sum, Some(ls))?;
         }
-        Ok(t)
+        self.quant = quant;
+        self.prob = prob;
+        Ok(())
     }
 
     /// The quantization the table was built for.
@@ -182,7 +230,7 @@ impl BinaryTable {
     ) -> Result<f32, Error> {
         check_len(targets.len(), "grad", grad.len())?;
         let mut counts = [[0usize; CODES]; 2];
-        let (loss, scale) = self.reduce(inputs, targets, ignore, reduction, &mut counts)?;
+        let (loss, scale, _) = self.reduce(inputs, targets, ignore, reduction, &mut counts)?;
         self.encode(&mut counts, |g| scale.apply(g).to_bits());
         write(inputs, targets, ignore, &counts, grad, f32::from_bits);
         Ok(loss)
@@ -205,24 +253,15 @@ impl BinaryTable {
     ) -> Result<QuantGrad, Error> {
         check_len(targets.len(), "grad", grad.len())?;
         let mut counts = [[0usize; CODES]; 2];
-        let (loss, scale) = self.reduce(inputs, targets, ignore, reduction, &mut counts)?;
-        // The largest |∂ℓ/∂x| among the pairs that occur.
-        let mut m_bits = 0u32;
-        for (cs, gs) in counts.iter().zip(&self.grad) {
-            for (&c, &g) in cs.iter().zip(gs) {
-                if c != 0 {
-                    m_bits = m_bits.max(g.to_bits() & 0x7fff_ffff);
-                }
-            }
-        }
-        let (map, unit) = MaxAbs::of::<T>(f32::from_bits(m_bits));
+        let (loss, scale, m_bits) = self.reduce(inputs, targets, ignore, reduction, &mut counts)?;
+        let unit = f32::from_bits(m_bits) / T::Q_MAX as f32;
         // The reduction's factor goes into the scale, not the integers.
         let grad_scale = if scale.parts().0 == 0.0 {
             0.0
         } else {
             scale.apply(unit)
         };
-        self.encode(&mut counts, |g| map.quantize::<T>(g).get() as u32);
+        self.encode(&mut counts, |g| quantize_exact(g, m_bits, T::Q_MAX) as u32);
         write(inputs, targets, ignore, &counts, grad, |b| {
             T::clamped(b as i32)
         });
@@ -247,7 +286,8 @@ impl BinaryTable {
     }
 
     /// Validates, counts each (label, code) pair into `counts`, and
-    /// returns the reduced loss and the reduction's factor.
+    /// returns the reduced loss, the reduction's factor and the largest
+    /// `|∂ℓ/∂x|` among the pairs that occur (as bits).
     #[inline(never)]
     fn reduce(
         &self,
@@ -256,7 +296,7 @@ impl BinaryTable {
         ignore: Option<&[bool]>,
         reduction: Reduction,
         counts: &mut [[usize; CODES]; 2],
-    ) -> Result<(f32, Scale), Error> {
+    ) -> Result<(f32, Scale, u32), Error> {
         let n = targets.len();
         check_len(n, "inputs", inputs.len())?;
         if let Some(m) = ignore {
@@ -292,15 +332,18 @@ impl BinaryTable {
             Reduction::MeanOverPositives => (positives as f32).max(1.0),
         };
         let scale = Scale::of(denom);
-        let mut total = Total::default();
-        for (cs, ls) in counts.iter().zip(&self.loss) {
-            for (&c, &l) in cs.iter().zip(ls) {
+        let mut total = ExactSum::new();
+        let mut m_bits = 0u32;
+        for (cs, (ls, gs)) in counts.iter().zip(self.loss.iter().zip(&self.grad)) {
+            for (&c, (&l, &g)) in cs.iter().zip(ls.iter().zip(gs)) {
                 if c != 0 {
-                    total.add_product(c as f32, l);
+                    total.add(c, l);
+                    m_bits = m_bits.max(g.to_bits() & 0x7fff_ffff);
                 }
             }
         }
-        Ok((total.scaled(scale), scale))
+        let (v, level) = total.parts();
+        Ok((Total::scale_parts(v, level, scale), scale, m_bits))
     }
 
     /// Replaces each nonzero count with the encoded output of its entry's

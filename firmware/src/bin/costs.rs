@@ -12,6 +12,7 @@
 
 use core::hint::black_box;
 use tinyloss::mining::{self, Ghm, Replay};
+use tinyloss::quant::{quantize_max_abs, BinaryTable, Quant};
 use tinyloss::softmax::{Rows, Targets};
 use tinyloss::{
     Asymmetric, Batch, Diagnostic, Error, Focal, FocalStar, GradMode, Poly1, PositivesEma,
@@ -338,6 +339,45 @@ pub fn tl_ema_update(e: &mut PositivesEma, positives: f32) -> Result<Reduction, 
     e.update(positives)
 }
 
+/// The table of RetinaNet's focal loss on `i8` logits, filled in place
+/// (once per quantization).
+#[no_mangle]
+#[inline(never)]
+pub fn tl_quant_table(t: &mut BinaryTable, q: Quant) -> Result<(), Error> {
+    t.set_logits(&Focal::RETINANET, q)
+}
+
+/// A table's batch call, `i8` gradients re-quantized with max-abs, mean.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_quant_i8(t: &BinaryTable, q: &[i8], y: &[f32], g: &mut [i8]) -> Result<f32, Error> {
+    Ok(t.loss_grad_quantized(q, y, None, Reduction::Mean, g)?.loss)
+}
+
+/// A table's batch call, f32 gradients, mean.
+#[no_mangle]
+#[inline(never)]
+pub fn tl_quant_f32(t: &BinaryTable, q: &[i8], y: &[f32], g: &mut [f32]) -> Result<f32, Error> {
+    t.loss_grad(q, y, None, Reduction::Mean, g)
+}
+
+/// The path without a table: dequantize into the gradient buffer, the f32
+/// focal kernel in place, re-quantize to `i8` (what an FPU core can do).
+#[no_mangle]
+#[inline(never)]
+pub fn tl_dequant_focal_g2(
+    qz: Quant,
+    q: &[i8],
+    y: &[f32],
+    g: &mut [f32],
+    g8: &mut [i8],
+) -> Result<f32, Error> {
+    qz.dequantize_into(q, g)?;
+    let l = Batch::new(y).loss_grad_in_place(&Focal::RETINANET, g, Reduction::Mean, None)?;
+    quantize_max_abs(g, g8)?;
+    Ok(l)
+}
+
 /// Deterministic inputs: logits spread over [-8, 8], about 1 in 4 positive.
 fn inputs(z: &mut [f32; N], p: &mut [f32; N], y: &mut [f32; N]) {
     let mut s = 0x2545_F491u32;
@@ -368,9 +408,9 @@ fn report(r: &Row) {
     );
 }
 
-#[cfg_attr(target_os = "none", cortex_m_rt::entry)]
-fn main() -> ! {
-    tinyloss_firmware::init();
+/// Calibration, then every f32 kernel; false if a sanity check failed.
+#[inline(never)]
+fn float_costs() -> bool {
     let mut z = [0.0f32; N];
     let mut p = [0.0f32; N];
     let mut y = [0.0f32; N];
@@ -517,6 +557,111 @@ fn main() -> ! {
         ok &= tl_softmax_ce(zs, &t, &mut gs).is_ok();
         ok &= tl_focal_g2(z, y, &mut g).is_ok();
     }
+    ok
+}
+
+/// One quantized measurement: per-call cost over `per`, stack of one call
+/// (painting 3 KiB: the calls use 2 KiB of scratch).
+fn quant_row<R>(name: &str, per: f64, mut call: impl FnMut() -> R) {
+    let per_call = counter::per_call(REPS, || {
+        let _ = black_box(call());
+    });
+    let (_, stack) = stack_use(3072, || black_box(call()));
+    report(&Row {
+        name,
+        per_elem: per_call / per,
+        stack,
+    });
+}
+
+/// The quantized rows: `i8` logits (the f32 inputs at scale 1/16, so
+/// `[-8, 8)`) through the tables, with `i8` and f32 gradients, against
+/// dequantizing and running the f32 kernel; and one table's build, per
+/// call. Their own frames: the 4 KiB tables and the calls' 2 KiB scratch
+/// do not fit the M0's 16 KiB next to `float_costs`' buffers.
+#[inline(never)]
+fn quant_costs() -> bool {
+    let q = Quant::new(1.0 / 16.0, 0).ok();
+    let Some(q) = q else {
+        return false;
+    };
+    let (mut codes, mut y) = ([0i8; N], [0.0f32; N]);
+    quant_inputs(&mut codes, &mut y);
+    let (codes, y) = (black_box(&codes[..]), black_box(&y[..]));
+    let mut g8 = [0i8; N];
+    let mut g = [0.0f32; N];
+    quant_build_row(q);
+    let n = N as f64;
+    let mut ok = quant_table_rows(
+        q,
+        &Focal::RETINANET,
+        ["quant_focal_g2_i8", "quant_focal_g2_i8_f32grad"],
+        codes,
+        y,
+        &mut g,
+        &mut g8,
+    );
+    ok &= quant_table_rows(
+        q,
+        &SigmoidCe::PLAIN,
+        ["quant_sigmoid_ce_i8", "quant_sigmoid_ce_i8_f32grad"],
+        codes,
+        y,
+        &mut g,
+        &mut g8,
+    );
+    quant_row("dequant_focal_g2_i8", n, || {
+        tl_dequant_focal_g2(q, codes, y, &mut g, &mut g8)
+    });
+    ok & tl_dequant_focal_g2(q, codes, y, &mut g, &mut g8).is_ok()
+}
+
+/// The codes and labels of the quantized rows: `inputs`' logits at scale
+/// 1/16 (its own frame, so its buffers are gone before the tables).
+#[inline(never)]
+fn quant_inputs(codes: &mut [i8; N], y: &mut [f32; N]) {
+    let (mut z, mut p) = ([0.0f32; N], [0.0f32; N]);
+    inputs(&mut z, &mut p, y);
+    for (c, &v) in codes.iter_mut().zip(&z) {
+        *c = (v * 16.0) as i8;
+    }
+}
+
+/// The build of one table, per call.
+#[inline(never)]
+fn quant_build_row(q: Quant) {
+    let mut t = BinaryTable::new();
+    quant_row("quant_table_focal_g2_per_table", 1.0, || {
+        tl_quant_table(&mut t, q).is_ok()
+    });
+}
+
+/// One table's rows, `names`: `i8` gradients, then f32 gradients.
+#[inline(never)]
+fn quant_table_rows<L: tinyloss::BinaryLoss>(
+    q: Quant,
+    loss: &L,
+    names: [&str; 2],
+    codes: &[i8],
+    y: &[f32],
+    g: &mut [f32],
+    g8: &mut [i8],
+) -> bool {
+    let mut t = BinaryTable::new();
+    if t.set_logits(loss, q).is_err() {
+        return false;
+    }
+    let n = N as f64;
+    quant_row(names[0], n, || tl_quant_i8(&t, codes, y, g8));
+    quant_row(names[1], n, || tl_quant_f32(&t, codes, y, g));
+    tl_quant_i8(&t, codes, y, g8).is_ok()
+}
+
+#[cfg_attr(target_os = "none", cortex_m_rt::entry)]
+fn main() -> ! {
+    tinyloss_firmware::init();
+    let ok = float_costs();
+    let ok = quant_costs() & ok;
     out!("costs done");
     exit(ok)
 }

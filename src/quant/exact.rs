@@ -147,10 +147,9 @@ pub(crate) fn quantize_exact(g: f32, m_bits: u32, q_max: i32) -> i32 {
     } else {
         x2.checked_div(mm).unwrap_or(0)
     };
-    let q = (d.wrapping_add(1 << k) >> (k + 1)) as i32;
-    let q = q.min(q_max);
+    let q = (d.wrapping_add(1 << k) >> (k + 1)).min(q_max as u64) as i32;
     if gb >> 31 == 1 {
-        -q
+        q.wrapping_neg()
     } else {
         q
     }

@@ -23,27 +23,31 @@ fn slot(q: i8) -> usize {
 /// the f32 [`Batch`] kernel at the dequantized inputs) and then looked up.
 ///
 /// A batch call reads each element's code and label, counts how often each
-/// (code, label) pair occurs, sums `count · ℓ` over the pairs that occur
-/// (Kahan-compensated, overflow-safe), scales the gradients of those pairs
-/// once, and writes each element's gradient by lookup. Per element it does
-/// only integer work (no f32 operation, so nothing is software floating
-/// point on a core without an FPU); per call it does f32 work for each
-/// distinct pair that occurs (at most 512). Targets are hard labels (0 or
-/// 1); for soft targets, dequantize ([`Quant::dequantize_into`]) and use
-/// [`Batch`].
+/// (code, label) pair occurs, sums `count · ℓ` over the pairs that occur in
+/// a wide integer accumulator (exact, rounded once), and writes each
+/// element's gradient by lookup. Per element it does only integer work (no
+/// floating-point operation, so nothing is software floating point on a
+/// core without an FPU); per call it does integer work for each distinct
+/// pair that occurs (at most 512), plus one f32 multiply per distinct pair
+/// for the f32 gradient (none for the re-quantized one). Targets are hard
+/// labels (0 or 1); for soft targets, dequantize
+/// ([`Quant::dequantize_into`]) and use [`Batch`].
 ///
-/// The table is 4 KiB (`4 · 256 · 2` f32); a call uses a scratch of
-/// `512 · size_of::<usize>()` bytes on the stack (2 KiB on a Cortex-M).
+/// The table is 4 KiB (`2 · 2 · 256` f32; fill one in place with
+/// [`BinaryTable::new`] and [`BinaryTable::set_logits`] to avoid a 4 KiB
+/// temporary); a call uses a scratch of `512 · size_of::<usize>()` bytes
+/// on the stack (2 KiB on a Cortex-M).
 ///
 /// **Bounds.** Each table entry is, bit for bit, what the f32 batch kernel
 /// returns at `x = scale · (q - zero_point)` (dequantized with one
 /// rounding) on the same target, so the per-element bounds of the crate's
 /// accuracy table hold against the f64 loss at that `x`. The returned loss
-/// is `Σ count · ℓ`, with each product rounded once and a compensated sum:
-/// within the per-element bound plus `3u` (`u = 2^-24`) at any length. The
-/// f32 gradient is the entry times the reduction's factor, as the f32
-/// kernel scales it. The quantized gradient is within
-/// `0.5 + 3u·Q_MAX` quanta of the f32 gradient ([`super::quantize_max_abs`]).
+/// is the exact `Σ count · ℓ` rounded once, then scaled by the reduction's
+/// factor: within the per-element bound plus `3u` (`u = 2^-24`) at any
+/// length. The f32 gradient is the entry times the reduction's factor, as
+/// the f32 kernel scales it (bit for bit). The re-quantized gradient's
+/// integers are exactly rounded; with the returned scale (rounded) it is
+/// within `0.5 + 3u·Q_MAX` quanta of the exact gradient.
 ///
 /// ```
 /// use tinyloss::quant::{BinaryTable, Quant};
@@ -239,7 +243,9 @@ impl BinaryTable {
     /// [`BinaryTable::loss_grad`] with the gradient re-quantized to `i8`
     /// or `i16` with a per-tensor max-abs scale: `grad[i] ≈ ∂L/∂x_i /
     /// grad_scale`, the largest magnitude at `±Q_MAX`, rounded to nearest
-    /// (ties away from zero), within `0.5 + 3u·Q_MAX` quanta.
+    /// (ties away from zero), within `0.5 + 3u·Q_MAX` quanta of
+    /// `∂L/∂x_i / grad_scale` (the integers exactly rounded; `grad_scale`
+    /// is `max |∂ℓ/∂x| / Q_MAX` times the reduction's factor, each rounded).
     ///
     /// # Errors
     /// As [`BinaryTable::loss_grad`].

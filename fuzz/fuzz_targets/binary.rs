@@ -152,6 +152,8 @@ struct Case {
     ig: Option<Vec<bool>>,
     grad_len: usize,
     losses_len: Option<usize>,
+    /// The quantization of the quantized arm (any values; mostly valid).
+    quant: (f32, i32),
 }
 
 fn resize<T: Copy>(v: &mut Vec<T>, delta: i8, fill: T) {
@@ -214,7 +216,18 @@ fn case(u: &mut Unstructured) -> Result<Case> {
             }
         }
     }
+    let scale = param(
+        u,
+        &[0.0625, 1.0 / 256.0, 0.5, 1e-30, 1e-42, 1e30, 5e33, 0.13],
+    )?;
+    let zp = match u.arbitrary::<u8>()? % 4 {
+        0 => 0,
+        1 => -128,
+        2 => i32::from(u.arbitrary::<i16>()?),
+        _ => u.arbitrary::<i32>()?,
+    };
     Ok(Case {
+        quant: (scale, zp),
         mode,
         reduction,
         x,
@@ -657,6 +670,197 @@ fn per_element<L: BinaryLoss + core::fmt::Debug>(
     }
 }
 
+/// The quantized arm: the case's quantization (accepted exactly when
+/// valid), a table of the loss on its codes (the inputs' low bytes) against
+/// f64 at every code used, and the batch calls against the f32 driver, the
+/// f64 sum and the exact quotient; on `Err` nothing written.
+fn quantized<L: BinaryLoss + core::fmt::Debug>(loss: &L, cfg: &Cfg, c: &Case) {
+    use tinyloss::quant::{BinaryTable, Quant};
+    use tinyloss_reference::bounds::{QUANT_GRAD, QUANT_TOTAL};
+    let (scale, zp) = c.quant;
+    let valid_q = scale > 0.0 && (scale * 65536.0).is_finite() && (-32768..=32767).contains(&zp);
+    let q = match Quant::new(scale, zp) {
+        Ok(q) => {
+            assert!(valid_q, "accepted {scale:e} {zp}");
+            q
+        }
+        Err(e) => {
+            assert!(
+                !valid_q && matches!(e, Error::InvalidParameter { .. }),
+                "{e:?}"
+            );
+            return;
+        }
+    };
+    let prob = matches!(c.mode, Mode::Probabilities);
+    let t = if prob {
+        let inside = (i8::MIN..=i8::MAX).all(|k| (0.0..=1.0).contains(&q.dequantize(k)));
+        match BinaryTable::probabilities(loss, q) {
+            Ok(t) => {
+                assert!(
+                    inside,
+                    "accepted a probability quantization outside [0, 1]: {q:?}"
+                );
+                t
+            }
+            Err(e) => {
+                assert!(
+                    !inside
+                        && e == Error::InvalidParameter {
+                            name: "quantization"
+                        }
+                );
+                return;
+            }
+        }
+    } else {
+        BinaryTable::logits(loss, q).expect("a logit table of a valid quantization")
+    };
+    let codes: Vec<i8> = c.x.iter().map(|x| x.to_bits() as u8 as i8).collect();
+    for &k in &codes {
+        let x = q.dequantize(k);
+        for positive in [false, true] {
+            let y = if positive { 1.0 } else { 0.0 };
+            let e = t.entry(k, positive);
+            let want = if prob {
+                cfg.rl.prob(f64::from(x), y)
+            } else {
+                cfg.rl.logit(f64::from(x), y)
+            };
+            let b = binary_element(&cfg.rl, prob, true, f64::from(x), y);
+            let ctx = (q, k, x, y);
+            close(
+                e.loss,
+                want.0,
+                b.loss_floor,
+                b.loss,
+                "quantized entry loss",
+                &ctx,
+            );
+            close(
+                e.grad,
+                want.1,
+                b.grad_floor,
+                b.grad,
+                "quantized entry gradient",
+                &ctx,
+            );
+        }
+    }
+    // Hard labels from the targets half of the time (the other half keeps
+    // them, soft or invalid, for the error path).
+    let hard = c.y.first().is_none_or(|y| y.to_bits() & 1 == 0);
+    let ys: Vec<f32> = if hard {
+        c.y.iter()
+            .map(|&y| if y > 0.5 { 1.0 } else { 0.0 })
+            .collect()
+    } else {
+        c.y.clone()
+    };
+    let n = ys.len();
+    let ig = c.ig.as_deref();
+    let keep = |i: usize| ig.is_none_or(|m| !m[i]);
+    let lens_ok = n > 0 && codes.len() == n && ig.is_none_or(|m| m.len() == n) && c.grad_len == n;
+    let red_ok = match c.reduction {
+        Reduction::MeanOver(d) => d.is_finite() && d > 0.0,
+        _ => true,
+    };
+    let labels_ok = lens_ok && (0..n).all(|i| !keep(i) || ys[i] == 0.0 || ys[i] == 1.0);
+    let mut g = vec![SENTINEL_GRAD; c.grad_len];
+    let mut g8 = vec![99i8; c.grad_len];
+    let mut g16 = vec![999i16; c.grad_len];
+    let r = c.reduction;
+    let got = t.loss_grad(&codes, &ys, ig, r, &mut g);
+    let got8 = t.loss_grad_quantized(&codes, &ys, ig, r, &mut g8);
+    let got16 = t.loss_grad_quantized(&codes, &ys, ig, r, &mut g16);
+    let Ok(total) = got else {
+        assert!(
+            !(lens_ok && red_ok && labels_ok),
+            "refused a valid quantized call: {got:?}"
+        );
+        assert!(g.iter().all(|&v| v == SENTINEL_GRAD) && g8.iter().all(|&v| v == 99));
+        assert!(g16.iter().all(|&v| v == 999) && got8.is_err() && got16.is_err());
+        return;
+    };
+    assert!(
+        lens_ok && red_ok && labels_ok,
+        "accepted an invalid quantized call"
+    );
+    assert!(total.is_finite() && g.iter().all(|v| v.is_finite()));
+    // The f32 driver on the dequantized inputs: the same gradient bits.
+    let xs: Vec<f32> = codes.iter().map(|&k| q.dequantize(k)).collect();
+    let mut b = Batch::new(&ys);
+    if prob {
+        b = b.with_probabilities();
+    }
+    if let Some(m) = ig {
+        b = b.with_ignore(m);
+    }
+    let mut g32 = vec![0.0f32; n];
+    b.loss_grad(loss, &xs, r, &mut g32, None)
+        .expect("the f32 driver on a valid quantized batch");
+    for i in 0..n {
+        assert_eq!(
+            g[i].to_bits(),
+            g32[i].to_bits(),
+            "quantized f32 gradient {i}: {q:?} {r:?}"
+        );
+    }
+    let kept = (0..n).filter(|&i| keep(i)).count() as f64;
+    let pos = (0..n).filter(|&i| keep(i) && ys[i] == 1.0).count() as f64;
+    let f = reduce(r).scale(kept, pos);
+    let sum: f64 = (0..n)
+        .filter(|&i| keep(i))
+        .map(|i| f64::from(t.entry(codes[i], ys[i] == 1.0).loss))
+        .sum();
+    close(
+        total,
+        sum * f,
+        LOSS_FLOOR,
+        QUANT_TOTAL.get(),
+        "quantized reduced loss",
+        &(q, r),
+    );
+    let exact: Vec<f64> = (0..n)
+        .map(|i| f64::from(t.entry(codes[i], ys[i] == 1.0).grad) * f)
+        .collect();
+    let m = (0..n)
+        .filter(|&i| keep(i))
+        .map(|i| exact[i].abs())
+        .fold(0.0, f64::max);
+    for (out, qs, q_max) in [
+        (
+            got8.map(|o| o.grad_scale),
+            g8.iter().map(|&v| i32::from(v)).collect::<Vec<_>>(),
+            127.0,
+        ),
+        (
+            got16.map(|o| o.grad_scale),
+            g16.iter().map(|&v| i32::from(v)).collect(),
+            32767.0,
+        ),
+    ] {
+        let s = f64::from(out.expect("the quantized gradient of a valid call"));
+        let top = qs.iter().map(|v| v.abs()).max().unwrap_or(0);
+        assert!(f64::from(top) <= q_max);
+        if m > 0.0 {
+            assert_eq!(f64::from(top), q_max, "max-abs maps to ±Q_MAX");
+        }
+        if !(s >= f64::from(f32::MIN_POSITIVE) && s < f64::from(f32::MAX)) {
+            continue;
+        }
+        for i in 0..n {
+            let want = if keep(i) { exact[i] / s } else { 0.0 };
+            let d = (f64::from(qs[i]) - want).abs();
+            assert!(
+                d <= 0.5 + QUANT_GRAD.get() * U * q_max,
+                "quantized gradient {i}: {} vs {want}",
+                qs[i]
+            );
+        }
+    }
+}
+
 /// Checks a configuration the crate accepted or refused: accepted only when
 /// valid (then run against the reference), refused with `InvalidParameter`
 /// otherwise.
@@ -670,6 +874,7 @@ where
             let cfg = Cfg { rl };
             run(&l, &cfg, c, &|z, y| l.one(z, y));
             per_element(|z, y| l.one(z, y), |p, y| l.one_prob(p, y), &l, &cfg, c);
+            quantized(&l, &cfg, c);
         }
         Err(e) => assert!(
             !valid && matches!(e, Error::InvalidParameter { .. }),

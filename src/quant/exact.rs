@@ -31,26 +31,35 @@ impl ExactSum {
         ExactSum { limbs: [0; LIMBS] }
     }
 
-    /// Adds `x` (below 2^64) at limb `w`, carrying upwards.
+    /// Adds `x` at limb `w`, carrying upwards.
     #[inline(always)]
-    fn add_at(&mut self, w: usize, x: u64) {
+    fn add_word(&mut self, w: usize, x: u32) {
         let mut carry = x;
         for limb in self.limbs.iter_mut().skip(w) {
             if carry == 0 {
                 break;
             }
-            let s = u64::from(*limb) + (carry & 0xffff_ffff);
-            *limb = s as u32;
-            carry = (carry >> 32) + (s >> 32);
+            let (s, c) = limb.overflowing_add(carry);
+            *limb = s;
+            carry = u32::from(c);
         }
     }
 
-    /// Adds `x · 2^pos` for `x < 2^56`.
+    /// Adds `x · 2^pos` for `x < 2^64`, in 32-bit words (no 64-bit shift:
+    /// on a Cortex-M0 that is a library call).
     #[inline(always)]
     fn add_shifted(&mut self, x: u64, pos: u32) {
         let (w, s) = ((pos / 32) as usize, pos % 32);
-        self.add_at(w, (x & 0xffff_ffff) << s);
-        self.add_at(w.wrapping_add(1), (x >> 32) << s);
+        let (lo, hi) = (x as u32, (x >> 32) as u32);
+        let w1 = w.wrapping_add(1);
+        if s == 0 {
+            self.add_word(w, lo);
+            self.add_word(w1, hi);
+        } else {
+            self.add_word(w, lo << s);
+            self.add_word(w1, (lo >> (32 - s)) | (hi << s));
+            self.add_word(w1.wrapping_add(1), hi >> (32 - s));
+        }
     }
 
     /// Adds `c · v` for a finite `v >= 0` (the sign bit is ignored).
@@ -58,6 +67,7 @@ impl ExactSum {
         let (m, pos) = split(v.to_bits() & 0x7fff_ffff);
         let c = c as u64;
         self.add_shifted((c & 0xffff_ffff).wrapping_mul(m), pos);
+        // Zero on a 32-bit target (the branch folds away).
         let hi = c >> 32;
         if hi != 0 {
             self.add_shifted(hi.wrapping_mul(m), pos.wrapping_add(32));
@@ -122,36 +132,77 @@ impl ExactSum {
     }
 }
 
-/// `round(|g| / m · q_max)` with the sign of `g`, ties away from zero,
-/// exactly, for finite `|g| <= m` (`m` as bits without sign; 0 when `m = 0`).
-pub(crate) fn quantize_exact(g: f32, m_bits: u32, q_max: i32) -> i32 {
-    let gb = g.to_bits();
-    let (gm, ge) = normalize(gb & 0x7fff_ffff);
-    let (mm, me) = normalize(m_bits);
-    if gm == 0 || mm == 0 {
-        return 0;
+/// Exactly rounded max-abs quantization against one largest magnitude:
+/// `round(|g| / m · q_max)` with the sign of `g`, ties away from zero.
+#[derive(Clone, Copy)]
+pub(crate) struct MaxAbs {
+    /// `m`'s mantissa in `[2^23, 2^24)` (0 when `m = 0`) and exponent.
+    mm: u64,
+    me: u32,
+    /// `floor(2^39 / mm)` (below 2^16): division by `mm` as a multiply.
+    r: u32,
+    q_max: i32,
+}
+
+impl MaxAbs {
+    /// The map for the largest magnitude `m` (as bits without sign).
+    pub fn new(m_bits: u32, q_max: i32) -> Self {
+        let (mm, me) = normalize(m_bits);
+        let r = (1u64 << 39).checked_div(mm).unwrap_or(0) as u32;
+        MaxAbs { mm, me, r, q_max }
     }
-    // |g| / m = (gm / mm) · 2^-(me - ge), gm and mm in [2^23, 2^24).
-    let k = me.saturating_sub(ge);
-    // Beyond 38 the quotient is below 2^-37 · 32767 < 1/2 (and `2 den`
-    // would pass 2^64).
-    if k > 38 {
-        return 0;
+
+    /// [`MaxAbs::quantize`] where `x2 = 2 gm q_max < 2^32` (every `i8`),
+    /// in 32-bit arithmetic: `d = floor(x2 / mm) < 2^9` from a multiply by
+    /// `r` (each truncation costs under 2^-7, so the estimate is `d` or
+    /// `d - 1`) and one multiply-back; beyond `k = 8` the result is 0.
+    #[inline(always)]
+    fn quantize32(self, x2: u32, k: u32, neg: bool) -> i32 {
+        if k > 8 {
+            return 0;
+        }
+        let mm = self.mm as u32;
+        let mut d = ((x2 >> 16).wrapping_mul(self.r)) >> 23;
+        // d · mm ≤ x2 < 2^32: no wrap.
+        if x2.wrapping_sub(d.wrapping_mul(mm)) >= mm {
+            d = d.wrapping_add(1);
+        }
+        let q = (d.wrapping_add(1 << k) >> (k + 1)).min(self.q_max as u32) as i32;
+        if neg {
+            q.wrapping_neg()
+        } else {
+            q
+        }
     }
-    // q = floor(x / (mm 2^k) + 1/2) with x = gm q_max (round half up on
-    // magnitudes) = floor((floor(2x / mm) + 2^k) / 2^(k+1)): one division
-    // by the 24-bit mantissa, in 32 bits where 2x fits (every i8).
-    let x2 = gm.wrapping_mul(2 * q_max as u64); // below 2^40
-    let d = if x2 >> 32 == 0 {
-        u64::from((x2 as u32).checked_div(mm as u32).unwrap_or(0))
-    } else {
-        x2.checked_div(mm).unwrap_or(0)
-    };
-    let q = (d.wrapping_add(1 << k) >> (k + 1)).min(q_max as u64) as i32;
-    if gb >> 31 == 1 {
-        q.wrapping_neg()
-    } else {
-        q
+
+    /// `round(|g| / m · q_max)` with `g`'s sign, for finite `|g| <= m`.
+    #[inline]
+    pub fn quantize(self, g: f32) -> i32 {
+        let gb = g.to_bits();
+        let (gm, ge) = normalize(gb & 0x7fff_ffff);
+        let mm = self.mm;
+        if gm == 0 || mm == 0 {
+            return 0;
+        }
+        // |g| / m = (gm / mm) · 2^-(me - ge), gm and mm in [2^23, 2^24).
+        let k = self.me.saturating_sub(ge);
+        // Beyond 38 the quotient is below 2^-37 · 32767 < 1/2.
+        if k > 38 {
+            return 0;
+        }
+        // q = floor(x / (mm 2^k) + 1/2) with x = gm q_max (round half up on
+        // magnitudes) = floor((floor(2x / mm) + 2^k) / 2^(k+1)).
+        let x2 = gm.wrapping_mul(2 * self.q_max as u64); // below 2^40
+        if x2 >> 32 == 0 {
+            return self.quantize32(x2 as u32, k, gb >> 31 == 1);
+        }
+        let d = x2.checked_div(mm).unwrap_or(0);
+        let q = (d.wrapping_add(1 << k) >> (k + 1)).min(self.q_max as u64) as i32;
+        if gb >> 31 == 1 {
+            q.wrapping_neg()
+        } else {
+            q
+        }
     }
 }
 
@@ -159,13 +210,19 @@ pub(crate) fn quantize_exact(g: f32, m_bits: u32, q_max: i32) -> i32 {
 /// its exponent, so that values compare as `(exponent, mantissa)`.
 #[inline(always)]
 fn normalize(bits: u32) -> (u64, u32) {
-    let (m, pos) = split(bits);
+    if bits >= 0x0080_0000 {
+        // Normal: the implicit bit is already bit 23.
+        let (m, pos) = split(bits);
+        return (m, pos.wrapping_add(32));
+    }
+    let m = bits;
     if m == 0 {
         return (0, 0);
     }
-    let z = (m as u32).leading_zeros() - 8;
-    // A subnormal's exponent goes below 0: offset every exponent by 32.
-    (m << z, pos.wrapping_add(32).wrapping_sub(z))
+    let z = m.leading_zeros().wrapping_sub(8);
+    // A subnormal's exponent goes below a normal's: offset every exponent
+    // by 32.
+    (u64::from(m << z), 32u32.wrapping_sub(z))
 }
 
 #[cfg(test)]
@@ -195,17 +252,38 @@ mod tests {
 
     #[test]
     fn quantize_exact_ties_away() {
-        let m = 0.5f32.to_bits();
-        assert_eq!(quantize_exact(0.25, m, 127), 64);
-        assert_eq!(quantize_exact(-0.25, m, 127), -64);
-        assert_eq!(quantize_exact(0.5, m, 127), 127);
-        assert_eq!(quantize_exact(0.0, m, 127), 0);
-        assert_eq!(quantize_exact(1e-30, m, 32767), 0);
+        let q = |g: f32, m: f32, q_max| MaxAbs::new(m.to_bits(), q_max).quantize(g);
+        assert_eq!(q(0.25, 0.5, 127), 64);
+        assert_eq!(q(-0.25, 0.5, 127), -64);
+        assert_eq!(q(0.5, 0.5, 127), 127);
+        assert_eq!(q(0.0, 0.5, 127), 0);
+        assert_eq!(q(1e-30, 0.5, 32767), 0);
         let s = f32::from_bits(1);
-        assert_eq!(quantize_exact(s, s.to_bits(), 127), 127);
-        assert_eq!(
-            quantize_exact(f32::from_bits(2), f32::from_bits(4).to_bits(), 127),
-            64
-        );
+        assert_eq!(q(s, s, 127), 127);
+        assert_eq!(q(f32::from_bits(2), f32::from_bits(4), 127), 64);
+        assert_eq!(q(1.0, 0.0, 127), 0);
+    }
+
+    /// Against exact rational rounding (f64 holds `g / m · q_max` exactly
+    /// enough: 24-bit mantissas, a quotient below 2^15), over random
+    /// mantissas and exponent gaps.
+    #[test]
+    fn quantize_matches_rational_rounding() {
+        let mut s = 0x9e37_79b9u32;
+        for _ in 0..200_000 {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            let e = (s >> 24) as i32 % 40 - 20;
+            let m = f32::from_bits(0x3f80_0000 | (s & 0x7f_ffff)) * 2f32.powi(e);
+            let sign = if s & 1 == 0 { 1.0 } else { -1.0 };
+            let g = m * ((s >> 8) & 0xffff) as f32 / 65536.0 * sign;
+            for q_max in [127, 32767] {
+                let got = MaxAbs::new(m.to_bits(), q_max).quantize(g);
+                let exact = (g as f64 / m as f64 * q_max as f64).abs();
+                let want = exact.floor() + if exact.fract() >= 0.5 { 1.0 } else { 0.0 };
+                assert_eq!(got as f64, want * sign as f64, "{g} / {m} · {q_max}");
+            }
+        }
     }
 }

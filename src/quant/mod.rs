@@ -213,11 +213,12 @@ pub fn quantize_max_abs<T: QuantInt>(x: &[f32], out: &mut [T]) -> Result<f32, Er
         m_bits = m_bits.max(b);
     }
     let scale = f32::from_bits(m_bits) / T::Q_MAX as f32;
+    let map = exact::MaxAbs::new(m_bits, T::Q_MAX);
     for (o, &v) in out.iter_mut().zip(x) {
         *o = if m_bits == 0 {
             T::default()
         } else {
-            T::clamped(exact::quantize_exact(v, m_bits, T::Q_MAX))
+            T::clamped(map.quantize(v))
         };
     }
     Ok(scale)

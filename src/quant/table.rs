@@ -1,6 +1,6 @@
 //! Binary losses on `i8` inputs through a table of the 256 codes.
 
-use super::exact::{quantize_exact, ExactSum};
+use super::exact::{ExactSum, MaxAbs};
 use super::{check_len, Quant, QuantInt};
 use crate::reduce::{Scale, Total};
 use crate::{At, Batch, BinaryLoss, Error, LossGrad, Reduction};
@@ -267,7 +267,8 @@ impl BinaryTable {
         } else {
             scale.apply(unit)
         };
-        self.encode(&mut counts, |g| quantize_exact(g, m_bits, T::Q_MAX) as u32);
+        let map = MaxAbs::new(m_bits, T::Q_MAX);
+        self.encode(&mut counts, |g| map.quantize(g) as u32);
         write(inputs, targets, ignore, &counts, grad, |b| {
             T::clamped(b as i32)
         });

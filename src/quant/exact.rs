@@ -192,7 +192,7 @@ impl MaxAbs {
         }
         // q = floor(x / (mm 2^k) + 1/2) with x = gm q_max (round half up on
         // magnitudes) = floor((floor(2x / mm) + 2^k) / 2^(k+1)).
-        let x2 = gm.wrapping_mul(2 * self.q_max as u64); // below 2^40
+        let x2 = gm.wrapping_mul((self.q_max as u64).wrapping_mul(2)); // below 2^40
         if x2 >> 32 == 0 {
             return self.quantize32(x2 as u32, k, gb >> 31 == 1);
         }

@@ -73,6 +73,28 @@ pub struct Suite {
 }
 
 impl Suite {
+    /// Runs `cases` as the test binary `what` on this board: a header line,
+    /// the cases, a summary with the elapsed count, then the exit status.
+    pub fn run(what: &str, cases: &[fn(&mut Suite)]) -> ! {
+        use crate::{counter, exit, BOARD, UNIT};
+        out!("{} on {}", what, BOARD);
+        let t = counter::Stopwatch::start();
+        let mut s = Suite::default();
+        for case in cases {
+            case(&mut s);
+        }
+        out!(
+            "{} on {}: {} passed, {} failed ({} {})",
+            what,
+            BOARD,
+            s.passed,
+            s.failed,
+            t.elapsed(),
+            UNIT
+        );
+        exit(s.failed == 0)
+    }
+
     pub fn done(&mut self, c: Case) {
         let status = if c.w.failures == 0 { "PASS" } else { "FAIL" };
         out!(

@@ -208,6 +208,37 @@ unsafe fn table_ref<'a>(t: *const tl_binary_table) -> Option<&'a BinaryTable> {
     unsafe { t.cast::<BinaryTable>().as_ref() }
 }
 
+/// The inputs both table calls share: the table, codes, targets and mask,
+/// with `loss` checked for NULL.
+type TableArgs<'a> = (&'a BinaryTable, &'a [i8], &'a [f32], Option<&'a [bool]>);
+
+/// # Safety
+/// As `tl_binary_table_loss_grad`.
+unsafe fn table_call<'a>(
+    table: *const tl_binary_table,
+    codes: *const i8,
+    targets: *const f32,
+    n: usize,
+    ignore: *const bool,
+    loss: *mut f32,
+    err: *mut tl_error,
+) -> Result<TableArgs<'a>, tl_code> {
+    // SAFETY (every block here): the header's contract on each pointer.
+    let Some(t) = (unsafe { table_ref(table) }) else {
+        return Err(null(err, "table"));
+    };
+    let Some(q) = (unsafe { slice(codes, n) }) else {
+        return Err(null(err, "codes"));
+    };
+    let Some(y) = (unsafe { slice(targets, n) }) else {
+        return Err(null(err, "targets"));
+    };
+    if loss.is_null() {
+        return Err(null(err, "loss"));
+    }
+    Ok((t, q, y, unsafe { slice(ignore, n) }))
+}
+
 /// A table's batch call on `n` `int8` codes with hard labels (`targets` 0
 /// or 1), optional `ignore` mask (NULL for none): the f32 gradient
 /// `∂L/∂x` into `grad` (`n` floats), the reduced loss into `*loss`.
@@ -229,14 +260,11 @@ pub unsafe extern "C" fn tl_binary_table_loss_grad(
     err: *mut tl_error,
 ) -> tl_code {
     // SAFETY (every block here): the header's contract on each pointer.
-    let t = need!(unsafe { table_ref(table) }, "table", err);
-    let q = need!(unsafe { slice(codes, n) }, "codes", err);
-    let y = need!(unsafe { slice(targets, n) }, "targets", err);
+    let (t, q, y, ig) = match unsafe { table_call(table, codes, targets, n, ignore, loss, err) } {
+        Ok(a) => a,
+        Err(c) => return c,
+    };
     let g = need!(unsafe { slice_mut(grad, n) }, "grad", err);
-    if loss.is_null() {
-        return null(err, "loss");
-    }
-    let ig = unsafe { slice(ignore, n) };
     match t.loss_grad(q, y, ig, reduction(red, normalizer), g) {
         Ok(l) => {
             put(loss, l);
@@ -267,14 +295,14 @@ pub unsafe extern "C" fn tl_binary_table_loss_grad_i8(
     err: *mut tl_error,
 ) -> tl_code {
     // SAFETY (every block here): the header's contract on each pointer.
-    let t = need!(unsafe { table_ref(table) }, "table", err);
-    let q = need!(unsafe { slice(codes, n) }, "codes", err);
-    let y = need!(unsafe { slice(targets, n) }, "targets", err);
+    let (t, q, y, ig) = match unsafe { table_call(table, codes, targets, n, ignore, loss, err) } {
+        Ok(a) => a,
+        Err(c) => return c,
+    };
     let g = need!(unsafe { slice_mut(grad, n) }, "grad", err);
-    if loss.is_null() || grad_scale.is_null() {
-        return null(err, if loss.is_null() { "loss" } else { "grad_scale" });
+    if grad_scale.is_null() {
+        return null(err, "grad_scale");
     }
-    let ig = unsafe { slice(ignore, n) };
     match t.loss_grad_quantized(q, y, ig, reduction(red, normalizer), g) {
         Ok(out) => {
             put(loss, out.loss);

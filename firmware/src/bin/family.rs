@@ -9,7 +9,6 @@
 
 use tinyloss::{Batch, Error, Focal, Reduction};
 use tinyloss_firmware::check::{a64, is_hard, Case, Suite, LOGITS, PROBS, TARGETS};
-use tinyloss_firmware::{counter, exit, out, BOARD, UNIT};
 
 /// The imbalance family on the binary driver: asymmetric loss, Poly-1, FL*
 /// and focal loss with the modulating factor held constant, per element
@@ -525,17 +524,5 @@ fn softmax_case(
 #[cfg_attr(target_os = "none", cortex_m_rt::entry)]
 fn main() -> ! {
     tinyloss_firmware::init();
-    out!("family selftest on {}", BOARD);
-    let t = counter::Stopwatch::start();
-    let mut s = Suite::default();
-    family_cases(&mut s);
-    out!(
-        "family selftest on {}: {} passed, {} failed ({} {})",
-        BOARD,
-        s.passed,
-        s.failed,
-        t.elapsed(),
-        UNIT
-    );
-    exit(s.failed == 0)
+    Suite::run("family selftest", &[family_cases])
 }

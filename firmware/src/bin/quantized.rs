@@ -9,7 +9,6 @@
 
 use tinyloss::{Batch, Focal, Reduction, SigmoidCe};
 use tinyloss_firmware::check::{a64, Case, Suite};
-use tinyloss_firmware::{counter, exit, out, BOARD, UNIT};
 use tinyloss_reference::binary::{focal as focal_ref, focal_prob, sigmoid_ce as bce_ref};
 use tinyloss_reference::bounds::{
     FOCAL_GRAD_HARD, FOCAL_LOSS_HARD, GRAD_FLOOR, PROB_GRAD, PROB_LOSS, SIGMOID_CE_GRAD,
@@ -214,17 +213,5 @@ fn quantized_batch<L: tinyloss::BinaryLoss>(
 #[cfg_attr(target_os = "none", cortex_m_rt::entry)]
 fn main() -> ! {
     tinyloss_firmware::init();
-    out!("quantized selftest on {}", BOARD);
-    let t = counter::Stopwatch::start();
-    let mut s = Suite::default();
-    quantized_cases(&mut s);
-    out!(
-        "quantized selftest on {}: {} passed, {} failed ({} {})",
-        BOARD,
-        s.passed,
-        s.failed,
-        t.elapsed(),
-        UNIT
-    );
-    exit(s.failed == 0)
+    Suite::run("quantized selftest", &[quantized_cases])
 }

@@ -15,7 +15,7 @@
 use tinyloss::softmax::{AnyLoss, Rows, Target, Targets};
 use tinyloss::{At, Batch, Error, Focal, Reduction, SigmoidCe, SoftmaxCe, SoftmaxFocal, PROB_EPS};
 use tinyloss_firmware::check::{a64, is_hard, Case, Suite, LOGITS, PROBS, TARGETS};
-use tinyloss_firmware::{counter, exit, out, BOARD, UNIT};
+use tinyloss_firmware::out;
 
 // ------------------------------------------------- references and bounds
 
@@ -1014,31 +1014,21 @@ fn diagnosed<L: tinyloss::BinaryLoss, const B: usize, const N: usize>(
 #[cfg_attr(target_os = "none", cortex_m_rt::entry)]
 fn main() -> ! {
     tinyloss_firmware::init();
-    out!("selftest on {}", BOARD);
-    let t = counter::Stopwatch::start();
-    let mut s = Suite {
-        passed: 0,
-        failed: 0,
-    };
-    focal_per_element(&mut s);
-    focal_smoothing(&mut s);
-    bce(&mut s);
-    prob_variants(&mut s);
-    batches(&mut s);
-    errors(&mut s);
-    softmax_cases(&mut s);
-    mining_cases(&mut s);
-    diagnostic_cases(&mut s);
-    ghm_cases(&mut s);
-    ema_cases(&mut s);
-    extreme_cases(&mut s);
-    out!(
-        "selftest on {}: {} passed, {} failed ({} {})",
-        BOARD,
-        s.passed,
-        s.failed,
-        t.elapsed(),
-        UNIT
-    );
-    exit(s.failed == 0)
+    Suite::run(
+        "selftest",
+        &[
+            focal_per_element,
+            focal_smoothing,
+            bce,
+            prob_variants,
+            batches,
+            errors,
+            softmax_cases,
+            mining_cases,
+            diagnostic_cases,
+            ghm_cases,
+            ema_cases,
+            extreme_cases,
+        ],
+    )
 }

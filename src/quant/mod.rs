@@ -155,19 +155,13 @@ impl Quant {
     }
 }
 
-/// `Err` unless `found == expected != 0`.
+/// `Err` unless `found == expected != 0` (the crate's length check, after
+/// the empty one).
 pub(crate) fn check_len(expected: usize, what: &'static str, found: usize) -> Result<(), Error> {
     if expected == 0 {
         return Err(Error::Empty);
     }
-    if found != expected {
-        return Err(Error::LengthMismatch {
-            what,
-            expected,
-            found,
-        });
-    }
-    Ok(())
+    crate::error::check_len(what, expected, found)
 }
 
 /// Re-quantizes `x` to `out` with the per-tensor max-abs scale and returns
@@ -215,11 +209,8 @@ pub fn quantize_max_abs<T: QuantInt>(x: &[f32], out: &mut [T]) -> Result<f32, Er
     let scale = f32::from_bits(m_bits) / T::Q_MAX as f32;
     let map = exact::MaxAbs::new(m_bits, T::Q_MAX);
     for (o, &v) in out.iter_mut().zip(x) {
-        *o = if m_bits == 0 {
-            T::default()
-        } else {
-            T::clamped(map.quantize(v))
-        };
+        // 0 for every value when m = 0.
+        *o = T::clamped(map.quantize(v));
     }
     Ok(scale)
 }

@@ -232,9 +232,15 @@ impl BinaryTable {
         reduction: Reduction,
         grad: &mut [f32],
     ) -> Result<f32, Error> {
-        check_len(targets.len(), "grad", grad.len())?;
         let mut counts = [[0usize; CODES]; 2];
-        let (loss, scale, _) = self.reduce(inputs, targets, ignore, reduction, &mut counts)?;
+        let (loss, scale, _) = self.reduce(
+            inputs,
+            targets,
+            ignore,
+            Some(grad.len()),
+            reduction,
+            &mut counts,
+        )?;
         self.encode(&mut counts, |g| scale.apply(g).to_bits());
         write(inputs, targets, ignore, &counts, grad, f32::from_bits);
         Ok(loss)
@@ -257,9 +263,15 @@ impl BinaryTable {
         reduction: Reduction,
         grad: &mut [T],
     ) -> Result<QuantGrad, Error> {
-        check_len(targets.len(), "grad", grad.len())?;
         let mut counts = [[0usize; CODES]; 2];
-        let (loss, scale, m_bits) = self.reduce(inputs, targets, ignore, reduction, &mut counts)?;
+        let (loss, scale, m_bits) = self.reduce(
+            inputs,
+            targets,
+            ignore,
+            Some(grad.len()),
+            reduction,
+            &mut counts,
+        )?;
         let unit = f32::from_bits(m_bits) / T::Q_MAX as f32;
         // The reduction's factor goes into the scale, not the integers.
         let grad_scale = if scale.parts().0 == 0.0 {
@@ -288,11 +300,12 @@ impl BinaryTable {
     ) -> Result<f32, Error> {
         let mut counts = [[0usize; CODES]; 2];
         Ok(self
-            .reduce(inputs, targets, ignore, reduction, &mut counts)?
+            .reduce(inputs, targets, ignore, None, reduction, &mut counts)?
             .0)
     }
 
-    /// Validates, counts each (label, code) pair into `counts`, and
+    /// Validates (lengths in the order inputs, ignore, grad), counts each
+    /// (label, code) pair into `counts`, and
     /// returns the reduced loss, the reduction's factor and the largest
     /// `|∂ℓ/∂x|` among the pairs that occur (as bits).
     #[inline(never)]
@@ -301,6 +314,7 @@ impl BinaryTable {
         inputs: &[i8],
         targets: &[f32],
         ignore: Option<&[bool]>,
+        grad_len: Option<usize>,
         reduction: Reduction,
         counts: &mut [[usize; CODES]; 2],
     ) -> Result<(f32, Scale, u32), Error> {
@@ -308,6 +322,9 @@ impl BinaryTable {
         check_len(n, "inputs", inputs.len())?;
         if let Some(m) = ignore {
             check_len(n, "ignore", m.len())?;
+        }
+        if let Some(g) = grad_len {
+            check_len(n, "grad", g)?;
         }
         reduction.validate()?;
         let [neg, pos] = counts;

@@ -127,9 +127,15 @@ fn order(rng: &mut Rng) -> [u16; Split::TRAIN.len] {
     o
 }
 
-/// The f32 run; returns the head and the cost per step.
-#[inline(never)]
-fn run_f32(loss: &Focal, labels: &Labels) -> ([f32; P], f64) {
+/// [`EPOCHS`] of Adam over shuffled batches of the training split, from
+/// zero weights: `load` reads a batch's inputs into RAM (not counted: the
+/// layer below would leave them there), `grad` gives the head's gradient on
+/// them (None skips the batch); the step's cost is `grad` plus the update.
+/// Returns the head and the mean cost per step.
+fn train<T>(
+    mut load: impl FnMut(&[u16]) -> T,
+    mut grad: impl FnMut(&T, &[u16], &[f32; P]) -> Option<[f32; P]>,
+) -> ([f32; P], f64) {
     let mut p = [0.0f32; P];
     let mut adam = Adam::<P>::new(LR);
     let mut rng = Rng::new(SHUFFLE_SEED);
@@ -137,34 +143,11 @@ fn run_f32(loss: &Focal, labels: &Labels) -> ([f32; P], f64) {
     for _ in 0..EPOCHS {
         let o = order(&mut rng);
         for batch in o.chunks(BATCH) {
-            let mut xs = [[0.0f32; D]; BATCH];
-            for (x, &i) in xs.iter_mut().zip(batch) {
-                *x = features(i as usize);
-            }
-            // The step, from features in RAM (as the model's layer below
-            // would leave them).
+            let x = load(batch);
             let t = counter::Stopwatch::start();
-            let mut z = [0.0f32; BATCH];
-            let mut y = [0.0f32; BATCH];
-            for (k, &i) in batch.iter().enumerate() {
-                z[k] = dot(&xs[k], &p);
-                y[k] = f32::from(u8::from(labels.get(i as usize)));
-            }
-            let n = batch.len();
-            let mut g = [0.0f32; BATCH];
-            if Batch::new(&y[..n])
-                .loss_grad(loss, &z[..n], Reduction::Mean, &mut g[..n], None)
-                .is_err()
-            {
+            let Some(gp) = grad(&x, batch, &p) else {
                 continue;
-            }
-            let mut gp = [0.0f32; P];
-            for (x, &gk) in xs[..n].iter().zip(&g[..n]) {
-                for (a, &v) in gp.iter_mut().zip(x) {
-                    *a += gk * v;
-                }
-                gp[D] += gk;
-            }
+            };
             adam.step(&mut p, &gp);
             cost += t.elapsed();
             steps += 1;
@@ -173,60 +156,84 @@ fn run_f32(loss: &Focal, labels: &Labels) -> ([f32; P], f64) {
     (p, cost as f64 / steps.max(1) as f64)
 }
 
-/// The int8 run; returns the head and the cost per step.
+/// The labels of a batch as targets.
+fn targets(batch: &[u16], labels: &Labels) -> [f32; BATCH] {
+    let mut y = [0.0f32; BATCH];
+    for (t, &i) in y.iter_mut().zip(batch) {
+        *t = f32::from(u8::from(labels.get(i as usize)));
+    }
+    y
+}
+
+/// The f32 run.
+#[inline(never)]
+fn run_f32(loss: &Focal, labels: &Labels) -> ([f32; P], f64) {
+    let load = |batch: &[u16]| {
+        let mut xs = [[0.0f32; D]; BATCH];
+        for (x, &i) in xs.iter_mut().zip(batch) {
+            *x = features(i as usize);
+        }
+        xs
+    };
+    train(load, |xs, batch, p| {
+        let n = batch.len();
+        let y = targets(batch, labels);
+        let mut z = [0.0f32; BATCH];
+        for (z, x) in z.iter_mut().zip(&xs[..n]) {
+            *z = dot(x, p);
+        }
+        let mut g = [0.0f32; BATCH];
+        Batch::new(&y[..n])
+            .loss_grad(loss, &z[..n], Reduction::Mean, &mut g[..n], None)
+            .ok()?;
+        let mut gp = [0.0f32; P];
+        for (x, &gk) in xs[..n].iter().zip(&g[..n]) {
+            for (a, &v) in gp.iter_mut().zip(x) {
+                *a += gk * v;
+            }
+            gp[D] += gk;
+        }
+        Some(gp)
+    })
+}
+
+/// The int8 run.
 #[inline(never)]
 fn run_int8(table: &BinaryTable, sx: f32, labels: &Labels) -> ([f32; P], f64) {
-    let mut p = [0.0f32; P];
-    let mut adam = Adam::<P>::new(LR);
-    let mut rng = Rng::new(SHUFFLE_SEED);
-    let (mut steps, mut cost) = (0u64, 0u64);
-    for _ in 0..EPOCHS {
-        let o = order(&mut rng);
-        for batch in o.chunks(BATCH) {
-            let mut xq = [[0i8; D]; BATCH];
-            for (x, &i) in xq.iter_mut().zip(batch) {
-                *x = quantize_x(&features(i as usize), sx);
-            }
-            // The step, from int8 features in RAM (as the quantized layer
-            // below would leave them).
-            let t = counter::Stopwatch::start();
-            let head = QHead::of(&p, sx);
-            let mut codes = [0i8; BATCH];
-            let mut y = [0.0f32; BATCH];
-            for (k, &i) in batch.iter().enumerate() {
-                codes[k] = head.code(&xq[k]);
-                y[k] = f32::from(u8::from(labels.get(i as usize)));
-            }
-            let n = batch.len();
-            let mut g8 = [0i8; BATCH];
-            let Ok(out) = table.loss_grad_quantized(
-                &codes[..n],
-                &y[..n],
-                None,
-                Reduction::Mean,
-                &mut g8[..n],
-            ) else {
-                continue;
-            };
-            // ∂L/∂w_j = grad_scale · sx · Σ_i g_q[i] x_q[i][j]: integer sums.
-            let mut acc = [0i32; P];
-            for (x, &gk) in xq[..n].iter().zip(&g8[..n]) {
-                for (a, &v) in acc.iter_mut().zip(x) {
-                    *a += i32::from(gk) * i32::from(v);
-                }
-                acc[D] += i32::from(gk);
-            }
-            let mut gp = [0.0f32; P];
-            for (g, &a) in gp.iter_mut().zip(&acc[..D]) {
-                *g = a as f32 * (out.grad_scale * sx);
-            }
-            gp[D] = acc[D] as f32 * out.grad_scale;
-            adam.step(&mut p, &gp);
-            cost += t.elapsed();
-            steps += 1;
+    let load = |batch: &[u16]| {
+        let mut xq = [[0i8; D]; BATCH];
+        for (x, &i) in xq.iter_mut().zip(batch) {
+            *x = quantize_x(&features(i as usize), sx);
         }
-    }
-    (p, cost as f64 / steps.max(1) as f64)
+        xq
+    };
+    train(load, |xq, batch, p| {
+        let n = batch.len();
+        let y = targets(batch, labels);
+        let head = QHead::of(p, sx);
+        let mut codes = [0i8; BATCH];
+        for (c, x) in codes.iter_mut().zip(&xq[..n]) {
+            *c = head.code(x);
+        }
+        let mut g8 = [0i8; BATCH];
+        let out = table
+            .loss_grad_quantized(&codes[..n], &y[..n], None, Reduction::Mean, &mut g8[..n])
+            .ok()?;
+        // ∂L/∂w_j = grad_scale · sx · Σ_i g_q[i] x_q[i][j]: integer sums.
+        let mut acc = [0i32; P];
+        for (x, &gk) in xq[..n].iter().zip(&g8[..n]) {
+            for (a, &v) in acc.iter_mut().zip(x) {
+                *a += i32::from(gk) * i32::from(v);
+            }
+            acc[D] += i32::from(gk);
+        }
+        let mut gp = [0.0f32; P];
+        for (g, &a) in gp.iter_mut().zip(&acc[..D]) {
+            *g = a as f32 * (out.grad_scale * sx);
+        }
+        gp[D] = acc[D] as f32 * out.grad_scale;
+        Some(gp)
+    })
 }
 
 #[cfg_attr(target_os = "none", cortex_m_rt::entry)]
